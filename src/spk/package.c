@@ -1,0 +1,1651 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * Reading a package, in three stages:
+ *
+ *   STREAM  --input EOF, xz end, hash ok, key not revoked-->  CHECK  --tree and manifest ok-->  DONE
+ *      \--any failure--> FAILED            CHECK --unpacking--> WRITE --renamed into place--> DONE
+ *                                                                  \--any failure--> FAILED (tree removed)
+ *
+ * STREAM (stream_package()): one pass over the input. The producer (the calling thread) reads,
+ * hashes the raw bytes with SHA-256 and decompresses; the sink (sink_feed(), in a helper thread unless
+ * threads == 1) splits off the Signature message, checks it, and sends every later byte to SHA-512 and
+ * to an unnamed temporary file. CHECK (walk_dir() in check mode) maps that file and walks the whole
+ * archive. WRITE (walk_dir() in unpack mode) walks it again and creates each entry.
+ *
+ * (1) Nothing of the archive is interpreted before the signature over it has been verified.
+ * (2) Entries are created only beneath a directory fd that this code created itself, each with
+ *     O_EXCL/mkdirat/symlinkat semantics and O_NOFOLLOW, so an existing name, a symlink included,
+ *     can never be written through.
+ * (3) The sum of file contents written never exceeds the archive's size, so blobs shared by several
+ *     entries cannot multiply what reaches the disk.
+ * (4) Memory is bounded by the limits, not by the package: the archive is mapped, never copied, and
+ *     mapped pages are dropped as the walk goes.
+ */
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <lzma.h>
+#include <openssl/evp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "basic/fileio.h"
+#include "basic/hex.h"
+#include "basic/string-util.h"
+#include "capnp/capnp.h"
+#include "spk/package.h"
+#include "spk/replacements.h"
+
+extern char **environ;
+
+const uint8_t spk_magic[SPK_MAGIC_SIZE] = { 0x8f, 0xc6, 0xcd, 0xef, 0x45, 0x1a, 0xea, 0x96 };
+
+/* Archive.File (2 data words, 2 ptrs, spec §1.5). */
+#define FILE_NAME_PTR 0
+#define FILE_CONTENT_PTR 1
+#define FILE_TAG_OFFSET 0
+#define FILE_MTIME_OFFSET 8
+enum {
+        FILE_REGULAR = 0,
+        FILE_EXECUTABLE = 1,
+        FILE_SYMLINK = 2,
+        FILE_DIRECTORY = 3,
+};
+
+/* Manifest (2 words, 5 ptrs) and Metadata (1 word, 17 ptrs), spec §3.3. */
+#define MANIFEST_APP_VERSION_OFFSET 8
+#define MANIFEST_MARKETING_VERSION_PTR 2
+#define MANIFEST_APP_TITLE_PTR 3
+#define MANIFEST_METADATA_PTR 4
+#define METADATA_WEBSITE_PTR 3
+#define METADATA_CODE_URL_PTR 4
+#define METADATA_PGP_SIGNATURE_PTR 9
+#define METADATA_PGP_KEYRING_PTR 10
+
+#define IO_BUFFER_SIZE (1u << 20)
+#define PIPE_SLOTS 4u
+#define TRIM_EVERY_ENTRIES 16384u
+#define PGP_OUTPUT_MAX (64u * 1024u)
+
+/* copy_file_range() cannot do this pair of files: fall back to write(). */
+#define IN_SET_COPY_FALLBACK(e) ((e) == EXDEV || (e) == EINVAL || (e) == ENOSYS || (e) == EOPNOTSUPP || (e) == EBADF)
+#define PAGE_MASK_ ((uintptr_t) sysconf(_SC_PAGESIZE) - 1)
+#define ALIGN_UP_PAGE(p) (((p) + PAGE_MASK_) & ~PAGE_MASK_)
+#define ALIGN_DOWN_PAGE(p) ((p) & ~PAGE_MASK_)
+
+#define MANIFEST_NAME "sandstorm-manifest"
+#define BRIDGE_CONFIG_NAME "sandstorm-http-bridge-config"
+
+/* ---- messages ---- */
+
+_printf_(3, 4) static int fail(SpkError *error, int r, const char *fmt, ...) {
+        assert(r < 0);
+
+        if (error) {
+                va_list ap;
+
+                va_start(ap, fmt);
+                (void) vsnprintf(error->message, sizeof(error->message), fmt, ap);
+                va_end(ap);
+        }
+        return r;
+}
+
+/* A name or path from a package, made safe to print: control bytes escaped, long ones shortened. */
+static const char *escape_name(const char *p, size_t n, char *buf, size_t size) {
+        size_t j = 0;
+
+        assert(size >= 16);
+
+        for (size_t i = 0; i < n; i++) {
+                uint8_t c = (uint8_t) p[i];
+
+                if (j + 8 >= size) {
+                        memcpy(buf + j, "...", 3);
+                        j += 3;
+                        break;
+                }
+                if (c < 0x20 || c == 0x7f || c == '\'' || c == '\\')
+                        j += (size_t) snprintf(buf + j, size - j, "\\x%02x", c);
+                else
+                        buf[j++] = (char) c;
+        }
+        buf[j] = 0;
+        return buf;
+}
+
+static const char *capnp_strerror(int r) {
+        switch (r) {
+        case -E2BIG:
+                return "it reads more data than it holds";
+        case -ELOOP:
+                return "it nests too deeply";
+        case -EFBIG:
+                return "a segment is too large";
+        case -EMEDIUMTYPE:
+                return "a field has the wrong type";
+        case -ENOMEM:
+                return "out of memory";
+        default:
+                return "it is not a valid Cap'n Proto message";
+        }
+}
+
+void spk_package_info_done(SpkPackageInfo *info) {
+        if (!info)
+                return;
+        free(info->manifest);
+        free(info->bridge_config);
+        free(info->author_pgp_key_fingerprint);
+        *info = (SpkPackageInfo) {};
+}
+
+static const SpkLimits *limits_or_default(const SpkLimits *limits, SpkLimits *buf) {
+        if (limits)
+                return limits;
+        *buf = SPK_LIMITS_DEFAULT;
+        return buf;
+}
+
+static struct timespec timespec_from_ns(int64_t ns) {
+        int64_t sec = ns / 1000000000, rem = ns % 1000000000;
+
+        /* C division truncates toward zero; a file from before 1970 needs a non-negative remainder. */
+        if (rem < 0) {
+                rem += 1000000000;
+                sec--;
+        }
+        return (struct timespec) { .tv_sec = (time_t) sec, .tv_nsec = (long) rem };
+}
+
+/* ---- the archive walk (CHECK and WRITE) ---- */
+
+typedef struct NameRef {
+        const char *name;
+        uint32_t len;
+        uint32_t index;
+} NameRef;
+
+typedef struct Walker {
+        const SpkLimits *limits;
+        SpkError *error;
+        StrBuf path; /* of the entry being looked at, for messages and path-length accounting */
+        uint64_t n_entries;
+        uint64_t total_path_bytes;
+        uint64_t content_bytes;
+        uint64_t max_content_bytes;
+        const uint8_t *manifest;
+        size_t manifest_size;
+        bool has_manifest;
+        const uint8_t *bridge_config;
+        size_t bridge_config_size;
+        bool has_bridge_config;
+
+        /* WRITE only */
+        bool unpack;
+        int archive_fd; /* the file the archive is mapped from */
+        const uint8_t *map;
+        size_t map_size;
+        uint64_t entries_since_trim;
+        bool no_copy_file_range;
+} Walker;
+
+static void walker_done(Walker *w) {
+        strbuf_done(&w->path);
+}
+
+static const char *walker_path(Walker *w, char *buf, size_t size) {
+        return escape_name(w->path.data ?: "", w->path.len, buf, size);
+}
+
+static int walker_fail_malformed(Walker *w, int r) {
+        char buf[256];
+
+        if (r == -ENOMEM)
+                return fail(w->error, r, "Out of memory.");
+        if (w->path.len > 0)
+                return fail(w->error, -EBADMSG, "Archive is malformed at '%s': %s.",
+                            walker_path(w, buf, sizeof(buf)), capnp_strerror(r));
+        return fail(w->error, -EBADMSG, "Archive is malformed: %s.", capnp_strerror(r));
+}
+
+/* Drops the mapped pages touched so far; they come back from the page cache if needed again. */
+static void walker_trim(Walker *w) {
+        if (w->map && w->map_size > 0)
+                (void) madvise((void *) w->map, w->map_size, MADV_DONTNEED);
+        w->entries_since_trim = 0;
+}
+
+static int compare_names(const void *a, const void *b) {
+        const NameRef *x = a, *y = b;
+        int c = memcmp(x->name, y->name, MIN(x->len, y->len));
+
+        if (c != 0)
+                return c;
+        return x->len < y->len ? -1 : x->len > y->len ? 1 : 0;
+}
+
+static bool name_is_valid(const char *name, size_t len) {
+        if (!name || len == 0 || len > SPK_MAX_NAME_BYTES)
+                return false;
+        if ((len == 1 && name[0] == '.') || (len == 2 && name[0] == '.' && name[1] == '.'))
+                return false;
+        return !memchr(name, '/', len) && !memchr(name, 0, len);
+}
+
+static int walker_push(Walker *w, const char *name, size_t len, size_t *ret_old_len) {
+        size_t old = w->path.len;
+        int r;
+
+        if (old > 0) {
+                r = strbuf_append_char(&w->path, '/');
+                if (r < 0)
+                        return fail(w->error, r, "Out of memory.");
+        }
+        r = strbuf_append(&w->path, name, len);
+        if (r < 0)
+                return fail(w->error, r, "Out of memory.");
+
+        if (!ADD_SAFE(&w->total_path_bytes, w->total_path_bytes, (uint64_t) w->path.len) ||
+            w->total_path_bytes > w->limits->max_total_path_bytes)
+                return fail(w->error, -E2BIG, "Archive's file paths are too long in total (limit %" PRIu64
+                            " bytes).", w->limits->max_total_path_bytes);
+        *ret_old_len = old;
+        return 0;
+}
+
+static int write_content(Walker *w, int fd, const uint8_t *data, size_t len) {
+        size_t off, done = 0;
+
+        if (len == 0)
+                return 0;
+        assert(data >= w->map && data + len <= w->map + w->map_size);
+        off = (size_t) (data - w->map);
+
+        /* In-kernel copy from the temporary file: the contents never pass through this process. */
+        while (done < len && !w->no_copy_file_range) {
+                loff_t in_off = (loff_t) (off + done);
+                ssize_t n = copy_file_range(w->archive_fd, &in_off, fd, NULL, len - done, 0);
+
+                if (n < 0) {
+                        if (IN_SET_COPY_FALLBACK(errno)) {
+                                w->no_copy_file_range = true;
+                                break;
+                        }
+                        return negative_errno();
+                }
+                if (n == 0)
+                        return -EIO;
+                done += (size_t) n;
+        }
+
+        while (done < len) {
+                size_t chunk = MIN(len - done, (size_t) 8u << 20);
+                int r = loop_write(fd, data + done, chunk);
+
+                if (r < 0)
+                        return r;
+                done += chunk;
+                /* Drop what was copied: page-aligned inner part only. */
+                uintptr_t a = ALIGN_UP_PAGE((uintptr_t) (data + done - chunk)),
+                          b = ALIGN_DOWN_PAGE((uintptr_t) (data + done));
+                if (b > a)
+                        (void) madvise((void *) a, b - a, MADV_DONTNEED);
+        }
+        return 0;
+}
+
+static int walker_create_file(Walker *w, int dfd, const char *name, bool executable, const uint8_t *data,
+                              size_t len, const struct timespec ts[2]) {
+        _cleanup_close_ int fd = -EBADF;
+        char buf[256];
+        int r;
+
+        fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC,
+                    executable ? 0777 : 0666);
+        if (fd < 0)
+                return fail(w->error, negative_errno(), "Failed to create '%s': %s",
+                            walker_path(w, buf, sizeof(buf)), strerror(errno));
+        r = write_content(w, fd, data, len);
+        if (r < 0)
+                return fail(w->error, r, "Failed to write '%s': %s", walker_path(w, buf, sizeof(buf)),
+                            strerror(-r));
+        if (futimens(fd, ts) < 0)
+                return fail(w->error, negative_errno(), "Failed to set the time of '%s': %s",
+                            walker_path(w, buf, sizeof(buf)), strerror(errno));
+        return 0;
+}
+
+static int walk_dir(Walker *w, const CapnpList *files, unsigned depth, int dfd);
+
+static int walk_entry(Walker *w, const CapnpList *files, const NameRef *ref, unsigned depth, int dfd) {
+        CapnpStruct f;
+        struct timespec ts[2];
+        char buf[256];
+        uint16_t tag;
+        int r;
+
+        r = capnp_list_get_struct(files, ref->index, &f);
+        if (r < 0)
+                return walker_fail_malformed(w, r);
+        tag = capnp_struct_get_u16(&f, FILE_TAG_OFFSET);
+        ts[0] = ts[1] = timespec_from_ns((int64_t) capnp_struct_get_u64(&f, FILE_MTIME_OFFSET));
+
+        switch (tag) {
+
+        case FILE_REGULAR:
+        case FILE_EXECUTABLE: {
+                const uint8_t *data;
+                size_t len;
+
+                r = capnp_struct_get_data(&f, FILE_CONTENT_PTR, &data, &len);
+                if (r < 0)
+                        return walker_fail_malformed(w, r);
+                if (len > w->limits->max_file_bytes)
+                        return fail(w->error, -EFBIG, "File '%s' in archive is too big (%zu bytes).",
+                                    walker_path(w, buf, sizeof(buf)), len);
+                w->content_bytes += len; /* cannot overflow: each len < 2^29 and entries < 2^32 */
+                if (w->content_bytes > w->max_content_bytes)
+                        return fail(w->error, -EBADMSG,
+                                    "Archive is malformed: file contents overlap (at '%s').",
+                                    walker_path(w, buf, sizeof(buf)));
+
+                if (depth == 1 && tag == FILE_REGULAR) {
+                        if (ref->len == STRLEN(MANIFEST_NAME) && memcmp(ref->name, MANIFEST_NAME, ref->len) == 0) {
+                                w->manifest = data;
+                                w->manifest_size = len;
+                                w->has_manifest = true;
+                        } else if (ref->len == STRLEN(BRIDGE_CONFIG_NAME) &&
+                                   memcmp(ref->name, BRIDGE_CONFIG_NAME, ref->len) == 0) {
+                                w->bridge_config = data;
+                                w->bridge_config_size = len;
+                                w->has_bridge_config = true;
+                        }
+                }
+
+                if (w->unpack)
+                        return walker_create_file(w, dfd, ref->name, tag == FILE_EXECUTABLE, data, len, ts);
+                return 0;
+        }
+
+        case FILE_SYMLINK: {
+                const char *target;
+                size_t len;
+
+                r = capnp_struct_get_text(&f, FILE_CONTENT_PTR, &target, &len);
+                if (r < 0)
+                        return walker_fail_malformed(w, r);
+                if (!target || len == 0 || len > SPK_MAX_SYMLINK_BYTES || memchr(target, 0, len))
+                        return fail(w->error, -EBADMSG, "Archive contains an invalid symlink: '%s'.",
+                                    walker_path(w, buf, sizeof(buf)));
+                if (!w->unpack)
+                        return 0;
+                if (symlinkat(target, dfd, ref->name) < 0)
+                        return fail(w->error, negative_errno(), "Failed to create symlink '%s': %s",
+                                    walker_path(w, buf, sizeof(buf)), strerror(errno));
+                if (utimensat(dfd, ref->name, ts, AT_SYMLINK_NOFOLLOW) < 0)
+                        return fail(w->error, negative_errno(), "Failed to set the time of '%s': %s",
+                                    walker_path(w, buf, sizeof(buf)), strerror(errno));
+                return 0;
+        }
+
+        case FILE_DIRECTORY: {
+                _cleanup_close_ int cfd = -EBADF;
+                CapnpList children;
+
+                r = capnp_struct_get_struct_list(&f, FILE_CONTENT_PTR, &children);
+                if (r < 0)
+                        return walker_fail_malformed(w, r);
+
+                if (w->unpack) {
+                        if (mkdirat(dfd, ref->name, 0777) < 0)
+                                return fail(w->error, negative_errno(), "Failed to create directory '%s': %s",
+                                            walker_path(w, buf, sizeof(buf)), strerror(errno));
+                        cfd = openat(dfd, ref->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        if (cfd < 0)
+                                return fail(w->error, negative_errno(), "Failed to open directory '%s': %s",
+                                            walker_path(w, buf, sizeof(buf)), strerror(errno));
+                }
+
+                r = walk_dir(w, &children, depth + 1, cfd);
+                if (r < 0)
+                        return r;
+
+                /* After the children: creating them changed the directory's mtime. */
+                if (w->unpack && futimens(cfd, ts) < 0)
+                        return fail(w->error, negative_errno(), "Failed to set the time of '%s': %s",
+                                    walker_path(w, buf, sizeof(buf)), strerror(errno));
+                return 0;
+        }
+
+        default:
+                return fail(w->error, -EBADMSG, "Archive entry '%s' has an unknown type (%u).",
+                            walker_path(w, buf, sizeof(buf)), tag);
+        }
+}
+
+static int walk_dir(Walker *w, const CapnpList *files, unsigned depth, int dfd) {
+        _cleanup_free_ NameRef *refs = NULL;
+        char buf[256];
+        uint32_t n = files->count;
+        int r;
+
+        if (n == 0)
+                return 0;
+        if (depth > w->limits->max_depth)
+                return fail(w->error, -ELOOP, "Archive nests directories more than %u deep (at '%s').",
+                            w->limits->max_depth, walker_path(w, buf, sizeof(buf)));
+        if (n > w->limits->max_entries || w->n_entries > w->limits->max_entries - n)
+                return fail(w->error, -E2BIG, "Archive has too many entries (limit %" PRIu64 ").",
+                            w->limits->max_entries);
+        w->n_entries += n;
+
+        refs = malloc(sizeof(NameRef) * n);
+        if (!refs)
+                return fail(w->error, -ENOMEM, "Out of memory.");
+
+        for (uint32_t i = 0; i < n; i++) {
+                CapnpStruct f;
+                const char *name;
+                size_t len;
+
+                r = capnp_list_get_struct(files, i, &f);
+                if (r < 0)
+                        return walker_fail_malformed(w, r);
+                r = capnp_struct_get_text(&f, FILE_NAME_PTR, &name, &len);
+                if (r < 0)
+                        return walker_fail_malformed(w, r);
+                if (!name_is_valid(name, len)) {
+                        size_t old = w->path.len;
+                        char nbuf[256];
+
+                        if (!name)
+                                len = 0;
+                        (void) escape_name(name ?: "", len, nbuf, sizeof(nbuf));
+                        if (old > 0)
+                                (void) fail(w->error, -EBADMSG,
+                                            "Archive contains an invalid file name '%s' in '%s'.", nbuf,
+                                            walker_path(w, buf, sizeof(buf)));
+                        else
+                                (void) fail(w->error, -EBADMSG, "Archive contains an invalid file name '%s'.",
+                                            nbuf);
+                        return -EBADMSG;
+                }
+                refs[i] = (NameRef) { .name = name, .len = (uint32_t) len, .index = i };
+        }
+
+        /* Sorted, duplicates are neighbours; the entries are then visited in this order, which is as
+         * good as any (a reader must not depend on the packer's order). */
+        qsort(refs, n, sizeof(NameRef), compare_names);
+        for (uint32_t i = 1; i < n; i++)
+                if (compare_names(&refs[i - 1], &refs[i]) == 0) {
+                        size_t old;
+
+                        r = walker_push(w, refs[i].name, refs[i].len, &old);
+                        if (r < 0)
+                                return r;
+                        return fail(w->error, -EBADMSG, "Archive contains the name '%s' twice.",
+                                    walker_path(w, buf, sizeof(buf)));
+                }
+
+        for (uint32_t i = 0; i < n; i++) {
+                size_t old;
+
+                r = walker_push(w, refs[i].name, refs[i].len, &old);
+                if (r < 0)
+                        return r;
+                r = walk_entry(w, files, &refs[i], depth, dfd);
+                if (r < 0)
+                        return r;
+                strbuf_truncate(&w->path, old);
+
+                if (++w->entries_since_trim >= TRIM_EVERY_ENTRIES)
+                        walker_trim(w);
+        }
+        return 0;
+}
+
+/* Walks the archive message in buf. In WRITE mode, creates the tree beneath dfd. */
+static int walk_archive(Walker *w, const uint8_t *buf, size_t size, int dfd) {
+        CapnpMessage msg = {};
+        CapnpStruct root;
+        CapnpList files;
+        CapnpReadOptions opts = {
+                /* Our own depth limit should speak first; each level costs the reader a list and a
+                 * struct. */
+                .nesting_limit = 2 * w->limits->max_depth + 8,
+                .max_segments = SPK_MAX_SEGMENTS,
+        };
+        size_t used;
+        int r;
+
+        w->max_content_bytes = size;
+
+        r = capnp_message_parse(&msg, buf, size, &opts, &used);
+        if (r > 0) {
+                capnp_message_done(&msg);
+                return fail(w->error, -EBADMSG, "Archive is truncated.");
+        }
+        if (r < 0) {
+                capnp_message_done(&msg);
+                return walker_fail_malformed(w, r);
+        }
+
+        r = capnp_message_root(&msg, &root);
+        if (r >= 0)
+                r = capnp_struct_get_struct_list(&root, 0, &files);
+        if (r < 0)
+                r = walker_fail_malformed(w, r);
+        else
+                r = walk_dir(w, &files, 1, dfd);
+        if (r >= 0 && capnp_message_error(&msg) < 0)
+                r = walker_fail_malformed(w, capnp_message_error(&msg));
+        capnp_message_done(&msg);
+        return r;
+}
+
+static int copy_out(const uint8_t *p, size_t n, uint8_t **ret) {
+        uint8_t *c = malloc(n ? n : 1);
+
+        if (!c)
+                return -ENOMEM;
+        memcpy(c, p, n);
+        *ret = c;
+        return 0;
+}
+
+/* Fills the archive part of info from a finished CHECK walk. */
+static int walker_result(Walker *w, SpkPackageInfo *info) {
+        _cleanup_free_ uint8_t *manifest = NULL, *bridge = NULL;
+
+        if (!w->has_manifest)
+                return fail(w->error, -EBADMSG, "SPK contains no manifest file.");
+        if (w->manifest_size > SPK_MAX_MANIFEST_BYTES)
+                return fail(w->error, -EFBIG, "sandstorm-manifest is too big.");
+        if (w->has_bridge_config && w->bridge_config_size > SPK_MAX_BRIDGE_CONFIG_BYTES)
+                return fail(w->error, -EFBIG, "sandstorm-http-bridge-config is too big.");
+
+        if (copy_out(w->manifest, w->manifest_size, &manifest) < 0)
+                return fail(w->error, -ENOMEM, "Out of memory.");
+        if (w->has_bridge_config && copy_out(w->bridge_config, w->bridge_config_size, &bridge) < 0)
+                return fail(w->error, -ENOMEM, "Out of memory.");
+
+        free(info->manifest);
+        free(info->bridge_config);
+        info->manifest = TAKE_PTR(manifest);
+        info->manifest_size = w->manifest_size;
+        info->bridge_config = TAKE_PTR(bridge);
+        info->bridge_config_size = w->has_bridge_config ? w->bridge_config_size : 0;
+        info->n_entries = w->n_entries;
+        info->content_bytes = w->content_bytes;
+        return 0;
+}
+
+/* Looks for the manifest at the root; a non-regular one is an error of its own (spec §1.8). */
+static int check_manifest_kind(const uint8_t *buf, size_t size, SpkError *error);
+
+int spk_archive_check(const void *buf, size_t size, const SpkLimits *limits, SpkPackageInfo *ret,
+                      SpkError *error) {
+        _cleanup_spk_package_info_ SpkPackageInfo info = {};
+        SpkLimits lbuf;
+        Walker w = {
+                .limits = limits_or_default(limits, &lbuf),
+                .error = error,
+                .archive_fd = -EBADF,
+        };
+        int r;
+
+        assert(buf || size == 0);
+        assert(ret);
+
+        r = walk_archive(&w, buf, size, -EBADF);
+        if (r >= 0 && !w.has_manifest)
+                r = check_manifest_kind(buf, size, error);
+        if (r >= 0)
+                r = walker_result(&w, &info);
+        walker_done(&w);
+        if (r < 0)
+                return r;
+
+        info.archive_bytes = size;
+        *ret = info;
+        info = (SpkPackageInfo) {};
+        return 0;
+}
+
+static int check_manifest_kind(const uint8_t *buf, size_t size, SpkError *error) {
+        CapnpMessage msg = {};
+        CapnpStruct root, f;
+        CapnpList files;
+        CapnpReadOptions opts = { .max_segments = SPK_MAX_SEGMENTS };
+        size_t used;
+        int r;
+
+        /* Only reached after a full walk succeeded, so this cannot fail in new ways. */
+        r = capnp_message_parse(&msg, buf, size, &opts, &used);
+        if (r == 0)
+                r = capnp_message_root(&msg, &root);
+        if (r == 0)
+                r = capnp_struct_get_struct_list(&root, 0, &files);
+        for (uint32_t i = 0; r == 0 && i < files.count; i++) {
+                const char *name;
+                size_t len;
+
+                if (capnp_list_get_struct(&files, i, &f) < 0 || capnp_struct_get_text(&f, 0, &name, &len) < 0)
+                        break;
+                if (name && len == STRLEN(MANIFEST_NAME) && memcmp(name, MANIFEST_NAME, len) == 0) {
+                        capnp_message_done(&msg);
+                        return fail(error, -EBADMSG, "sandstorm-manifest is not a regular file");
+                }
+        }
+        capnp_message_done(&msg);
+        return 0; /* walker_result() reports the missing manifest */
+}
+
+/* ---- the manifest ---- */
+
+static bool is_http_url(const char *s, size_t len) {
+        return (len >= 7 && strncmp(s, "http://", 7) == 0) || (len >= 8 && strncmp(s, "https://", 8) == 0);
+}
+
+static int manifest_open(CapnpMessage *msg, const void *buf, size_t size, CapnpStruct *ret_root) {
+        CapnpReadOptions opts = { .traversal_limit_words = SPK_MAX_MANIFEST_WORDS };
+        size_t used;
+        int r;
+
+        if (size > SPK_MAX_MANIFEST_BYTES)
+                return -EFBIG;
+        r = capnp_message_parse(msg, buf, size, &opts, &used);
+        if (r > 0)
+                return -EBADMSG;
+        if (r < 0)
+                return r;
+        if (msg->total_words > SPK_MAX_MANIFEST_WORDS)
+                return -EFBIG;
+        return capnp_message_root(msg, ret_root);
+}
+
+int spk_manifest_check(const void *buf, size_t size, SpkError *error) {
+        CapnpMessage msg = {};
+        CapnpBuilder b;
+        CapnpStruct root, metadata;
+        const char *url;
+        size_t len;
+        int r;
+
+        assert(buf || size == 0);
+
+        r = manifest_open(&msg, buf, size, &root);
+        if (r < 0) {
+                capnp_message_done(&msg);
+                if (r == -EFBIG)
+                        return fail(error, r, "sandstorm-manifest is too big (limit %" PRIu64 " words).",
+                                    SPK_MAX_MANIFEST_WORDS);
+                return fail(error, r == -ENOMEM ? r : -EBADMSG, "sandstorm-manifest is malformed: %s.",
+                            capnp_strerror(r));
+        }
+
+        /* Copying the whole manifest follows every pointer in it once, within the traversal limit:
+         * whatever later reads it (JSON, the installer) will find it well-formed. */
+        capnp_builder_init(&b, 2 * SPK_MAX_MANIFEST_WORDS);
+        r = capnp_build_copy_root(&b, &root);
+        capnp_builder_done(&b);
+        if (r >= 0)
+                r = capnp_struct_get_struct(&root, MANIFEST_METADATA_PTR, &metadata);
+        if (r < 0) {
+                capnp_message_done(&msg);
+                return fail(error, r == -ENOMEM ? r : -EBADMSG, "sandstorm-manifest is malformed: %s.",
+                            capnp_strerror(r));
+        }
+
+        r = capnp_struct_get_text(&metadata, METADATA_WEBSITE_PTR, &url, &len);
+        if (r >= 0 && url && !is_http_url(url, len))
+                r = fail(error, -EBADMSG, "Manifest's website URL must begin with http:// or https://.");
+        if (r >= 0) {
+                r = capnp_struct_get_text(&metadata, METADATA_CODE_URL_PTR, &url, &len);
+                if (r >= 0 && url && !is_http_url(url, len))
+                        r = fail(error, -EBADMSG, "Manifest's codeUrl must begin with http:// or https://.");
+        }
+        if (r < 0 && error && !error->message[0])
+                (void) fail(error, -EBADMSG, "sandstorm-manifest is malformed: %s.", capnp_strerror(r));
+        capnp_message_done(&msg);
+        return r < 0 ? (r == -ENOMEM ? r : -EBADMSG) : 0;
+}
+
+/* ---- PGP (spec §1.8) ---- */
+
+static char *find_in_path(const char *name) {
+        const char *path = getenv("PATH");
+
+        if (isempty(path))
+                path = "/usr/local/bin:/usr/bin:/bin";
+        for (const char *p = path; *p;) {
+                size_t n = strcspn(p, ":");
+                _cleanup_free_ char *dir = strndup_safe(p, n);
+                char *full;
+
+                if (!dir)
+                        return NULL;
+                if (n > 0) {
+                        full = path_join(dir, name);
+                        if (!full)
+                                return NULL;
+                        if (access(full, X_OK) == 0)
+                                return full;
+                        free(full);
+                }
+                p += n;
+                if (*p == ':')
+                        p++;
+        }
+        return NULL;
+}
+
+static int write_file_at(int dfd, const char *name, const void *p, size_t n) {
+        _cleanup_close_ int fd = -EBADF;
+
+        fd = RET_NERRNO(openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+        if (fd < 0)
+                return fd;
+        return loop_write(fd, p, n);
+}
+
+static int read_back(int fd, char **ret, size_t *ret_size) {
+        if (lseek(fd, 0, SEEK_SET) < 0)
+                return negative_errno();
+        return read_full_fd(fd, PGP_OUTPUT_MAX, ret, ret_size);
+}
+
+/* The fingerprint from the "[GNUPG:] VALIDSIG" status line: word 11 (the primary key) if present,
+ * else word 2. */
+static char *parse_validsig(const char *status) {
+        for (const char *line = status; line && *line;) {
+                const char *eol = strchr(line, '\n');
+                size_t n = eol ? (size_t) (eol - line) : strlen(line);
+
+                if (n > 18 && strneq(line, "[GNUPG:] VALIDSIG ", 18)) {
+                        const char *words[16];
+                        size_t lens[16], count = 0;
+
+                        for (size_t i = 0; i < n && count < ELEMENTSOF(words);) {
+                                while (i < n && line[i] == ' ')
+                                        i++;
+                                if (i >= n)
+                                        break;
+                                words[count] = line + i;
+                                while (i < n && line[i] != ' ' && line[i] != '\r')
+                                        i++;
+                                lens[count] = (size_t) (line + i - words[count]);
+                                count++;
+                        }
+                        if (count > 11)
+                                return strndup_safe(words[11], lens[11]);
+                        if (count > 2)
+                                return strndup_safe(words[2], lens[2]);
+                        return NULL;
+                }
+                line = eol ? eol + 1 : NULL;
+        }
+        return NULL;
+}
+
+static int check_pgp(const SpkPackageInfo *info, const char *tmp_dir, char **ret_fingerprint, SpkError *error) {
+        _cleanup_free_ char *gpg = NULL, *dir = NULL, *sig_path = NULL, *keyring_path = NULL, *home = NULL,
+                            *out = NULL, *status = NULL, *fingerprint = NULL, *expected = NULL;
+        _cleanup_close_ int dfd = -EBADF, out_fd = -EBADF, status_fd = -EBADF, null_fd = -EBADF;
+        CapnpMessage msg = {};
+        CapnpStruct root, metadata;
+        const uint8_t *sig, *keyring;
+        size_t sig_len = 0, keyring_len = 0, out_len, status_len;
+        bool has_sig, has_keyring;
+        int r;
+
+        r = manifest_open(&msg, info->manifest, info->manifest_size, &root);
+        if (r >= 0)
+                r = capnp_struct_get_struct(&root, MANIFEST_METADATA_PTR, &metadata);
+        if (r < 0) {
+                capnp_message_done(&msg);
+                return fail(error, -EBADMSG, "sandstorm-manifest is malformed: %s.", capnp_strerror(r));
+        }
+        has_sig = capnp_struct_has(&metadata, METADATA_PGP_SIGNATURE_PTR);
+        has_keyring = capnp_struct_has(&metadata, METADATA_PGP_KEYRING_PTR);
+        if (has_sig)
+                r = capnp_struct_get_data(&metadata, METADATA_PGP_SIGNATURE_PTR, &sig, &sig_len);
+        if (r >= 0 && has_keyring)
+                r = capnp_struct_get_data(&metadata, METADATA_PGP_KEYRING_PTR, &keyring, &keyring_len);
+        if (r < 0) {
+                capnp_message_done(&msg);
+                return fail(error, -EBADMSG, "sandstorm-manifest is malformed: %s.", capnp_strerror(r));
+        }
+        if (!has_sig) {
+                capnp_message_done(&msg);
+                *ret_fingerprint = NULL;
+                return 0;
+        }
+        if (!has_keyring) {
+                capnp_message_done(&msg);
+                return fail(error, -EBADMSG, "Metadata has an author PGP signature but no PGP keyring.");
+        }
+
+        gpg = find_in_path("gpg");
+        if (!gpg) {
+                capnp_message_done(&msg);
+                return fail(error, -ENOPKG,
+                            "Package has an author PGP signature, but gpg is not installed to check it.");
+        }
+
+        dir = path_join(tmp_dir, "spk-pgp-XXXXXX");
+        if (!dir || !mkdtemp(dir)) {
+                r = dir ? negative_errno() : -ENOMEM;
+                capnp_message_done(&msg);
+                return fail(error, r, "Failed to create a temporary directory: %s", strerror(-r));
+        }
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (dfd < 0)
+                r = negative_errno();
+        if (r >= 0)
+                r = write_file_at(dfd, "signature", sig, sig_len);
+        if (r >= 0)
+                r = write_file_at(dfd, "keyring", keyring, keyring_len);
+        capnp_message_done(&msg);
+        if (r >= 0 && mkdirat(dfd, "home", 0700) < 0)
+                r = negative_errno();
+        if (r >= 0) {
+                out_fd = openat(dfd, "out", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+                status_fd = openat(dfd, "status", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+                null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+                if (out_fd < 0 || status_fd < 0 || null_fd < 0)
+                        r = negative_errno();
+        }
+        sig_path = path_join(dir, "signature");
+        keyring_path = path_join(dir, "keyring");
+        home = path_join(dir, "home");
+        if (r >= 0 && (!sig_path || !keyring_path || !home))
+                r = -ENOMEM;
+
+        if (r >= 0) {
+                posix_spawn_file_actions_t fa;
+                char *argv[] = { gpg,           (char *) "--homedir",  home,
+                                 (char *) "--batch",     (char *) "--status-fd", (char *) "3",
+                                 (char *) "--no-default-keyring", (char *) "--keyring", keyring_path,
+                                 (char *) "--decrypt", sig_path, NULL };
+                pid_t pid;
+                int status_code;
+
+                posix_spawn_file_actions_init(&fa);
+                posix_spawn_file_actions_adddup2(&fa, null_fd, STDIN_FILENO);
+                posix_spawn_file_actions_adddup2(&fa, out_fd, STDOUT_FILENO);
+                posix_spawn_file_actions_adddup2(&fa, null_fd, STDERR_FILENO);
+                posix_spawn_file_actions_adddup2(&fa, status_fd, 3);
+                r = -posix_spawn(&pid, gpg, &fa, NULL, argv, environ);
+                posix_spawn_file_actions_destroy(&fa);
+                if (r >= 0) {
+                        while (waitpid(pid, &status_code, 0) < 0)
+                                if (errno != EINTR) {
+                                        r = negative_errno();
+                                        break;
+                                }
+                        if (r >= 0)
+                                r = read_back(out_fd, &out, &out_len);
+                        if (r >= 0)
+                                r = read_back(status_fd, &status, &status_len);
+                }
+        }
+        (void) rm_rf_at(AT_FDCWD, dir);
+        if (r < 0)
+                return fail(error, r, "Failed to run gpg: %s", strerror(-r));
+
+        {
+                const char *p = out;
+                size_t n = out_len;
+
+                strip_span(&p, &n);
+                expected = strjoin("I am the author of the Sandstorm.io app with the following ID: ",
+                                   info->app_id_text);
+                if (!expected)
+                        return fail(error, -ENOMEM, "Out of memory.");
+                if (n != strlen(expected) || memcmp(p, expected, n) != 0)
+                        return fail(error, -EKEYREJECTED,
+                                    "Author PGP signature is invalid or does not name this app's ID.");
+        }
+        fingerprint = parse_validsig(status);
+        if (!fingerprint)
+                return fail(error, -EKEYREJECTED, "Author PGP signature is invalid.");
+
+        *ret_fingerprint = TAKE_PTR(fingerprint);
+        return 0;
+}
+
+/* ---- STREAM ---- */
+
+typedef struct Sink {
+        int r; /* sticky */
+        SpkError error;
+        uint8_t sig[SPK_MAX_SIGNATURE_BYTES];
+        size_t sig_have;
+        bool sig_done;
+        uint8_t signer[32];
+        uint8_t expected_hash[64];
+        EVP_MD_CTX *sha512;
+        uint64_t archive_bytes;
+        uint64_t max_archive_bytes;
+        int out_fd;
+} Sink;
+
+static int sink_fail(Sink *s, int r, const char *message) {
+        s->r = fail(&s->error, r, "%s", message);
+        return r;
+}
+
+static int sink_archive(Sink *s, const uint8_t *p, size_t n) {
+        int r;
+
+        if (n == 0)
+                return 0;
+        if (n > s->max_archive_bytes - s->archive_bytes)
+                return sink_fail(s, -EFBIG, "App too big after decompress.");
+        s->archive_bytes += n;
+        if (EVP_DigestUpdate(s->sha512, p, n) != 1)
+                return sink_fail(s, -EIO, "SHA-512 failed.");
+        r = loop_write(s->out_fd, p, n);
+        if (r < 0) {
+                s->r = fail(&s->error, r, "Failed to write the temporary file: %s", strerror(-r));
+                return r;
+        }
+        return 0;
+}
+
+static int sink_signature(Sink *s, size_t size) {
+        CapnpMessage msg = {};
+        CapnpStruct root;
+        const uint8_t *pk = NULL, *sm = NULL;
+        size_t pk_len = 0, sm_len = 0, used;
+        unsigned long long hash_len;
+        uint8_t hash[128];
+        int r;
+
+        r = capnp_message_parse(&msg, s->sig, size, NULL, &used);
+        if (r == 0)
+                r = capnp_message_root(&msg, &root);
+        if (r == 0)
+                r = capnp_struct_get_data(&root, 0, &pk, &pk_len);
+        if (r == 0)
+                r = capnp_struct_get_data(&root, 1, &sm, &sm_len);
+        if (r != 0) {
+                capnp_message_done(&msg);
+                return sink_fail(s, -EBADMSG, "Package signature is malformed.");
+        }
+        if (pk_len != 32) {
+                capnp_message_done(&msg);
+                return sink_fail(s, -EBADMSG, "Invalid public key.");
+        }
+        if (sm_len != 128) {
+                capnp_message_done(&msg);
+                return sink_fail(s, -EBADMSG, "Invalid signature format.");
+        }
+        if (sodium_init() < 0) {
+                capnp_message_done(&msg);
+                return sink_fail(s, -EIO, "Failed to initialize libsodium.");
+        }
+        /* The combined form (spec §1.2): the signed message is the SHA-512 the archive must have. */
+        if (crypto_sign_open(hash, &hash_len, sm, 128, pk) != 0) {
+                capnp_message_done(&msg);
+                return sink_fail(s, -EKEYREJECTED, "Invalid signature.");
+        }
+        if (hash_len != 64) {
+                capnp_message_done(&msg);
+                return sink_fail(s, -EKEYREJECTED, "Wrong signature size.");
+        }
+        memcpy(s->signer, pk, 32);
+        memcpy(s->expected_hash, hash, 64);
+        capnp_message_done(&msg);
+        return 0;
+}
+
+static int sink_feed(Sink *s, const uint8_t *p, size_t n) {
+        int r;
+
+        if (s->r < 0)
+                return s->r;
+
+        if (!s->sig_done) {
+                size_t k = MIN(n, sizeof(s->sig) - s->sig_have), size = 0;
+
+                memcpy(s->sig + s->sig_have, p, k);
+                s->sig_have += k;
+                p += k;
+                n -= k;
+
+                r = capnp_message_measure(s->sig, s->sig_have, 16, &size);
+                if (r < 0 || (r == 0 && size > sizeof(s->sig)) || (r > 0 && s->sig_have == sizeof(s->sig)))
+                        return sink_fail(s, -EBADMSG, "Package signature is malformed.");
+                if (r > 0 || size > s->sig_have) {
+                        assert(n == 0);
+                        return 0;
+                }
+
+                r = sink_signature(s, size);
+                if (r < 0)
+                        return r;
+                s->sig_done = true;
+                r = sink_archive(s, s->sig + size, s->sig_have - size);
+                if (r < 0)
+                        return r;
+        }
+        return sink_archive(s, p, n);
+}
+
+/* The hand-over between the producer and a helper thread running the sink. */
+typedef struct Pipe {
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        uint8_t *bufs[PIPE_SLOTS];
+        size_t lens[PIPE_SLOTS];
+        unsigned head, count;
+        bool eof;
+        bool failed;
+        Sink *sink;
+} Pipe;
+
+static void *pipe_consumer(void *userdata) {
+        Pipe *p = userdata;
+
+        pthread_mutex_lock(&p->lock);
+        for (;;) {
+                unsigned slot;
+                int r;
+
+                while (p->count == 0 && !p->eof)
+                        pthread_cond_wait(&p->cond, &p->lock);
+                if (p->count == 0)
+                        break;
+                slot = p->head;
+                pthread_mutex_unlock(&p->lock);
+
+                r = sink_feed(p->sink, p->bufs[slot], p->lens[slot]);
+
+                pthread_mutex_lock(&p->lock);
+                p->head = (p->head + 1) % PIPE_SLOTS;
+                p->count--;
+                if (r < 0)
+                        p->failed = true;
+                pthread_cond_broadcast(&p->cond);
+                if (r < 0)
+                        break;
+        }
+        pthread_mutex_unlock(&p->lock);
+        return NULL;
+}
+
+typedef struct Producer {
+        Sink *sink;
+        Pipe *pipe; /* NULL: the sink runs inline */
+        uint8_t *inline_buf;
+} Producer;
+
+/* The next buffer to decompress into, or NULL when the sink has failed. */
+static uint8_t *producer_get(Producer *pr) {
+        Pipe *p = pr->pipe;
+        uint8_t *buf;
+
+        if (!p)
+                return pr->sink->r < 0 ? NULL : pr->inline_buf;
+
+        pthread_mutex_lock(&p->lock);
+        while (p->count == PIPE_SLOTS && !p->failed)
+                pthread_cond_wait(&p->cond, &p->lock);
+        buf = p->failed ? NULL : p->bufs[(p->head + p->count) % PIPE_SLOTS];
+        pthread_mutex_unlock(&p->lock);
+        return buf;
+}
+
+static bool producer_put(Producer *pr, size_t len) {
+        Pipe *p = pr->pipe;
+        bool ok;
+
+        if (!p)
+                return sink_feed(pr->sink, pr->inline_buf, len) >= 0;
+
+        pthread_mutex_lock(&p->lock);
+        /* The consumer moves head and count together, so the slot being filled stays head + count. */
+        p->lens[(p->head + p->count) % PIPE_SLOTS] = len;
+        p->count++;
+        ok = !p->failed;
+        pthread_cond_broadcast(&p->cond);
+        pthread_mutex_unlock(&p->lock);
+        return ok;
+}
+
+static int lzma_fail(SpkError *error, lzma_ret ret) {
+        switch (ret) {
+        case LZMA_MEM_ERROR:
+                return fail(error, -ENOMEM, "Out of memory.");
+        case LZMA_MEMLIMIT_ERROR:
+                return fail(error, -EFBIG, "Package needs too much memory to decompress (limit %" PRIu64 " MiB).",
+                            SPK_XZ_MEMLIMIT >> 20);
+        case LZMA_FORMAT_ERROR:
+                return fail(error, -EBADMSG, "Package is corrupt: not an xz stream.");
+        case LZMA_OPTIONS_ERROR:
+                return fail(error, -EBADMSG, "Package is corrupt: unsupported xz options.");
+        case LZMA_BUF_ERROR:
+                return fail(error, -EBADMSG, "Package is truncated.");
+        case LZMA_DATA_ERROR:
+        default:
+                return fail(error, -EBADMSG, "Package is corrupt: xz data error.");
+        }
+}
+
+static void report_progress(const SpkVerifyOptions *opts, uint64_t done, uint64_t total) {
+        if (opts && opts->progress)
+                opts->progress(opts->userdata, done, total);
+}
+
+static int stream_package(int fd, const SpkVerifyOptions *opts, Sink *sink, uint8_t ret_package_id[16],
+                          SpkError *error) {
+        _cleanup_free_ uint8_t *inbuf = NULL, *inline_buf = NULL;
+        _cleanup_free_ uint8_t *slots = NULL;
+        EVP_MD_CTX *sha256 = NULL;
+        lzma_stream strm = LZMA_STREAM_INIT;
+        bool lzma_started = false, eof = false, stream_end = false, thread_started = false;
+        uint8_t magic[SPK_MAGIC_SIZE];
+        size_t magic_have = 0;
+        uint64_t done = 0, last_report = 0, total = 0;
+        Pipe pipe = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .sink = sink };
+        Producer pr = { .sink = sink };
+        pthread_t thread;
+        SpkError perr = {};
+        uint8_t *out;
+        struct stat st;
+        int r = 0;
+
+        if (fstat(fd, &st) >= 0 && S_ISREG(st.st_mode)) {
+                off_t pos = lseek(fd, 0, SEEK_CUR);
+                total = (uint64_t) st.st_size - (pos > 0 && pos <= st.st_size ? (uint64_t) pos : 0);
+        }
+
+        inbuf = malloc(IO_BUFFER_SIZE);
+        sha256 = EVP_MD_CTX_new();
+        if (!inbuf || !sha256) {
+                EVP_MD_CTX_free(sha256);
+                return fail(error, -ENOMEM, "Out of memory.");
+        }
+        if (EVP_DigestInit_ex(sha256, EVP_sha256(), NULL) != 1) {
+                EVP_MD_CTX_free(sha256);
+                return fail(error, -EIO, "SHA-256 failed.");
+        }
+
+        if (!opts || opts->threads != 1) {
+                slots = malloc((size_t) IO_BUFFER_SIZE * PIPE_SLOTS);
+                if (!slots) {
+                        EVP_MD_CTX_free(sha256);
+                        return fail(error, -ENOMEM, "Out of memory.");
+                }
+                for (unsigned i = 0; i < PIPE_SLOTS; i++)
+                        pipe.bufs[i] = slots + (size_t) i * IO_BUFFER_SIZE;
+                pr.pipe = &pipe;
+                r = -pthread_create(&thread, NULL, pipe_consumer, &pipe);
+                if (r < 0)
+                        pr.pipe = NULL; /* no thread to be had: do it all here */
+                else
+                        thread_started = true;
+                r = 0;
+        }
+        if (!pr.pipe) {
+                inline_buf = pr.inline_buf = malloc(IO_BUFFER_SIZE);
+                if (!inline_buf) {
+                        EVP_MD_CTX_free(sha256);
+                        return fail(error, -ENOMEM, "Out of memory.");
+                }
+        }
+
+        out = producer_get(&pr);
+        strm.next_out = out;
+        strm.avail_out = IO_BUFFER_SIZE;
+
+        while (out && !stream_end) {
+                const uint8_t *p = inbuf;
+                ssize_t n;
+                size_t len;
+
+                n = read(fd, inbuf, IO_BUFFER_SIZE);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN) {
+                                /* A non-blocking pipe handed over by a parent: wait for it. */
+                                struct pollfd pfd = { .fd = fd, .events = POLLIN };
+                                if (poll(&pfd, 1, -1) >= 0 || errno == EINTR)
+                                        continue;
+                        }
+                        r = fail(&perr, negative_errno(), "Failed to read the package: %s", strerror(errno));
+                        break;
+                }
+                if (n == 0)
+                        eof = true;
+                len = (size_t) n;
+                done += len;
+                if (EVP_DigestUpdate(sha256, inbuf, len) != 1) {
+                        r = fail(&perr, -EIO, "SHA-256 failed.");
+                        break;
+                }
+                if (done - last_report >= IO_BUFFER_SIZE) {
+                        report_progress(opts, done, total);
+                        last_report = done;
+                }
+
+                if (magic_have < SPK_MAGIC_SIZE) {
+                        size_t k = MIN(len, SPK_MAGIC_SIZE - magic_have);
+
+                        memcpy(magic + magic_have, p, k);
+                        magic_have += k;
+                        p += k;
+                        len -= k;
+                        if ((magic_have == SPK_MAGIC_SIZE && memcmp(magic, spk_magic, SPK_MAGIC_SIZE) != 0) ||
+                            (eof && magic_have < SPK_MAGIC_SIZE)) {
+                                r = fail(&perr, -EBADMSG, "Not a Sandstorm package (bad magic number).");
+                                break;
+                        }
+                        if (magic_have < SPK_MAGIC_SIZE)
+                                continue;
+                }
+                if (!lzma_started) {
+                        /* The auto decoder also takes legacy .lzma, as `xz -dc` does (spec §1.1). */
+                        lzma_ret ret = lzma_auto_decoder(&strm, SPK_XZ_MEMLIMIT, LZMA_CONCATENATED);
+                        if (ret != LZMA_OK) {
+                                r = lzma_fail(&perr, ret);
+                                break;
+                        }
+                        lzma_started = true;
+                }
+
+                strm.next_in = p;
+                strm.avail_in = len;
+                while (strm.avail_in > 0 || eof) {
+                        lzma_ret ret = lzma_code(&strm, eof ? LZMA_FINISH : LZMA_RUN);
+
+                        if (strm.avail_out == 0 || ret == LZMA_STREAM_END) {
+                                out = producer_put(&pr, IO_BUFFER_SIZE - strm.avail_out) ? producer_get(&pr) : NULL;
+                                if (!out)
+                                        break;
+                                strm.next_out = out;
+                                strm.avail_out = IO_BUFFER_SIZE;
+                        }
+                        if (ret == LZMA_STREAM_END) {
+                                stream_end = true;
+                                break;
+                        }
+                        if (ret != LZMA_OK) {
+                                r = lzma_fail(&perr, ret);
+                                break;
+                        }
+                }
+                if (r < 0 || !out)
+                        break;
+        }
+        lzma_end(&strm);
+
+        if (thread_started) {
+                pthread_mutex_lock(&pipe.lock);
+                pipe.eof = true;
+                pthread_cond_broadcast(&pipe.cond);
+                pthread_mutex_unlock(&pipe.lock);
+                (void) pthread_join(thread, NULL);
+        }
+
+        /* The sink works on earlier bytes than the producer, so its failure is the first one. */
+        if (sink->r < 0) {
+                EVP_MD_CTX_free(sha256);
+                if (error)
+                        *error = sink->error;
+                return sink->r;
+        }
+        if (r < 0) {
+                EVP_MD_CTX_free(sha256);
+                if (error)
+                        *error = perr;
+                return r;
+        }
+        assert(stream_end);
+
+        if (!sink->sig_done) {
+                EVP_MD_CTX_free(sha256);
+                return fail(error, -EBADMSG, "Package is truncated: its signature is incomplete.");
+        }
+
+        {
+                uint8_t sha512[64], sha256_out[32];
+                unsigned len = 0;
+
+                if (EVP_DigestFinal_ex(sink->sha512, sha512, &len) != 1 || len != 64 ||
+                    EVP_DigestFinal_ex(sha256, sha256_out, &len) != 1 || len != 32) {
+                        EVP_MD_CTX_free(sha256);
+                        return fail(error, -EIO, "Hashing failed.");
+                }
+                EVP_MD_CTX_free(sha256);
+                if (sodium_memcmp(sha512, sink->expected_hash, 64) != 0)
+                        return fail(error, -EKEYREJECTED, "Signature didn't match package contents.");
+                memcpy(ret_package_id, sha256_out, 16);
+        }
+
+        report_progress(opts, done, total ?: done);
+        return 0;
+}
+
+/* An unnamed file in dfd; a hidden, immediately unlinked one where O_TMPFILE is not supported. */
+static int open_tmpfile(int dfd) {
+        char name[32] = ".spk-tmp-";
+        uint8_t rnd[8];
+        int fd;
+
+        fd = openat(dfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        if (fd >= 0)
+                return fd;
+        if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+                return negative_errno();
+
+        if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+                return -EIO;
+        hex_encode(rnd, sizeof(rnd), name + strlen(name));
+        fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return negative_errno();
+        (void) unlinkat(dfd, name, 0);
+        return fd;
+}
+
+static const char *default_tmp_dir(const SpkVerifyOptions *opts) {
+        const char *t;
+
+        if (opts && opts->tmp_dir)
+                return opts->tmp_dir;
+        t = secure_getenv("TMPDIR");
+        return isempty(t) ? "/var/tmp" : t;
+}
+
+typedef struct Verified {
+        int archive_fd;
+        uint8_t *map;
+        size_t map_size;
+} Verified;
+
+static void verified_done(Verified *v) {
+        if (v->map && v->map_size > 0)
+                (void) munmap(v->map, v->map_size);
+        v->map = NULL;
+        v->archive_fd = safe_close(v->archive_fd);
+}
+
+/* STREAM and CHECK: everything short of writing the tree. The decompressed archive goes to an unnamed
+ * file in tmp_dfd. */
+static int verify_common(int fd, const SpkVerifyOptions *opts, int tmp_dfd, SpkPackageInfo *info,
+                         Verified *v, SpkError *error) {
+        static const uint8_t empty[8];
+        SpkLimits lbuf;
+        const SpkLimits *limits = limits_or_default(opts ? opts->limits : NULL, &lbuf);
+        Sink *sink;
+        int r;
+
+        v->archive_fd = open_tmpfile(tmp_dfd);
+        if (v->archive_fd < 0)
+                return fail(error, v->archive_fd, "Failed to create a temporary file: %s",
+                            strerror(-v->archive_fd));
+
+        sink = calloc(1, sizeof(Sink));
+        if (!sink)
+                return fail(error, -ENOMEM, "Out of memory.");
+        sink->out_fd = v->archive_fd;
+        sink->max_archive_bytes = limits->max_archive_bytes;
+        sink->sha512 = EVP_MD_CTX_new();
+        if (!sink->sha512 || EVP_DigestInit_ex(sink->sha512, EVP_sha512(), NULL) != 1) {
+                EVP_MD_CTX_free(sink->sha512);
+                free(sink);
+                return fail(error, -ENOMEM, "Out of memory.");
+        }
+        r = stream_package(fd, opts, sink, info->package_id, error);
+        memcpy(info->signer, sink->signer, 32);
+        info->archive_bytes = sink->archive_bytes;
+        EVP_MD_CTX_free(sink->sha512);
+        free(sink);
+        if (r < 0)
+                return r;
+
+        hex_encode(info->package_id, 16, info->package_id_text);
+        r = spk_appid_canonicalize(info->signer, info->package_id_text, info->app_id);
+        if (r == -EKEYREVOKED)
+                return fail(error, r, "Package is signed with an app key that has been revoked.");
+        if (r < 0)
+                return fail(error, r, "Failed to look up the app id: %s", strerror(-r));
+        app_id_to_string(info->app_id, info->app_id_text);
+
+        v->map_size = info->archive_bytes;
+        if (v->map_size > 0) {
+                void *m = mmap(NULL, v->map_size, PROT_READ, MAP_PRIVATE, v->archive_fd, 0);
+                if (m == MAP_FAILED) {
+                        v->map_size = 0;
+                        return fail(error, negative_errno(), "Failed to map the archive: %s", strerror(errno));
+                }
+                v->map = m;
+                (void) madvise(m, v->map_size, MADV_RANDOM);
+        }
+
+        {
+                Walker w = {
+                        .limits = limits,
+                        .error = error,
+                        .archive_fd = v->archive_fd,
+                        .map = v->map,
+                        .map_size = v->map_size,
+                };
+                const uint8_t *buf = v->map ?: empty;
+
+                r = walk_archive(&w, buf, v->map_size, -EBADF);
+                if (r >= 0 && !w.has_manifest)
+                        r = check_manifest_kind(buf, v->map_size, error);
+                if (r >= 0)
+                        r = walker_result(&w, info);
+                walker_trim(&w);
+                walker_done(&w);
+                if (r < 0)
+                        return r;
+        }
+
+        r = spk_manifest_check(info->manifest, info->manifest_size, error);
+        if (r < 0)
+                return r;
+
+        if (opts && opts->check_pgp) {
+                r = check_pgp(info, default_tmp_dir(opts), &info->author_pgp_key_fingerprint, error);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int spk_package_verify_fd(int fd, const SpkVerifyOptions *opts, SpkPackageInfo *ret, SpkError *error) {
+        _cleanup_spk_package_info_ SpkPackageInfo info = {};
+        _cleanup_close_ int tmp_dfd = -EBADF;
+        Verified v = { .archive_fd = -EBADF };
+        const char *tmp_dir;
+        int r;
+
+        assert(fd >= 0);
+        assert(ret);
+
+        if (error)
+                error->message[0] = 0;
+
+        tmp_dir = default_tmp_dir(opts);
+        tmp_dfd = open(tmp_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (tmp_dfd < 0)
+                return fail(error, negative_errno(), "Failed to open temporary directory '%s': %s", tmp_dir,
+                            strerror(errno));
+
+        r = verify_common(fd, opts, tmp_dfd, &info, &v, error);
+        verified_done(&v);
+        if (r < 0)
+                return r;
+
+        *ret = info;
+        info = (SpkPackageInfo) {};
+        return 0;
+}
+
+int spk_package_unpack_fd(int fd, int dir_fd, const char *name, const SpkVerifyOptions *opts,
+                          SpkPackageInfo *ret, SpkError *error) {
+        _cleanup_spk_package_info_ SpkPackageInfo info = {};
+        _cleanup_close_ int root = -EBADF;
+        Verified v = { .archive_fd = -EBADF };
+        SpkLimits lbuf;
+        char tmp_name[32] = ".spk-unpack-", nbuf[256];
+        uint8_t rnd[8];
+        struct stat st;
+        bool created = false;
+        int r;
+
+        assert(fd >= 0);
+        assert(dir_fd >= 0 || dir_fd == AT_FDCWD);
+        assert(name);
+
+        if (error)
+                error->message[0] = 0;
+
+        if (!name_is_valid(name, strlen(name)))
+                return fail(error, -EINVAL, "Invalid output directory name '%s'.",
+                            escape_name(name, strlen(name), nbuf, sizeof(nbuf)));
+        if (faccessat(dir_fd, name, F_OK, AT_SYMLINK_NOFOLLOW) >= 0)
+                return fail(error, -EEXIST, "Output directory already exists: '%s'.",
+                            escape_name(name, strlen(name), nbuf, sizeof(nbuf)));
+
+        r = verify_common(fd, opts, dir_fd, &info, &v, error);
+        if (r < 0)
+                goto finish;
+
+        if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
+                r = fail(error, -EIO, "getrandom() failed.");
+                goto finish;
+        }
+        hex_encode(rnd, sizeof(rnd), tmp_name + strlen(tmp_name));
+        if (mkdirat(dir_fd, tmp_name, 0777) < 0) {
+                r = fail(error, negative_errno(), "Failed to create a directory: %s", strerror(errno));
+                goto finish;
+        }
+        created = true;
+        root = openat(dir_fd, tmp_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (root < 0 || fstat(root, &st) < 0) {
+                r = fail(error, negative_errno(), "Failed to open a directory: %s", strerror(errno));
+                goto finish;
+        }
+        /* Private while it fills; the mode mkdirat() gave it (0777 minus the umask) comes back at the end. */
+        if (fchmod(root, 0700) < 0) {
+                r = fail(error, negative_errno(), "Failed to change mode: %s", strerror(errno));
+                goto finish;
+        }
+
+        {
+                Walker w = {
+                        .limits = limits_or_default(opts ? opts->limits : NULL, &lbuf),
+                        .error = error,
+                        .unpack = true,
+                        .archive_fd = v.archive_fd,
+                        .map = v.map,
+                        .map_size = v.map_size,
+                };
+                static const uint8_t empty[8];
+
+                r = walk_archive(&w, v.map ?: empty, v.map_size, root);
+                walker_trim(&w);
+                walker_done(&w);
+                if (r < 0)
+                        goto finish;
+        }
+
+        if (fchmod(root, st.st_mode & 07777) < 0) {
+                r = fail(error, negative_errno(), "Failed to change mode: %s", strerror(errno));
+                goto finish;
+        }
+        if (renameat2(dir_fd, tmp_name, dir_fd, name, RENAME_NOREPLACE) < 0) {
+                r = negative_errno();
+                if (r == -EEXIST)
+                        r = fail(error, r, "Output directory already exists: '%s'.",
+                                 escape_name(name, strlen(name), nbuf, sizeof(nbuf)));
+                else
+                        r = fail(error, r, "Failed to move the unpacked package into place: %s", strerror(-r));
+                goto finish;
+        }
+        created = false;
+        r = 0;
+
+finish:
+        verified_done(&v);
+        if (created) {
+                root = safe_close(root);
+                (void) rm_rf_at(dir_fd, tmp_name);
+        }
+        if (r < 0)
+                return r;
+        if (ret) {
+                *ret = info;
+                info = (SpkPackageInfo) {};
+        }
+        return 0;
+}
+
+/* ---- VerifiedInfo (1 word, 6 ptrs, spec §1.8) ---- */
+
+int spk_verified_info_build(const SpkPackageInfo *info, uint8_t **ret, size_t *ret_size) {
+        CapnpMessage msg = {};
+        CapnpBuilder b;
+        CapnpBuilderStruct root, id;
+        CapnpStruct manifest;
+        int r;
+
+        assert(info);
+        assert(ret);
+        assert(ret_size);
+
+        r = manifest_open(&msg, info->manifest, info->manifest_size, &manifest);
+        if (r < 0) {
+                capnp_message_done(&msg);
+                return r;
+        }
+
+        capnp_builder_init(&b, 4 * SPK_MAX_MANIFEST_WORDS);
+        r = capnp_builder_init_root(&b, 1, 6, &root);
+        if (r >= 0)
+                r = capnp_build_init_struct(&root, 0, 4, 0, &id);
+        if (r >= 0)
+                for (unsigned i = 0; i < 4; i++)
+                        capnp_build_set_u64(&id, 8 * i, unaligned_read_le64(info->app_id + 8 * i));
+        if (r >= 0)
+                r = capnp_build_init_struct(&root, 1, 2, 0, &id);
+        if (r >= 0)
+                for (unsigned i = 0; i < 2; i++)
+                        capnp_build_set_u64(&id, 8 * i, unaligned_read_le64(info->package_id + 8 * i));
+        if (r >= 0 && capnp_struct_has(&manifest, MANIFEST_APP_TITLE_PTR))
+                r = capnp_build_copy_pointer(&root, 2, &manifest, MANIFEST_APP_TITLE_PTR);
+        if (r >= 0)
+                capnp_build_set_u32(&root, 0, capnp_struct_get_u32(&manifest, MANIFEST_APP_VERSION_OFFSET));
+        if (r >= 0 && capnp_struct_has(&manifest, MANIFEST_MARKETING_VERSION_PTR))
+                r = capnp_build_copy_pointer(&root, 3, &manifest, MANIFEST_MARKETING_VERSION_PTR);
+        if (r >= 0 && info->author_pgp_key_fingerprint)
+                r = capnp_build_set_text(&root, 4, info->author_pgp_key_fingerprint,
+                                         strlen(info->author_pgp_key_fingerprint));
+        if (r >= 0 && capnp_struct_has(&manifest, MANIFEST_METADATA_PTR))
+                r = capnp_build_copy_pointer(&root, 5, &manifest, MANIFEST_METADATA_PTR);
+        if (r >= 0)
+                r = capnp_builder_finish(&b, ret, ret_size);
+        capnp_builder_done(&b);
+        capnp_message_done(&msg);
+        return r < 0 ? r : 0;
+}

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "basic/fileio.h"
+#include "basic/string-util.h"
+#include "spk/spk-tool.h"
+
+char *spk_keyring_path(const char *arg) {
+        const char *home;
+
+        if (arg)
+                return strdup(arg);
+        home = getenv("HOME");
+        if (isempty(home))
+                home = "/";
+        return path_join(home, ".sandstorm-keyring");
+}
+
+int spk_pkgdef_arg_parse(const char *arg, char **ret_file, char **ret_const) {
+        _cleanup_free_ char *file = NULL, *name = NULL;
+        const char *colon;
+
+        assert(ret_file);
+        assert(ret_const);
+
+        if (!arg)
+                arg = "sandstorm-pkgdef.capnp";
+        colon = strrchr(arg, ':');
+        if (colon) {
+                file = strndup_safe(arg, (size_t) (colon - arg));
+                name = strdup(colon + 1);
+        } else {
+                file = strdup(arg);
+                name = strdup("pkgdef");
+        }
+        if (!file || !name)
+                return -ENOMEM;
+        if (isempty(file) || isempty(name))
+                return -EINVAL;
+
+        *ret_file = TAKE_PTR(file);
+        *ret_const = TAKE_PTR(name);
+        return 0;
+}
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
+void spk_progress_init(SpkProgress *p, const char *label, uint64_t total, bool quiet) {
+        *p = (SpkProgress) {
+                .label = label,
+                .total = total,
+                .enabled = !quiet && isatty(STDERR_FILENO),
+        };
+}
+
+void spk_progress_update(SpkProgress *p, uint64_t done) {
+        uint64_t now;
+
+        p->done = done;
+        if (!p->enabled)
+                return;
+        now = now_usec();
+        if (p->drawn && now - p->last_draw_usec < 100000)
+                return;
+        p->last_draw_usec = now;
+        p->drawn = true;
+
+        if (p->total > 0)
+                fprintf(stderr, "\r\033[K%s %3u%% %.1f MiB / %.1f MiB", p->label,
+                        (unsigned) (MIN(done, p->total) * 100 / p->total), done / 1048576.0,
+                        p->total / 1048576.0);
+        else
+                fprintf(stderr, "\r\033[K%s %.1f MiB", p->label, done / 1048576.0);
+        fflush(stderr);
+}
+
+void spk_progress_finish(SpkProgress *p) {
+        if (p->enabled && p->drawn) {
+                fputs("\r\033[K", stderr);
+                fflush(stderr);
+        }
+        p->drawn = false;
+}
+
+void spk_progress_callback(void *userdata, uint64_t done, uint64_t total) {
+        SpkProgress *p = userdata;
+
+        if (total)
+                p->total = total;
+        spk_progress_update(p, done);
+}

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * spk/spk-tool.h — what the verbs of the spk program share: the verb entry points, the keyring and
+ * pkgdef locations, and progress display. Program code: it logs, to stderr.
+ *
+ * Each verb gets argc/argv with argv[0] the verb's name, parses its own options (getopt_long), and
+ * returns an exit status. Messages follow Sandstorm's where it has one (spec §1.8, §1.9).
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "basic/macro.h"
+
+int verb_keygen(int argc, char *argv[]);
+int verb_listkeys(int argc, char *argv[]);
+int verb_getkey(int argc, char *argv[]);
+int verb_init(int argc, char *argv[]);
+int verb_pack(int argc, char *argv[]);
+int verb_verify(int argc, char *argv[]);
+int verb_unpack(int argc, char *argv[]);
+int verb_eval(int argc, char *argv[]);
+
+/* -k argument, or $HOME/.sandstorm-keyring. */
+char *spk_keyring_path(const char *arg);
+
+/* The -p FILE[:CONST] argument split in two, with Sandstorm's defaults
+ * (sandstorm-pkgdef.capnp, pkgdef). */
+int spk_pkgdef_arg_parse(const char *arg, char **ret_file, char **ret_const);
+
+/*
+ * Progress for long work, drawn on stderr only when it is a terminal and not --quiet: a single line
+ * "label  37% 123.4 MiB / 333.0 MiB", redrawn at most ten times a second, cleared when done.
+ */
+typedef struct SpkProgress {
+        const char *label;
+        uint64_t total; /* 0: unknown, show bytes only */
+        uint64_t done;
+        uint64_t last_draw_usec;
+        bool enabled;
+        bool drawn;
+} SpkProgress;
+
+void spk_progress_init(SpkProgress *p, const char *label, uint64_t total, bool quiet);
+void spk_progress_update(SpkProgress *p, uint64_t done);
+void spk_progress_finish(SpkProgress *p);
+/* A callback form for library code: userdata is the SpkProgress. */
+void spk_progress_callback(void *userdata, uint64_t done, uint64_t total);

@@ -1,0 +1,1 @@
+const pkgdef :Text = "no file id";

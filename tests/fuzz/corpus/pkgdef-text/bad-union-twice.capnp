@@ -1,0 +1,5 @@
+@0xe1e2e3e4e5e6e7e9;
+using Spk = import "/sandstorm/package.capnp";
+const pkgdef :Spk.PackageDefinition = (
+  manifest = (metadata = (license = (none = void, openSource = mit))),
+);

@@ -1,0 +1,2 @@
+﻿@0xd5a1f1e2b3c4d5e6;
+const pkgdef :Void = void;
