@@ -421,14 +421,14 @@ static bool number_end_ok(const UserFile *f, size_t i) {
         return i >= f->size || !(is_ident_start(f->data[i]) || f->data[i] == '.');
 }
 
-/* The character of "\\a" … "\\?" (C's escapes; capnp has no \\u). */
+/* What a simple escape such as \n stands for (C's escapes; capnp has no \u). */
 static char simple_escape(char ch) {
         static const char table[] = "a\ab\bf\fn\nr\rt\tv\v";
 
         for (size_t i = 0; i + 1 < sizeof(table); i += 2)
                 if (table[i] == ch)
                         return table[i + 1];
-        return ch; /* ' " \\ ? stand for themselves */
+        return ch; /* the quotes, the backslash and ? stand for themselves */
 }
 
 static int lex_string(Ctx *c, UserFile *f, size_t *i, Token *t) {

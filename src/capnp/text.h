@@ -17,8 +17,15 @@
  * below; everything a pkgdef author controls is bounded by one of them.
  *
  * Absolute imports ("/sandstorm/package.capnp" and its siblings) always resolve to the compiled-in
- * schema files, whatever the import path says: the import path is accepted for compatibility and
- * used only for absolute `embed` paths.
+ * schema files, whatever the import path says; other absolute imports and absolute `embed` paths are
+ * searched in the import path. Relative imports and embeds are relative to the file containing them.
+ *
+ * Like capnp: constants are evaluated only when used; names follow capnp's rules (constants
+ * lowerCamelCase, imports capitalized, a constant referenced as ".name"); JSON is capnp's, so
+ * AnyPointer values cannot be printed (-EOPNOTSUPP). Stricter than capnp, on purpose: a field or a
+ * union set twice, an integer literal beyond 64 bits and embedded Text that is not UTF-8 or holds a
+ * NUL are errors. Not supported: type declarations in text files (struct, enum, … are skipped and
+ * cannot be used), generics, embedding a binary message as a struct.
  */
 
 #include <stdbool.h>
@@ -31,7 +38,7 @@
 #define CAPNP_TEXT_MAX_EMBED_SIZE (64u << 20)   /* one embedded file */
 #define CAPNP_TEXT_MAX_TOTAL_EMBED (256u << 20) /* all embedded files of one evaluation */
 #define CAPNP_TEXT_MAX_STRING (1u << 20)        /* one string or Data literal (adjacent ones joined) */
-#define CAPNP_TEXT_MAX_DEPTH 64u                /* nesting of ( ) and [ ], and of const references */
+#define CAPNP_TEXT_MAX_DEPTH 64u                /* nesting of ( ) and [ ], of types, of const references */
 #define CAPNP_TEXT_MAX_FILES 64u                /* user files loaded through relative imports */
 #define CAPNP_TEXT_MAX_TOKENS (1u << 20)        /* tokens of one file */
 #define CAPNP_TEXT_MAX_MESSAGE_WORDS (128u << 20 >> 3) /* the encoded result, in words */
@@ -45,9 +52,11 @@ typedef struct CapnpTextOptions {
  * Evaluates the struct-typed constant const_name of file path and returns it encoded as a
  * single-segment Cap'n Proto stream message (segment table included) whose root is the constant's
  * value, plus the name of its type (e.g. "PackageDefinition", a static string). On failure returns
- * negative errno and sets *ret_error to "FILE:LINE:COLUMN: message" (or "FILE: message").
- * Errors: -EINVAL syntax or type error, -ENOENT missing file or constant, -EFBIG/-E2BIG a limit,
- * -ENOMEM. ret_type_name may be NULL.
+ * negative errno and sets *ret_error to "FILE:LINE:COLUMN: message" (or "FILE: message"; NULL only
+ * when even that could not be allocated). Errors: -EINVAL syntax or type error, -ENOENT missing file or
+ * name, -ERANGE integer out of range, -ELOOP cycles and nesting, -EFBIG/-E2BIG a size limit, -EPERM
+ * files disabled, -EOPNOTSUPP unsupported syntax, -ENOMEM, or a file's read errno. ret_type_name may
+ * be NULL.
  */
 int capnp_text_eval(const char *path, const char *const_name, const CapnpTextOptions *opts,
         const char **ret_type_name, uint8_t **ret_msg, size_t *ret_size, char **ret_error);

@@ -75,7 +75,10 @@ enum {
 
 #define IO_BUFFER_SIZE (1u << 20)
 #define PIPE_SLOTS 4u
-#define TRIM_EVERY_ENTRIES 16384u
+#define ARCHIVE_WRITE_CHUNK (64u * 1024u)
+/* Each entry maps a few pages of the archive (its struct, its name; with fault-around, 64 KiB each):
+ * drop them every so many entries to keep the resident set small. */
+#define TRIM_EVERY_ENTRIES 64u
 #define PGP_OUTPUT_MAX (64u * 1024u)
 
 /* copy_file_range() cannot do this pair of files: fall back to write(). */
@@ -958,10 +961,17 @@ static int sink_archive(Sink *s, const uint8_t *p, size_t n) {
         s->archive_bytes += n;
         if (EVP_DigestUpdate(s->sha512, p, n) != 1)
                 return sink_fail(s, -EIO, "SHA-512 failed.");
-        r = loop_write(s->out_fd, p, n);
-        if (r < 0) {
-                s->r = fail(&s->error, r, "Failed to write the temporary file: %s", strerror(-r));
-                return r;
+        /* Small writes, because the page cache sizes its folios after them, and a fault on the mapping
+         * later maps the whole folio: 1 MiB writes would cost 1 MiB of resident memory per name read. */
+        for (size_t done = 0; done < n;) {
+                size_t k = MIN(n - done, ARCHIVE_WRITE_CHUNK);
+
+                r = loop_write(s->out_fd, p + done, k);
+                if (r < 0) {
+                        s->r = fail(&s->error, r, "Failed to write the temporary file: %s", strerror(-r));
+                        return r;
+                }
+                done += k;
         }
         return 0;
 }

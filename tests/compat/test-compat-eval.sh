@@ -93,6 +93,25 @@ for f in *.capnp; do
 done
 diag "$n_files pkgdef files compared with capnp eval"
 
+# What our own `spk init` writes, in its -p and -A forms.
+APPID=vjvekechd398fn1t1kn1dgdnmaekqq9jkjv3zsgzymc4z913ref0
+if "$SPK" init -o "$OUT/init-p.capnp" -i "$APPID" -p 8000 -- node "main file.js" >/dev/null 2>&1 &&
+        "$SPK" init -o "$OUT/init-a.capnp" -i "$APPID" -r -A -I src -I /opt/app -- /bin/sh -c 'echo "$HOME"' \
+                >/dev/null 2>&1; then
+        for f in init-p init-a; do
+                if capnp eval -ojson -I "$SCHEMA" "$OUT/$f.capnp" pkgdef >"$OUT/capnp.json" 2>"$OUT/capnp.err" &&
+                        "$SPK" eval -p "$OUT/$f.capnp" >"$OUT/spk.json" 2>"$OUT/spk.err" &&
+                        cmp -s "$OUT/capnp.json" "$OUT/spk.json"; then
+                        ok "spk init template ($f): JSON identical to capnp eval -ojson"
+                else
+                        not_ok "spk init template ($f): JSON identical to capnp eval -ojson"
+                        diag "$(cat "$OUT/capnp.err" "$OUT/spk.err"; diff "$OUT/capnp.json" "$OUT/spk.json" | head)"
+                fi
+        done
+else
+        not_ok "spk init writes templates"
+fi
+
 # The Sandstorm schemas are built in: no -I needed.
 if "$SPK" eval -p init-port.capnp >"$OUT/noimport.json" 2>"$OUT/spk.err" &&
         capnp eval -ojson -I "$SCHEMA" init-port.capnp pkgdef >"$OUT/capnp.json" 2>/dev/null &&
