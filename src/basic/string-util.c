@@ -369,3 +369,19 @@ void strv_sort(char **l) {
         if (n > 1)
                 qsort(l, n, sizeof(char *), strv_compare);
 }
+
+int error_set(char **ret_error, int r, const char *fmt, ...) {
+        va_list ap;
+        char *m = NULL;
+
+        assert(r < 0);
+
+        if (!ret_error)
+                return r;
+        va_start(ap, fmt);
+        if (vasprintf(&m, fmt, ap) < 0)
+                m = NULL;
+        va_end(ap);
+        *ret_error = m;
+        return r;
+}

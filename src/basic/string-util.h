@@ -51,6 +51,11 @@ char *strndup_safe(const char *s, size_t n);
 /* Concatenates NULL-terminated arguments into a new string (NULL on OOM). */
 char *strjoin_internal(const char *first, ...);
 #define strjoin(first, ...) strjoin_internal(first, __VA_ARGS__, NULL)
+/* For library functions that explain a failure: sets *ret_error (when ret_error is not NULL) to the
+ * formatted message (overwriting, not freeing, what was there), which the caller frees, and returns r (a negative errno). If formatting fails for
+ * lack of memory the message is left NULL and r is still returned. */
+int error_set(char **ret_error, int r, const char *fmt, ...) _printf_(3, 4);
+
 /* True when the n bytes hold no NUL and no byte < 0x20 other than \t. */
 bool string_is_printable(const char *p, size_t n) _pure_;
 /* Strict UTF-8 (RFC 3629): no overlong forms, surrogates or code points above U+10FFFF. */

@@ -58,17 +58,6 @@ enum {
 #define IO_BUFFER_SIZE ((size_t) 1 << 20)
 #define FILE_DIGEST_SIZE 16u
 
-_printf_(3, 4) static int fail(char **ret_error, int r, const char *fmt, ...) {
-        va_list ap;
-        char *m = NULL;
-
-        va_start(ap, fmt);
-        if (ret_error && vasprintf(&m, fmt, ap) >= 0)
-                *ret_error = m;
-        va_end(ap);
-        return r;
-}
-
 /* ---- the tree ---- */
 
 static bool strv_has(char *const *l, const char *s) {
@@ -82,20 +71,20 @@ static int add_bridge(SpkTree *t, const SpkPackOptions *opts, char **ret_error) 
         int r;
 
         if (!opts->bridge_path)
-                return fail(ret_error, -ENOENT,
+                return error_set(ret_error, -ENOENT,
                             "The package needs sandstorm-http-bridge, but none was found; set SPK_BRIDGE_PATH to one");
         real = realpath(opts->bridge_path, NULL);
         if (!real || stat(real, &st) < 0) {
                 r = negative_errno();
-                return fail(ret_error, r, "The package needs sandstorm-http-bridge, but '%s' cannot be used: %s",
+                return error_set(ret_error, r, "The package needs sandstorm-http-bridge, but '%s' cannot be used: %s",
                             opts->bridge_path, strerror(-r));
         }
         if (!S_ISREG(st.st_mode))
-                return fail(ret_error, -EINVAL,
+                return error_set(ret_error, -EINVAL,
                             "The package needs sandstorm-http-bridge, but '%s' is not a regular file",
                             opts->bridge_path);
         if ((uint64_t) st.st_size >= SPK_FILE_MAX_SIZE)
-                return fail(ret_error, -EFBIG, "'%s' is too big to pack", opts->bridge_path);
+                return error_set(ret_error, -EFBIG, "'%s' is too big to pack", opts->bridge_path);
 
         r = spk_tree_add_fixed(t, "sandstorm-http-bridge", SPK_NODE_EXECUTABLE, SPK_ORIGIN_BRIDGE, &n);
         if (r < 0)
@@ -147,7 +136,7 @@ int spk_pack_build_tree(const SpkPkgdef *pkgdef, const SpkPackOptions *opts, Spk
                       strv_has(file_list, "sandstorm-http-bridge");
 
         if (!want_manifest)
-                return fail(ret_error, -ENOENT,
+                return error_set(ret_error, -ENOENT,
                             "The package would have no sandstorm-manifest: add it to the file list or to alwaysInclude");
         r = spk_tree_add_fixed(&t, "sandstorm-manifest", SPK_NODE_REGULAR, SPK_ORIGIN_MANIFEST, &n);
         if (r < 0)
@@ -240,7 +229,7 @@ static int packer_add_file(Packer *p, const SpkNode *n, const CapnpBuilderStruct
         /* The whole archive is at most 1 GiB, so every position checked here fits a far pointer. */
         words = 1 + words_for_bytes(n->size);
         if ((p->content_words + words) * 8 > SPK_ARCHIVE_MAX_SIZE)
-                return fail(p->ret_error, -EFBIG, "The package is larger than %" PRIu64 " MiB",
+                return error_set(p->ret_error, -EFBIG, "The package is larger than %" PRIu64 " MiB",
                             SPK_ARCHIVE_MAX_SIZE >> 20);
 
         r = capnp_build_set_far(f, FILE_CONTENT, CONTENT_SEGMENT, (uint32_t) p->content_words);
@@ -263,7 +252,7 @@ static int encode_children(Packer *p, const SpkNode *dir, const CapnpBuilderStru
                 return r;
         p->n_entries += dir->n_children;
         if (p->n_entries > SPK_MAX_ENTRIES)
-                return fail(p->ret_error, -E2BIG, "The package has more than %" PRIu64 " entries",
+                return error_set(p->ret_error, -E2BIG, "The package has more than %" PRIu64 " entries",
                             SPK_MAX_ENTRIES);
         for (size_t i = 0; i < dir->n_children; i++) {
                 CapnpBuilderStruct f;
@@ -332,7 +321,7 @@ static int pack_encode(Packer *p) {
         if (r >= 0)
                 r = encode_children(p, &p->tree->root, &root, 0);
         if (r == -E2BIG)
-                return fail(p->ret_error, -EFBIG, "The package is larger than %" PRIu64 " MiB",
+                return error_set(p->ret_error, -EFBIG, "The package is larger than %" PRIu64 " MiB",
                             SPK_ARCHIVE_MAX_SIZE >> 20);
         if (r < 0)
                 return r;
@@ -344,7 +333,7 @@ static int pack_encode(Packer *p) {
         p->table_size = capnp_segment_table_write(p->table, n_segments, sizes);
         p->archive_size = p->table_size + (uint64_t) p->segment0_words * 8 + p->content_words * 8;
         if (p->archive_size > SPK_ARCHIVE_MAX_SIZE)
-                return fail(p->ret_error, -EFBIG, "The package is larger than %" PRIu64 " MiB",
+                return error_set(p->ret_error, -EFBIG, "The package is larger than %" PRIu64 " MiB",
                             SPK_ARCHIVE_MAX_SIZE >> 20);
         return 0;
 }
@@ -373,7 +362,7 @@ static int stream_file(Packer *p, PackFile *pf, bool second_pass, SinkFn sink, v
         fd = open(n->source, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
         if (fd < 0 || fstat(fd, &st) < 0) {
                 r = negative_errno();
-                return fail(p->ret_error, r, "Failed to open '%s': %s", n->source, strerror(-r));
+                return error_set(p->ret_error, r, "Failed to open '%s': %s", n->source, strerror(-r));
         }
         if (!S_ISREG(st.st_mode) || (uint64_t) st.st_size != n->size)
                 goto changed;
@@ -385,7 +374,7 @@ static int stream_file(Packer *p, PackFile *pf, bool second_pass, SinkFn sink, v
                 ssize_t k = loop_read(fd, p->buffer, want);
 
                 if (k < 0)
-                        return fail(p->ret_error, (int) k, "Failed to read '%s': %s", n->source,
+                        return error_set(p->ret_error, (int) k, "Failed to read '%s': %s", n->source,
                                     strerror((int) -k));
                 if ((size_t) k != want)
                         goto changed; /* shrank */
@@ -413,7 +402,7 @@ static int stream_file(Packer *p, PackFile *pf, bool second_pass, SinkFn sink, v
         return 0;
 
 changed:
-        return fail(p->ret_error, -ESTALE, "'%s' changed while it was being packed", n->source);
+        return error_set(p->ret_error, -ESTALE, "'%s' changed while it was being packed", n->source);
 }
 
 /* The archive message, exactly as signed. */
@@ -466,7 +455,7 @@ static int pack_sign(Packer *p, const uint8_t public_key[32], const uint8_t secr
 
         if (crypto_sign(signed_hash, &signed_size, hash, sizeof(hash), secret_key) != 0 ||
             signed_size != sizeof(signed_hash))
-                return fail(p->ret_error, -EIO, "Signing failed");
+                return error_set(p->ret_error, -EIO, "Signing failed");
 
         capnp_builder_init(&b, 0);
         r = capnp_builder_init_root(&b, 0, 2, &root);
@@ -514,7 +503,7 @@ static int xz_flush(XzSink *x) {
                 return 0;
         r = loop_write(x->fd, x->out, n);
         if (r < 0)
-                return fail(x->ret_error, r, "Failed to write the package: %s", strerror(-r));
+                return error_set(x->ret_error, r, "Failed to write the package: %s", strerror(-r));
         x->strm.next_out = x->out;
         x->strm.avail_out = IO_BUFFER_SIZE;
         return 0;
@@ -526,7 +515,7 @@ static int xz_code(XzSink *x, lzma_action action) {
                 int r;
 
                 if (ret != LZMA_OK && ret != LZMA_STREAM_END)
-                        return fail(x->ret_error, lzma_ret_to_errno(ret), "Compression failed (liblzma error %d)",
+                        return error_set(x->ret_error, lzma_ret_to_errno(ret), "Compression failed (liblzma error %d)",
                                     (int) ret);
                 if (x->strm.avail_out == 0 || ret == LZMA_STREAM_END) {
                         r = xz_flush(x);
@@ -585,7 +574,7 @@ static int pack_compress(Packer *p, const uint8_t *signature, size_t signature_s
 
         r = loop_write(fd, spk_magic, sizeof(spk_magic));
         if (r < 0)
-                return fail(p->ret_error, r, "Failed to write the package: %s", strerror(-r));
+                return error_set(p->ret_error, r, "Failed to write the package: %s", strerror(-r));
 
         x.out = malloc(IO_BUFFER_SIZE);
         if (!x.out)
@@ -593,7 +582,7 @@ static int pack_compress(Packer *p, const uint8_t *signature, size_t signature_s
         ret = lzma_stream_encoder_mt(&x.strm, &mt);
         if (ret != LZMA_OK) {
                 free(x.out);
-                return fail(p->ret_error, lzma_ret_to_errno(ret), "Failed to start the xz encoder (liblzma error %d)",
+                return error_set(p->ret_error, lzma_ret_to_errno(ret), "Failed to start the xz encoder (liblzma error %d)",
                             (int) ret);
         }
         x.strm.next_out = x.out;
@@ -633,7 +622,7 @@ int spk_pack_write(const SpkTree *tree, const SpkPkgdef *pkgdef, const uint8_t p
 
         /* libsodium's secret key carries its public half. */
         if (memcmp(secret_key + 32, public_key, 32) != 0)
-                return fail(ret_error, -EINVAL, "The signing key's public and secret halves do not match");
+                return error_set(ret_error, -EINVAL, "The signing key's public and secret halves do not match");
 
         p.buffer = malloc(IO_BUFFER_SIZE);
         if (!p.buffer)
@@ -704,9 +693,9 @@ int spk_pack(const SpkPkgdef *pkgdef, const uint8_t public_key[32], const uint8_
 
         base = path_basename(output);
         if (isempty(base) || streq(base, ".") || streq(base, ".."))
-                return fail(ret_error, -EINVAL, "Invalid output file name '%s'", output);
+                return error_set(ret_error, -EINVAL, "Invalid output file name '%s'", output);
         if (faccessat(AT_FDCWD, output, F_OK, AT_SYMLINK_NOFOLLOW) >= 0)
-                return fail(ret_error, -EEXIST, "Output file '%s' already exists", output);
+                return error_set(ret_error, -EEXIST, "Output file '%s' already exists", output);
 
         r = spk_pack_build_tree(pkgdef, opts, &tree, ret_error);
         if (r < 0)
@@ -720,21 +709,21 @@ int spk_pack(const SpkPkgdef *pkgdef, const uint8_t public_key[32], const uint8_
                 return -ENOMEM;
         fd = open_output(isempty(dir) ? "." : dir, base, &tmp);
         if (fd < 0)
-                return fail(ret_error, fd, "Failed to create a temporary file beside '%s': %s", output,
+                return error_set(ret_error, fd, "Failed to create a temporary file beside '%s': %s", output,
                             strerror(-fd));
 
         r = spk_pack_write(&tree, pkgdef, public_key, secret_key, fd, opts, ret_error);
         if (r >= 0) {
                 r = RET_NERRNO(fsync(fd));
                 if (r < 0)
-                        (void) fail(ret_error, r, "Failed to write '%s': %s", output, strerror(-r));
+                        (void) error_set(ret_error, r, "Failed to write '%s': %s", output, strerror(-r));
         }
         if (r >= 0) {
                 r = link_output(fd, tmp, output);
                 if (r == -EEXIST)
-                        (void) fail(ret_error, r, "Output file '%s' already exists", output);
+                        (void) error_set(ret_error, r, "Output file '%s' already exists", output);
                 else if (r < 0)
-                        (void) fail(ret_error, r, "Failed to create '%s': %s", output, strerror(-r));
+                        (void) error_set(ret_error, r, "Failed to create '%s': %s", output, strerror(-r));
         }
         if (tmp)
                 (void) unlink(tmp);

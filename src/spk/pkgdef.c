@@ -39,17 +39,6 @@ enum {
 #define BRIDGE_CONFIG_DATA_WORDS 1u
 #define BRIDGE_CONFIG_PTRS 3u
 
-_printf_(3, 4) static int fail(char **ret_error, int r, const char *fmt, ...) {
-        va_list ap;
-        char *m = NULL;
-
-        va_start(ap, fmt);
-        if (ret_error && vasprintf(&m, fmt, ap) >= 0)
-                *ret_error = m;
-        va_end(ap);
-        return r;
-}
-
 void spk_pkgdef_done(SpkPkgdef *p) {
         if (!p)
                 return;
@@ -202,7 +191,7 @@ static int load_source_map(const CapnpStruct *root, const char *path, SpkSourceM
 
                 r = spk_source_map_add(map, pp, sp, hide);
                 if (r == -EINVAL)
-                        return fail(ret_error, r, "%s: invalid sourceMap packagePath '%s'", path, pp);
+                        return error_set(ret_error, r, "%s: invalid sourceMap packagePath '%s'", path, pp);
                 if (r < 0)
                         return r;
         }
@@ -229,7 +218,7 @@ static int load_always_include(const CapnpStruct *root, const char *path, char *
         for (size_t i = 0; i < n; i++) {
                 r = spk_package_path_canonicalize(raw[i], strlen(raw[i]), &v[i]);
                 if (r == -EINVAL)
-                        return fail(ret_error, r, "%s: invalid alwaysInclude path '%s'", path, raw[i]);
+                        return error_set(ret_error, r, "%s: invalid alwaysInclude path '%s'", path, raw[i]);
                 if (r < 0)
                         return r;
         }
@@ -264,7 +253,7 @@ int spk_pkgdef_from_message(const char *path, const char *const_name, const void
         if (r > 0)
                 r = -EBADMSG;
         if (r < 0)
-                return fail(ret_error, r, "%s: cannot read the evaluated package definition: %s", path,
+                return error_set(ret_error, r, "%s: cannot read the evaluated package definition: %s", path,
                             strerror(-r));
         r = capnp_message_root(&message, &root);
         if (r < 0)
@@ -274,7 +263,7 @@ int spk_pkgdef_from_message(const char *path, const char *const_name, const void
         if (r < 0)
                 goto bad_message;
         if (!s || n == 0) {
-                r = fail(ret_error, -EINVAL, "%s: %s.id is missing", path, p.const_name);
+                r = error_set(ret_error, -EINVAL, "%s: %s.id is missing", path, p.const_name);
                 goto finish;
         }
         p.id_text = strndup_safe(s, n);
@@ -283,7 +272,7 @@ int spk_pkgdef_from_message(const char *path, const char *const_name, const void
                 goto finish;
         }
         if (strlen(p.id_text) != n || app_id_from_string(s, n, p.app_id) < 0) {
-                r = fail(ret_error, -EINVAL, "%s: %s.id '%s' is not a valid app id", path, p.const_name,
+                r = error_set(ret_error, -EINVAL, "%s: %s.id '%s' is not a valid app id", path, p.const_name,
                          p.id_text);
                 goto finish;
         }
@@ -292,23 +281,23 @@ int spk_pkgdef_from_message(const char *path, const char *const_name, const void
         if (r < 0)
                 goto bad_message;
         if (!capnp_struct_has(&manifest, MANIFEST_APP_TITLE)) {
-                r = fail(ret_error, -EINVAL, "%s: manifest.appTitle is missing", path);
+                r = error_set(ret_error, -EINVAL, "%s: manifest.appTitle is missing", path);
                 goto finish;
         }
         if (!capnp_struct_has(&manifest, MANIFEST_APP_MARKETING_VERSION)) {
-                r = fail(ret_error, -EINVAL, "%s: manifest.appMarketingVersion is missing", path);
+                r = error_set(ret_error, -EINVAL, "%s: manifest.appMarketingVersion is missing", path);
                 goto finish;
         }
         min_api = capnp_struct_get_u32(&manifest, MANIFEST_MIN_API_VERSION_BYTE);
         max_api = capnp_struct_get_u32(&manifest, MANIFEST_MAX_API_VERSION_BYTE);
         if (min_api > SPK_MAX_API_VERSION || max_api > SPK_MAX_API_VERSION) {
-                r = fail(ret_error, -EINVAL,
+                r = error_set(ret_error, -EINVAL,
                          "%s: the manifest asks for API version %" PRIu32 ", but this spk knows versions up to %u",
                          path, MAX(min_api, max_api), SPK_MAX_API_VERSION);
                 goto finish;
         }
         if (min_api > max_api) {
-                r = fail(ret_error, -EINVAL, "%s: manifest.minApiVersion is greater than maxApiVersion", path);
+                r = error_set(ret_error, -EINVAL, "%s: manifest.minApiVersion is greater than maxApiVersion", path);
                 goto finish;
         }
 
@@ -317,7 +306,7 @@ int spk_pkgdef_from_message(const char *path, const char *const_name, const void
                 goto bad_message;
         /* What readers count against Manifest.sizeLimitInWords: the segment, without its table. */
         if ((p.manifest_size - 8) / 8 > SPK_MANIFEST_MAX_WORDS) {
-                r = fail(ret_error, -EFBIG, "%s: the manifest is %zu words; at most %u are allowed", path,
+                r = error_set(ret_error, -EFBIG, "%s: the manifest is %zu words; at most %u are allowed", path,
                          (p.manifest_size - 8) / 8, SPK_MANIFEST_MAX_WORDS);
                 goto finish;
         }
@@ -378,7 +367,7 @@ int spk_pkgdef_from_message(const char *path, const char *const_name, const void
 
 bad_message:
         if (r != -ENOMEM)
-                r = fail(ret_error, r, "%s: the package definition is malformed: %s", path, strerror(-r));
+                r = error_set(ret_error, r, "%s: the package definition is malformed: %s", path, strerror(-r));
 finish:
         capnp_message_done(&message);
         return r;
@@ -400,7 +389,7 @@ int spk_pkgdef_load(const char *path, const char *const_name, char *const *impor
         if (r < 0)
                 return r;
         if (!type || !streq(type, "PackageDefinition"))
-                return fail(ret_error, -EMEDIUMTYPE, "%s: '%s' is a %s, not a PackageDefinition", path,
+                return error_set(ret_error, -EMEDIUMTYPE, "%s: '%s' is a %s, not a PackageDefinition", path,
                             const_name, type ?: "value of another type");
 
         return spk_pkgdef_from_message(path, const_name, msg, size, ret, ret_error);

@@ -22,17 +22,6 @@
  * usually sorted, insertion is nearly always an append.
  */
 
-_printf_(3, 4) static int fail(char **ret_error, int r, const char *fmt, ...) {
-        va_list ap;
-        char *m = NULL;
-
-        va_start(ap, fmt);
-        if (ret_error && vasprintf(&m, fmt, ap) >= 0)
-                *ret_error = m;
-        va_end(ap);
-        return r;
-}
-
 static const char *display(const char *name) {
         return isempty(name) ? "." : name;
 }
@@ -460,7 +449,7 @@ static int tree_parent(SpkTree *t, const char *path, SpkNode **ret_parent, const
         int r;
 
         if (path_depth(path) > SPK_TREE_MAX_DEPTH)
-                return fail(ret_error, -ELOOP, "Cannot pack '%s': more than %u directory levels", path,
+                return error_set(ret_error, -ELOOP, "Cannot pack '%s': more than %u directory levels", path,
                             SPK_TREE_MAX_DEPTH);
 
         for (;;) {
@@ -477,7 +466,7 @@ static int tree_parent(SpkTree *t, const char *path, SpkNode **ret_parent, const
                         c->type = SPK_NODE_DIRECTORY;
                         c->mtime_ns = t->pack_time_ns;
                 } else if (c->type != SPK_NODE_DIRECTORY)
-                        return fail(ret_error, -ENOTDIR,
+                        return error_set(ret_error, -ENOTDIR,
                                     "Cannot pack '%s': '%.*s' is a %s in the package, not a directory", path,
                                     (int) (p + len - path), path, node_type_to_string(c->type));
                 n = c;
@@ -595,7 +584,7 @@ static int node_set_from_host(SpkTree *t, SpkNode *n, const char *name, const ch
 
         if (S_ISREG(st->st_mode)) {
                 if ((uint64_t) st->st_size >= SPK_FILE_MAX_SIZE)
-                        return fail(ret_error, -EFBIG,
+                        return error_set(ret_error, -EFBIG,
                                     "Cannot pack '%s' ('%s'): it is %" PRIu64
                                     " bytes, and files must be smaller than 512 MiB",
                                     name, source, (uint64_t) st->st_size);
@@ -610,7 +599,7 @@ static int node_set_from_host(SpkTree *t, SpkNode *n, const char *name, const ch
                 n->type = SPK_NODE_SYMLINK;
                 r = readlink_alloc(source, (size_t) st->st_size, &n->link_target);
                 if (r < 0)
-                        return fail(ret_error, r, "Failed to read symlink '%s': %s", source, strerror(-r));
+                        return error_set(ret_error, r, "Failed to read symlink '%s': %s", source, strerror(-r));
                 return 0;
         }
 
@@ -628,7 +617,7 @@ static int dir_read_names(const char *path, NameVec *names, char **ret_error) {
         fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0) {
                 r = negative_errno();
-                return fail(ret_error, r, "Failed to open directory '%s': %s", path, strerror(-r));
+                return error_set(ret_error, r, "Failed to open directory '%s': %s", path, strerror(-r));
         }
         d = fdopendir(fd);
         if (!d)
@@ -643,7 +632,7 @@ static int dir_read_names(const char *path, NameVec *names, char **ret_error) {
                 if (!de) {
                         if (errno != 0) {
                                 r = negative_errno();
-                                (void) fail(ret_error, r, "Failed to read directory '%s': %s", path,
+                                (void) error_set(ret_error, r, "Failed to read directory '%s': %s", path,
                                             strerror(-r));
                         }
                         break;
@@ -711,7 +700,7 @@ static int include_at(SpkTree *t, const SpkSourceMap *m, SpkNode *parent, const 
         int r;
 
         if (depth > SPK_TREE_MAX_DEPTH)
-                return fail(ret_error, -ELOOP, "Cannot pack '%s': more than %u directory levels", name,
+                return error_set(ret_error, -ELOOP, "Cannot pack '%s': more than %u directory levels", name,
                             SPK_TREE_MAX_DEPTH);
 
         r = spk_source_map_resolve(m, name, &res);
@@ -720,7 +709,7 @@ static int include_at(SpkTree *t, const SpkSourceMap *m, SpkNode *parent, const 
         if (!res.matches && !res.virtual_children) {
                 if (!required)
                         return 0;
-                return fail(ret_error, -ENOENT, "No file found to satisfy requirement: %s", display(name));
+                return error_set(ret_error, -ENOENT, "No file found to satisfy requirement: %s", display(name));
         }
 
         if (res.matches) {
@@ -728,7 +717,7 @@ static int include_at(SpkTree *t, const SpkSourceMap *m, SpkNode *parent, const 
                         r = negative_errno();
                         if (r == -ENOENT && !required)
                                 return 0; /* vanished since the directory was read */
-                        return fail(ret_error, r, "Failed to stat '%s': %s", res.matches[0], strerror(-r));
+                        return error_set(ret_error, r, "Failed to stat '%s': %s", res.matches[0], strerror(-r));
                 }
                 is_dir = S_ISDIR(st.st_mode);
         } else
@@ -737,7 +726,7 @@ static int include_at(SpkTree *t, const SpkSourceMap *m, SpkNode *parent, const 
         if (!parent) {
                 /* The root. */
                 if (!is_dir)
-                        return fail(ret_error, -ENOTDIR, "The package root maps to '%s', which is not a directory",
+                        return error_set(ret_error, -ENOTDIR, "The package root maps to '%s', which is not a directory",
                                     res.matches[0]);
                 return recursive ? include_children(t, m, &t->root, name, &res, depth, ret_error) : 0;
         }
@@ -750,7 +739,7 @@ static int include_at(SpkTree *t, const SpkSourceMap *m, SpkNode *parent, const 
                         return 0; /* the same requirement again */
                 if (!is_dir)
                         /* A synthesized parent (it has children) that the source has as a file. */
-                        return fail(ret_error, -ENOTDIR,
+                        return error_set(ret_error, -ENOTDIR,
                                     "Cannot pack '%s': '%s' is not a directory, but the package needs it as one",
                                     name, res.matches[0]);
         } else {
@@ -781,7 +770,7 @@ int spk_tree_include(SpkTree *t, const SpkSourceMap *m, const char *name, bool r
         if (spk_path_is_reserved(name)) {
                 if (path_is_under_reserved_dir(name) || spk_tree_find(t, name))
                         return 0;
-                return fail(ret_error, -ENOENT, "No file found to satisfy requirement: %s", name);
+                return error_set(ret_error, -ENOENT, "No file found to satisfy requirement: %s", name);
         }
         if (isempty(name))
                 return include_at(t, m, NULL, "", "", recursive, true, 0, ret_error);
@@ -817,11 +806,11 @@ int spk_file_list_parse(const char *name, const char *text, size_t size, char **
                 if (n == 0)
                         continue;
                 if (l[0] == '/')
-                        return fail(ret_error, -EINVAL, "%s:%u: package paths must not start with '/': '%.*s'",
+                        return error_set(ret_error, -EINVAL, "%s:%u: package paths must not start with '/': '%.*s'",
                                     name, line, (int) n, l);
                 r = spk_package_path_canonicalize(l, n, &c);
                 if (r == -EINVAL)
-                        return fail(ret_error, r, "%s:%u: invalid package path '%.*s'", name, line, (int) n, l);
+                        return error_set(ret_error, r, "%s:%u: invalid package path '%.*s'", name, line, (int) n, l);
                 if (r < 0)
                         return r;
                 r = name_vec_consume(&paths, c);
@@ -848,9 +837,9 @@ int spk_file_list_read(const char *path, char ***ret, char **ret_error) {
 
         r = read_full_file_at(AT_FDCWD, path, SPK_FILE_LIST_MAX_SIZE, &buf, &size);
         if (r == -EFBIG)
-                return fail(ret_error, r, "File list '%s' is larger than %u MiB", path,
+                return error_set(ret_error, r, "File list '%s' is larger than %u MiB", path,
                             SPK_FILE_LIST_MAX_SIZE >> 20);
         if (r < 0)
-                return fail(ret_error, r, "Failed to read file list '%s': %s", path, strerror(-r));
+                return error_set(ret_error, r, "Failed to read file list '%s': %s", path, strerror(-r));
         return spk_file_list_parse(path, buf, size, ret, ret_error);
 }

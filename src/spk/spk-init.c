@@ -372,16 +372,8 @@ int verb_init(int argc, char *argv[]) {
                 case 'q':
                         quiet = true;
                         break;
-                case ':':
-                        log_error("%s: option '%s' needs an argument", argv[0], argv[optind - 1]);
-                        return 1;
                 default:
-                        if (optopt > 0)
-                                log_error("%s: unknown option '-%c'; see 'spk %s --help'", argv[0], optopt, argv[0]);
-                        else
-                                log_error("%s: unknown option '%s'; see 'spk %s --help'", argv[0], argv[optind - 1],
-                                          argv[0]);
-                        return 1;
+                        return spk_option_error(c, argv);
                 }
 
         if (have_port && raw) {

@@ -3,11 +3,23 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <getopt.h>
 #include <unistd.h>
 
 #include "basic/fileio.h"
+#include "basic/log.h"
 #include "basic/string-util.h"
 #include "spk/spk-tool.h"
+
+int spk_option_error(int opt, char *const argv[]) {
+        if (opt == ':')
+                log_error("%s: option '%s' needs an argument", argv[0], argv[optind - 1]);
+        else if (optopt > 0)
+                log_error("%s: unknown option '-%c'; see 'spk %s --help'", argv[0], optopt, argv[0]);
+        else
+                log_error("%s: unknown option '%s'; see 'spk %s --help'", argv[0], argv[optind - 1], argv[0]);
+        return 1;
+}
 
 char *spk_keyring_path(const char *arg) {
         const char *home;

@@ -24,6 +24,10 @@ int verb_verify(int argc, char *argv[]);
 int verb_unpack(int argc, char *argv[]);
 int verb_eval(int argc, char *argv[]);
 
+/* Reports getopt_long's complaint (opt is what it returned: ':' for a missing argument, '?' for an
+ * unknown option) as one line naming the verb, and returns the exit status 1. */
+int spk_option_error(int opt, char *const argv[]);
+
 /* -k argument, or $HOME/.sandstorm-keyring. */
 char *spk_keyring_path(const char *arg);
 
