@@ -79,10 +79,13 @@ enum {
 /* Each entry maps a few pages of the archive (its struct, its name; with fault-around, 64 KiB each):
  * drop them every so many entries to keep the resident set small. */
 #define TRIM_EVERY_ENTRIES 64u
+#define FULL_TRIM_EVERY 64u
+#define FAULT_AROUND_BYTES ((uintptr_t) 64u * 1024u)
 #define PGP_OUTPUT_MAX (64u * 1024u)
 
 /* copy_file_range() cannot do this pair of files: fall back to write(). */
-#define IN_SET_COPY_FALLBACK(e) ((e) == EXDEV || (e) == EINVAL || (e) == ENOSYS || (e) == EOPNOTSUPP || (e) == EBADF)
+#define IN_SET_COPY_FALLBACK(e)                                                                             \
+        ((e) == EXDEV || (e) == EINVAL || (e) == ENOSYS || (e) == EOPNOTSUPP || (e) == EBADF)
 #define PAGE_MASK_ ((uintptr_t) sysconf(_SC_PAGESIZE) - 1)
 #define ALIGN_UP_PAGE(p) (((p) + PAGE_MASK_) & ~PAGE_MASK_)
 #define ALIGN_DOWN_PAGE(p) ((p) & ~PAGE_MASK_)
@@ -174,7 +177,11 @@ static struct timespec timespec_from_ns(int64_t ns) {
 
 /* ---- the archive walk (CHECK and WRITE) ---- */
 
+/* One entry of the directory being walked. Sorting by a keyed hash rather than by name keeps qsort()
+ * from touching every name page of a huge directory over and over; names are compared only when
+ * hashes are equal, which an attacker cannot arrange without the key. */
 typedef struct NameRef {
+        uint64_t hash;
         const char *name;
         uint32_t len;
         uint32_t index;
@@ -202,6 +209,9 @@ typedef struct Walker {
         size_t map_size;
         uint64_t entries_since_trim;
         bool no_copy_file_range;
+        uint8_t hash_key[crypto_shorthash_KEYBYTES];
+        const uint8_t *touched_lo, *touched_hi;
+        uint64_t trims;
 } Walker;
 
 static void walker_done(Walker *w) {
@@ -223,20 +233,91 @@ static int walker_fail_malformed(Walker *w, int r) {
         return fail(w->error, -EBADMSG, "Archive is malformed: %s.", capnp_strerror(r));
 }
 
-/* Drops the mapped pages touched so far; they come back from the page cache if needed again. */
+/* Notes that the walk read the archive at p (a struct, a name, a list), for walker_trim(). */
+static void walker_touch(Walker *w, const void *p) {
+        const uint8_t *b = p;
+
+        if (!w->map || b < w->map || b >= w->map + w->map_size)
+                return;
+        if (!w->touched_lo || b < w->touched_lo)
+                w->touched_lo = b;
+        if (b > w->touched_hi)
+                w->touched_hi = b;
+}
+
+/* Drops the mapped pages the walk has touched since the last call: they come back from the page cache
+ * if needed again. Only the range noted by walker_touch() (plus the kernel's fault-around on either
+ * side) most times, which is cheap; the whole mapping now and then, for what the reader touched on its
+ * own (far-pointer landing pads, segment tables). */
 static void walker_trim(Walker *w) {
-        if (w->map && w->map_size > 0)
-                (void) madvise((void *) w->map, w->map_size, MADV_DONTNEED);
+        uintptr_t a, b;
+
         w->entries_since_trim = 0;
+        if (!w->map || w->map_size == 0)
+                return;
+
+        if (++w->trims % FULL_TRIM_EVERY == 0 || !w->touched_lo) {
+                (void) madvise((void *) w->map, w->map_size, MADV_DONTNEED);
+        } else {
+                a = ALIGN_DOWN_PAGE((uintptr_t) w->touched_lo);
+                b = ALIGN_UP_PAGE((uintptr_t) w->touched_hi + 1);
+                a = a > (uintptr_t) w->map + FAULT_AROUND_BYTES ? a - FAULT_AROUND_BYTES
+                                                                : (uintptr_t) w->map;
+                b = MIN(b + FAULT_AROUND_BYTES, ALIGN_UP_PAGE((uintptr_t) w->map + w->map_size));
+                (void) madvise((void *) a, b - a, MADV_DONTNEED);
+        }
+        w->touched_lo = w->touched_hi = NULL;
 }
 
 static int compare_names(const void *a, const void *b) {
         const NameRef *x = a, *y = b;
-        int c = memcmp(x->name, y->name, MIN(x->len, y->len));
+        int c;
 
+        if (x->hash != y->hash)
+                return x->hash < y->hash ? -1 : 1;
+        c = memcmp(x->name, y->name, MIN(x->len, y->len));
         if (c != 0)
                 return c;
         return x->len < y->len ? -1 : x->len > y->len ? 1 : 0;
+}
+static int compare_index(const void *a, const void *b) {
+        const NameRef *x = a, *y = b;
+
+        return x->index < y->index ? -1 : x->index > y->index ? 1 : 0;
+}
+
+/* In-place heapsort: qsort() may allocate a copy of the whole array, which for a directory of a
+ * million entries doubles the walk's memory. */
+static void sift_down(NameRef *a, size_t root, size_t n, int (*cmp)(const void *, const void *)) {
+        for (;;) {
+                size_t child = 2 * root + 1;
+                NameRef t;
+
+                if (child >= n)
+                        return;
+                if (child + 1 < n && cmp(&a[child], &a[child + 1]) < 0)
+                        child++;
+                if (cmp(&a[root], &a[child]) >= 0)
+                        return;
+                t = a[root];
+                a[root] = a[child];
+                a[child] = t;
+                root = child;
+        }
+}
+
+static void sort_refs(NameRef *a, size_t n, int (*cmp)(const void *, const void *)) {
+        if (n < 2)
+                return;
+        for (size_t i = n / 2; i-- > 0;)
+                sift_down(a, i, n, cmp);
+        for (size_t end = n - 1; end > 0; end--) {
+                NameRef t = a[0];
+
+                a[0] = a[end];
+                a[end] = t;
+                sift_down(a, 0, end, cmp);
+        }
 }
 
 static bool name_is_valid(const char *name, size_t len) {
@@ -342,6 +423,10 @@ static int walk_entry(Walker *w, const CapnpList *files, const NameRef *ref, uns
         r = capnp_list_get_struct(files, ref->index, &f);
         if (r < 0)
                 return walker_fail_malformed(w, r);
+        walker_touch(w, f.data);
+        walker_touch(w, f.ptrs);
+        walker_touch(w, ref->name);
+        walker_touch(w, ref->name + ref->len);
         tag = capnp_struct_get_u16(&f, FILE_TAG_OFFSET);
         ts[0] = ts[1] = timespec_from_ns((int64_t) capnp_struct_get_u64(&f, FILE_MTIME_OFFSET));
 
@@ -365,7 +450,8 @@ static int walk_entry(Walker *w, const CapnpList *files, const NameRef *ref, uns
                                     walker_path(w, buf, sizeof(buf)));
 
                 if (depth == 1 && tag == FILE_REGULAR) {
-                        if (ref->len == STRLEN(MANIFEST_NAME) && memcmp(ref->name, MANIFEST_NAME, ref->len) == 0) {
+                        if (ref->len == STRLEN(MANIFEST_NAME) &&
+                                memcmp(ref->name, MANIFEST_NAME, ref->len) == 0) {
                                 w->manifest = data;
                                 w->manifest_size = len;
                                 w->has_manifest = true;
@@ -389,6 +475,9 @@ static int walk_entry(Walker *w, const CapnpList *files, const NameRef *ref, uns
                 r = capnp_struct_get_text(&f, FILE_CONTENT_PTR, &target, &len);
                 if (r < 0)
                         return walker_fail_malformed(w, r);
+                walker_touch(w, target);
+                if (target)
+                        walker_touch(w, target + len);
                 if (!target || len == 0 || len > SPK_MAX_SYMLINK_BYTES || memchr(target, 0, len))
                         return fail(w->error, -EBADMSG, "Archive contains an invalid symlink: '%s'.",
                                     walker_path(w, buf, sizeof(buf)));
@@ -410,11 +499,13 @@ static int walk_entry(Walker *w, const CapnpList *files, const NameRef *ref, uns
                 r = capnp_struct_get_struct_list(&f, FILE_CONTENT_PTR, &children);
                 if (r < 0)
                         return walker_fail_malformed(w, r);
+                walker_touch(w, children.start);
 
                 if (w->unpack) {
                         if (mkdirat(dfd, ref->name, 0777) < 0)
-                                return fail(w->error, negative_errno(), "Failed to create directory '%s': %s",
-                                            walker_path(w, buf, sizeof(buf)), strerror(errno));
+                                return fail(w->error, negative_errno(),
+                                        "Failed to create directory '%s': %s",
+                                        walker_path(w, buf, sizeof(buf)), strerror(errno));
                         cfd = openat(dfd, ref->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                         if (cfd < 0)
                                 return fail(w->error, negative_errno(), "Failed to open directory '%s': %s",
@@ -469,6 +560,11 @@ static int walk_dir(Walker *w, const CapnpList *files, unsigned depth, int dfd) 
                 r = capnp_struct_get_text(&f, FILE_NAME_PTR, &name, &len);
                 if (r < 0)
                         return walker_fail_malformed(w, r);
+                walker_touch(w, f.data);
+                walker_touch(w, f.ptrs);
+                walker_touch(w, name);
+                if (name)
+                        walker_touch(w, name + len);
                 if (!name_is_valid(name, len)) {
                         size_t old = w->path.len;
                         char nbuf[256];
@@ -481,16 +577,19 @@ static int walk_dir(Walker *w, const CapnpList *files, unsigned depth, int dfd) 
                                             "Archive contains an invalid file name '%s' in '%s'.", nbuf,
                                             walker_path(w, buf, sizeof(buf)));
                         else
-                                (void) fail(w->error, -EBADMSG, "Archive contains an invalid file name '%s'.",
-                                            nbuf);
+                                (void) fail(w->error, -EBADMSG,
+                                        "Archive contains an invalid file name '%s'.", nbuf);
                         return -EBADMSG;
                 }
                 refs[i] = (NameRef) { .name = name, .len = (uint32_t) len, .index = i };
+                crypto_shorthash((uint8_t *) &refs[i].hash, (const uint8_t *) name, len, w->hash_key);
+
+                if (++w->entries_since_trim >= TRIM_EVERY_ENTRIES)
+                        walker_trim(w);
         }
 
-        /* Sorted, duplicates are neighbours; the entries are then visited in this order, which is as
-         * good as any (a reader must not depend on the packer's order). */
-        qsort(refs, n, sizeof(NameRef), compare_names);
+        /* Sorted, duplicates are neighbours. */
+        sort_refs(refs, n, compare_names);
         for (uint32_t i = 1; i < n; i++)
                 if (compare_names(&refs[i - 1], &refs[i]) == 0) {
                         size_t old;
@@ -501,6 +600,10 @@ static int walk_dir(Walker *w, const CapnpList *files, unsigned depth, int dfd) 
                         return fail(w->error, -EBADMSG, "Archive contains the name '%s' twice.",
                                     walker_path(w, buf, sizeof(buf)));
                 }
+
+        /* Back to the archive's order, which is the order of its bytes: the walk then reads the
+         * mapping sequentially rather than faulting pages in at random. */
+        sort_refs(refs, n, compare_index);
 
         for (uint32_t i = 0; i < n; i++) {
                 size_t old;
@@ -534,6 +637,9 @@ static int walk_archive(Walker *w, const uint8_t *buf, size_t size, int dfd) {
         int r;
 
         w->max_content_bytes = size;
+        if (sodium_init() < 0)
+                return fail(w->error, -EIO, "Failed to initialize libsodium.");
+        randombytes_buf(w->hash_key, sizeof(w->hash_key));
 
         r = capnp_message_parse(&msg, buf, size, &opts, &used);
         if (r > 0) {
@@ -645,7 +751,8 @@ static int check_manifest_kind(const uint8_t *buf, size_t size, SpkError *error)
                 const char *name;
                 size_t len;
 
-                if (capnp_list_get_struct(&files, i, &f) < 0 || capnp_struct_get_text(&f, 0, &name, &len) < 0)
+                if (capnp_list_get_struct(&files, i, &f) < 0 ||
+                        capnp_struct_get_text(&f, 0, &name, &len) < 0)
                         break;
                 if (name && len == STRLEN(MANIFEST_NAME) && memcmp(name, MANIFEST_NAME, len) == 0) {
                         capnp_message_done(&msg);
@@ -803,7 +910,20 @@ static char *parse_validsig(const char *status) {
         return NULL;
 }
 
-static int check_pgp(const SpkPackageInfo *info, const char *tmp_dir, char **ret_fingerprint, SpkError *error) {
+static void rm_rf_path(const char *path) {
+        _cleanup_free_ char *parent = path_dirname(path);
+        _cleanup_close_ int fd = -EBADF;
+
+        /* rm_rf_at() takes one name beneath a directory fd. */
+        if (!parent)
+                return;
+        fd = open(isempty(parent) ? "." : parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd >= 0)
+                (void) rm_rf_at(fd, path_basename(path));
+}
+
+static int check_pgp(
+        const SpkPackageInfo *info, const char *tmp_dir, char **ret_fingerprint, SpkError *error) {
         _cleanup_free_ char *gpg = NULL, *dir = NULL, *sig_path = NULL, *keyring_path = NULL, *home = NULL,
                             *out = NULL, *status = NULL, *fingerprint = NULL, *expected = NULL;
         _cleanup_close_ int dfd = -EBADF, out_fd = -EBADF, status_fd = -EBADF, null_fd = -EBADF;
@@ -905,7 +1025,7 @@ static int check_pgp(const SpkPackageInfo *info, const char *tmp_dir, char **ret
                                 r = read_back(status_fd, &status, &status_len);
                 }
         }
-        (void) rm_rf_at(AT_FDCWD, dir);
+        rm_rf_path(dir);
         if (r < 0)
                 return fail(error, r, "Failed to run gpg: %s", strerror(-r));
 
@@ -1142,8 +1262,9 @@ static int lzma_fail(SpkError *error, lzma_ret ret) {
         case LZMA_MEM_ERROR:
                 return fail(error, -ENOMEM, "Out of memory.");
         case LZMA_MEMLIMIT_ERROR:
-                return fail(error, -EFBIG, "Package needs too much memory to decompress (limit %" PRIu64 " MiB).",
-                            SPK_XZ_MEMLIMIT >> 20);
+                return fail(error, -EFBIG,
+                        "Package needs too much memory to decompress (limit %" PRIu64 " MiB).",
+                        SPK_XZ_MEMLIMIT >> 20);
         case LZMA_FORMAT_ERROR:
                 return fail(error, -EBADMSG, "Package is corrupt: not an xz stream.");
         case LZMA_OPTIONS_ERROR:
@@ -1261,8 +1382,9 @@ static int stream_package(int fd, const SpkVerifyOptions *opts, Sink *sink, uint
                         magic_have += k;
                         p += k;
                         len -= k;
-                        if ((magic_have == SPK_MAGIC_SIZE && memcmp(magic, spk_magic, SPK_MAGIC_SIZE) != 0) ||
-                            (eof && magic_have < SPK_MAGIC_SIZE)) {
+                        if ((magic_have == SPK_MAGIC_SIZE &&
+                                    memcmp(magic, spk_magic, SPK_MAGIC_SIZE) != 0) ||
+                                (eof && magic_have < SPK_MAGIC_SIZE)) {
                                 r = fail(&perr, -EBADMSG, "Not a Sandstorm package (bad magic number).");
                                 break;
                         }
@@ -1285,7 +1407,8 @@ static int stream_package(int fd, const SpkVerifyOptions *opts, Sink *sink, uint
                         lzma_ret ret = lzma_code(&strm, eof ? LZMA_FINISH : LZMA_RUN);
 
                         if (strm.avail_out == 0 || ret == LZMA_STREAM_END) {
-                                out = producer_put(&pr, IO_BUFFER_SIZE - strm.avail_out) ? producer_get(&pr) : NULL;
+                                out = producer_put(&pr, IO_BUFFER_SIZE - strm.avail_out) ? producer_get(&pr)
+                                                                                         : NULL;
                                 if (!out)
                                         break;
                                 strm.next_out = out;
@@ -1443,7 +1566,8 @@ static int verify_common(int fd, const SpkVerifyOptions *opts, int tmp_dfd, SpkP
                 void *m = mmap(NULL, v->map_size, PROT_READ, MAP_PRIVATE, v->archive_fd, 0);
                 if (m == MAP_FAILED) {
                         v->map_size = 0;
-                        return fail(error, negative_errno(), "Failed to map the archive: %s", strerror(errno));
+                        return fail(
+                                error, negative_errno(), "Failed to map the archive: %s", strerror(errno));
                 }
                 v->map = m;
                 (void) madvise(m, v->map_size, MADV_RANDOM);
@@ -1556,7 +1680,8 @@ int spk_package_unpack_fd(int fd, int dir_fd, const char *name, const SpkVerifyO
                 r = fail(error, negative_errno(), "Failed to open a directory: %s", strerror(errno));
                 goto finish;
         }
-        /* Private while it fills; the mode mkdirat() gave it (0777 minus the umask) comes back at the end. */
+        /* Private while it fills; the mode mkdirat() gave it (0777 minus the umask) comes back at the end.
+         */
         if (fchmod(root, 0700) < 0) {
                 r = fail(error, negative_errno(), "Failed to change mode: %s", strerror(errno));
                 goto finish;
@@ -1590,7 +1715,8 @@ int spk_package_unpack_fd(int fd, int dir_fd, const char *name, const SpkVerifyO
                         r = fail(error, r, "Output directory already exists: '%s'.",
                                  escape_name(name, strlen(name), nbuf, sizeof(nbuf)));
                 else
-                        r = fail(error, r, "Failed to move the unpacked package into place: %s", strerror(-r));
+                        r = fail(error, r, "Failed to move the unpacked package into place: %s",
+                                strerror(-r));
                 goto finish;
         }
         created = false;

@@ -34,7 +34,7 @@ extern const uint8_t spk_magic[SPK_MAGIC_SIZE]; /* 8F C6 CD EF 45 1A EA 96 */
 /* Limits a package is held to. Defaults below; a caller may only tighten them sensibly. */
 #define SPK_MAX_ARCHIVE_BYTES (UINT64_C(1) << 30)       /* after the signature message: "App too big …" */
 #define SPK_MAX_FILE_BYTES ((UINT64_C(1) << 29) - 1)    /* one file; 512 MiB is refused (spec §1.5) */
-#define SPK_MAX_DEPTH 128u                              /* directory levels; root entries are level 1 */
+#define SPK_MAX_DEPTH 128u                              /* directory levels; root entries are level 1 (*) */
 #define SPK_MAX_ENTRIES (UINT64_C(1) << 20)             /* files, directories and symlinks, in total */
 #define SPK_MAX_TOTAL_PATH_BYTES (UINT64_C(256) << 20)  /* sum over entries of the length of "a/b/c" */
 #define SPK_MAX_NAME_BYTES 255u                         /* NAME_MAX: no file system takes more */
@@ -45,6 +45,9 @@ extern const uint8_t spk_magic[SPK_MAGIC_SIZE]; /* 8F C6 CD EF 45 1A EA 96 */
 #define SPK_MAX_MANIFEST_BYTES (SPK_MAX_MANIFEST_WORDS * 8 + 4096)
 #define SPK_MAX_BRIDGE_CONFIG_BYTES SPK_MAX_MANIFEST_BYTES
 #define SPK_XZ_MEMLIMIT (UINT64_C(72) << 20)            /* enough for xz -9 (64 MiB dictionary) */
+
+/* (*) Sandstorm reads archives with a Cap'n Proto nesting limit of 128, which every directory level
+ * costs at least one of (its list), besides the root: any tree it accepts is within this limit. */
 
 typedef struct SpkLimits {
         uint64_t max_archive_bytes;
@@ -79,8 +82,9 @@ typedef struct SpkVerifyOptions {
         /* Where verification keeps the decompressed archive (an unnamed file): NULL means $TMPDIR,
          * else /var/tmp. Unpacking always uses the destination's directory. */
         const char *tmp_dir;
-        /* 1: everything in the calling thread. 0 or more: decompression and hashing run in parallel in
-         * a helper thread that lives only during the call. */
+        /* 1: everything in the calling thread. 0 (the default) or more: hashing and writing the
+         * temporary file run beside decompression in one helper thread that lives only during the
+         * call. */
         unsigned threads;
         /* Check metadata.author.pgpSignature with gpg (spec §1.8) when present; fails with -ENOPKG
          * if gpg is missing. Off: a PGP signature is neither checked nor reported. */

@@ -139,5 +139,6 @@ void spk_appid_signing_key(const uint8_t app_id[32], uint8_t ret[32]) {
 }
 
 int spk_appid_canonicalize(const uint8_t signer[32], const char package_id_text[33], uint8_t ret[32]) {
-        return spk_appid_canonicalize_table(replacements, ELEMENTSOF(replacements), signer, package_id_text, ret);
+        return spk_appid_canonicalize_table(
+                replacements, ELEMENTSOF(replacements), signer, package_id_text, ret);
 }

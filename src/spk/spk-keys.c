@@ -16,9 +16,20 @@
 #include "spk/keyring.h"
 #include "spk/spk-tool.h"
 
+/* getopt's own messages would name the verb as the program: this says it once, the spk way. */
+static int bad_option(int c, char *argv[]) {
+        const char *arg = optind > 0 ? argv[optind - 1] : "";
+
+        if (c == ':')
+                log_error("Option '%s' needs an argument; see 'spk %s --help'.", arg, argv[0]);
+        else
+                log_error("Unknown option '%s'; see 'spk %s --help'.", arg, argv[0]);
+        return 1;
+}
+
 /* Parses the options every key verb shares (-k, and -q where allowed); returns 1 after --help. */
-static int parse_key_options(int argc, char *argv[], bool allow_quiet, void (*help)(void), char **ret_keyring,
-                             bool *ret_quiet) {
+static int parse_key_options(int argc, char *argv[], bool allow_quiet, void (*help)(void),
+                             char **ret_keyring, bool *ret_quiet) {
         static const struct option options[] = {
                 { "keyring", required_argument, NULL, 'k' },
                 { "quiet", no_argument, NULL, 'q' },
@@ -30,14 +41,15 @@ static int parse_key_options(int argc, char *argv[], bool allow_quiet, void (*he
         int c;
 
         optind = 0;
-        while ((c = getopt_long(argc, argv, allow_quiet ? "+k:qh" : "+k:h", options, NULL)) >= 0)
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, allow_quiet ? "+:k:qh" : "+:k:h", options, NULL)) >= 0)
                 switch (c) {
                 case 'k':
                         keyring = optarg;
                         break;
                 case 'q':
                         if (!allow_quiet) {
-                                log_error("Option --quiet is not supported by 'spk %s'.", argv[0]);
+                                (void) bad_option('?', argv);
                                 return -EINVAL;
                         }
                         quiet = true;
@@ -46,6 +58,7 @@ static int parse_key_options(int argc, char *argv[], bool allow_quiet, void (*he
                         help();
                         return 1;
                 default:
+                        (void) bad_option(c, argv);
                         return -EINVAL;
                 }
 

@@ -64,6 +64,17 @@ static int print_verified_info(const SpkPackageInfo *info) {
         return 0;
 }
 
+/* getopt's own messages would name the verb as the program: this says it once, the spk way. */
+static int bad_option(int c, char *argv[]) {
+        const char *arg = optind > 0 ? argv[optind - 1] : "";
+
+        if (c == ':')
+                log_error("Option '%s' needs an argument; see 'spk %s --help'.", arg, argv[0]);
+        else
+                log_error("Unknown option '%s'; see 'spk %s --help'.", arg, argv[0]);
+        return 1;
+}
+
 static void verify_help(void) {
         printf("Usage: spk verify [-d] SPKFILE|-\n"
                "\n"
@@ -85,10 +96,11 @@ int verb_verify(int argc, char *argv[]) {
         SpkError error = {};
         SpkProgress progress;
         bool quiet = false;
-        int c, fd, r;
+        int c, fd = -EBADF, r;
 
         optind = 0;
-        while ((c = getopt_long(argc, argv, "+dqh", options, NULL)) >= 0)
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "+:dqh", options, NULL)) >= 0)
                 switch (c) {
                 case 'd':
                         break;
@@ -99,10 +111,10 @@ int verb_verify(int argc, char *argv[]) {
                         verify_help();
                         return 0;
                 default:
-                        return 1; /* getopt printed the reason */
+                        return bad_option(c, argv);
                 }
         if (argc - optind != 1) {
-                log_error("Expected exactly one package file (or '-' for standard input); see 'spk verify --help'.");
+                log_error("Expected one package file, or '-' for standard input; see 'spk verify --help'.");
                 return 1;
         }
 
@@ -151,10 +163,11 @@ int verb_unpack(int argc, char *argv[]) {
         const char *input;
         bool quiet = false;
         size_t len;
-        int c, fd, r;
+        int c, fd = -EBADF, r;
 
         optind = 0;
-        while ((c = getopt_long(argc, argv, "+qh", options, NULL)) >= 0)
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "+:qh", options, NULL)) >= 0)
                 switch (c) {
                 case 'q':
                         quiet = true;
@@ -163,7 +176,7 @@ int verb_unpack(int argc, char *argv[]) {
                         unpack_help();
                         return 0;
                 default:
-                        return 1;
+                        return bad_option(c, argv);
                 }
         if (argc - optind < 1 || argc - optind > 2) {
                 log_error("Expected a package file (or '-') and optionally an output directory; "
@@ -200,7 +213,8 @@ int verb_unpack(int argc, char *argv[]) {
         }
         parent_fd = open(isempty(parent) ? "." : parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (parent_fd < 0) {
-                log_error_errno(negative_errno(), "Failed to open directory '%s': %m", isempty(parent) ? "." : parent);
+                log_error_errno(negative_errno(), "Failed to open directory '%s': %m",
+                        isempty(parent) ? "." : parent);
                 return 1;
         }
         if (faccessat(parent_fd, name, F_OK, AT_SYMLINK_NOFOLLOW) >= 0) {
@@ -212,9 +226,11 @@ int verb_unpack(int argc, char *argv[]) {
                 return 1;
 
         spk_progress_init(&progress, "Unpacking", 0, quiet);
+        /* Unpack checks what verify checks, the author's PGP signature included. */
         r = spk_package_unpack_fd(fd, parent_fd, name, &(SpkVerifyOptions) {
                                           .progress = spk_progress_callback,
                                           .userdata = &progress,
+                                          .check_pgp = true,
                                   },
                                   &info, &error);
         spk_progress_finish(&progress);

@@ -69,7 +69,8 @@ static inline uint32_t test_add_segment(TestArchive *a, const void *p, size_t n_
 }
 
 static inline uint64_t test_list_pointer(int32_t offset, unsigned size, uint32_t count) {
-        return ((uint64_t) (uint32_t) (offset * 4) | 1u) | ((uint64_t) size << 32) | ((uint64_t) count << 35);
+        return ((uint64_t) (uint32_t) (offset * 4) | 1u) | ((uint64_t) size << 32) |
+               ((uint64_t) count << 35);
 }
 
 static inline uint64_t test_far_pointer(bool double_far, uint32_t landing_word, uint32_t segment) {
@@ -229,20 +230,22 @@ static inline void test_sign(const uint8_t sk[64], const void *bytes, size_t n, 
 }
 
 /* magic ‖ xz(payload), at the given preset. */
-static inline void test_xz_wrap(const void *payload, size_t n, uint32_t preset, uint8_t **ret, size_t *ret_size) {
+static inline void test_xz_wrap(
+        const void *payload, size_t n, uint32_t preset, uint8_t **ret, size_t *ret_size) {
         size_t cap = lzma_stream_buffer_bound(n) + SPK_MAGIC_SIZE, pos = SPK_MAGIC_SIZE;
         uint8_t *out = malloc(cap);
 
         assert(out);
         memcpy(out, spk_magic, SPK_MAGIC_SIZE);
-        assert(lzma_easy_buffer_encode(preset, LZMA_CHECK_CRC64, NULL, payload, n, out, &pos, cap) == LZMA_OK);
+        assert(lzma_easy_buffer_encode(preset, LZMA_CHECK_CRC64, NULL, payload, n, out, &pos, cap) ==
+                LZMA_OK);
         *ret = out;
         *ret_size = pos;
 }
 
 /* A whole package: magic, xz(Signature ‖ archive ‖ trailing), signed by sk over archive ‖ trailing. */
-static inline void test_build_package(const uint8_t pk[32], const uint8_t sk[64], const void *archive, size_t n,
-                                      const void *trailing, size_t n_trailing, uint8_t **ret, size_t *ret_size) {
+static inline void test_build_package(const uint8_t pk[32], const uint8_t sk[64], const void *archive,
+        size_t n, const void *trailing, size_t n_trailing, uint8_t **ret, size_t *ret_size) {
         uint8_t *signed_bytes = malloc(n + n_trailing + 1), sm[128], *sig, *payload;
         size_t sig_size;
 
@@ -283,6 +286,26 @@ static inline void test_build_manifest(uint32_t version, const char *title, cons
                 assert(capnp_build_set_text(&m, 3, website, strlen(website)) >= 0);
         if (code_url)
                 assert(capnp_build_set_text(&m, 4, code_url, strlen(code_url)) >= 0);
+        assert(capnp_builder_finish(&b, ret, ret_size) >= 0);
+        capnp_builder_done(&b);
+}
+
+/* A Manifest whose metadata carries author.pgpSignature and pgpKeyring (either may be NULL). */
+static inline void test_build_manifest_pgp(const void *sig, size_t sig_len, const void *keyring,
+        size_t keyring_len, uint8_t **ret, size_t *ret_size) {
+        CapnpBuilder b;
+        CapnpBuilderStruct r, t, m;
+
+        capnp_builder_init(&b, 0);
+        assert(capnp_builder_init_root(&b, 2, 5, &r) >= 0);
+        capnp_build_set_u32(&r, 8, 1);
+        assert(capnp_build_init_struct(&r, 3, 0, 2, &t) >= 0);
+        assert(capnp_build_set_text(&t, 0, "PGP", 3) >= 0);
+        assert(capnp_build_init_struct(&r, 4, 1, 17, &m) >= 0);
+        if (sig)
+                assert(capnp_build_set_data(&m, 9, sig, sig_len) >= 0);
+        if (keyring)
+                assert(capnp_build_set_data(&m, 10, keyring, keyring_len) >= 0);
         assert(capnp_builder_finish(&b, ret, ret_size) >= 0);
         capnp_builder_done(&b);
 }

@@ -15,12 +15,25 @@
 
 #include "basic/fileio.h"
 #include "basic/hex.h"
+#include "basic/string-util.h"
 #include "spk/keyring.h"
 
 typedef struct Fixture {
         char dir[64];
         char path[96];
 } Fixture;
+
+static void rm_rf_path(const char *path) {
+        _cleanup_free_ char *parent = path_dirname(path);
+        _cleanup_close_ int fd = -EBADF;
+
+        /* rm_rf_at() takes one name beneath a directory fd. */
+        if (!parent)
+                return;
+        fd = open(isempty(parent) ? "." : parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd >= 0)
+                (void) rm_rf_at(fd, path_basename(path));
+}
 
 static int setup(void **state) {
         Fixture *f = calloc(1, sizeof(Fixture));
@@ -38,7 +51,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
         Fixture *f = *state;
 
-        (void) rm_rf_at(AT_FDCWD, f->dir);
+        rm_rf_path(f->dir);
         free(f);
         return 0;
 }
@@ -58,8 +71,38 @@ static void test_format_exact(void **state) {
         size_t size;
         struct stat st;
         static const uint8_t header[32] = {
-                0x00, 0x00, 0x00, 0x00, 0x0f, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00,
-                0x05, 0x00, 0x00, 0x00, 0x02, 0x01, 0x00, 0x00, 0x11, 0x00, 0x00, 0x00, 0x02, 0x02, 0x00, 0x00,
+                0x00,
+                0x00,
+                0x00,
+                0x00,
+                0x0f,
+                0x00,
+                0x00,
+                0x00,
+                0x00,
+                0x00,
+                0x00,
+                0x00,
+                0x00,
+                0x00,
+                0x02,
+                0x00,
+                0x05,
+                0x00,
+                0x00,
+                0x00,
+                0x02,
+                0x01,
+                0x00,
+                0x00,
+                0x11,
+                0x00,
+                0x00,
+                0x00,
+                0x02,
+                0x02,
+                0x00,
+                0x00,
         };
 
         key_from_seed(0x11, &key);

@@ -77,8 +77,8 @@ static int memfd_with(const void *p, size_t n) {
         return fd;
 }
 
-static int verify_bytes(Fixture *f, const void *p, size_t n, const SpkVerifyOptions *opts, SpkPackageInfo *info,
-                        SpkError *error) {
+static int verify_bytes(Fixture *f, const void *p, size_t n, const SpkVerifyOptions *opts,
+        SpkPackageInfo *info, SpkError *error) {
         SpkVerifyOptions o = opts ? *opts : (SpkVerifyOptions) {};
         int fd = memfd_with(p, n), r;
 
@@ -266,8 +266,8 @@ static void test_verify_valid(void **state) {
 
         for (unsigned threads = 0; threads <= 1; threads++) {
                 spk_package_info_done(&info);
-                assert_int_equal(verify_bytes(f, pkg, n, &(SpkVerifyOptions) { .threads = threads }, &info, &error),
-                                 0);
+                assert_int_equal(
+                        verify_bytes(f, pkg, n, &(SpkVerifyOptions){.threads = threads}, &info, &error), 0);
                 assert_memory_equal(info.signer, f->pk, 32);
                 assert_memory_equal(info.app_id, f->pk, 32);
                 assert_string_equal(info.app_id_text, app_id_to_string(f->pk, text));
@@ -325,7 +325,7 @@ static void test_unpack_umask(void **state) {
         size_t n;
 
         build_package(f, root_entries, ELEMENTSOF(root_entries), &pkg, &n);
-        assert_int_equal(unpack_bytes(f, pkg, n, "out", &(SpkVerifyOptions) { .threads = 1 }, NULL, &error), 0);
+        assert_int_equal(unpack_bytes(f, pkg, n, "out", &(SpkVerifyOptions){.threads = 1}, NULL, &error), 0);
         dfd = openat(f->fd, "out", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         check_tree(dfd, root_entries, ELEMENTSOF(root_entries), 027);
         safe_close(dfd);
@@ -393,8 +393,8 @@ static void test_pipe_input(void **state) {
                 _exit(loop_write(fds[1], pkg, n) < 0 ? 1 : 0);
         }
         safe_close(fds[1]);
-        assert_int_equal(spk_package_verify_fd(fds[0], &(SpkVerifyOptions) { .tmp_dir = f->path }, &info, &error),
-                         0);
+        assert_int_equal(
+                spk_package_verify_fd(fds[0], &(SpkVerifyOptions){.tmp_dir = f->path}, &info, &error), 0);
         safe_close(fds[0]);
         assert_int_equal(waitpid(pid, NULL, 0), pid);
         {
@@ -424,9 +424,9 @@ static void test_progress(void **state) {
 
         build_package(f, root_entries, ELEMENTSOF(root_entries), &pkg, &n);
         assert_int_equal(verify_bytes(f, pkg, n,
-                                      &(SpkVerifyOptions) { .progress = progress_cb, .userdata = &progress_calls },
-                                      &info, &error),
-                         0);
+                                 &(SpkVerifyOptions){.progress = progress_cb, .userdata = &progress_calls},
+                                 &info, &error),
+                0);
         assert_true(progress_calls >= 1);
         assert_int_equal(progress_done, n);
         assert_int_equal(progress_total, n);
@@ -450,8 +450,8 @@ static void test_known_package_id(void **state) {
 
 /* ---- bad packages: each fails with its message and leaves nothing behind ---- */
 
-static void expect_failure(Fixture *f, const uint8_t *pkg, size_t n, const SpkLimits *limits, int errno_expected,
-                           const char *message) {
+static void expect_failure(Fixture *f, const uint8_t *pkg, size_t n, const SpkLimits *limits,
+        int errno_expected, const char *message) {
         SpkPackageInfo info = {};
         SpkError error = {};
 
@@ -469,8 +469,8 @@ static void expect_failure(Fixture *f, const uint8_t *pkg, size_t n, const SpkLi
         }
 }
 
-static void expect_bad_archive(Fixture *f, const TestEntry *e, size_t n, const SpkLimits *limits, int errno_expected,
-                               const char *message) {
+static void expect_bad_archive(Fixture *f, const TestEntry *e, size_t n, const SpkLimits *limits,
+        int errno_expected, const char *message) {
         _cleanup_free_ uint8_t *pkg = NULL;
         size_t size;
 
@@ -594,10 +594,12 @@ static void test_bad_signature(void **state) {
 
                 test_build_signature(f->pk, 32, sm, 128, &sig, &sig_size);
                 test_xz_wrap(sig, sig_size - 8, 0, &pkg, &n);
-                expect_failure(f, pkg, n, NULL, -EBADMSG, "Package is truncated: its signature is incomplete.");
+                expect_failure(
+                        f, pkg, n, NULL, -EBADMSG, "Package is truncated: its signature is incomplete.");
                 free(pkg);
                 test_xz_wrap(sig, 4, 0, &pkg, &n);
-                expect_failure(f, pkg, n, NULL, -EBADMSG, "Package is truncated: its signature is incomplete.");
+                expect_failure(
+                        f, pkg, n, NULL, -EBADMSG, "Package is truncated: its signature is incomplete.");
         }
 
         /* A Signature message too big to be one. */
@@ -631,7 +633,8 @@ static void test_too_big(void **state) {
                 SpkError error = {};
 
                 limits.max_archive_bytes = archive_size;
-                assert_int_equal(verify_bytes(f, pkg, n, &(SpkVerifyOptions) { .limits = &limits }, &info, &error), 0);
+                assert_int_equal(
+                        verify_bytes(f, pkg, n, &(SpkVerifyOptions){.limits = &limits}, &info, &error), 0);
         }
 
         limits = SPK_LIMITS_DEFAULT;
@@ -671,13 +674,16 @@ static void test_bad_names(void **state) {
         /* … and a null one is the same mistake. */
         {
                 TestEntry e[] = { root_entries[0], { .null_name = true, .type = TEST_REGULAR } };
-                expect_bad_archive(f, e, ELEMENTSOF(e), NULL, -EBADMSG, "Archive contains an invalid file name ''.");
+                expect_bad_archive(
+                        f, e, ELEMENTSOF(e), NULL, -EBADMSG, "Archive contains an invalid file name ''.");
         }
 
         /* In a subdirectory, the message says where. */
         {
-                static const TestEntry sub[] = { { .name = "..", .type = TEST_SYMLINK, .content = "x", .content_len = 1 } };
-                TestEntry e[] = { root_entries[0], { .name = "dir", .type = TEST_DIRECTORY, .children = sub, .n_children = 1 } };
+                static const TestEntry sub[] = {
+                        {.name = "..", .type = TEST_SYMLINK, .content = "x", .content_len = 1}};
+                TestEntry e[] = {root_entries[0],
+                        {.name = "dir", .type = TEST_DIRECTORY, .children = sub, .n_children = 1}};
                 expect_bad_archive(f, e, ELEMENTSOF(e), NULL, -EBADMSG,
                                    "Archive contains an invalid file name '..' in 'dir'.");
         }
@@ -708,7 +714,8 @@ static void test_bad_names(void **state) {
 
 static void test_duplicates(void **state) {
         Fixture *f = *state;
-        static const TestEntry x[] = { { .name = "x", .type = TEST_REGULAR, .content = "pwned", .content_len = 5 } };
+        static const TestEntry x[] = {
+                {.name = "x", .type = TEST_REGULAR, .content = "pwned", .content_len = 5}};
         static const TestEntry dup_in_sub[] = {
                 { .name = "same", .type = TEST_REGULAR },
                 { .name = "other", .type = TEST_REGULAR },
@@ -722,14 +729,16 @@ static void test_duplicates(void **state) {
                         { .name = "a", .type = TEST_SYMLINK, .content = "/etc", .content_len = 4 },
                         { .name = "a", .type = TEST_DIRECTORY, .children = x, .n_children = 1 },
                 };
-                expect_bad_archive(f, e, ELEMENTSOF(e), NULL, -EBADMSG, "Archive contains the name 'a' twice.");
+                expect_bad_archive(
+                        f, e, ELEMENTSOF(e), NULL, -EBADMSG, "Archive contains the name 'a' twice.");
         }
         {
                 TestEntry e[] = {
                         root_entries[0],
                         { .name = "d", .type = TEST_DIRECTORY, .children = dup_in_sub, .n_children = 3 },
                 };
-                expect_bad_archive(f, e, ELEMENTSOF(e), NULL, -EBADMSG, "Archive contains the name 'd/same' twice.");
+                expect_bad_archive(
+                        f, e, ELEMENTSOF(e), NULL, -EBADMSG, "Archive contains the name 'd/same' twice.");
         }
         {
                 TestEntry e[] = { root_entries[0], root_entries[0] };
@@ -744,7 +753,8 @@ static void test_types(void **state) {
 
         {
                 TestEntry e[] = { root_entries[0], { .name = "weird", .type = 4 } };
-                expect_bad_archive(f, e, ELEMENTSOF(e), NULL, -EBADMSG, "Archive entry 'weird' has an unknown type (4).");
+                expect_bad_archive(f, e, ELEMENTSOF(e), NULL, -EBADMSG,
+                        "Archive entry 'weird' has an unknown type (4).");
         }
         {
                 TestEntry e[] = { root_entries[0], { .name = "weird", .type = 0xffff } };
@@ -753,11 +763,14 @@ static void test_types(void **state) {
         }
         {
                 TestEntry e[] = { root_entries[0], { .name = "l", .type = TEST_SYMLINK } };
-                expect_bad_archive(f, e, ELEMENTSOF(e), NULL, -EBADMSG, "Archive contains an invalid symlink: 'l'.");
+                expect_bad_archive(
+                        f, e, ELEMENTSOF(e), NULL, -EBADMSG, "Archive contains an invalid symlink: 'l'.");
         }
         {
-                TestEntry e[] = { root_entries[0], { .name = "l", .type = TEST_SYMLINK, .content = "a\0b", .content_len = 3 } };
-                expect_bad_archive(f, e, ELEMENTSOF(e), NULL, -EBADMSG, "Archive contains an invalid symlink: 'l'.");
+                TestEntry e[] = {root_entries[0],
+                        {.name = "l", .type = TEST_SYMLINK, .content = "a\0b", .content_len = 3}};
+                expect_bad_archive(
+                        f, e, ELEMENTSOF(e), NULL, -EBADMSG, "Archive contains an invalid symlink: 'l'.");
         }
 }
 
@@ -768,7 +781,8 @@ static void test_depth(void **state) {
 
         /* chain[i] is directory "d" holding chain[i + 1]; the last is a file. Root level is 1. */
         for (size_t i = 0; i < ELEMENTSOF(chain); i++)
-                chain[i] = (TestEntry) { .name = "d", .type = TEST_DIRECTORY, .children = &chain[i + 1], .n_children = 1 };
+                chain[i] = (TestEntry){
+                        .name = "d", .type = TEST_DIRECTORY, .children = &chain[i + 1], .n_children = 1};
 
         /* 128 levels: fine, and unpacks. */
         chain[127] = (TestEntry) { .name = "f", .type = TEST_REGULAR, .content = "deep", .content_len = 4 };
@@ -786,7 +800,8 @@ static void test_depth(void **state) {
         }
 
         /* 129 levels: too deep. */
-        chain[127] = (TestEntry) { .name = "d", .type = TEST_DIRECTORY, .children = &chain[128], .n_children = 1 };
+        chain[127] =
+                (TestEntry){.name = "d", .type = TEST_DIRECTORY, .children = &chain[128], .n_children = 1};
         chain[128] = (TestEntry) { .name = "f", .type = TEST_REGULAR };
         {
                 TestEntry e[] = { root_entries[0], chain[0] };
@@ -798,8 +813,8 @@ static void test_depth(void **state) {
                         strbuf_append_str(&s, i ? "/d" : "d");
                 where = strbuf_steal(&s, NULL);
                 /* Long paths are shortened in messages. */
-                snprintf(message, sizeof(message), "Archive nests directories more than 128 deep (at '%.*s...').",
-                         248, where);
+                snprintf(message, sizeof(message),
+                        "Archive nests directories more than 128 deep (at '%.*s...').", 248, where);
                 expect_bad_archive(f, e, ELEMENTSOF(e), NULL, -ELOOP, message);
 
                 limits.max_depth = 3;
@@ -823,7 +838,8 @@ static void test_counts(void **state) {
 
         limits = SPK_LIMITS_DEFAULT;
         limits.max_total_path_bytes = 100;
-        expect_failure(f, pkg, n, &limits, -E2BIG, "Archive's file paths are too long in total (limit 100 bytes).");
+        expect_failure(
+                f, pkg, n, &limits, -E2BIG, "Archive's file paths are too long in total (limit 100 bytes).");
 
         {
                 _cleanup_spk_package_info_ SpkPackageInfo info = {};
@@ -831,7 +847,8 @@ static void test_counts(void **state) {
 
                 limits = SPK_LIMITS_DEFAULT;
                 limits.max_entries = 20;
-                assert_int_equal(verify_bytes(f, pkg, n, &(SpkVerifyOptions) { .limits = &limits }, &info, &error), 0);
+                assert_int_equal(
+                        verify_bytes(f, pkg, n, &(SpkVerifyOptions){.limits = &limits}, &info, &error), 0);
         }
 }
 
@@ -839,8 +856,12 @@ static void test_overlap(void **state) {
         Fixture *f = *state;
         TestEntry e[] = {
                 root_entries[0],
-                { .name = "one", .type = TEST_REGULAR, .content = big, .content_len = sizeof(big), .placement = TEST_FAR },
-                { .name = "two", .type = TEST_REGULAR, .placement = TEST_SHARED },
+                {.name = "one",
+                        .type = TEST_REGULAR,
+                        .content = big,
+                        .content_len = sizeof(big),
+                        .placement = TEST_FAR},
+                {.name = "two", .type = TEST_REGULAR, .placement = TEST_SHARED},
         };
 
         /* Reading the blob a second time overdraws the traversal budget (the message's own size). */
@@ -858,7 +879,8 @@ static void test_malformed_archive(void **state) {
 
         /* Root struct pointer far outside its segment. */
         test_build_package(f->pk, f->sk, bad_root, sizeof(bad_root), NULL, 0, &pkg, &n);
-        expect_failure(f, pkg, n, NULL, -EBADMSG, "Archive is malformed: it is not a valid Cap'n Proto message.");
+        expect_failure(
+                f, pkg, n, NULL, -EBADMSG, "Archive is malformed: it is not a valid Cap'n Proto message.");
         free(pkg);
         test_build_package(f->pk, f->sk, truncated, sizeof(truncated), NULL, 0, &pkg, &n);
         expect_failure(f, pkg, n, NULL, -EBADMSG, "Archive is truncated.");
@@ -879,17 +901,21 @@ static void test_manifest(void **state) {
         }
         {
                 TestEntry e[] = { { .name = "sandstorm-manifest", .type = TEST_DIRECTORY } };
-                expect_bad_archive(f, e, ELEMENTSOF(e), NULL, -EBADMSG, "sandstorm-manifest is not a regular file");
+                expect_bad_archive(
+                        f, e, ELEMENTSOF(e), NULL, -EBADMSG, "sandstorm-manifest is not a regular file");
         }
         {
-                TestEntry e[] = { { .name = "sandstorm-manifest", .type = TEST_EXECUTABLE, .content = manifest,
-                                    .content_len = manifest_size } };
-                expect_bad_archive(f, e, ELEMENTSOF(e), NULL, -EBADMSG, "sandstorm-manifest is not a regular file");
+                TestEntry e[] = {{.name = "sandstorm-manifest",
+                        .type = TEST_EXECUTABLE,
+                        .content = manifest,
+                        .content_len = manifest_size}};
+                expect_bad_archive(
+                        f, e, ELEMENTSOF(e), NULL, -EBADMSG, "sandstorm-manifest is not a regular file");
         }
         {
                 /* Only the root one counts. */
                 static TestEntry sub[1];
-                TestEntry e[] = { { .name = "sub", .type = TEST_DIRECTORY, .children = sub, .n_children = 1 } };
+                TestEntry e[] = {{.name = "sub", .type = TEST_DIRECTORY, .children = sub, .n_children = 1}};
                 sub[0] = root_entries[0];
                 expect_bad_archive(f, e, ELEMENTSOF(e), NULL, -EBADMSG, "SPK contains no manifest file.");
         }
@@ -897,16 +923,16 @@ static void test_manifest(void **state) {
                 TestEntry e[] = { { .name = "sandstorm-manifest", .type = TEST_REGULAR, .content = "garbage",
                                     .content_len = 7 } };
                 expect_bad_archive(f, e, ELEMENTSOF(e), NULL, -EBADMSG,
-                                   "sandstorm-manifest is malformed: it is not a valid Cap'n Proto message.");
+                        "sandstorm-manifest is malformed: it is not a valid Cap'n Proto message.");
         }
 
         static const struct {
                 const char *website, *code_url, *message;
         } urls[] = {
-                { "ftp://example.com", NULL, "Manifest's website URL must begin with http:// or https://." },
-                { "javascript:alert(1)", NULL, "Manifest's website URL must begin with http:// or https://." },
-                { "", NULL, "Manifest's website URL must begin with http:// or https://." },
-                { "https://ok", "HTTP://x", "Manifest's codeUrl must begin with http:// or https://." },
+                {"ftp://example.com", NULL, "Manifest's website URL must begin with http:// or https://."},
+                {"javascript:alert(1)", NULL, "Manifest's website URL must begin with http:// or https://."},
+                {"", NULL, "Manifest's website URL must begin with http:// or https://."},
+                {"https://ok", "HTTP://x", "Manifest's codeUrl must begin with http:// or https://."},
         };
         for (size_t i = 0; i < ELEMENTSOF(urls); i++) {
                 _cleanup_free_ uint8_t *m = NULL;
@@ -969,6 +995,70 @@ static void test_unpack_destination(void **state) {
         assert_int_equal(count_dir(f->fd), 1);
 }
 
+
+/* The author's PGP signature (spec §1.8), with a signature and keyring made once by gpg for the
+ * fixture's app id (tests/spk/data/pgp-*.gpg; key fingerprint below). */
+#define PGP_FINGERPRINT "6043FB7DAF723993882F2EB56CCDE684209C4A66"
+
+static int pgp_verify(Fixture *f, const char *sig_file, bool with_keyring, bool check, SpkPackageInfo *info,
+                      SpkError *error) {
+        _cleanup_free_ char *sig = NULL, *keyring = NULL;
+        _cleanup_free_ uint8_t *m = NULL, *pkg = NULL;
+        size_t sig_len, keyring_len, m_size, n;
+
+        assert_int_equal(read_full_file_at(AT_FDCWD, sig_file, 1 << 16, &sig, &sig_len), 0);
+        assert_int_equal(read_full_file_at(AT_FDCWD, TEST_DATA_DIR "/pgp-keyring.gpg", 1 << 16, &keyring,
+                                 &keyring_len),
+                0);
+        test_build_manifest_pgp(sig, sig_len, with_keyring ? keyring : NULL, keyring_len, &m, &m_size);
+        TestEntry e[] = {
+                {.name = "sandstorm-manifest", .type = TEST_REGULAR, .content = m, .content_len = m_size}};
+        build_package(f, e, ELEMENTSOF(e), &pkg, &n);
+        return verify_bytes(f, pkg, n, &(SpkVerifyOptions) { .check_pgp = check }, info, error);
+}
+
+static void test_pgp(void **state) {
+        Fixture *f = *state;
+        _cleanup_spk_package_info_ SpkPackageInfo info = {};
+        _cleanup_free_ char *old_path = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
+        SpkError error = {};
+
+        /* Not asked for: neither checked nor reported. */
+        assert_int_equal(pgp_verify(f, TEST_DATA_DIR "/pgp-signature.gpg", true, false, &info, &error), 0);
+        assert_null(info.author_pgp_key_fingerprint);
+        spk_package_info_done(&info);
+
+        /* No gpg to be found. */
+        assert_int_equal(setenv("PATH", "/nonexistent", 1), 0);
+        assert_int_equal(
+                pgp_verify(f, TEST_DATA_DIR "/pgp-signature.gpg", true, true, &info, &error), -ENOPKG);
+        assert_string_equal(
+                error.message, "Package has an author PGP signature, but gpg is not installed to check it.");
+        assert_int_equal(setenv("PATH", old_path ?: "/usr/bin:/bin", 1), 0);
+
+        /* A signature without a keyring. */
+        assert_int_equal(
+                pgp_verify(f, TEST_DATA_DIR "/pgp-signature.gpg", false, true, &info, &error), -EBADMSG);
+        assert_string_equal(error.message, "Metadata has an author PGP signature but no PGP keyring.");
+
+        if (access("/usr/bin/gpg", X_OK) < 0 && access("/bin/gpg", X_OK) < 0)
+                skip();
+
+        assert_int_equal(pgp_verify(f, TEST_DATA_DIR "/pgp-signature.gpg", true, true, &info, &error), 0);
+        assert_string_equal(info.author_pgp_key_fingerprint, PGP_FINGERPRINT);
+        spk_package_info_done(&info);
+
+        /* A good signature over a statement naming another app. */
+        assert_int_equal(
+                pgp_verify(f, TEST_DATA_DIR "/pgp-signature-other-id.gpg", true, true, &info, &error),
+                -EKEYREJECTED);
+        assert_string_equal(
+                error.message, "Author PGP signature is invalid or does not name this app's ID.");
+
+        /* Nothing left behind by gpg. */
+        assert_int_equal(count_dir(f->fd), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_verify_valid, setup, teardown),
@@ -993,6 +1083,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_manifest, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_verified_info, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unpack_destination, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_pgp, setup, teardown),
         };
 
         if (getenv("TEST_FILTER"))

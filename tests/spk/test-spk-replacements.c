@@ -15,11 +15,16 @@
 static const struct {
         const char *original, *replacement;
 } shipped[] = {
-        { "vjvekechd398fn1t1kn1dgdnmaekqq9jkjv3zsgzymc4z913ref0", "wq95qmutckc0yfmecv0ky96cqxgp156up8sv81yxvmery58q87jh" },
-        { "vxe8awcxvtj6yu0vgjpm1tsaeu7x8v8tfp71tyvnm6ykkephu9q0", "n8cn71407n4mezn7mg0k5kkm21juuphhecc24hdf9kf56zyxm4ah" },
-        { "nfqhx83vvzm80edpgkpax8mhqp176qj2vwg67rgq5e3kjc5r4cyh", "a3w50h1435gsxczugm16q0amwkqm9f4crykzea53sv61pt7phk8h" },
-        { "m86q05rdvj14yvn78ghaxynqz7u2svw6rnttptxx49g1785cdv1h", "6jz1aawur7kga7tdsj9kgpxx1yzh6xz1qmrpnqukcp1rekprd9f0" },
-        { "aax9j672p6z8n7nyupzvj2nmumeqd4upa0f7mgu8gprwmy53x04h", "zp00qqrha6gp8515ju84ys91syyq8ezv77g9s1r0t3urz92uzmqh" },
+        {"vjvekechd398fn1t1kn1dgdnmaekqq9jkjv3zsgzymc4z913ref0",
+                "wq95qmutckc0yfmecv0ky96cqxgp156up8sv81yxvmery58q87jh"},
+        {"vxe8awcxvtj6yu0vgjpm1tsaeu7x8v8tfp71tyvnm6ykkephu9q0",
+                "n8cn71407n4mezn7mg0k5kkm21juuphhecc24hdf9kf56zyxm4ah"},
+        {"nfqhx83vvzm80edpgkpax8mhqp176qj2vwg67rgq5e3kjc5r4cyh",
+                "a3w50h1435gsxczugm16q0amwkqm9f4crykzea53sv61pt7phk8h"},
+        {"m86q05rdvj14yvn78ghaxynqz7u2svw6rnttptxx49g1785cdv1h",
+                "6jz1aawur7kga7tdsj9kgpxx1yzh6xz1qmrpnqukcp1rekprd9f0"},
+        {"aax9j672p6z8n7nyupzvj2nmumeqd4upa0f7mgu8gprwmy53x04h",
+                "zp00qqrha6gp8515ju84ys91syyq8ezv77g9s1r0t3urz92uzmqh"},
 };
 
 static void id(const char *text, uint8_t ret[32]) {
@@ -124,8 +129,9 @@ static void test_chains(void **state) {
         assert_int_equal(spk_appid_canonicalize_table(table, 2, table[0].replacement,
                                                       "00000000000000000000000000000000", out), 0);
         assert_int_equal(out[0], 'A');
-        assert_int_equal(spk_appid_canonicalize_table(table, 2, table[0].original,
-                                                      "00000000000000000000000000000000", out), -EKEYREVOKED);
+        assert_int_equal(spk_appid_canonicalize_table(
+                                 table, 2, table[0].original, "00000000000000000000000000000000", out),
+                -EKEYREVOKED);
         assert_int_equal(spk_appid_canonicalize_table(table, 2, table[0].original,
                                                       "ffffffffffffffffffffffffffffffff", out), 0);
         assert_int_equal(out[0], 'A');
