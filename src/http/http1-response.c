@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "http/http-chars.h"
+#include "http/http1-response.h"
+
+/* SP, HTAB, VCHAR, obs-text: a reason phrase or a field value, with no way to end the line. */
+static bool text_is_valid(const char *s, size_t n) {
+        return http_field_value_is_valid(s, n);
+}
+
+int http1_response_head_append(StrBuf *out, int status, const char *reason, const HttpHeader *headers,
+                               size_t n_headers) {
+        size_t old_len;
+        int r;
+
+        assert(out);
+        assert(headers || n_headers == 0);
+
+        /* Everything is checked before anything is written. */
+        if (status < 100 || status > 599)
+                return -EINVAL;
+        if (!reason)
+                reason = http_status_to_string(status) ?: "";
+        else if (!text_is_valid(reason, strlen(reason)))
+                return -EINVAL;
+        for (size_t i = 0; i < n_headers; i++)
+                if (!http_token_is_valid(headers[i].name, headers[i].name_len) ||
+                    !text_is_valid(headers[i].value, headers[i].value_len))
+                        return -EINVAL;
+
+        old_len = out->len;
+        r = strbuf_printf(out, "HTTP/1.1 %03d %s\r\n", status, reason);
+        for (size_t i = 0; r >= 0 && i < n_headers; i++) {
+                r = strbuf_append(out, headers[i].name, headers[i].name_len);
+                if (r >= 0)
+                        r = strbuf_append(out, ": ", 2);
+                if (r >= 0)
+                        r = strbuf_append(out, headers[i].value, headers[i].value_len);
+                if (r >= 0)
+                        r = strbuf_append(out, "\r\n", 2);
+        }
+        if (r >= 0)
+                r = strbuf_append(out, "\r\n", 2);
+        if (r < 0) {
+                strbuf_truncate(out, old_len);
+                return r;
+        }
+        return 0;
+}
+
+size_t http1_chunk_line_format(uint64_t size, char ret[static HTTP1_CHUNK_LINE_MAX]) {
+        int n;
+
+        assert(ret);
+
+        n = snprintf(ret, HTTP1_CHUNK_LINE_MAX, "%" PRIx64 "\r\n", size);
+        assert(n > 0 && n < HTTP1_CHUNK_LINE_MAX);
+        return (size_t) n;
+}
+
+int http1_chunk_append(StrBuf *out, const void *data, size_t size) {
+        char line[HTTP1_CHUNK_LINE_MAX];
+        size_t old_len, n;
+        int r;
+
+        assert(out);
+        assert(data || size == 0);
+
+        if (size == 0)
+                return 0;
+
+        old_len = out->len;
+        n = http1_chunk_line_format(size, line);
+        r = strbuf_reserve(out, n + size + 2);
+        if (r < 0)
+                return r;
+        r = strbuf_append(out, line, n);
+        if (r >= 0)
+                r = strbuf_append(out, data, size);
+        if (r >= 0)
+                r = strbuf_append(out, "\r\n", 2);
+        if (r < 0) {
+                strbuf_truncate(out, old_len);
+                return r;
+        }
+        return 0;
+}
+
+int http1_chunk_append_last(StrBuf *out) {
+        assert(out);
+        return strbuf_append(out, "0\r\n\r\n", 5);
+}
