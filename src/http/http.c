@@ -14,33 +14,48 @@
 #define C_DIGIT(c) ((c) >= '0' && (c) <= '9')
 #define C_VCHAR(c) ((c) >= 0x21 && (c) <= 0x7e)
 #define C_OBS(c) ((c) >= 0x80)
-#define C_TCHAR(c)                                                                                           \
-        (C_ALPHA(c) || C_DIGIT(c) || (c) == '!' || (c) == '#' || (c) == '$' || (c) == '%' || (c) == '&' ||   \
-         (c) == '\'' || (c) == '*' || (c) == '+' || (c) == '-' || (c) == '.' || (c) == '^' || (c) == '_' ||  \
-         (c) == '`' || (c) == '|' || (c) == '~')
+#define C_TCHAR(c)                                                                                          \
+        (C_ALPHA(c) || C_DIGIT(c) || (c) == '!' || (c) == '#' || (c) == '$' || (c) == '%' || (c) == '&' ||  \
+                (c) == '\'' || (c) == '*' || (c) == '+' || (c) == '-' || (c) == '.' || (c) == '^' ||        \
+                (c) == '_' || (c) == '`' || (c) == '|' || (c) == '~')
 #define C_HEX(c) (C_DIGIT(c) || ((c) >= 'a' && (c) <= 'f') || ((c) >= 'A' && (c) <= 'F'))
 #define C_UNRESERVED(c) (C_ALPHA(c) || C_DIGIT(c) || (c) == '-' || (c) == '.' || (c) == '_' || (c) == '~')
-#define C_SUBDELIM(c)                                                                                        \
-        ((c) == '!' || (c) == '$' || (c) == '&' || (c) == '\'' || (c) == '(' || (c) == ')' || (c) == '*' ||  \
-         (c) == '+' || (c) == ',' || (c) == ';' || (c) == '=')
-#define C_QDTEXT(c)                                                                                          \
+#define C_SUBDELIM(c)                                                                                       \
+        ((c) == '!' || (c) == '$' || (c) == '&' || (c) == '\'' || (c) == '(' || (c) == ')' || (c) == '*' || \
+                (c) == '+' || (c) == ',' || (c) == ';' || (c) == '=')
+#define C_QDTEXT(c)                                                                                         \
         ((c) == '\t' || (c) == ' ' || (c) == 0x21 || ((c) >= 0x23 && (c) <= 0x5b) ||                        \
-         ((c) >= 0x5d && (c) <= 0x7e) || C_OBS(c))
+                ((c) >= 0x5d && (c) <= 0x7e) || C_OBS(c))
 #define C_WS(c) ((c) == ' ' || (c) == '\t')
 
-#define CLASS(c)                                                                                             \
-        ((C_TCHAR(c) ? HTTP_CHAR_TCHAR : 0) | (C_VCHAR(c) || C_OBS(c) ? HTTP_CHAR_FIELD : 0) |               \
-         (C_VCHAR(c) && (c) != '#' ? HTTP_CHAR_TARGET : 0) | (C_HEX(c) ? HTTP_CHAR_HEX : 0) |                \
-         (C_DIGIT(c) ? HTTP_CHAR_DIGIT : 0) | (C_UNRESERVED(c) || C_SUBDELIM(c) ? HTTP_CHAR_HOST : 0) |      \
-         (C_QDTEXT(c) ? HTTP_CHAR_QDTEXT : 0) | (C_WS(c) ? HTTP_CHAR_WS : 0))
-#define ROW(b)                                                                                               \
-        CLASS((b) + 0), CLASS((b) + 1), CLASS((b) + 2), CLASS((b) + 3), CLASS((b) + 4), CLASS((b) + 5),      \
-                CLASS((b) + 6), CLASS((b) + 7), CLASS((b) + 8), CLASS((b) + 9), CLASS((b) + 10),             \
+#define CLASS(c)                                                                                            \
+        ((C_TCHAR(c) ? HTTP_CHAR_TCHAR : 0) | (C_VCHAR(c) || C_OBS(c) ? HTTP_CHAR_FIELD : 0) |              \
+                (C_VCHAR(c) && (c) != '#' ? HTTP_CHAR_TARGET : 0) | (C_HEX(c) ? HTTP_CHAR_HEX : 0) |        \
+                (C_DIGIT(c) ? HTTP_CHAR_DIGIT : 0) |                                                        \
+                (C_UNRESERVED(c) || C_SUBDELIM(c) ? HTTP_CHAR_HOST : 0) |                                   \
+                (C_QDTEXT(c) ? HTTP_CHAR_QDTEXT : 0) | (C_WS(c) ? HTTP_CHAR_WS : 0))
+#define ROW(b)                                                                                              \
+        CLASS((b) + 0), CLASS((b) + 1), CLASS((b) + 2), CLASS((b) + 3), CLASS((b) + 4), CLASS((b) + 5),     \
+                CLASS((b) + 6), CLASS((b) + 7), CLASS((b) + 8), CLASS((b) + 9), CLASS((b) + 10),            \
                 CLASS((b) + 11), CLASS((b) + 12), CLASS((b) + 13), CLASS((b) + 14), CLASS((b) + 15)
 
 const uint8_t http_char_class[256] = {
-        ROW(0x00), ROW(0x10), ROW(0x20), ROW(0x30), ROW(0x40), ROW(0x50), ROW(0x60), ROW(0x70),
-        ROW(0x80), ROW(0x90), ROW(0xa0), ROW(0xb0), ROW(0xc0), ROW(0xd0), ROW(0xe0), ROW(0xf0),
+        ROW(0x00),
+        ROW(0x10),
+        ROW(0x20),
+        ROW(0x30),
+        ROW(0x40),
+        ROW(0x50),
+        ROW(0x60),
+        ROW(0x70),
+        ROW(0x80),
+        ROW(0x90),
+        ROW(0xa0),
+        ROW(0xb0),
+        ROW(0xc0),
+        ROW(0xd0),
+        ROW(0xe0),
+        ROW(0xf0),
 };
 
 static const char *const method_table[_HTTP_METHOD_MAX] = {
@@ -175,7 +190,7 @@ bool http_headers_have_token(const HttpHeader *headers, size_t n, const char *na
         name_len = strlen(name);
         for (size_t i = 0; i < n; i++)
                 if (http_strcaseeq(headers[i].name, headers[i].name_len, name, name_len) &&
-                    http_list_has_token(headers[i].value, headers[i].value_len, token))
+                        http_list_has_token(headers[i].value, headers[i].value_len, token))
                         return true;
         return false;
 }
@@ -278,7 +293,7 @@ bool http_list_is_protocols(const char *p, size_t n) {
                 const char *slash = memchr(e, '/', e_len);
 
                 if (slash ? !http_token_is_valid(e, (size_t) (slash - e)) ||
-                                    !http_token_is_valid(slash + 1, e_len - (size_t) (slash - e) - 1)
+                                        !http_token_is_valid(slash + 1, e_len - (size_t) (slash - e) - 1)
                           : !http_token_is_valid(e, e_len))
                         return false;
                 seen = true;
@@ -326,7 +341,7 @@ bool http_host_is_valid(const char *p, size_t n) {
                 while (i < n && p[i] != ':') {
                         if (p[i] == '%') {
                                 if (n - i < 3 || !http_char_is((uint8_t) p[i + 1], HTTP_CHAR_HEX) ||
-                                    !http_char_is((uint8_t) p[i + 2], HTTP_CHAR_HEX))
+                                        !http_char_is((uint8_t) p[i + 2], HTTP_CHAR_HEX))
                                         return false;
                                 i += 3;
                         } else if (http_char_is((uint8_t) p[i], HTTP_CHAR_HOST))
@@ -356,91 +371,157 @@ bool http_host_is_valid(const char *p, size_t n) {
 
 const char *http_status_to_string(int status) {
         switch (status) {
-        case 100: return "Continue";
-        case 101: return "Switching Protocols";
-        case 103: return "Early Hints";
-        case 200: return "OK";
-        case 201: return "Created";
-        case 202: return "Accepted";
-        case 203: return "Non-Authoritative Information";
-        case 204: return "No Content";
-        case 205: return "Reset Content";
-        case 206: return "Partial Content";
-        case 207: return "Multi-Status";
-        case 300: return "Multiple Choices";
-        case 301: return "Moved Permanently";
-        case 302: return "Found";
-        case 303: return "See Other";
-        case 304: return "Not Modified";
-        case 307: return "Temporary Redirect";
-        case 308: return "Permanent Redirect";
-        case 400: return "Bad Request";
-        case 401: return "Unauthorized";
-        case 402: return "Payment Required";
-        case 403: return "Forbidden";
-        case 404: return "Not Found";
-        case 405: return "Method Not Allowed";
-        case 406: return "Not Acceptable";
-        case 407: return "Proxy Authentication Required";
-        case 408: return "Request Timeout";
-        case 409: return "Conflict";
-        case 410: return "Gone";
-        case 411: return "Length Required";
-        case 412: return "Precondition Failed";
-        case 413: return "Content Too Large";
-        case 414: return "URI Too Long";
-        case 415: return "Unsupported Media Type";
-        case 416: return "Range Not Satisfiable";
-        case 417: return "Expectation Failed";
-        case 421: return "Misdirected Request";
-        case 422: return "Unprocessable Content";
-        case 423: return "Locked";
-        case 424: return "Failed Dependency";
-        case 425: return "Too Early";
-        case 426: return "Upgrade Required";
-        case 428: return "Precondition Required";
-        case 429: return "Too Many Requests";
-        case 431: return "Request Header Fields Too Large";
-        case 451: return "Unavailable For Legal Reasons";
-        case 500: return "Internal Server Error";
-        case 501: return "Not Implemented";
-        case 502: return "Bad Gateway";
-        case 503: return "Service Unavailable";
-        case 504: return "Gateway Timeout";
-        case 505: return "HTTP Version Not Supported";
-        case 507: return "Insufficient Storage";
-        default: return NULL;
+        case 100:
+                return "Continue";
+        case 101:
+                return "Switching Protocols";
+        case 103:
+                return "Early Hints";
+        case 200:
+                return "OK";
+        case 201:
+                return "Created";
+        case 202:
+                return "Accepted";
+        case 203:
+                return "Non-Authoritative Information";
+        case 204:
+                return "No Content";
+        case 205:
+                return "Reset Content";
+        case 206:
+                return "Partial Content";
+        case 207:
+                return "Multi-Status";
+        case 300:
+                return "Multiple Choices";
+        case 301:
+                return "Moved Permanently";
+        case 302:
+                return "Found";
+        case 303:
+                return "See Other";
+        case 304:
+                return "Not Modified";
+        case 307:
+                return "Temporary Redirect";
+        case 308:
+                return "Permanent Redirect";
+        case 400:
+                return "Bad Request";
+        case 401:
+                return "Unauthorized";
+        case 402:
+                return "Payment Required";
+        case 403:
+                return "Forbidden";
+        case 404:
+                return "Not Found";
+        case 405:
+                return "Method Not Allowed";
+        case 406:
+                return "Not Acceptable";
+        case 407:
+                return "Proxy Authentication Required";
+        case 408:
+                return "Request Timeout";
+        case 409:
+                return "Conflict";
+        case 410:
+                return "Gone";
+        case 411:
+                return "Length Required";
+        case 412:
+                return "Precondition Failed";
+        case 413:
+                return "Content Too Large";
+        case 414:
+                return "URI Too Long";
+        case 415:
+                return "Unsupported Media Type";
+        case 416:
+                return "Range Not Satisfiable";
+        case 417:
+                return "Expectation Failed";
+        case 421:
+                return "Misdirected Request";
+        case 422:
+                return "Unprocessable Content";
+        case 423:
+                return "Locked";
+        case 424:
+                return "Failed Dependency";
+        case 425:
+                return "Too Early";
+        case 426:
+                return "Upgrade Required";
+        case 428:
+                return "Precondition Required";
+        case 429:
+                return "Too Many Requests";
+        case 431:
+                return "Request Header Fields Too Large";
+        case 451:
+                return "Unavailable For Legal Reasons";
+        case 500:
+                return "Internal Server Error";
+        case 501:
+                return "Not Implemented";
+        case 502:
+                return "Bad Gateway";
+        case 503:
+                return "Service Unavailable";
+        case 504:
+                return "Gateway Timeout";
+        case 505:
+                return "HTTP Version Not Supported";
+        case 507:
+                return "Insufficient Storage";
+        default:
+                return NULL;
         }
 }
 
 int http_status_from_errno(int error) {
         switch (error) {
-        case -EBADMSG: return 400;
+        case -EBADMSG:
+                return 400;
         case -EACCES:
-        case -EPERM: return 403;
-        case -ENOENT: return 404;
-        case -EFBIG: return 413;
-        case -ENAMETOOLONG: return 414;
-        case -EMSGSIZE: return 431;
-        case -EOPNOTSUPP: return 501;
+        case -EPERM:
+                return 403;
+        case -ENOENT:
+                return 404;
+        case -EFBIG:
+                return 413;
+        case -ENAMETOOLONG:
+                return 414;
+        case -EMSGSIZE:
+                return 431;
+        case -EOPNOTSUPP:
+                return 501;
         case -ECONNREFUSED:
         case -ECONNRESET:
-        case -EPIPE: return 502;
+        case -EPIPE:
+                return 502;
         case -ENOMEM:
         case -EMFILE:
         case -ENFILE:
-        case -EAGAIN: return 503;
-        case -ETIMEDOUT: return 504;
-        case -EPROTONOSUPPORT: return 505;
-        default: return 500;
+        case -EAGAIN:
+                return 503;
+        case -ETIMEDOUT:
+                return 504;
+        case -EPROTONOSUPPORT:
+                return 505;
+        default:
+                return 500;
         }
 }
 
 int http_date_format(time_t t, char ret[static HTTP_DATE_SIZE]) {
         /* Spelled out here rather than with strftime(), whose names depend on the locale. */
-        static const char days[7][4] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
-        static const char months[12][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+        static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+        static const char months[12][4] = {
+                "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
         struct tm tm;
         int n;
 
@@ -448,8 +529,8 @@ int http_date_format(time_t t, char ret[static HTTP_DATE_SIZE]) {
 
         if (!gmtime_r(&t, &tm) || tm.tm_year < -1900 || tm.tm_year > 9999 - 1900)
                 return -EOVERFLOW;
-        n = snprintf(ret, HTTP_DATE_SIZE, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday], tm.tm_mday,
-                     months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        n = snprintf(ret, HTTP_DATE_SIZE, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday],
+                tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
         assert(n == HTTP_DATE_SIZE - 1);
         return 0;
 }
@@ -460,10 +541,10 @@ int http_limits_check(const HttpLimits *l) {
         assert(l);
 
         if (l->request_line_max == 0 || l->header_bytes_max == 0 || l->header_count_max == 0 ||
-            l->header_value_max == 0 || l->body_max == 0)
+                l->header_value_max == 0 || l->body_max == 0)
                 return -EINVAL;
-        if (!ADD_SAFE(&head, l->request_line_max, l->header_bytes_max) || !ADD_SAFE(&head, head, (size_t) 4) ||
-            head > HTTP_HEAD_CEILING)
+        if (!ADD_SAFE(&head, l->request_line_max, l->header_bytes_max) ||
+                !ADD_SAFE(&head, head, (size_t) 4) || head > HTTP_HEAD_CEILING)
                 return -EINVAL;
         if (l->chunk_ext_max > HTTP_HEAD_CEILING - 64)
                 return -EINVAL;

@@ -122,7 +122,7 @@ typedef struct HttpRequest {
         HttpFraming framing;
         uint64_t content_length; /* HTTP_FRAMING_LENGTH only */
         bool keep_alive;         /* the client allows another request on this connection after this one */
-        bool upgrade;            /* HTTP/1.1 Upgrade with Connection: upgrade; the protocols are in Upgrade */
+        bool upgrade; /* HTTP/1.1 Upgrade with Connection: upgrade; the protocols are in Upgrade */
 
         void *storage; /* private: the bytes the pointers above point into */
 } HttpRequest;
@@ -135,7 +135,8 @@ const HttpHeader *http_headers_find(const HttpHeader *headers, size_t n, const c
 /* How many headers are named name (ASCII case-insensitive). */
 size_t http_headers_count(const HttpHeader *headers, size_t n, const char *name) _pure_;
 /* True when any header named name holds token as an element of its comma-separated list. */
-bool http_headers_have_token(const HttpHeader *headers, size_t n, const char *name, const char *token) _pure_;
+bool http_headers_have_token(
+        const HttpHeader *headers, size_t n, const char *name, const char *token) _pure_;
 static inline const HttpHeader *http_request_header(const HttpRequest *r, const char *name) {
         return http_headers_find(r->headers, r->n_headers, name);
 }

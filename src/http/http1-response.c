@@ -13,8 +13,8 @@ static bool text_is_valid(const char *s, size_t n) {
         return http_field_value_is_valid(s, n);
 }
 
-int http1_response_head_append(StrBuf *out, int status, const char *reason, const HttpHeader *headers,
-                               size_t n_headers) {
+int http1_response_head_append(
+        StrBuf *out, int status, const char *reason, const HttpHeader *headers, size_t n_headers) {
         size_t old_len;
         int r;
 
@@ -30,7 +30,7 @@ int http1_response_head_append(StrBuf *out, int status, const char *reason, cons
                 return -EINVAL;
         for (size_t i = 0; i < n_headers; i++)
                 if (!http_token_is_valid(headers[i].name, headers[i].name_len) ||
-                    !text_is_valid(headers[i].value, headers[i].value_len))
+                        !text_is_valid(headers[i].value, headers[i].value_len))
                         return -EINVAL;
 
         old_len = out->len;

@@ -25,8 +25,8 @@
  * character other than HTAB, a name is not a token, or a value holds a control character (CR, LF and NUL
  * included) other than HTAB; -ENOMEM, with out left as it was, when out cannot grow.
  */
-int http1_response_head_append(StrBuf *out, int status, const char *reason, const HttpHeader *headers,
-                               size_t n_headers);
+int http1_response_head_append(
+        StrBuf *out, int status, const char *reason, const HttpHeader *headers, size_t n_headers);
 
 /* "<size in lowercase hex>\r\n" and a NUL: at most 16 digits. */
 #define HTTP1_CHUNK_LINE_MAX (16 + 2 + 1)

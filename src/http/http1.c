@@ -6,16 +6,18 @@
  *   START --tchar--> METHOD --SP--> TARGET_START --> TARGET --SP--> VERSION --CR--> REQUEST_LINE_LF
  *     \--CR--> LEADING_LF --LF--> START   (once: an empty line before a request is skipped, RFC 9112 §2.2)
  *   REQUEST_LINE_LF --LF, request_line_finish()--> FIELD_START
- *   FIELD_START --tchar--> FIELD_NAME --':'--> FIELD_OWS --> FIELD_VALUE --CR--> FIELD_LF --LF--> FIELD_START
+ *   FIELD_START --tchar--> FIELD_NAME --':'--> FIELD_OWS --> FIELD_VALUE --CR--> FIELD_LF
+ *   FIELD_LF --LF--> FIELD_START
  *   FIELD_START --CR--> SECTION_LF --LF, head_finish(): HEAD event-->
- *        framing none, or length 0 ....................................................> MESSAGE_END
- *        length N ......................> BODY --N bytes, BODY events..................> MESSAGE_END
- *        chunked .......................> CHUNK_SIZE_START --hex--> CHUNK_SIZE
+ *        framing none, or length 0 ..............................................> MESSAGE_END
+ *        length N .................> BODY --N bytes, BODY events..................> MESSAGE_END
+ *        chunked ..................> CHUNK_SIZE_START --hex--> CHUNK_SIZE
  *   CHUNK_SIZE --';'--> CHUNK_EXT_* --CR--> CHUNK_SIZE_LF;  CHUNK_SIZE --CR--> CHUNK_SIZE_LF
- *   CHUNK_SIZE_LF --LF, size > 0--> CHUNK_DATA --size bytes, BODY events--> CHUNK_DATA_CR --CR--> CHUNK_DATA_LF
- *   CHUNK_DATA_LF --LF--> CHUNK_SIZE_START
+ *   CHUNK_SIZE_LF --LF, size > 0--> CHUNK_DATA --size bytes, BODY events--> CHUNK_DATA_CR
+ *   CHUNK_DATA_CR --CR--> CHUNK_DATA_LF --LF--> CHUNK_SIZE_START
  *   CHUNK_SIZE_LF --LF, size 0--> FIELD_START (trailers) ... SECTION_LF --LF, COMPLETE event--> COMPLETE
- *   MESSAGE_END --next feed(), COMPLETE event--> COMPLETE --next feed() with bytes, message_reset()--> START
+ *   MESSAGE_END --next feed(), COMPLETE event--> COMPLETE
+ *   COMPLETE --next feed() with bytes, message_reset()--> START
  *   any state --fail()--> DEAD
  *
  * (1) Each byte is consumed by exactly one event. The consumed counts of a message's events add up to its
@@ -27,8 +29,8 @@
  *     where the head, each chunk, each body byte and the message end; any disagreement fails with 400.
  *     http-parser reads the head from our buffer in one piece once our lexer has accepted all of it, and
  *     the body in exactly the spans our events report.
- * (4) Where the input is split between calls never changes the outcome: our lexer is never laxer than
- *     http-parser on a body byte, and our limits always fire before http-parser's own (limits.h).
+ * (4) Where the input is split between calls never changes the outcome: every body byte http-parser
+ *     refuses, our lexer has refused already, and our limits fire before http-parser's own (limits.h).
  * (5) After an error the parser is DEAD and stays so; every error closes the connection.
  *
  * What our lexer enforces beyond http-parser (which, built without HTTP_PARSER_STRICT as Debian builds it,
@@ -195,7 +197,7 @@ static int on_header_field(http_parser *hp, const char *at, size_t len) {
         if (!c->head) /* a trailer: ours are checked and dropped by our lexer */
                 return 0;
         if (i >= p->n_fields || at != (const char *) p->head + p->fields[i].name_off ||
-            len != p->fields[i].name_len)
+                len != p->fields[i].name_len)
                 c->mismatch = true;
         return 0;
 }
@@ -233,7 +235,7 @@ static int on_headers_complete(http_parser *hp) {
         const char *method = http_method_str((enum http_method) hp->method);
 
         if (!c->head || c->headers_complete || !method || !streq(method, http_method_to_string(p->method)) ||
-            hp->http_major != 1 || hp->http_minor != (p->version == HTTP_VERSION_1_1 ? 1 : 0))
+                hp->http_major != 1 || hp->http_minor != (p->version == HTTP_VERSION_1_1 ? 1 : 0))
                 c->mismatch = true;
         c->headers_complete = true;
         return 0;
@@ -285,27 +287,28 @@ static int check_head(Http1Parser *p, HttpFraming framing, uint64_t content_leng
 
         http_parser_init(&p->hp, HTTP_REQUEST);
         p->hp.data = p;
-        p->check = (Check){ .head = true };
+        p->check = (Check){.head = true};
 
         n = http_parser_execute(&p->hp, &hp_settings, (const char *) p->head, p->head_len);
 
         chunked = p->hp.flags & F_CHUNKED;
         has_length = p->hp.flags & F_CONTENTLENGTH;
         if (n != p->head_len || HTTP_PARSER_ERRNO(&p->hp) != HPE_OK || p->check.mismatch ||
-            !p->check.url_seen || !p->check.headers_complete || p->check.n_names != p->n_fields ||
-            p->check.n_values != p->n_fields || chunked != (framing == HTTP_FRAMING_CHUNKED) ||
-            has_length != (framing == HTTP_FRAMING_LENGTH) ||
-            (has_length && p->hp.content_length != content_length) ||
-            p->check.message_complete != (framing == HTTP_FRAMING_NONE ||
-                                          (framing == HTTP_FRAMING_LENGTH && content_length == 0)))
+                !p->check.url_seen || !p->check.headers_complete || p->check.n_names != p->n_fields ||
+                p->check.n_values != p->n_fields || chunked != (framing == HTTP_FRAMING_CHUNKED) ||
+                has_length != (framing == HTTP_FRAMING_LENGTH) ||
+                (has_length && p->hp.content_length != content_length) ||
+                p->check.message_complete !=
+                        (framing == HTTP_FRAMING_NONE ||
+                                (framing == HTTP_FRAMING_LENGTH && content_length == 0)))
                 return FAIL_400(p, "http-parser disagrees about the head");
         return 0;
 }
 
 /* Runs http-parser over one span of body bytes: it must report exactly the body bytes we do, end the
  * message exactly where we do, and read the same chunk sizes. */
-static int check_span(Http1Parser *p, const uint8_t *span, size_t n, const uint8_t *body, size_t body_len,
-                      bool complete) {
+static int check_span(
+        Http1Parser *p, const uint8_t *span, size_t n, const uint8_t *body, size_t body_len, bool complete) {
         size_t k;
 
         assert(n > 0); /* zero bytes would tell http-parser that the connection ended */
@@ -314,9 +317,9 @@ static int check_span(Http1Parser *p, const uint8_t *span, size_t n, const uint8
         k = http_parser_execute(&p->hp, &hp_settings, (const char *) span, n);
 
         if (k != n || HTTP_PARSER_ERRNO(&p->hp) != HPE_OK || p->check.mismatch ||
-            p->check.body_len != body_len || (body_len > 0 && p->check.body != (const char *) body) ||
-            p->check.message_complete != complete || p->check.n_chunk_headers != p->span_chunk_lines ||
-            (p->span_chunk_lines > 0 && p->check.chunk_size != p->chunk_size))
+                p->check.body_len != body_len || (body_len > 0 && p->check.body != (const char *) body) ||
+                p->check.message_complete != complete || p->check.n_chunk_headers != p->span_chunk_lines ||
+                (p->span_chunk_lines > 0 && p->check.chunk_size != p->chunk_size))
                 return FAIL_400(p, "http-parser disagrees about the body framing");
         return 0;
 }
@@ -407,12 +410,12 @@ static int request_line_finish(Http1Parser *p) {
         p->authority_off = p->target_off + scheme;
         p->authority_len = 0;
         while (scheme + p->authority_len < p->target_len && target[scheme + p->authority_len] != '/' &&
-               target[scheme + p->authority_len] != '?')
+                target[scheme + p->authority_len] != '?')
                 p->authority_len++;
         p->path_off = p->authority_off + p->authority_len;
         /* Refuses userinfo too: '@' is no host character. */
         if (p->authority_len == 0 ||
-            !http_host_is_valid((const char *) p->head + p->authority_off, p->authority_len))
+                !http_host_is_valid((const char *) p->head + p->authority_off, p->authority_len))
                 return FAIL_400(p, "absolute-form target without a valid authority");
         return 0;
 }
@@ -421,8 +424,15 @@ static int request_line_finish(Http1Parser *p) {
  * a recipient merging trailers would get wrong. */
 static bool trailer_name_is_forbidden(const Http1Parser *p, size_t len) {
         static const char *const names[] = {
-                "content-length", "transfer-encoding", "host", "connection", "keep-alive",
-                "proxy-connection", "te", "trailer", "upgrade",
+                "content-length",
+                "transfer-encoding",
+                "host",
+                "connection",
+                "keep-alive",
+                "proxy-connection",
+                "te",
+                "trailer",
+                "upgrade",
         };
 
         if (len > TRAILER_NAME_KEEP)
@@ -436,7 +446,8 @@ static bool trailer_name_is_forbidden(const Http1Parser *p, size_t len) {
 /* One more byte of the field section (or of its field lines, to be exact): the section limit. */
 static int section_count(Http1Parser *p) {
         if (p->section_len >= p->limits.header_bytes_max)
-                return fail(p, -EMSGSIZE, p->trailers ? "trailer section too large" : "header section too large");
+                return fail(p, -EMSGSIZE,
+                        p->trailers ? "trailer section too large" : "header section too large");
         p->section_len++;
         return 0;
 }
@@ -459,7 +470,8 @@ static int lex_field(Http1Parser *p, uint8_t c) {
                 if (!http_char_is(c, HTTP_CHAR_TCHAR))
                         return FAIL_400(p, "invalid character in a field name");
                 if (p->n_lines >= p->limits.header_count_max)
-                        return fail(p, -EMSGSIZE, p->trailers ? "too many trailer fields" : "too many header fields");
+                        return fail(p, -EMSGSIZE,
+                                p->trailers ? "too many trailer fields" : "too many header fields");
                 r = section_count(p);
                 if (r < 0)
                         return r;
@@ -616,8 +628,9 @@ static int lex_request_line(Http1Parser *p, uint8_t c) {
                         return LEX_OK;
                 }
                 if (p->version_len >= STRLEN(version_pattern) ||
-                    (version_pattern[p->version_len] == '0' ? !http_char_is(c, HTTP_CHAR_DIGIT)
-                                                            : c != (uint8_t) version_pattern[p->version_len]))
+                        (version_pattern[p->version_len] == '0'
+                                        ? !http_char_is(c, HTTP_CHAR_DIGIT)
+                                        : c != (uint8_t) version_pattern[p->version_len]))
                         return FAIL_400(p, "malformed HTTP version");
                 p->version_len++;
                 return line_count(p);
@@ -656,7 +669,7 @@ static int parse_content_length(const char *s, size_t n, uint64_t *ret) {
 /* Hands the head over to a new request, terminating every part in place with a NUL: each part is followed by
  * a delimiter (SP, ':', whitespace or CR) nothing needs any more. */
 static int head_build(Http1Parser *p, const Field *host, HttpFraming framing, uint64_t content_length,
-                      bool keep_alive, bool upgrade, HttpRequest **ret) {
+        bool keep_alive, bool upgrade, HttpRequest **ret) {
         _cleanup_free_ HttpRequest *r = NULL;
         size_t extra = 0, path_len = 0, n = p->n_fields;
         bool slash = false;
@@ -737,7 +750,8 @@ static int head_build(Http1Parser *p, const Field *host, HttpFraming framing, ui
         return 0;
 }
 
-/* A well-formed list of transfer codings that is not exactly "chunked": 501, where a malformed one is 400. */
+/* A well-formed list of transfer codings that is not exactly "chunked": 501, where a malformed one is 400.
+ */
 static bool list_is_codings(const char *v, size_t n) {
         if (!http_list_is_tokens(v, n))
                 return false;
@@ -750,7 +764,7 @@ static bool list_is_codings(const char *v, size_t n) {
 /* The head is complete and every line of it well-formed: what its fields say together. */
 static int head_finish(Http1Parser *p, HttpRequest **ret) {
         const Field *host = NULL, *length = NULL, *te = NULL;
-        bool close = false, keep_alive = false, connection_upgrade = false, upgrade = false;
+        bool close = false, connection_keep_alive = false, connection_upgrade = false, upgrade = false;
         HttpFraming framing = HTTP_FRAMING_NONE;
         uint64_t content_length = 0;
         int r;
@@ -775,8 +789,10 @@ static int head_finish(Http1Parser *p, HttpRequest **ret) {
                         if (!http_list_is_tokens(v, f->value_len))
                                 return FAIL_400(p, "malformed Connection");
                         close = close || http_list_has_token(v, f->value_len, "close");
-                        keep_alive = keep_alive || http_list_has_token(v, f->value_len, "keep-alive");
-                        connection_upgrade = connection_upgrade || http_list_has_token(v, f->value_len, "upgrade");
+                        connection_keep_alive =
+                                connection_keep_alive || http_list_has_token(v, f->value_len, "keep-alive");
+                        connection_upgrade =
+                                connection_upgrade || http_list_has_token(v, f->value_len, "upgrade");
                 } else if (head_is(p, f->name_off, f->name_len, "upgrade")) {
                         if (!http_list_is_protocols(v, f->value_len))
                                 return FAIL_400(p, "malformed Upgrade");
@@ -800,7 +816,7 @@ static int head_finish(Http1Parser *p, HttpRequest **ret) {
         }
         if (length) {
                 if (parse_content_length((const char *) p->head + length->value_off, length->value_len,
-                                         &content_length) < 0)
+                            &content_length) < 0)
                         return FAIL_400(p, "malformed Content-Length");
                 framing = HTTP_FRAMING_LENGTH;
         }
@@ -810,8 +826,8 @@ static int head_finish(Http1Parser *p, HttpRequest **ret) {
         if (host && !http_host_is_valid((const char *) p->head + host->value_off, host->value_len))
                 return FAIL_400(p, "malformed Host");
         if (host && p->target_form == HTTP_TARGET_ABSOLUTE &&
-            !http_strcaseeq((const char *) p->head + host->value_off, host->value_len,
-                            (const char *) p->head + p->authority_off, p->authority_len))
+                !http_strcaseeq((const char *) p->head + host->value_off, host->value_len,
+                        (const char *) p->head + p->authority_off, p->authority_len))
                 return FAIL_400(p, "Host disagrees with the target's authority");
 
         if (framing == HTTP_FRAMING_LENGTH && content_length > p->limits.body_max)
@@ -821,14 +837,11 @@ static int head_finish(Http1Parser *p, HttpRequest **ret) {
         if (r < 0)
                 return r;
 
-        if (p->version == HTTP_VERSION_1_1)
-                keep_alive = !close;
-        else
-                keep_alive = keep_alive && !close;
-        /* RFC 9110 §7.8: an Upgrade in an HTTP/1.0 request is ignored. */
-        upgrade = upgrade && connection_upgrade && p->version == HTTP_VERSION_1_1;
-
-        r = head_build(p, host, framing, content_length, keep_alive, upgrade, ret);
+        /* RFC 9112 §9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 only with "keep-alive". RFC 9110 §7.8:
+         * an Upgrade in an HTTP/1.0 request is ignored. */
+        r = head_build(p, host, framing, content_length,
+                p->version == HTTP_VERSION_1_1 ? !close : connection_keep_alive && !close,
+                upgrade && connection_upgrade && p->version == HTTP_VERSION_1_1, ret);
         if (r < 0)
                 return r;
 
@@ -992,7 +1005,7 @@ static int feed_head(Http1Parser *p, const uint8_t *d, size_t size, Http1Event *
                 return 0;
         }
 
-        *ret = (Http1Event){ .type = HTTP1_EVENT_NEED_MORE, .consumed = size };
+        *ret = (Http1Event){.type = HTTP1_EVENT_NEED_MORE, .consumed = size};
         return 0;
 }
 
@@ -1001,7 +1014,7 @@ static int feed_length(Http1Parser *p, const uint8_t *d, size_t size, Http1Event
         int r;
 
         if (n == 0) {
-                *ret = (Http1Event){ .type = HTTP1_EVENT_NEED_MORE };
+                *ret = (Http1Event){.type = HTTP1_EVENT_NEED_MORE};
                 return 0;
         }
 
@@ -1013,7 +1026,7 @@ static int feed_length(Http1Parser *p, const uint8_t *d, size_t size, Http1Event
         if (p->remaining == 0)
                 p->state = STATE_MESSAGE_END;
 
-        *ret = (Http1Event){ .type = HTTP1_EVENT_BODY, .consumed = n, .data = d, .size = n };
+        *ret = (Http1Event){.type = HTTP1_EVENT_BODY, .consumed = n, .data = d, .size = n};
         return 0;
 }
 
@@ -1034,7 +1047,8 @@ static int feed_chunked(Http1Parser *p, const uint8_t *d, size_t size, Http1Even
                         p->remaining -= n;
                         if (p->remaining == 0)
                                 p->state = STATE_CHUNK_DATA_CR;
-                        *ret = (Http1Event){ .type = HTTP1_EVENT_BODY, .consumed = i, .data = data, .size = n };
+                        *ret = (Http1Event){
+                                .type = HTTP1_EVENT_BODY, .consumed = i, .data = data, .size = n};
                         return 0;
                 }
 
@@ -1046,7 +1060,7 @@ static int feed_chunked(Http1Parser *p, const uint8_t *d, size_t size, Http1Even
                         if (r < 0)
                                 return r;
                         p->state = STATE_COMPLETE;
-                        *ret = (Http1Event){ .type = HTTP1_EVENT_COMPLETE, .consumed = i };
+                        *ret = (Http1Event){.type = HTTP1_EVENT_COMPLETE, .consumed = i};
                         return 0;
                 }
         }
@@ -1056,7 +1070,7 @@ static int feed_chunked(Http1Parser *p, const uint8_t *d, size_t size, Http1Even
                 if (r < 0)
                         return r;
         }
-        *ret = (Http1Event){ .type = HTTP1_EVENT_NEED_MORE, .consumed = size };
+        *ret = (Http1Event){.type = HTTP1_EVENT_NEED_MORE, .consumed = size};
         return 0;
 }
 
@@ -1066,7 +1080,7 @@ static void message_reset(Http1Parser *p) {
 
         free(p->head);
         free(p->fields);
-        *p = (Http1Parser){ .limits = limits, .state = STATE_START };
+        *p = (Http1Parser){.limits = limits, .state = STATE_START};
 }
 
 int http1_parser_new(const HttpLimits *limits, Http1Parser **ret) {
@@ -1083,7 +1097,7 @@ int http1_parser_new(const HttpLimits *limits, Http1Parser **ret) {
         p = malloc(sizeof(Http1Parser));
         if (!p)
                 return -ENOMEM;
-        *p = (Http1Parser){ .limits = *limits, .state = STATE_START };
+        *p = (Http1Parser){.limits = *limits, .state = STATE_START};
 
         *ret = p;
         return 0;
@@ -1110,11 +1124,11 @@ int http1_parser_feed(Http1Parser *p, const void *data, size_t size, Http1Event 
                 return p->error.error;
         case STATE_MESSAGE_END:
                 p->state = STATE_COMPLETE;
-                *ret = (Http1Event){ .type = HTTP1_EVENT_COMPLETE };
+                *ret = (Http1Event){.type = HTTP1_EVENT_COMPLETE};
                 return 0;
         case STATE_COMPLETE:
                 if (size == 0) {
-                        *ret = (Http1Event){ .type = HTTP1_EVENT_NEED_MORE };
+                        *ret = (Http1Event){.type = HTTP1_EVENT_NEED_MORE};
                         return 0;
                 }
                 message_reset(p);

@@ -15,16 +15,15 @@
  * whole list is in http1.c. Every error closes the connection: after a framing error nothing on the
  * connection can be trusted to start where it seems to.
  *
- * The caller loops:
+ * A connection drives it like this, buf and n being what it has read and not yet given to the parser:
  *
- *     while (size > 0 || want_event) {
- *             r = http1_parser_feed(p, data, size, &ev);
- *             if (r < 0)
- *                     → answer http1_parser_get_error(p)->status (unless -ENOMEM), then close
- *             data += ev.consumed, size -= ev.consumed;
- *             switch (ev.type) { NEED_MORE: read more; HEAD: take ev.request; BODY: pass ev.data on;
- *                                COMPLETE: the request is whole — answer it before feeding the rest }
- *     }
+ *     r = http1_parser_feed(p, buf, n, &ev);
+ *     if (r < 0)            answer http1_parser_get_error(p)->status if it still can, and close;
+ *     buf += ev.consumed;   n -= ev.consumed;
+ *     NEED_MORE:            read more;
+ *     HEAD:                 take ev.request (the caller owns it now) and route it;
+ *     BODY:                 pass ev.data, ev.size on (valid as long as buf is);
+ *     COMPLETE:             the request is whole: answer it, and only then feed the rest of buf.
  *
  * Pipelining: the parser stops at the end of each message (COMPLETE, with consumed counting exactly the
  * bytes up to its end), so the bytes of the next request stay with the caller until it wants them. After an

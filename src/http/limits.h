@@ -54,14 +54,14 @@ typedef struct HttpLimits {
         uint64_t body_max;
 } HttpLimits;
 
-#define HTTP_LIMITS_DEFAULT                                                                                  \
-        ((HttpLimits){                                                                                       \
-                .request_line_max = HTTP_REQUEST_LINE_MAX,                                                   \
-                .header_bytes_max = HTTP_HEADER_BYTES_MAX,                                                   \
-                .header_count_max = HTTP_HEADER_COUNT_MAX,                                                   \
-                .header_value_max = HTTP_HEADER_VALUE_MAX,                                                   \
-                .chunk_ext_max = HTTP_CHUNK_EXT_MAX,                                                         \
-                .body_max = HTTP_BODY_MAX,                                                                   \
+#define HTTP_LIMITS_DEFAULT                                                                                 \
+        ((HttpLimits){                                                                                      \
+                .request_line_max = HTTP_REQUEST_LINE_MAX,                                                  \
+                .header_bytes_max = HTTP_HEADER_BYTES_MAX,                                                  \
+                .header_count_max = HTTP_HEADER_COUNT_MAX,                                                  \
+                .header_value_max = HTTP_HEADER_VALUE_MAX,                                                  \
+                .chunk_ext_max = HTTP_CHUNK_EXT_MAX,                                                        \
+                .body_max = HTTP_BODY_MAX,                                                                  \
         })
 
 /* 0 when the limits can be enforced as documented: every one at least 1 (chunk_ext_max may be 0: no

@@ -77,7 +77,7 @@ static void check_canonical(const HttpLimits *limits, const uint8_t *data, size_
         /* The target as received, one space each, the version; "name:value" with nothing around. Never
          * longer than what was received, so the same limits apply. */
         if (strbuf_printf(&s, "%s %s %s\r\n", http_method_to_string(a->method), a->target,
-                          http_version_to_string(a->version)) < 0)
+                    http_version_to_string(a->version)) < 0)
                 return;
         for (size_t i = 0; i < a->n_headers; i++)
                 if (strbuf_printf(&s, "%s:%s\r\n", a->headers[i].name, a->headers[i].value) < 0)

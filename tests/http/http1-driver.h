@@ -24,12 +24,12 @@
 #include "basic/string-util.h"
 #include "http/http1.h"
 
-#define DRIVER_CHECK(expr)                                                                                   \
-        do {                                                                                                 \
-                if (!(expr)) {                                                                               \
-                        fprintf(stderr, "%s:%d: broken promise: %s\n", __FILE__, __LINE__, #expr);           \
-                        abort();                                                                             \
-                }                                                                                            \
+#define DRIVER_CHECK(expr)                                                                                  \
+        do {                                                                                                \
+                if (!(expr)) {                                                                              \
+                        fprintf(stderr, "%s:%d: broken promise: %s\n", __FILE__, __LINE__, #expr);          \
+                        abort();                                                                            \
+                }                                                                                           \
         } while (0)
 
 static inline void driver_escape(StrBuf *out, const char *p, size_t n) {
@@ -82,7 +82,8 @@ static inline void driver_check_request(const HttpRequest *r, const HttpLimits *
                 DRIVER_CHECK(h->value_len <= limits->header_value_max);
                 if (h->value_len > 0)
                         DRIVER_CHECK(h->value[0] != ' ' && h->value[0] != '\t' &&
-                                     h->value[h->value_len - 1] != ' ' && h->value[h->value_len - 1] != '\t');
+                                     h->value[h->value_len - 1] != ' ' &&
+                                     h->value[h->value_len - 1] != '\t');
         }
 
         switch (r->framing) {
@@ -108,12 +109,12 @@ static inline void driver_check_request(const HttpRequest *r, const HttpLimits *
 }
 
 static inline void driver_print_request(StrBuf *out, const HttpRequest *r, size_t offset) {
-        static const char *const forms[] = { "origin", "absolute", "asterisk" };
+        static const char *const forms[] = {"origin", "absolute", "asterisk"};
 
         (void) strbuf_printf(out, "HEAD@%zu %s ", offset, http_method_to_string(r->method));
         driver_escape(out, r->target, r->target_len);
-        (void) strbuf_printf(out, " %s form=%s authority=", http_version_to_string(r->version),
-                             forms[r->target_form]);
+        (void) strbuf_printf(
+                out, " %s form=%s authority=", http_version_to_string(r->version), forms[r->target_form]);
         if (r->authority)
                 driver_escape(out, r->authority, r->authority_len);
         else
@@ -121,8 +122,8 @@ static inline void driver_print_request(StrBuf *out, const HttpRequest *r, size_
         (void) strbuf_append_str(out, " path=");
         driver_escape(out, r->path, r->path_len);
         (void) strbuf_printf(out, " framing=%s length=%llu keep-alive=%d upgrade=%d\n",
-                             http_framing_to_string(r->framing), (unsigned long long) r->content_length,
-                             r->keep_alive, r->upgrade);
+                http_framing_to_string(r->framing), (unsigned long long) r->content_length, r->keep_alive,
+                r->upgrade);
         for (size_t i = 0; i < r->n_headers; i++) {
                 (void) strbuf_append_str(out, "  ");
                 driver_escape(out, r->headers[i].name, r->headers[i].name_len);
@@ -154,8 +155,8 @@ static inline void driver_flush_body(StrBuf *out, DriverState *s) {
  * Feeds data to a new parser in pieces ending at splits[0] < splits[1] < … (each at most size; size itself
  * need not be listed) and appends the transcript to out. Returns the parser's error, or 0.
  */
-static inline int http1_drive(const HttpLimits *limits, const uint8_t *data, size_t size, const size_t *splits,
-                              size_t n_splits, StrBuf *out) {
+static inline int http1_drive(const HttpLimits *limits, const uint8_t *data, size_t size,
+        const size_t *splits, size_t n_splits, StrBuf *out) {
         static const HttpLimits defaults = HTTP_LIMITS_DEFAULT;
         _cleanup_(http1_parser_freep) Http1Parser *p = NULL;
         DriverState s = {};
@@ -197,7 +198,8 @@ static inline int http1_drive(const HttpLimits *limits, const uint8_t *data, siz
                                 break;
                         case HTTP1_EVENT_BODY:
                                 DRIVER_CHECK(ev.size > 0 && ev.size <= ev.consumed);
-                                DRIVER_CHECK(ev.data >= data + offset - ev.consumed && ev.data + ev.size <= data + offset);
+                                DRIVER_CHECK(ev.data >= data + offset - ev.consumed &&
+                                             ev.data + ev.size <= data + offset);
                                 DRIVER_CHECK(s.framing != HTTP_FRAMING_NONE);
                                 s.body_total += ev.size;
                                 DRIVER_CHECK(s.body_total <= limits->body_max);

@@ -11,7 +11,8 @@
 #include "http/http.h"
 #include "http/limits.h"
 
-#define H(n, v) { n, sizeof(n) - 1, v, sizeof(v) - 1 }
+#define H(n, v)                                                                                             \
+        { n, sizeof(n) - 1, v, sizeof(v) - 1 }
 
 static void test_methods(void **state) {
         for (HttpMethod m = 0; m < _HTTP_METHOD_MAX; m++) {
@@ -62,23 +63,24 @@ static void test_list_tokens(void **state) {
                 const char *token;
                 bool found;
         } table[] = {
-                { "close", "close", true },
-                { "Close", "close", true },
-                { "keep-alive, close", "close", true },
-                { " ,\t, close ,", "close", true },
-                { "a,close,b", "close", true },
-                { "closed", "close", false },
-                { "xclose", "close", false },
-                { "\"close\"", "close", false },
-                { "close;x", "close", false },
-                { "", "close", false },
-                { ",,,", "close", false },
-                { "websocket", "WebSocket", true },
-                { "h2c, websocket/13", "websocket", false },
+                {"close", "close", true},
+                {"Close", "close", true},
+                {"keep-alive, close", "close", true},
+                {" ,\t, close ,", "close", true},
+                {"a,close,b", "close", true},
+                {"closed", "close", false},
+                {"xclose", "close", false},
+                {"\"close\"", "close", false},
+                {"close;x", "close", false},
+                {"", "close", false},
+                {",,,", "close", false},
+                {"websocket", "WebSocket", true},
+                {"h2c, websocket/13", "websocket", false},
         };
 
         for (size_t i = 0; i < ELEMENTSOF(table); i++)
-                if (http_list_has_token(table[i].list, strlen(table[i].list), table[i].token) != table[i].found)
+                if (http_list_has_token(table[i].list, strlen(table[i].list), table[i].token) !=
+                        table[i].found)
                         fail_msg("'%s' has '%s'", table[i].list, table[i].token);
 
         /* Only the given length is read. */
@@ -102,13 +104,35 @@ static void test_list_tokens(void **state) {
 
 static void test_strip_untrusted(void **state) {
         static const char *const untrusted[] = {
-                "X-Sandstorm-User-Id", "x-sandstorm-user-id", "X-SANDSTORM-PERMISSIONS", "x_sandstorm_user_id",
-                "X_Sandstorm-Username", "X-Sandstorm", "x-sandstormish", "X-Forwarded-For", "x-forwarded-proto",
-                "X_FORWARDED_HOST", "X-Forwarded", "Forwarded", "FORWARDED", "X-Real-IP", "x_real_ip", "X-REAL_IP",
+                "X-Sandstorm-User-Id",
+                "x-sandstorm-user-id",
+                "X-SANDSTORM-PERMISSIONS",
+                "x_sandstorm_user_id",
+                "X_Sandstorm-Username",
+                "X-Sandstorm",
+                "x-sandstormish",
+                "X-Forwarded-For",
+                "x-forwarded-proto",
+                "X_FORWARDED_HOST",
+                "X-Forwarded",
+                "Forwarded",
+                "FORWARDED",
+                "X-Real-IP",
+                "x_real_ip",
+                "X-REAL_IP",
         };
         static const char *const trusted[] = {
-                "Host", "X-Sandstor", "Sandstorm-User", "X--Sandstorm", "XSandstorm", "Forwarded-For",
-                "X-Forwarde", "X-Real-IPv6", "X-Real", "Cookie", "X-Sandstorm\xc3\xa9",
+                "Host",
+                "X-Sandstor",
+                "Sandstorm-User",
+                "X--Sandstorm",
+                "XSandstorm",
+                "Forwarded-For",
+                "X-Forwarde",
+                "X-Real-IPv6",
+                "X-Real",
+                "Cookie",
+                "X-Sandstorm\xc3\xa9",
         };
 
         for (size_t i = 0; i < ELEMENTSOF(untrusted); i++)
@@ -116,16 +140,21 @@ static void test_strip_untrusted(void **state) {
                         fail_msg("'%s' kept", untrusted[i]);
         for (size_t i = 0; i < ELEMENTSOF(trusted); i++)
                 if (http_header_name_is_untrusted(trusted[i], strlen(trusted[i])) !=
-                    (strncmp(trusted[i], "X-Sandstorm", 11) == 0))
+                        (strncmp(trusted[i], "X-Sandstorm", 11) == 0))
                         fail_msg("'%s' misjudged", trusted[i]);
         /* By length: the bytes after it do not count. */
         assert_false(http_header_name_is_untrusted("X-Real-IP", 8));
         assert_true(http_header_name_is_untrusted("ForwardedX", 9));
 
         HttpHeader h[] = {
-                H("Host", "example.com"),        H("X-Sandstorm-User-Id", "admin"), H("Accept", "*/*"),
-                H("x_forwarded_for", "1.2.3.4"), H("Forwarded", "for=1.2.3.4"),     H("X-Real-IP", "1.2.3.4"),
-                H("Cookie", "a=b"),              H("X-SANDSTORM-TAB-ID", "x"),
+                H("Host", "example.com"),
+                H("X-Sandstorm-User-Id", "admin"),
+                H("Accept", "*/*"),
+                H("x_forwarded_for", "1.2.3.4"),
+                H("Forwarded", "for=1.2.3.4"),
+                H("X-Real-IP", "1.2.3.4"),
+                H("Cookie", "a=b"),
+                H("X-SANDSTORM-TAB-ID", "x"),
         };
         size_t n = http_headers_strip_untrusted(h, ELEMENTSOF(h));
 
@@ -156,13 +185,46 @@ static void test_grammar(void **state) {
 
 static void test_host(void **state) {
         static const char *const valid[] = {
-                "", "example.com", "EXAMPLE.com:443", "a", "a:1", "a:65535", "a:00080", "127.0.0.1", "[::1]",
-                "[::1]:8080", "[2001:db8::7]", "[::ffff:1.2.3.4]", "x_y.example", "%41b", "a!$&'()*+,;=b",
+                "",
+                "example.com",
+                "EXAMPLE.com:443",
+                "a",
+                "a:1",
+                "a:65535",
+                "a:00080",
+                "127.0.0.1",
+                "[::1]",
+                "[::1]:8080",
+                "[2001:db8::7]",
+                "[::ffff:1.2.3.4]",
+                "x_y.example",
+                "%41b",
+                "a!$&'()*+,;=b",
                 "ui-abc.granary.localhost:6080",
         };
         static const char *const invalid[] = {
-                "a:", ":80", "a:65536", "a:123456", "a:-1", "a:8x", "a b", "u@h", "a/b", "a?b", "a#b", "%4",
-                "%zz", "[::1", "[]", "[::1]x", "[::1]:", "[g::1]", "[::1%eth0]", "a:1:2", "\xc3\xa9", "a\tb",
+                "a:",
+                ":80",
+                "a:65536",
+                "a:123456",
+                "a:-1",
+                "a:8x",
+                "a b",
+                "u@h",
+                "a/b",
+                "a?b",
+                "a#b",
+                "%4",
+                "%zz",
+                "[::1",
+                "[]",
+                "[::1]x",
+                "[::1]:",
+                "[g::1]",
+                "[::1%eth0]",
+                "a:1:2",
+                "\xc3\xa9",
+                "a\tb",
         };
 
         for (size_t i = 0; i < ELEMENTSOF(valid); i++)

@@ -12,7 +12,8 @@
 #include "http/http1-response.h"
 #include "http/http1.h"
 
-#define H(n, v) { n, sizeof(n) - 1, v, sizeof(v) - 1 }
+#define H(n, v)                                                                                             \
+        { n, sizeof(n) - 1, v, sizeof(v) - 1 }
 
 static void test_head(void **state) {
         _cleanup_strbuf_ StrBuf out = STRBUF_INIT;
@@ -61,7 +62,7 @@ static void test_head_refused(void **state) {
 
         assert_int_equal(strbuf_append_str(&out, "before"), 0);
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
-                const HttpHeader h[] = { H("Date", "x"), bad[i] };
+                const HttpHeader h[] = {H("Date", "x"), bad[i]};
 
                 if (http1_response_head_append(&out, 200, NULL, h, ELEMENTSOF(h)) != -EINVAL)
                         fail_msg("header %zu accepted", i);
@@ -108,7 +109,9 @@ static void test_chunks_roundtrip(void **state) {
 
         for (unsigned i = 0; i < 3000; i++)
                 assert_int_equal(strbuf_append_char(&body, (char) (i * 7 + i / 13)), 0);
-        assert_int_equal(strbuf_append_str(&msg, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"), 0);
+        assert_int_equal(
+                strbuf_append_str(&msg, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"),
+                0);
         for (size_t at = 0, n = 1; at < body.len; at += n, n = n * 3 + 1)
                 assert_int_equal(http1_chunk_append(&msg, body.data + at, MIN(n, body.len - at)), 0);
         assert_int_equal(http1_chunk_append_last(&msg), 0);
@@ -117,7 +120,8 @@ static void test_chunks_roundtrip(void **state) {
         while (!complete) {
                 Http1Event ev;
 
-                assert_int_equal(http1_parser_feed(p, msg.data + off, MIN((size_t) 97, msg.len - off), &ev), 0);
+                assert_int_equal(
+                        http1_parser_feed(p, msg.data + off, MIN((size_t) 97, msg.len - off), &ev), 0);
                 off += ev.consumed;
                 if (ev.type == HTTP1_EVENT_HEAD)
                         http_request_free(ev.request);

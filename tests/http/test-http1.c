@@ -18,8 +18,8 @@
 /* Splits tried on inputs longer than this are sampled rather than exhaustive. */
 #define EXHAUSTIVE_MAX 1500
 
-static char *transcript(const HttpLimits *limits, const uint8_t *s, size_t n, const size_t *splits,
-                        size_t n_splits) {
+static char *transcript(
+        const HttpLimits *limits, const uint8_t *s, size_t n, const size_t *splits, size_t n_splits) {
         _cleanup_strbuf_ StrBuf out = STRBUF_INIT;
 
         (void) http1_drive(limits, s, n, splits, n_splits, &out);
@@ -58,17 +58,18 @@ static char *transcript_any_split(const char *name, const HttpLimits *limits, co
         if (n <= 300)
                 for (size_t i = 0; i <= n; i += 7)
                         for (size_t j = i; j <= n; j += 3) {
-                                size_t two[2] = { i, j };
+                                size_t two[2] = {i, j};
                                 _cleanup_free_ char *t = transcript(limits, s, n, two, 2);
 
                                 if (!streq(t, whole))
-                                        fail_msg("%s: split at %zu and %zu:\n%s\nwhole:\n%s", name, i, j, t, whole);
+                                        fail_msg("%s: split at %zu and %zu:\n%s\nwhole:\n%s", name, i, j, t,
+                                                whole);
                         }
         return TAKE_PTR(whole);
 }
 
-static void expect_transcript(const char *name, const HttpLimits *limits, const char *input, size_t n,
-                              const char *expected) {
+static void expect_transcript(
+        const char *name, const HttpLimits *limits, const char *input, size_t n, const char *expected) {
         _cleanup_free_ char *t = transcript_any_split(name, limits, input, n);
 
         if (!streq(t, expected))
@@ -76,7 +77,8 @@ static void expect_transcript(const char *name, const HttpLimits *limits, const 
 }
 
 /* Rejected in the head: nothing but the error. */
-static void expect_rejected(const char *name, const HttpLimits *limits, const char *input, size_t n, int status) {
+static void expect_rejected(
+        const char *name, const HttpLimits *limits, const char *input, size_t n, int status) {
         _cleanup_free_ char *t = transcript_any_split(name, limits, input, n);
         char expected[64];
 
@@ -86,8 +88,8 @@ static void expect_rejected(const char *name, const HttpLimits *limits, const ch
 }
 
 /* Rejected in the body: the head was reported, the error ends the transcript. */
-static void expect_body_rejected(const char *name, const HttpLimits *limits, const char *input, size_t n,
-                                 int status) {
+static void expect_body_rejected(
+        const char *name, const HttpLimits *limits, const char *input, size_t n, int status) {
         _cleanup_free_ char *t = transcript_any_split(name, limits, input, n);
         char expected[64];
 
@@ -105,12 +107,14 @@ typedef struct Reject {
         int status;
 } Reject;
 
-#define R(name, input, status) { name, input, sizeof(input) - 1, status }
+#define R(name, input, status)                                                                              \
+        { name, input, sizeof(input) - 1, status }
 
 static void run_rejects(const Reject *table, size_t n, bool in_body) {
         for (size_t i = 0; i < n; i++)
                 if (in_body)
-                        expect_body_rejected(table[i].name, NULL, table[i].input, table[i].size, table[i].status);
+                        expect_body_rejected(
+                                table[i].name, NULL, table[i].input, table[i].size, table[i].status);
                 else
                         expect_rejected(table[i].name, NULL, table[i].input, table[i].size, table[i].status);
 }
@@ -119,39 +123,40 @@ static void run_rejects(const Reject *table, size_t n, bool in_body) {
 
 static void test_get(void **state) {
         EXPECT("GET /index.html?x=1&y=%20 HTTP/1.1\r\nHost: example.com\r\nAccept: */*\r\n\r\n",
-               "HEAD@70 GET /index.html?x=1&y=%20 HTTP/1.1 form=origin authority=example.com "
-               "path=/index.html?x=1&y=%20 framing=none length=0 keep-alive=1 upgrade=0\n"
-               "  Host: example.com\n"
-               "  Accept: */*\n"
-               "COMPLETE@70\n"
-               "END idle\n");
+                "HEAD@70 GET /index.html?x=1&y=%20 HTTP/1.1 form=origin authority=example.com "
+                "path=/index.html?x=1&y=%20 framing=none length=0 keep-alive=1 upgrade=0\n"
+                "  Host: example.com\n"
+                "  Accept: */*\n"
+                "COMPLETE@70\n"
+                "END idle\n");
 }
 
 static void test_content_length(void **state) {
         EXPECT("POST /upload HTTP/1.1\r\nHost: example.com\r\nContent-Length: 11\r\n\r\nhello world",
-               "HEAD@64 POST /upload HTTP/1.1 form=origin authority=example.com path=/upload framing=length "
-               "length=11 keep-alive=1 upgrade=0\n"
-               "  Host: example.com\n"
-               "  Content-Length: 11\n"
-               "BODY 11 hello world\n"
-               "COMPLETE@75\n"
-               "END idle\n");
+                "HEAD@64 POST /upload HTTP/1.1 form=origin authority=example.com path=/upload "
+                "framing=length "
+                "length=11 keep-alive=1 upgrade=0\n"
+                "  Host: example.com\n"
+                "  Content-Length: 11\n"
+                "BODY 11 hello world\n"
+                "COMPLETE@75\n"
+                "END idle\n");
         /* Zero is a length too, and leading zeros are digits. */
         EXPECT("PUT /x HTTP/1.1\r\n" HOST "Content-Length: 0\r\n\r\n",
-               "HEAD@57 PUT /x HTTP/1.1 form=origin authority=example.com path=/x framing=length length=0 "
-               "keep-alive=1 upgrade=0\n"
-               "  Host: example.com\n"
-               "  Content-Length: 0\n"
-               "COMPLETE@57\n"
-               "END idle\n");
+                "HEAD@57 PUT /x HTTP/1.1 form=origin authority=example.com path=/x framing=length length=0 "
+                "keep-alive=1 upgrade=0\n"
+                "  Host: example.com\n"
+                "  Content-Length: 0\n"
+                "COMPLETE@57\n"
+                "END idle\n");
         EXPECT("PUT /x HTTP/1.1\r\n" HOST "Content-Length: 003\r\n\r\nabc",
-               "HEAD@59 PUT /x HTTP/1.1 form=origin authority=example.com path=/x framing=length length=3 "
-               "keep-alive=1 upgrade=0\n"
-               "  Host: example.com\n"
-               "  Content-Length: 003\n"
-               "BODY 3 abc\n"
-               "COMPLETE@62\n"
-               "END idle\n");
+                "HEAD@59 PUT /x HTTP/1.1 form=origin authority=example.com path=/x framing=length length=3 "
+                "keep-alive=1 upgrade=0\n"
+                "  Host: example.com\n"
+                "  Content-Length: 003\n"
+                "BODY 3 abc\n"
+                "COMPLETE@62\n"
+                "END idle\n");
 }
 
 static void test_chunked(void **state) {
@@ -160,43 +165,44 @@ static void test_chunked(void **state) {
                "1;ext=1;flag;q=\"a \\\"b\\\" c\"\r\n \r\n"
                "00000000000000A\r\n0123456789\r\n"
                "0;last\r\nX-Checksum: 1234\r\nX-Other:\r\n\r\n",
-               "HEAD@67 POST /c HTTP/1.1 form=origin authority=example.com path=/c framing=chunked length=0 "
-               "keep-alive=1 upgrade=0\n"
-               "  Host: example.com\n"
-               "  Transfer-Encoding: chunked\n"
-               "BODY 16 hello 0123456789\n"
-               "COMPLETE@175\n"
-               "END idle\n");
+                "HEAD@67 POST /c HTTP/1.1 form=origin authority=example.com path=/c framing=chunked "
+                "length=0 "
+                "keep-alive=1 upgrade=0\n"
+                "  Host: example.com\n"
+                "  Transfer-Encoding: chunked\n"
+                "BODY 16 hello 0123456789\n"
+                "COMPLETE@175\n"
+                "END idle\n");
 }
 
 static void test_chunked_edges(void **state) {
         /* Only the last chunk: an empty body, and no BODY event. */
         EXPECT("POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-               "HEAD@66 POST / HTTP/1.1 form=origin authority=example.com path=/ framing=chunked length=0 "
-               "keep-alive=1 upgrade=0\n"
-               "  Host: example.com\n"
-               "  Transfer-Encoding: chunked\n"
-               "COMPLETE@71\n"
-               "END idle\n");
+                "HEAD@66 POST / HTTP/1.1 form=origin authority=example.com path=/ framing=chunked length=0 "
+                "keep-alive=1 upgrade=0\n"
+                "  Host: example.com\n"
+                "  Transfer-Encoding: chunked\n"
+                "COMPLETE@71\n"
+                "END idle\n");
         /* Case-insensitive coding and hex digits; sixteen digits, leading zeros included, still fit. */
         EXPECT("POST / HTTP/1.1\r\n" HOST "transfer-encoding: ChUnKeD\r\n\r\n"
                "000000000000000b\r\nhello world\r\nA;x=\"\"\r\n0123456789\r\n0\r\n\r\n",
-               "HEAD@66 POST / HTTP/1.1 form=origin authority=example.com path=/ framing=chunked length=0 "
-               "keep-alive=1 upgrade=0\n"
-               "  Host: example.com\n"
-               "  transfer-encoding: ChUnKeD\n"
-               "BODY 21 hello world0123456789\n"
-               "COMPLETE@122\n"
-               "END idle\n");
+                "HEAD@66 POST / HTTP/1.1 form=origin authority=example.com path=/ framing=chunked length=0 "
+                "keep-alive=1 upgrade=0\n"
+                "  Host: example.com\n"
+                "  transfer-encoding: ChUnKeD\n"
+                "BODY 21 hello world0123456789\n"
+                "COMPLETE@122\n"
+                "END idle\n");
         /* Chunk data may hold anything, CRLF and NUL included. */
         EXPECT("POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: chunked\r\n\r\n4\r\n\r\n\0\n\r\n0\r\n\r\n",
-               "HEAD@66 POST / HTTP/1.1 form=origin authority=example.com path=/ framing=chunked length=0 "
-               "keep-alive=1 upgrade=0\n"
-               "  Host: example.com\n"
-               "  Transfer-Encoding: chunked\n"
-               "BODY 4 \\x0d\\x0a\\x00\\x0a\n"
-               "COMPLETE@80\n"
-               "END idle\n");
+                "HEAD@66 POST / HTTP/1.1 form=origin authority=example.com path=/ framing=chunked length=0 "
+                "keep-alive=1 upgrade=0\n"
+                "  Host: example.com\n"
+                "  Transfer-Encoding: chunked\n"
+                "BODY 4 \\x0d\\x0a\\x00\\x0a\n"
+                "COMPLETE@80\n"
+                "END idle\n");
 }
 
 static void test_trailers_dropped(void **state) {
@@ -220,78 +226,80 @@ static void test_trailers_dropped(void **state) {
 }
 
 static void test_http10(void **state) {
-        EXPECT("GET / HTTP/1.0\r\n\r\n",
-               "HEAD@18 GET / HTTP/1.0 form=origin authority=(none) path=/ framing=none length=0 keep-alive=0 "
-               "upgrade=0\n"
-               "COMPLETE@18\n"
-               "END idle\n");
+        EXPECT("GET / HTTP/1.0\r\n\r\n", "HEAD@18 GET / HTTP/1.0 form=origin authority=(none) path=/ "
+                                         "framing=none length=0 keep-alive=0 "
+                                         "upgrade=0\n"
+                                         "COMPLETE@18\n"
+                                         "END idle\n");
         EXPECT("POST / HTTP/1.0\r\nConnection: Keep-Alive\r\nContent-Length: 2\r\n\r\nhi",
-               "HEAD@62 POST / HTTP/1.0 form=origin authority=(none) path=/ framing=length length=2 "
-               "keep-alive=1 upgrade=0\n"
-               "  Connection: Keep-Alive\n"
-               "  Content-Length: 2\n"
-               "BODY 2 hi\n"
-               "COMPLETE@64\n"
-               "END idle\n");
+                "HEAD@62 POST / HTTP/1.0 form=origin authority=(none) path=/ framing=length length=2 "
+                "keep-alive=1 upgrade=0\n"
+                "  Connection: Keep-Alive\n"
+                "  Content-Length: 2\n"
+                "BODY 2 hi\n"
+                "COMPLETE@64\n"
+                "END idle\n");
 }
 
 static void test_target_forms(void **state) {
-        EXPECT("OPTIONS * HTTP/1.1\r\n" HOST "\r\n",
-               "HEAD@41 OPTIONS * HTTP/1.1 form=asterisk authority=example.com path=* framing=none length=0 "
-               "keep-alive=1 upgrade=0\n"
-               "  Host: example.com\n"
-               "COMPLETE@41\n"
-               "END idle\n");
+        EXPECT("OPTIONS * HTTP/1.1\r\n" HOST "\r\n", "HEAD@41 OPTIONS * HTTP/1.1 form=asterisk "
+                                                     "authority=example.com path=* framing=none length=0 "
+                                                     "keep-alive=1 upgrade=0\n"
+                                                     "  Host: example.com\n"
+                                                     "COMPLETE@41\n"
+                                                     "END idle\n");
         /* Absolute-form: the authority comes from the target (the Host agrees, case aside); an empty path
          * is "/". */
         EXPECT("GET http://Example.COM:8080?q=1 HTTP/1.1\r\nHost: example.com:8080\r\n\r\n",
-               "HEAD@68 GET http://Example.COM:8080?q=1 HTTP/1.1 form=absolute authority=Example.COM:8080 "
-               "path=/?q=1 framing=none length=0 keep-alive=1 upgrade=0\n"
-               "  Host: example.com:8080\n"
-               "COMPLETE@68\n"
-               "END idle\n");
+                "HEAD@68 GET http://Example.COM:8080?q=1 HTTP/1.1 form=absolute authority=Example.COM:8080 "
+                "path=/?q=1 framing=none length=0 keep-alive=1 upgrade=0\n"
+                "  Host: example.com:8080\n"
+                "COMPLETE@68\n"
+                "END idle\n");
         EXPECT("GET HTTPS://[::1]/a/b HTTP/1.0\r\n\r\n",
-               "HEAD@34 GET HTTPS://[::1]/a/b HTTP/1.0 form=absolute authority=[::1] path=/a/b framing=none "
-               "length=0 keep-alive=0 upgrade=0\n"
-               "COMPLETE@34\n"
-               "END idle\n");
+                "HEAD@34 GET HTTPS://[::1]/a/b HTTP/1.0 form=absolute authority=[::1] path=/a/b "
+                "framing=none "
+                "length=0 keep-alive=0 upgrade=0\n"
+                "COMPLETE@34\n"
+                "END idle\n");
         /* Visible characters browsers send raw are kept as they are; decoding is the router's business. */
         EXPECT("GET /a|b{c}^`[d]\"<>\\?x=%zz HTTP/1.1\r\n" HOST "\r\n",
-               "HEAD@58 GET /a|b{c}^`[d]\"<>\\x5c?x=%zz HTTP/1.1 form=origin authority=example.com "
-               "path=/a|b{c}^`[d]\"<>\\x5c?x=%zz framing=none length=0 keep-alive=1 upgrade=0\n"
-               "  Host: example.com\n"
-               "COMPLETE@58\n"
-               "END idle\n");
+                "HEAD@58 GET /a|b{c}^`[d]\"<>\\x5c?x=%zz HTTP/1.1 form=origin authority=example.com "
+                "path=/a|b{c}^`[d]\"<>\\x5c?x=%zz framing=none length=0 keep-alive=1 upgrade=0\n"
+                "  Host: example.com\n"
+                "COMPLETE@58\n"
+                "END idle\n");
 }
 
 static void test_fields(void **state) {
         /* Values lose surrounding whitespace only; obs-text and inner whitespace stay; empty values stay. */
-        EXPECT("GET / HTTP/1.1\r\n" HOST "X-A: \t a \t b\t \r\nX-Empty:\r\nX-Spaces:   \r\nX-Utf8: caf\xc3\xa9\r\n"
+        EXPECT("GET / HTTP/1.1\r\n" HOST
+               "X-A: \t a \t b\t \r\nX-Empty:\r\nX-Spaces:   \r\nX-Utf8: caf\xc3\xa9\r\n"
                "!#$%&'*+-.^_`|~09azAZ: x\r\n\r\n",
-               "HEAD@118 GET / HTTP/1.1 form=origin authority=example.com path=/ framing=none length=0 "
-               "keep-alive=1 upgrade=0\n"
-               "  Host: example.com\n"
-               "  X-A: a \\x09 b\n"
-               "  X-Empty: \n"
-               "  X-Spaces: \n"
-               "  X-Utf8: caf\\xc3\\xa9\n"
-               "  !#$%&'*+-.^_`|~09azAZ: x\n"
-               "COMPLETE@118\n"
-               "END idle\n");
+                "HEAD@118 GET / HTTP/1.1 form=origin authority=example.com path=/ framing=none length=0 "
+                "keep-alive=1 upgrade=0\n"
+                "  Host: example.com\n"
+                "  X-A: a \\x09 b\n"
+                "  X-Empty: \n"
+                "  X-Spaces: \n"
+                "  X-Utf8: caf\\xc3\\xa9\n"
+                "  !#$%&'*+-.^_`|~09azAZ: x\n"
+                "COMPLETE@118\n"
+                "END idle\n");
         /* One empty line before the request line is skipped (RFC 9112 §2.2), and counted in the offsets. */
         EXPECT("\r\nGET / HTTP/1.1\r\n" HOST "\r\n",
-               "HEAD@39 GET / HTTP/1.1 form=origin authority=example.com path=/ framing=none length=0 "
-               "keep-alive=1 upgrade=0\n"
-               "  Host: example.com\n"
-               "COMPLETE@39\n"
-               "END idle\n");
+                "HEAD@39 GET / HTTP/1.1 form=origin authority=example.com path=/ framing=none length=0 "
+                "keep-alive=1 upgrade=0\n"
+                "  Host: example.com\n"
+                "COMPLETE@39\n"
+                "END idle\n");
         /* Empty Host is valid for a target without authority (RFC 9112 §3.2). */
         EXPECT("GET / HTTP/1.1\r\nHost:\r\n\r\n",
-               "HEAD@25 GET / HTTP/1.1 form=origin authority= path=/ framing=none length=0 keep-alive=1 "
-               "upgrade=0\n"
-               "  Host: \n"
-               "COMPLETE@25\n"
-               "END idle\n");
+                "HEAD@25 GET / HTTP/1.1 form=origin authority= path=/ framing=none length=0 keep-alive=1 "
+                "upgrade=0\n"
+                "  Host: \n"
+                "COMPLETE@25\n"
+                "END idle\n");
 }
 
 static void test_keep_alive(void **state) {
@@ -299,24 +307,24 @@ static void test_keep_alive(void **state) {
                 const char *head;
                 int keep_alive;
         } table[] = {
-                { "GET / HTTP/1.1\r\n" HOST "\r\n", 1 },
-                { "GET / HTTP/1.1\r\n" HOST "Connection: close\r\n\r\n", 0 },
-                { "GET / HTTP/1.1\r\n" HOST "Connection: CLOSE\r\n\r\n", 0 },
-                { "GET / HTTP/1.1\r\n" HOST "Connection: keep-alive\r\n\r\n", 1 },
-                { "GET / HTTP/1.1\r\n" HOST "Connection: foo, , close ,bar\r\n\r\n", 0 },
-                { "GET / HTTP/1.1\r\n" HOST "Connection: closed\r\n\r\n", 1 },
-                { "GET / HTTP/1.1\r\n" HOST "Connection: foo\r\nConnection: close\r\n\r\n", 0 },
-                { "GET / HTTP/1.0\r\n\r\n", 0 },
-                { "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", 1 },
-                { "GET / HTTP/1.0\r\nConnection: KEEP-ALIVE\r\n\r\n", 1 },
-                { "GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n", 0 },
-                { "GET / HTTP/1.0\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n", 0 },
-                { "GET / HTTP/1.0\r\nKeep-Alive: timeout=5\r\n\r\n", 0 },
+                {"GET / HTTP/1.1\r\n" HOST "\r\n", 1},
+                {"GET / HTTP/1.1\r\n" HOST "Connection: close\r\n\r\n", 0},
+                {"GET / HTTP/1.1\r\n" HOST "Connection: CLOSE\r\n\r\n", 0},
+                {"GET / HTTP/1.1\r\n" HOST "Connection: keep-alive\r\n\r\n", 1},
+                {"GET / HTTP/1.1\r\n" HOST "Connection: foo, , close ,bar\r\n\r\n", 0},
+                {"GET / HTTP/1.1\r\n" HOST "Connection: closed\r\n\r\n", 1},
+                {"GET / HTTP/1.1\r\n" HOST "Connection: foo\r\nConnection: close\r\n\r\n", 0},
+                {"GET / HTTP/1.0\r\n\r\n", 0},
+                {"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", 1},
+                {"GET / HTTP/1.0\r\nConnection: KEEP-ALIVE\r\n\r\n", 1},
+                {"GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n", 0},
+                {"GET / HTTP/1.0\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n", 0},
+                {"GET / HTTP/1.0\r\nKeep-Alive: timeout=5\r\n\r\n", 0},
         };
 
         for (size_t i = 0; i < ELEMENTSOF(table); i++) {
-                _cleanup_free_ char *t = transcript_any_split(table[i].head, NULL, table[i].head,
-                                                              strlen(table[i].head));
+                _cleanup_free_ char *t =
+                        transcript_any_split(table[i].head, NULL, table[i].head, strlen(table[i].head));
                 char needle[32];
 
                 snprintf(needle, sizeof(needle), " keep-alive=%d ", table[i].keep_alive);
@@ -330,17 +338,18 @@ static void test_upgrade(void **state) {
                 const char *head;
                 int upgrade;
         } table[] = {
-                { "GET /ws HTTP/1.1\r\n" HOST "Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n", 1 },
-                { "GET /ws HTTP/1.1\r\n" HOST "Connection: keep-alive, upgrade\r\nUpgrade: websocket, foo/2\r\n\r\n",
-                  1 },
-                { "GET /ws HTTP/1.1\r\n" HOST "Upgrade: websocket\r\n\r\n", 0 },
-                { "GET /ws HTTP/1.1\r\n" HOST "Connection: upgrade\r\n\r\n", 0 },
-                { "GET /ws HTTP/1.0\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n", 0 },
+                {"GET /ws HTTP/1.1\r\n" HOST "Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n", 1},
+                {"GET /ws HTTP/1.1\r\n" HOST
+                 "Connection: keep-alive, upgrade\r\nUpgrade: websocket, foo/2\r\n\r\n",
+                        1},
+                {"GET /ws HTTP/1.1\r\n" HOST "Upgrade: websocket\r\n\r\n", 0},
+                {"GET /ws HTTP/1.1\r\n" HOST "Connection: upgrade\r\n\r\n", 0},
+                {"GET /ws HTTP/1.0\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n", 0},
         };
 
         for (size_t i = 0; i < ELEMENTSOF(table); i++) {
-                _cleanup_free_ char *t = transcript_any_split(table[i].head, NULL, table[i].head,
-                                                              strlen(table[i].head));
+                _cleanup_free_ char *t =
+                        transcript_any_split(table[i].head, NULL, table[i].head, strlen(table[i].head));
                 char needle[32];
 
                 snprintf(needle, sizeof(needle), " upgrade=%d\n", table[i].upgrade);
@@ -349,8 +358,10 @@ static void test_upgrade(void **state) {
         }
 
         /* The bytes after an upgrade request's head are the new protocol's: never consumed. */
-        static const char ws[] = "GET /ws HTTP/1.1\r\n" HOST "Upgrade: websocket\r\nConnection: upgrade\r\n\r\n"
-                                 "\x81\x85" "binary";
+        static const char ws[] =
+                "GET /ws HTTP/1.1\r\n" HOST "Upgrade: websocket\r\nConnection: upgrade\r\n\r\n"
+                "\x81\x85"
+                "binary";
         _cleanup_(http1_parser_freep) Http1Parser *p = NULL;
         Http1Event ev;
 
@@ -366,33 +377,36 @@ static void test_upgrade(void **state) {
 }
 
 static void test_pipelining(void **state) {
-        static const char in[] = "GET /1 HTTP/1.1\r\n" HOST "\r\n"
-                                 "POST /2 HTTP/1.1\r\n" HOST "Content-Length: 3\r\n\r\nabc"
-                                 "POST /3 HTTP/1.1\r\n" HOST "Transfer-Encoding: chunked\r\n\r\n2\r\nde\r\n0\r\n\r\n"
-                                 "\r\nGET /4 HTTP/1.0\r\n\r\n"
-                                 "GET /5";
+        static const char in[] =
+                "GET /1 HTTP/1.1\r\n" HOST "\r\n"
+                "POST /2 HTTP/1.1\r\n" HOST "Content-Length: 3\r\n\r\nabc"
+                "POST /3 HTTP/1.1\r\n" HOST "Transfer-Encoding: chunked\r\n\r\n2\r\nde\r\n0\r\n\r\n"
+                "\r\nGET /4 HTTP/1.0\r\n\r\n"
+                "GET /5";
 
         EXPECT(in,
-               "HEAD@38 GET /1 HTTP/1.1 form=origin authority=example.com path=/1 framing=none length=0 "
-               "keep-alive=1 upgrade=0\n"
-               "  Host: example.com\n"
-               "COMPLETE@38\n"
-               "HEAD@96 POST /2 HTTP/1.1 form=origin authority=example.com path=/2 framing=length length=3 "
-               "keep-alive=1 upgrade=0\n"
-               "  Host: example.com\n"
-               "  Content-Length: 3\n"
-               "BODY 3 abc\n"
-               "COMPLETE@99\n"
-               "HEAD@166 POST /3 HTTP/1.1 form=origin authority=example.com path=/3 framing=chunked length=0 "
-               "keep-alive=1 upgrade=0\n"
-               "  Host: example.com\n"
-               "  Transfer-Encoding: chunked\n"
-               "BODY 2 de\n"
-               "COMPLETE@178\n"
-               "HEAD@199 GET /4 HTTP/1.0 form=origin authority=(none) path=/4 framing=none length=0 keep-alive=0 "
-               "upgrade=0\n"
-               "COMPLETE@199\n"
-               "END partial\n");
+                "HEAD@38 GET /1 HTTP/1.1 form=origin authority=example.com path=/1 framing=none length=0 "
+                "keep-alive=1 upgrade=0\n"
+                "  Host: example.com\n"
+                "COMPLETE@38\n"
+                "HEAD@96 POST /2 HTTP/1.1 form=origin authority=example.com path=/2 framing=length length=3 "
+                "keep-alive=1 upgrade=0\n"
+                "  Host: example.com\n"
+                "  Content-Length: 3\n"
+                "BODY 3 abc\n"
+                "COMPLETE@99\n"
+                "HEAD@166 POST /3 HTTP/1.1 form=origin authority=example.com path=/3 framing=chunked "
+                "length=0 "
+                "keep-alive=1 upgrade=0\n"
+                "  Host: example.com\n"
+                "  Transfer-Encoding: chunked\n"
+                "BODY 2 de\n"
+                "COMPLETE@178\n"
+                "HEAD@199 GET /4 HTTP/1.0 form=origin authority=(none) path=/4 framing=none length=0 "
+                "keep-alive=0 "
+                "upgrade=0\n"
+                "COMPLETE@199\n"
+                "END partial\n");
 
         /* The parser stops at the end of each message: the next request's bytes are not consumed until the
          * caller feeds them again, and then the parser starts afresh. */
@@ -450,17 +464,21 @@ static void test_reject_request_line(void **state) {
                 R("DEL in target", "GET /\x7f HTTP/1.1\r\n" HOST "\r\n", 400),
                 R("NUL in target", "GET /\0 HTTP/1.1\r\n" HOST "\r\n", 400),
                 R("CTL in target", "GET /\x01 HTTP/1.1\r\n" HOST "\r\n", 400),
+                R("CTL starting the target", "GET \x01 HTTP/1.1\r\n" HOST "\r\n", 400),
+                R("fragment starting the target", "GET #a HTTP/1.1\r\n" HOST "\r\n", 400),
+                R("no target", "GET \r\n\r\n", 400),
                 R("asterisk on GET", "GET * HTTP/1.1\r\n" HOST "\r\n", 400),
                 R("asterisk with more", "OPTIONS *x HTTP/1.1\r\n" HOST "\r\n", 400),
                 R("relative target", "GET index.html HTTP/1.1\r\n" HOST "\r\n", 400),
                 R("other scheme", "GET ftp://example.com/ HTTP/1.1\r\n" HOST "\r\n", 400),
                 R("absolute-form without authority", "GET http:///x HTTP/1.1\r\nHost:\r\n\r\n", 400),
                 R("absolute-form with userinfo", "GET http://u@example.com/ HTTP/1.1\r\n" HOST "\r\n", 400),
-                R("absolute-form bad port", "GET http://example.com:x/ HTTP/1.1\r\nHost: example.com:x\r\n\r\n", 400),
-                R("absolute-form disagreeing with Host", "GET http://a.example/ HTTP/1.1\r\nHost: b.example\r\n\r\n",
-                  400),
+                R("absolute-form bad port",
+                        "GET http://example.com:x/ HTTP/1.1\r\nHost: example.com:x\r\n\r\n", 400),
+                R("absolute-form disagreeing with Host",
+                        "GET http://a.example/ HTTP/1.1\r\nHost: b.example\r\n\r\n", 400),
                 R("absolute-form port disagreeing with Host",
-                  "GET http://example.com:80/ HTTP/1.1\r\nHost: example.com\r\n\r\n", 400),
+                        "GET http://example.com:80/ HTTP/1.1\r\nHost: example.com\r\n\r\n", 400),
                 R("two empty lines first", "\r\n\r\nGET / HTTP/1.1\r\n" HOST "\r\n", 400),
                 R("bare LF first", "\nGET / HTTP/1.1\r\n" HOST "\r\n", 400),
                 R("bare CR first", "\rGET / HTTP/1.1\r\n" HOST "\r\n", 400),
@@ -476,14 +494,20 @@ static void test_reject_fields(void **state) {
                 R("obs-fold", "GET / HTTP/1.1\r\n" HOST "X-A: a\r\n b\r\n\r\n", 400),
                 R("obs-fold with tab", "GET / HTTP/1.1\r\n" HOST "X-A: a\r\n\tb\r\n\r\n", 400),
                 R("whitespace before first field", "GET / HTTP/1.1\r\n " HOST "\r\n", 400),
-                R("bare LF after a field", "GET / HTTP/1.1\r\n" "Host: example.com\n\r\n", 400),
+                R("bare LF after a field",
+                        "GET / HTTP/1.1\r\n"
+                        "Host: example.com\n\r\n",
+                        400),
                 R("bare LF ends the head", "GET / HTTP/1.1\r\n" HOST "\n", 400),
                 R("bare CR inside a value", "GET / HTTP/1.1\r\n" HOST "X-A: a\rb\r\n\r\n", 400),
                 R("bare CR splits a field", "GET / HTTP/1.1\r\n" HOST "X-A:\rX-B: b\r\n\r\n", 400),
                 R("CR CR ends the head", "GET / HTTP/1.1\r\n" HOST "\r\r\n", 400),
                 R("bare LF in value", "GET / HTTP/1.1\r\n" HOST "X-A: a\nb\r\n\r\n", 400),
                 R("NUL in value", "GET / HTTP/1.1\r\n" HOST "X-A: a\0b\r\n\r\n", 400),
-                R("CTL in value", "GET / HTTP/1.1\r\n" HOST "X-A: a\x01" "b\r\n\r\n", 400),
+                R("CTL in value",
+                        "GET / HTTP/1.1\r\n" HOST "X-A: a\x01"
+                        "b\r\n\r\n",
+                        400),
                 R("ESC in value", "GET / HTTP/1.1\r\n" HOST "X-A: \x1b[31m\r\n\r\n", 400),
                 R("DEL in value", "GET / HTTP/1.1\r\n" HOST "X-A: a\x7f\r\n\r\n", 400),
                 R("NUL in name", "GET / HTTP/1.1\r\n" HOST "X-\0A: a\r\n\r\n", 400),
@@ -506,9 +530,13 @@ static void test_reject_fields(void **state) {
                 R("Host unclosed literal", "GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 400),
                 R("Host port only", "GET / HTTP/1.1\r\nHost: :80\r\n\r\n", 400),
                 R("malformed Connection", "GET / HTTP/1.1\r\n" HOST "Connection: close; x\r\n\r\n", 400),
-                R("malformed Upgrade", "GET / HTTP/1.1\r\n" HOST "Upgrade: web socket\r\nConnection: upgrade\r\n\r\n",
-                  400),
+                R("malformed Upgrade",
+                        "GET / HTTP/1.1\r\n" HOST "Upgrade: web socket\r\nConnection: upgrade\r\n\r\n", 400),
                 R("empty Upgrade", "GET / HTTP/1.1\r\n" HOST "Upgrade:\r\n\r\n", 400),
+                /* Valid, but http-parser 2.9.4 takes any name starting with "Transfer-Encoding" for one,
+                 * then finds no "chunked": the cross-check fails closed. */
+                R("name starting with Transfer-Encoding",
+                        "GET / HTTP/1.1\r\n" HOST "Transfer-Encoding-X: y\r\n\r\n", 400),
         };
 
         run_rejects(table, ELEMENTSOF(table), false);
@@ -516,14 +544,19 @@ static void test_reject_fields(void **state) {
 
 static void test_reject_framing(void **state) {
         static const Reject table[] = {
-                R("CL then TE", "POST / HTTP/1.1\r\n" HOST "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
-                  400),
-                R("TE then CL", "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
-                  400),
-                R("CL and unknown TE", "POST / HTTP/1.1\r\n" HOST "Content-Length: 5\r\nTransfer-Encoding: gzip\r\n\r\n",
-                  400),
-                R("duplicate CL", "POST / HTTP/1.1\r\n" HOST "Content-Length: 5\r\nContent-Length: 5\r\n\r\n", 400),
-                R("different CLs", "POST / HTTP/1.1\r\n" HOST "Content-Length: 5\r\ncontent-length: 6\r\n\r\n", 400),
+                R("CL then TE",
+                        "POST / HTTP/1.1\r\n" HOST "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+                        400),
+                R("TE then CL",
+                        "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+                        400),
+                R("CL and unknown TE",
+                        "POST / HTTP/1.1\r\n" HOST "Content-Length: 5\r\nTransfer-Encoding: gzip\r\n\r\n",
+                        400),
+                R("duplicate CL",
+                        "POST / HTTP/1.1\r\n" HOST "Content-Length: 5\r\nContent-Length: 5\r\n\r\n", 400),
+                R("different CLs",
+                        "POST / HTTP/1.1\r\n" HOST "Content-Length: 5\r\ncontent-length: 6\r\n\r\n", 400),
                 R("CL list", "POST / HTTP/1.1\r\n" HOST "Content-Length: 5, 5\r\n\r\n", 400),
                 R("CL list without space", "POST / HTTP/1.1\r\n" HOST "Content-Length: 5,5\r\n\r\n", 400),
                 R("signed CL", "POST / HTTP/1.1\r\n" HOST "Content-Length: +5\r\n\r\n", 400),
@@ -531,26 +564,37 @@ static void test_reject_framing(void **state) {
                 R("hex CL", "POST / HTTP/1.1\r\n" HOST "Content-Length: 0x5\r\n\r\n", 400),
                 R("spaced CL", "POST / HTTP/1.1\r\n" HOST "Content-Length: 1 2\r\n\r\n", 400),
                 R("CL with tab inside", "POST / HTTP/1.1\r\n" HOST "Content-Length: 1\t2\r\n\r\n", 400),
-                R("CL with trailing tab", "POST / HTTP/1.1\r\n" HOST "Content-Length: 5\t\r\n\r\nhello", 400),
+                R("CL with trailing tab", "POST / HTTP/1.1\r\n" HOST "Content-Length: 5\t\r\n\r\nhello",
+                        400),
                 R("empty CL", "POST / HTTP/1.1\r\n" HOST "Content-Length:\r\n\r\n", 400),
                 R("CL with letters", "POST / HTTP/1.1\r\n" HOST "Content-Length: 5abc\r\n\r\n", 400),
-                R("CL overflowing 64 bits", "POST / HTTP/1.1\r\n" HOST "Content-Length: 18446744073709551616\r\n\r\n", 400),
-                R("CL far past 64 bits", "POST / HTTP/1.1\r\n" HOST "Content-Length: 99999999999999999999999999\r\n\r\n",
-                  400),
-                R("CL of 2^64-1", "POST / HTTP/1.1\r\n" HOST "Content-Length: 18446744073709551615\r\n\r\n", 413),
+                R("CL overflowing 64 bits",
+                        "POST / HTTP/1.1\r\n" HOST "Content-Length: 18446744073709551616\r\n\r\n", 400),
+                R("CL far past 64 bits",
+                        "POST / HTTP/1.1\r\n" HOST "Content-Length: 99999999999999999999999999\r\n\r\n",
+                        400),
+                R("CL of 2^64-1", "POST / HTTP/1.1\r\n" HOST "Content-Length: 18446744073709551615\r\n\r\n",
+                        413),
                 R("CL past body_max", "POST / HTTP/1.1\r\n" HOST "Content-Length: 1073741825\r\n\r\n", 413),
                 R("TE gzip", "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: gzip\r\n\r\n", 501),
                 R("TE identity", "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: identity\r\n\r\n", 501),
-                R("TE gzip, chunked", "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: gzip, chunked\r\n\r\n", 501),
-                R("TE chunked, chunked", "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: chunked, chunked\r\n\r\n", 501),
-                R("TE chunked twice", "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
-                  400),
-                R("TE chunked with parameter", "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: chunked;q=1\r\n\r\n", 400),
-                R("TE chunked with garbage", "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: chunked x\r\n\r\n", 400),
+                R("TE gzip, chunked", "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: gzip, chunked\r\n\r\n",
+                        501),
+                R("TE chunked, chunked",
+                        "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: chunked, chunked\r\n\r\n", 501),
+                R("TE chunked twice",
+                        "POST / HTTP/1.1\r\n" HOST
+                        "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+                        400),
+                R("TE chunked with parameter",
+                        "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: chunked;q=1\r\n\r\n", 400),
+                R("TE chunked with garbage",
+                        "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: chunked x\r\n\r\n", 400),
                 R("TE chunkedx", "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: chunkedx\r\n\r\n", 501),
                 R("TE empty", "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding:\r\n\r\n", 400),
                 R("TE only commas", "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: , ,\r\n\r\n", 400),
-                R("TE with trailing tab", "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: chunked\t\r\n\r\n0\r\n\r\n", 400),
+                R("TE with trailing tab",
+                        "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: chunked\t\r\n\r\n0\r\n\r\n", 400),
                 R("TE on HTTP/1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
                 R("TE gzip on HTTP/1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: gzip\r\n\r\n", 400),
         };
@@ -591,6 +635,7 @@ static void test_reject_chunked(void **state) {
                 R("unterminated quoted extension", CHUNKED_HEAD "5;a=\"b\r\nhello\r\n0\r\n\r\n", 400),
                 R("text after quoted extension", CHUNKED_HEAD "5;a=\"b\"c\r\nhello\r\n0\r\n\r\n", 400),
                 R("CTL in quoted extension", CHUNKED_HEAD "5;a=\"\x01\"\r\nhello\r\n0\r\n\r\n", 400),
+                R("CTL escaped in quoted extension", CHUNKED_HEAD "5;a=\"\\\x01\"\r\nhello\r\n0\r\n\r\n", 400),
                 R("bare LF in extension", CHUNKED_HEAD "5;a\nb\r\nhello\r\n0\r\n\r\n", 400),
                 R("bare LF after last chunk", CHUNKED_HEAD "0\n\r\n", 400),
                 R("bare LF ends trailers", CHUNKED_HEAD "0\r\n\n", 400),
@@ -632,7 +677,8 @@ static void check_pass(const char *name, const HttpLimits *l, const char *s, siz
                 fail_msg("%s: %s", name, t);
 }
 
-static void check_fail(const char *name, const HttpLimits *l, const char *s, size_t n, const char *expected_end) {
+static void check_fail(
+        const char *name, const HttpLimits *l, const char *s, size_t n, const char *expected_end) {
         _cleanup_free_ char *t = transcript_any_split(name, l, s, n);
 
         if (!endswith(t, expected_end))
@@ -674,7 +720,8 @@ static void test_limit_request_line(void **state) {
         expect_rejected("bad byte before limit", &l, buf, strlen(buf), 400);
 
         /* The default: 8192 bytes. */
-        _cleanup_free_ char *dpad = repeat('b', HTTP_REQUEST_LINE_MAX - 14), *dpad1 = repeat('b', HTTP_REQUEST_LINE_MAX - 13),
+        _cleanup_free_ char *dpad = repeat('b', HTTP_REQUEST_LINE_MAX - 14),
+                            *dpad1 = repeat('b', HTTP_REQUEST_LINE_MAX - 13),
                             *dok = strjoin("GET /", dpad, " HTTP/1.1\r\nHost: x\r\n\r\n"),
                             *dbad = strjoin("GET /", dpad1, " HTTP/1.1\r\nHost: x\r\n\r\n");
         check_pass("default request line at limit", NULL, dok, strlen(dok));
@@ -709,8 +756,8 @@ static void test_limit_header_count(void **state) {
         check_pass("header count at limit", &l, at, sizeof(at) - 1);
         expect_rejected("header count one past", &l, past, sizeof(past) - 1, 431);
         /* Known at the first byte of the extra line. */
-        expect_rejected("header count, first byte", &l, past, STRLEN("GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\nC: 3\r\nD"),
-                        431);
+        expect_rejected("header count, first byte", &l, past,
+                STRLEN("GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\nC: 3\r\nD"), 431);
 
         /* The default: 100. */
         _cleanup_strbuf_ StrBuf s = STRBUF_INIT;
@@ -734,8 +781,8 @@ static void test_limit_header_value(void **state) {
         check_pass("value at limit", &l, at, sizeof(at) - 1);
         check_pass("value with inner space at limit", &l, inner, sizeof(inner) - 1);
         expect_rejected("value one past", &l, past, sizeof(past) - 1, 431);
-        expect_rejected("value one past, found early", &l, past, STRLEN("GET / HTTP/1.1\r\nHost: x\r\nA: 123456789012345678901"),
-                        431);
+        expect_rejected("value one past, found early", &l, past,
+                STRLEN("GET / HTTP/1.1\r\nHost: x\r\nA: 123456789012345678901"), 431);
 }
 
 static void test_limit_chunk_ext(void **state) {
@@ -762,11 +809,12 @@ static void test_limit_body(void **state) {
         check_pass("Content-Length at body_max", &l, cl_at, sizeof(cl_at) - 1);
         /* From the Content-Length, before any byte of the body: no head is reported. */
         expect_rejected("Content-Length one past body_max", &l, cl_past, sizeof(cl_past) - 1, 413);
-        expect_rejected("Content-Length one past body_max, no body sent", &l, cl_past, sizeof(cl_past) - 1 - 11, 413);
+        expect_rejected("Content-Length one past body_max, no body sent", &l, cl_past,
+                sizeof(cl_past) - 1 - 11, 413);
         check_pass("chunks adding up to body_max", &l, chunked_at, sizeof(chunked_at) - 1);
         /* From the chunk-size line, before that chunk's data: only the first chunk was delivered. */
         check_fail("chunks adding up past body_max", &l, chunked_past, sizeof(chunked_past) - 1,
-                   "BODY 3 012\nERROR 413 close=1\n");
+                "BODY 3 012\nERROR 413 close=1\n");
 }
 
 /* At the largest body_max the config may set, sizes stay far from 64-bit overflow, in ours and in
@@ -778,8 +826,10 @@ static void test_limit_body_ceiling(void **state) {
         l.body_max = HTTP_BODY_CEILING;
         assert_int_equal(http_limits_check(&l), 0);
 
-        static const char cl_at[] = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 576460752303423488\r\n\r\nabc";
-        static const char cl_past[] = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 576460752303423489\r\n\r\n";
+        static const char cl_at[] =
+                "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 576460752303423488\r\n\r\nabc";
+        static const char cl_past[] =
+                "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 576460752303423489\r\n\r\n";
         static const char chunk_at[] = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
                                        "0800000000000000\r\nabc";
         static const char chunk_past[] = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -796,7 +846,7 @@ static void test_limit_body_ceiling(void **state) {
         t = mfree_test(t);
         check_fail("chunk past the ceiling", &l, chunk_past, sizeof(chunk_past) - 1, "ERROR 413 close=1\n");
         check_fail("chunks adding up past the ceiling", &l, chunk_sum, sizeof(chunk_sum) - 1,
-                   "BODY 1 a\nERROR 413 close=1\n");
+                "BODY 1 a\nERROR 413 close=1\n");
 }
 
 /* ---- the parser object itself ---- */
@@ -829,15 +879,14 @@ static void test_new_limits(void **state) {
         assert_ptr_equal(p, (Http1Parser *) 0x1); /* untouched on failure */
 
         _cleanup_free_ char *t = transcript_any_split("no extensions allowed", &l,
-                                                      CHUNKED_HEAD "1;a\r\nx\r\n0\r\n\r\n",
-                                                      STRLEN(CHUNKED_HEAD "1;a\r\nx\r\n0\r\n\r\n"));
+                CHUNKED_HEAD "1;a\r\nx\r\n0\r\n\r\n", STRLEN(CHUNKED_HEAD "1;a\r\nx\r\n0\r\n\r\n"));
         assert_true(endswith(t, "ERROR 400 close=1\n"));
 }
 
 static void test_errors_stick(void **state) {
         _cleanup_(http1_parser_freep) Http1Parser *p = NULL;
         const Http1Error *e;
-        Http1Event ev = { .type = _HTTP1_EVENT_TYPE_INVALID };
+        Http1Event ev = {.type = _HTTP1_EVENT_TYPE_INVALID};
 
         assert_int_equal(http1_parser_new(NULL, &p), 0);
         assert_null(http1_parser_get_error(p));
@@ -859,15 +908,16 @@ static void test_errors_stick(void **state) {
                 const char *input;
                 int error;
         } table[] = {
-                { "GET / HTTP/1.1\r\n\r\n", -EBADMSG },
-                { "FOO / HTTP/1.1\r\n", -EOPNOTSUPP },
-                { "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 9999999999\r\n\r\n", -EFBIG },
+                {"GET / HTTP/1.1\r\n\r\n", -EBADMSG},
+                {"FOO / HTTP/1.1\r\n", -EOPNOTSUPP},
+                {"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 9999999999\r\n\r\n", -EFBIG},
         };
         for (size_t i = 0; i < ELEMENTSOF(table); i++) {
                 _cleanup_(http1_parser_freep) Http1Parser *q = NULL;
 
                 assert_int_equal(http1_parser_new(NULL, &q), 0);
-                assert_int_equal(http1_parser_feed(q, table[i].input, strlen(table[i].input), &ev), table[i].error);
+                assert_int_equal(
+                        http1_parser_feed(q, table[i].input, strlen(table[i].input), &ev), table[i].error);
                 assert_int_equal(http1_parser_get_error(q)->status, http_status_from_errno(table[i].error));
         }
 }
@@ -878,11 +928,11 @@ static void test_eof(void **state) {
                 size_t fed;
                 int expected;
         } table[] = {
-                { 0, 0 },                       /* nothing yet */
-                { 1, -EBADMSG },                /* in the request line */
-                { 30, -EBADMSG },               /* in the fields */
-                { sizeof(body) - 3, -EBADMSG }, /* head reported, body short */
-                { sizeof(body) - 1, 0 },        /* body complete, COMPLETE not yet asked for */
+                {0, 0},                       /* nothing yet */
+                {1, -EBADMSG},                /* in the request line */
+                {30, -EBADMSG},               /* in the fields */
+                {sizeof(body) - 3, -EBADMSG}, /* head reported, body short */
+                {sizeof(body) - 1, 0},        /* body complete, COMPLETE not yet asked for */
         };
 
         for (size_t i = 0; i < ELEMENTSOF(table); i++) {
@@ -914,7 +964,8 @@ static void test_eof(void **state) {
 
 static void test_request_strings(void **state) {
         /* Every string of a request is NUL-terminated, also when the input was not. */
-        static const char in[] = "PROPFIND /dav/x%20y HTTP/1.1\r\nHost: example.com\r\nDepth: 1\r\nX:\r\n\r\n";
+        static const char in[] =
+                "PROPFIND /dav/x%20y HTTP/1.1\r\nHost: example.com\r\nDepth: 1\r\nX:\r\n\r\n";
         _cleanup_(http1_parser_freep) Http1Parser *p = NULL;
         _cleanup_(http_request_freep) HttpRequest *r = NULL;
         Http1Event ev;
