@@ -210,7 +210,8 @@ typedef struct Walker {
         uint64_t entries_since_trim;
         bool no_copy_file_range;
         uint8_t hash_key[crypto_shorthash_KEYBYTES];
-        const uint8_t *touched_lo, *touched_hi;
+        const uint8_t *touched_lo, *touched_hi; /* the tree: structs, names, lists */
+        const uint8_t *pads_lo, *pads_hi;       /* far pointers' landing pads, beside the contents */
         uint64_t trims;
 } Walker;
 
@@ -245,28 +246,48 @@ static void walker_touch(Walker *w, const void *p) {
                 w->touched_hi = b;
 }
 
+/* Notes a far pointer's landing pad, which sits beside file contents rather than in the tree. Kept in
+ * an interval of its own: one interval over both would span from the tree to the contents, and each
+ * trim would then drop tree pages the walk is about to read again. */
+static void walker_touch_pad(Walker *w, const void *p) {
+        const uint8_t *b = p;
+
+        if (!w->map || b < w->map || b >= w->map + w->map_size)
+                return;
+        if (!w->pads_lo || b < w->pads_lo)
+                w->pads_lo = b;
+        if (b > w->pads_hi)
+                w->pads_hi = b;
+}
+
+static void trim_range(const Walker *w, const uint8_t *lo, const uint8_t *hi) {
+        uintptr_t a, b;
+
+        a = ALIGN_DOWN_PAGE((uintptr_t) lo);
+        b = ALIGN_UP_PAGE((uintptr_t) hi + 1);
+        a = a > (uintptr_t) w->map + FAULT_AROUND_BYTES ? a - FAULT_AROUND_BYTES : (uintptr_t) w->map;
+        b = MIN(b + FAULT_AROUND_BYTES, ALIGN_UP_PAGE((uintptr_t) w->map + w->map_size));
+        (void) madvise((void *) a, b - a, MADV_DONTNEED);
+}
+
 /* Drops the mapped pages the walk has touched since the last call: they come back from the page cache
  * if needed again. Only the range noted by walker_touch() (plus the kernel's fault-around on either
  * side) most times, which is cheap; the whole mapping now and then, for what the reader touched on its
  * own (far-pointer landing pads, segment tables). */
 static void walker_trim(Walker *w) {
-        uintptr_t a, b;
-
         w->entries_since_trim = 0;
         if (!w->map || w->map_size == 0)
                 return;
 
-        if (++w->trims % FULL_TRIM_EVERY == 0 || !w->touched_lo) {
+        if (++w->trims % FULL_TRIM_EVERY == 0 || !w->touched_lo)
                 (void) madvise((void *) w->map, w->map_size, MADV_DONTNEED);
-        } else {
-                a = ALIGN_DOWN_PAGE((uintptr_t) w->touched_lo);
-                b = ALIGN_UP_PAGE((uintptr_t) w->touched_hi + 1);
-                a = a > (uintptr_t) w->map + FAULT_AROUND_BYTES ? a - FAULT_AROUND_BYTES
-                                                                : (uintptr_t) w->map;
-                b = MIN(b + FAULT_AROUND_BYTES, ALIGN_UP_PAGE((uintptr_t) w->map + w->map_size));
-                (void) madvise((void *) a, b - a, MADV_DONTNEED);
+        else {
+                trim_range(w, w->touched_lo, w->touched_hi);
+                if (w->pads_lo)
+                        trim_range(w, w->pads_lo, w->pads_hi);
         }
         w->touched_lo = w->touched_hi = NULL;
+        w->pads_lo = w->pads_hi = NULL;
 }
 
 static int compare_names(const void *a, const void *b) {
@@ -440,6 +461,15 @@ static int walk_entry(Walker *w, const CapnpList *files, const NameRef *ref, uns
                 r = capnp_struct_get_data(&f, FILE_CONTENT_PTR, &data, &len);
                 if (r < 0)
                         return walker_fail_malformed(w, r);
+                /* Reading the Data pointer faulted in the page of its far pointer's landing pad, which
+                 * normally sits just before the content, and the kernel maps up to 64 KiB around every
+                 * fault. Note both, so the next trim drops them: otherwise a tree of many files spread
+                 * over the mapping keeps most of it resident until the full trim. */
+                if (data) {
+                        walker_touch_pad(w, data);
+                        if ((uintptr_t) data - (uintptr_t) w->map >= 8)
+                                walker_touch_pad(w, data - 8);
+                }
                 if (len > w->limits->max_file_bytes)
                         return fail(w->error, -EFBIG, "File '%s' in archive is too big (%zu bytes).",
                                     walker_path(w, buf, sizeof(buf)), len);
