@@ -80,8 +80,9 @@ static inline void closep(int *fd) {
 }
 #define _cleanup_close_ _cleanup_(closep)
 
+/* _unused_: clang warns about unused static inline functions defined in a .c file. */
 #define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func)                                                              \
-        static inline void func##p(type *p) {                                                                \
+        _unused_ static inline void func##p(type *p) {                                                       \
                 if (*p)                                                                                      \
                         func(*p);                                                                            \
         }

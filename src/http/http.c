@@ -142,6 +142,79 @@ HttpRequest *http_request_free(HttpRequest *r) {
         return NULL;
 }
 
+static char *storage_put(char **q, const char *p, size_t n) {
+        char *start = *q;
+
+        if (n > 0)
+                memcpy(start, p, n);
+        start[n] = '\0';
+        *q = start + n + 1;
+        return start;
+}
+
+int http_request_new_http2(
+                HttpMethod method,
+                const char *path,
+                size_t path_len,
+                const char *authority,
+                size_t authority_len,
+                const HttpHeader *headers,
+                size_t n_headers,
+                HttpFraming framing,
+                uint64_t content_length,
+                HttpRequest **ret) {
+        _cleanup_free_ HttpRequest *r = NULL;
+        _cleanup_free_ char *storage = NULL;
+        size_t total = path_len + 1, hdrs;
+        char *q;
+
+        assert(path || path_len == 0);
+        assert(authority || authority_len == 0);
+        assert(headers || n_headers == 0);
+        assert(ret);
+
+        if (authority && !ADD_SAFE(&total, total, authority_len + 1))
+                return -ENOMEM;
+        for (size_t i = 0; i < n_headers; i++)
+                if (!ADD_SAFE(&total, total, headers[i].name_len + headers[i].value_len + 2))
+                        return -ENOMEM;
+        if (!MUL_SAFE(&hdrs, n_headers, sizeof(HttpHeader)) || !ADD_SAFE(&hdrs, hdrs, sizeof(HttpRequest)))
+                return -ENOMEM;
+
+        r = malloc(hdrs);
+        storage = malloc(total);
+        if (!r || !storage)
+                return -ENOMEM;
+
+        q = storage;
+        *r = (HttpRequest){
+                .method = method,
+                .version = HTTP_VERSION_2,
+                .target_form = path_len == 1 && path[0] == '*' ? HTTP_TARGET_ASTERISK : HTTP_TARGET_ORIGIN,
+                .target_len = path_len,
+                .path_len = path_len,
+                .headers = (HttpHeader *) (r + 1),
+                .n_headers = n_headers,
+                .framing = framing,
+                .content_length = framing == HTTP_FRAMING_LENGTH ? content_length : 0,
+                .keep_alive = true,
+        };
+        r->target = r->path = storage_put(&q, path, path_len);
+        if (authority) {
+                r->authority = storage_put(&q, authority, authority_len);
+                r->authority_len = authority_len;
+        }
+        for (size_t i = 0; i < n_headers; i++) {
+                r->headers[i].name = storage_put(&q, headers[i].name, headers[i].name_len);
+                r->headers[i].name_len = headers[i].name_len;
+                r->headers[i].value = storage_put(&q, headers[i].value, headers[i].value_len);
+                r->headers[i].value_len = headers[i].value_len;
+        }
+        r->storage = TAKE_PTR(storage);
+        *ret = TAKE_PTR(r);
+        return 0;
+}
+
 bool http_strcaseeq(const char *a, size_t a_len, const char *b, size_t b_len) {
         assert(a || a_len == 0);
         assert(b || b_len == 0);

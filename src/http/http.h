@@ -128,6 +128,26 @@ typedef struct HttpRequest {
 } HttpRequest;
 
 HttpRequest *http_request_free(HttpRequest *r);
+
+/*
+ * An HTTP/2 request, from fields its caller (http2.c) has already checked; everything is copied. path is
+ * :path ("*" gives HTTP_TARGET_ASTERISK, anything else HTTP_TARGET_ORIGIN), and is also the target;
+ * authority is :authority or Host, or NULL. framing: NONE when the HEADERS frame ended the stream, LENGTH
+ * with content-length, and CHUNKED for a body of unknown length that END_STREAM ends (HTTP/2 has no
+ * chunked coding; the name means "delimited by the protocol"). keep_alive is true, upgrade false.
+ * -ENOMEM, or 0 with *ret set.
+ */
+int http_request_new_http2(
+        HttpMethod method,
+        const char *path,
+        size_t path_len,
+        const char *authority,
+        size_t authority_len,
+        const HttpHeader *headers,
+        size_t n_headers,
+        HttpFraming framing,
+        uint64_t content_length,
+        HttpRequest **ret);
 DEFINE_TRIVIAL_CLEANUP_FUNC(HttpRequest *, http_request_free);
 
 /* First header named name (ASCII case-insensitive), or NULL. */

@@ -45,6 +45,37 @@
 #define HTTP_HEAD_CEILING ((size_t) 80 * 1024)
 #define HTTP_BODY_CEILING (UINT64_C(1) << 59)
 
+/* HTTP/2 (http2.h). A stream error is RST_STREAM; a connection error is GOAWAY and close. */
+
+/* Streams a client may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS). One more: RST_STREAM
+ * REFUSED_STREAM, from nghttp2. */
+#define HTTP2_CONCURRENT_STREAMS_MAX ((uint32_t) 100)
+
+/* Bytes a client may send on one stream before the caller has consumed them (SETTINGS_INITIAL_WINDOW_SIZE):
+ * the window reopens only as the caller takes the body, so a slow consumer slows the client. One more:
+ * GOAWAY FLOW_CONTROL_ERROR, from nghttp2. */
+#define HTTP2_STREAM_WINDOW ((uint32_t) 65535)
+
+/* The same for the whole connection, all streams together. */
+#define HTTP2_CONNECTION_WINDOW ((uint32_t) 1 << 20)
+
+/* Streams that end in a reset — RST_STREAM from the client, or a stream error of ours for a malformed
+ * request — are a token bucket: reset_burst tokens, reset_rate more per second. Past it: GOAWAY
+ * ENHANCE_YOUR_CALM (rapid reset). Below nghttp2's own bucket (1000, 33/s), so that ours fires first. */
+#define HTTP2_RESET_BURST ((uint32_t) 200)
+#define HTTP2_RESET_RATE ((uint32_t) 20)
+
+/* CONTINUATION frames after one HEADERS frame. Past it: GOAWAY ENHANCE_YOUR_CALM (CONTINUATION flood). The
+ * header list itself is held to header_bytes_max, header_count_max and header_value_max, counted as for
+ * HTTP/1.1 ("name: value" CRLF per field, pseudo-headers included); past them: RST_STREAM PROTOCOL_ERROR,
+ * and past twice header_bytes_max of decoded fields in one block, GOAWAY ENHANCE_YOUR_CALM (HPACK bomb). */
+#define HTTP2_CONTINUATION_MAX ((uint32_t) 16)
+
+/* Not configurable: entries in one SETTINGS frame, and SETTINGS/PING acknowledgements waiting to be sent
+ * (a client that sends them and never reads). Past either: GOAWAY ENHANCE_YOUR_CALM. */
+#define HTTP2_SETTINGS_ENTRIES_MAX ((size_t) 32)
+#define HTTP2_OUTBOUND_ACK_MAX ((size_t) 1000)
+
 typedef struct HttpLimits {
         size_t request_line_max;
         size_t header_bytes_max;
@@ -52,6 +83,13 @@ typedef struct HttpLimits {
         size_t header_value_max;
         size_t chunk_ext_max;
         uint64_t body_max;
+        /* HTTP/2 only; checked by http2_session_new(), not by http_limits_check() */
+        uint32_t h2_concurrent_streams_max;
+        uint32_t h2_stream_window;
+        uint32_t h2_connection_window;
+        uint32_t h2_reset_burst;
+        uint32_t h2_reset_rate;
+        uint32_t h2_continuation_max;
 } HttpLimits;
 
 #define HTTP_LIMITS_DEFAULT                                                                                 \
@@ -62,6 +100,12 @@ typedef struct HttpLimits {
                 .header_value_max = HTTP_HEADER_VALUE_MAX,                                                  \
                 .chunk_ext_max = HTTP_CHUNK_EXT_MAX,                                                        \
                 .body_max = HTTP_BODY_MAX,                                                                  \
+                .h2_concurrent_streams_max = HTTP2_CONCURRENT_STREAMS_MAX,                                  \
+                .h2_stream_window = HTTP2_STREAM_WINDOW,                                                    \
+                .h2_connection_window = HTTP2_CONNECTION_WINDOW,                                            \
+                .h2_reset_burst = HTTP2_RESET_BURST,                                                        \
+                .h2_reset_rate = HTTP2_RESET_RATE,                                                          \
+                .h2_continuation_max = HTTP2_CONTINUATION_MAX,                                              \
         })
 
 /* 0 when the limits can be enforced as documented: every one at least 1 (chunk_ext_max may be 0: no
