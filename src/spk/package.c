@@ -11,7 +11,9 @@
  * hashes the raw bytes with SHA-256 and decompresses; the sink (sink_feed(), in a helper thread unless
  * threads == 1) splits off the Signature message, checks it, and sends every later byte to SHA-512 and
  * to an unnamed temporary file. CHECK (walk_dir() in check mode) maps that file and walks the whole
- * archive. WRITE (walk_dir() in unpack mode) walks it again and creates each entry.
+ * archive. WRITE (walk_dir() in unpack mode) walks it again and creates each entry; unless threads == 1,
+ * regular files are handed to a small pool of workers (see FilePool) and directory times are set once
+ * the pool is done.
  *
  * (1) Nothing of the archive is interpreted before the signature over it has been verified.
  * (2) Entries are created only beneath a directory fd that this code created itself, each with
@@ -213,9 +215,24 @@ typedef struct Walker {
         const uint8_t *touched_lo, *touched_hi; /* the tree: structs, names, lists */
         const uint8_t *pads_lo, *pads_hi;       /* far pointers' landing pads, beside the contents */
         uint64_t trims;
+        struct FilePool *pool; /* NULL: files are created by the walking thread */
+        bool pool_failed;      /* the walk stopped because a worker failed: report the pool's error */
+        unsigned pool_worker, pool_next_worker; /* the worker of the directory being walked (P1a) */
+        struct DirTime *dir_times; /* with a pool: directory times, applied once the pool is done */
+        size_t n_dir_times, dir_times_cap;
 } Walker;
 
+typedef struct DirTime {
+        char *path; /* beneath the root */
+        struct timespec ts[2];
+} DirTime;
+
 static void walker_done(Walker *w) {
+        for (size_t i = 0; i < w->n_dir_times; i++)
+                free(w->dir_times[i].path);
+        free(w->dir_times);
+        w->dir_times = NULL;
+        w->n_dir_times = w->dir_times_cap = 0;
         strbuf_done(&w->path);
 }
 
@@ -370,22 +387,32 @@ static int walker_push(Walker *w, const char *name, size_t len, size_t *ret_old_
         return 0;
 }
 
-static int write_content(Walker *w, int fd, const uint8_t *data, size_t len) {
+/* Where file contents come from: the archive's temporary file and its mapping. Read-only, so any
+ * number of threads may use it. */
+typedef struct ContentSource {
+        int archive_fd;
+        const uint8_t *map;
+        size_t map_size;
+} ContentSource;
+
+/* *no_copy_file_range belongs to the calling thread. */
+static int write_content(const ContentSource *src, bool *no_copy_file_range, int fd, const uint8_t *data,
+                         size_t len) {
         size_t off, done = 0;
 
         if (len == 0)
                 return 0;
-        assert(data >= w->map && data + len <= w->map + w->map_size);
-        off = (size_t) (data - w->map);
+        assert(data >= src->map && data + len <= src->map + src->map_size);
+        off = (size_t) (data - src->map);
 
         /* In-kernel copy from the temporary file: the contents never pass through this process. */
-        while (done < len && !w->no_copy_file_range) {
+        while (done < len && !*no_copy_file_range) {
                 loff_t in_off = (loff_t) (off + done);
-                ssize_t n = copy_file_range(w->archive_fd, &in_off, fd, NULL, len - done, 0);
+                ssize_t n = copy_file_range(src->archive_fd, &in_off, fd, NULL, len - done, 0);
 
                 if (n < 0) {
                         if (IN_SET_COPY_FALLBACK(errno)) {
-                                w->no_copy_file_range = true;
+                                *no_copy_file_range = true;
                                 break;
                         }
                         return negative_errno();
@@ -395,6 +422,8 @@ static int write_content(Walker *w, int fd, const uint8_t *data, size_t len) {
                 done += (size_t) n;
         }
 
+        /* The mapping is private and never written: pages dropped here or by the walker's trims
+         * concurrently come back from the page cache, so this is safe from any thread. */
         while (done < len) {
                 size_t chunk = MIN(len - done, (size_t) 8u << 20);
                 int r = loop_write(fd, data + done, chunk);
@@ -411,8 +440,10 @@ static int write_content(Walker *w, int fd, const uint8_t *data, size_t len) {
         return 0;
 }
 
-static int walker_create_file(Walker *w, int dfd, const char *name, bool executable, const uint8_t *data,
-                              size_t len, const struct timespec ts[2]) {
+/* Creates one regular file beneath dfd; path (escaped) is for messages only. */
+static int create_file(const ContentSource *src, bool *no_copy_file_range, int dfd, const char *name,
+                       const char *path, size_t path_len, bool executable, const uint8_t *data, size_t len,
+                       const struct timespec ts[2], SpkError *error) {
         _cleanup_close_ int fd = -EBADF;
         char buf[256];
         int r;
@@ -420,15 +451,292 @@ static int walker_create_file(Walker *w, int dfd, const char *name, bool executa
         fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC,
                     executable ? 0777 : 0666);
         if (fd < 0)
-                return fail(w->error, negative_errno(), "Failed to create '%s': %s",
-                            walker_path(w, buf, sizeof(buf)), strerror(errno));
-        r = write_content(w, fd, data, len);
+                return fail(error, negative_errno(), "Failed to create '%s': %s",
+                            escape_name(path, path_len, buf, sizeof(buf)), strerror(errno));
+        r = write_content(src, no_copy_file_range, fd, data, len);
         if (r < 0)
-                return fail(w->error, r, "Failed to write '%s': %s", walker_path(w, buf, sizeof(buf)),
-                            strerror(-r));
+                return fail(error, r, "Failed to write '%s': %s",
+                            escape_name(path, path_len, buf, sizeof(buf)), strerror(-r));
         if (futimens(fd, ts) < 0)
-                return fail(w->error, negative_errno(), "Failed to set the time of '%s': %s",
-                            walker_path(w, buf, sizeof(buf)), strerror(errno));
+                return fail(error, negative_errno(), "Failed to set the time of '%s': %s",
+                            escape_name(path, path_len, buf, sizeof(buf)), strerror(errno));
+        return 0;
+}
+
+/*
+ * The file pool: creating a file costs far more kernel time than anything else the WRITE walk does, so
+ * with threads != 1 the walking thread queues regular files and a few workers create them, while the
+ * walk goes on making directories and symlinks in order.
+ *
+ * (P1) A job owns everything it needs: a duplicate of its directory's fd (a directory this code made,
+ *      so invariant (2) holds in the worker too), a copy of its path, and where its contents lie. The
+ *      queues are bounded, so the fds and memory held are too.
+ * (P1a) Each worker has a queue of its own, and all files of one directory go to the same worker:
+ *      creating entries in one directory serializes on that directory's lock in the kernel, so workers
+ *      gain only when they work in different directories.
+ * (P2) Workers write contents with copy_file_range() from the archive fd, or else from the read-only
+ *      private mapping, which the walker's trims may drop at any time without harm.
+ * (P3) The first failure wins: it is kept in the pool, later jobs are dropped unrun, and the walker
+ *      stops at its next submission. The caller removes the tree after joining the pool.
+ * (P4) A directory's time is set only after the pool has been joined, since its files may still be in
+ *      the queue until then: the walk records it (in post-order) and walker_apply_dir_times() sets it.
+ */
+#define POOL_MAX_THREADS 4u
+#define POOL_QUEUE_SLOTS 64u /* per worker */
+
+typedef struct FileJob {
+        int dfd;
+        char *path; /* the entry's path; its name is the last component */
+        size_t path_len, name_off;
+        bool executable;
+        const uint8_t *data;
+        size_t len;
+        struct timespec ts[2];
+} FileJob;
+
+typedef struct FileQueue {
+        struct FilePool *pool;
+        pthread_cond_t not_empty;
+        FileJob jobs[POOL_QUEUE_SLOTS];
+        size_t head, count;
+} FileQueue;
+
+typedef struct FilePool {
+        ContentSource src;
+        pthread_mutex_t lock; /* guards everything below */
+        pthread_cond_t not_full;
+        FileQueue queues[POOL_MAX_THREADS];
+        bool closing;
+        int r; /* the first failure, or 0 */
+        SpkError error;
+        pthread_t threads[POOL_MAX_THREADS];
+        unsigned n_threads;
+} FilePool;
+
+static void file_job_done(FileJob *j) {
+        j->dfd = safe_close(j->dfd);
+        free(j->path);
+        j->path = NULL;
+}
+
+static void *pool_worker(void *userdata) {
+        FileQueue *q = userdata;
+        FilePool *p = q->pool;
+        bool no_copy_file_range = false;
+
+        for (;;) {
+                FileJob j;
+                SpkError error;
+                bool failed;
+                int r;
+
+                pthread_mutex_lock(&p->lock);
+                while (q->count == 0 && !p->closing)
+                        pthread_cond_wait(&q->not_empty, &p->lock);
+                if (q->count == 0) {
+                        pthread_mutex_unlock(&p->lock);
+                        return NULL;
+                }
+                j = q->jobs[q->head];
+                q->head = (q->head + 1) % POOL_QUEUE_SLOTS;
+                q->count--;
+                failed = p->r < 0;
+                pthread_cond_signal(&p->not_full);
+                pthread_mutex_unlock(&p->lock);
+
+                if (!failed) {
+                        r = create_file(&p->src, &no_copy_file_range, j.dfd, j.path + j.name_off, j.path,
+                                        j.path_len, j.executable, j.data, j.len, j.ts, &error);
+                        if (r < 0) {
+                                pthread_mutex_lock(&p->lock);
+                                if (p->r >= 0) {
+                                        p->r = r;
+                                        p->error = error;
+                                }
+                                pthread_cond_broadcast(&p->not_full);
+                                pthread_mutex_unlock(&p->lock);
+                        }
+                }
+                file_job_done(&j);
+        }
+}
+
+static unsigned pool_size(const SpkVerifyOptions *opts) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        unsigned n = cpus > 0 ? (unsigned) MIN(cpus, (long) POOL_MAX_THREADS) : 1;
+
+        if (opts && opts->threads > 1)
+                n = MIN(n, opts->threads);
+        return n;
+}
+
+/* Joins the workers, which finish every queued job first, and frees the pool. r is the walk's result:
+ * its own failure stands unless the pool's caused it (pool_failed); otherwise the pool's failure, if
+ * any, is returned. */
+static int file_pool_finish(FilePool *p, int r, bool pool_failed, SpkError *error) {
+        if (!p)
+                return r;
+
+        pthread_mutex_lock(&p->lock);
+        p->closing = true;
+        for (unsigned i = 0; i < p->n_threads; i++)
+                pthread_cond_broadcast(&p->queues[i].not_empty);
+        pthread_mutex_unlock(&p->lock);
+        for (unsigned i = 0; i < p->n_threads; i++)
+                (void) pthread_join(p->threads[i], NULL);
+
+        /* Workers leave only with their queues empty; this drops jobs of threads never started. */
+        for (unsigned i = 0; i < POOL_MAX_THREADS; i++) {
+                FileQueue *q = &p->queues[i];
+
+                for (; q->count > 0; q->count--, q->head = (q->head + 1) % POOL_QUEUE_SLOTS)
+                        file_job_done(&q->jobs[q->head]);
+                pthread_cond_destroy(&q->not_empty);
+        }
+
+        if ((r >= 0 || pool_failed) && p->r < 0) {
+                r = p->r;
+                if (error)
+                        *error = p->error;
+        }
+        pthread_cond_destroy(&p->not_full);
+        pthread_mutex_destroy(&p->lock);
+        free(p);
+        return r;
+}
+
+/* Starts a pool; *ret is NULL (no pool) when threads == 1 or only one CPU is online. */
+static int file_pool_new(const SpkVerifyOptions *opts, const ContentSource *src, FilePool **ret,
+                         SpkError *error) {
+        unsigned n = opts && opts->threads == 1 ? 1 : pool_size(opts);
+        FilePool *p;
+        int r;
+
+        *ret = NULL;
+        if (n <= 1)
+                return 0;
+
+        p = calloc(1, sizeof(FilePool));
+        if (!p)
+                return fail(error, -ENOMEM, "Out of memory.");
+        p->src = *src;
+        pthread_mutex_init(&p->lock, NULL);
+        pthread_cond_init(&p->not_full, NULL);
+        for (unsigned i = 0; i < POOL_MAX_THREADS; i++) {
+                p->queues[i].pool = p;
+                pthread_cond_init(&p->queues[i].not_empty, NULL);
+        }
+
+        for (; p->n_threads < n; p->n_threads++) {
+                r = pthread_create(&p->threads[p->n_threads], NULL, pool_worker, &p->queues[p->n_threads]);
+                if (r != 0) {
+                        (void) file_pool_finish(p, 0, false, NULL);
+                        return fail(error, -r, "Failed to start a thread: %s", strerror(r));
+                }
+        }
+        *ret = p;
+        return 0;
+}
+
+/* Queues the file w->path (beneath dfd) for the worker of its directory. Waits while that worker's
+ * queue is full. */
+static int file_pool_submit(Walker *w, int dfd, bool executable, const uint8_t *data, size_t len,
+                            const struct timespec ts[2]) {
+        FilePool *p = w->pool;
+        FileQueue *q = &p->queues[w->pool_worker % p->n_threads];
+        FileJob j = {
+                .dfd = -EBADF,
+                .path_len = w->path.len,
+                .executable = executable,
+                .data = data,
+                .len = len,
+                .ts = { ts[0], ts[1] },
+        };
+        const char *slash;
+
+        j.path = strndup(w->path.data, w->path.len);
+        if (!j.path)
+                return fail(w->error, -ENOMEM, "Out of memory.");
+        slash = memrchr(j.path, '/', j.path_len);
+        j.name_off = slash ? (size_t) (slash - j.path) + 1 : 0;
+        j.dfd = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
+        if (j.dfd < 0) {
+                int r = negative_errno();
+
+                free(j.path);
+                return fail(w->error, r, "Failed to duplicate a directory fd: %s", strerror(-r));
+        }
+
+        pthread_mutex_lock(&p->lock);
+        while (q->count == POOL_QUEUE_SLOTS && p->r >= 0)
+                pthread_cond_wait(&p->not_full, &p->lock);
+        if (p->r < 0) {
+                int r = p->r;
+
+                pthread_mutex_unlock(&p->lock);
+                file_job_done(&j);
+                w->pool_failed = true;
+                return r;
+        }
+        q->jobs[(q->head + q->count) % POOL_QUEUE_SLOTS] = j;
+        q->count++;
+        pthread_cond_signal(&q->not_empty);
+        pthread_mutex_unlock(&p->lock);
+        return 0;
+}
+
+static int walker_create_file(Walker *w, int dfd, const char *name, bool executable, const uint8_t *data,
+                              size_t len, const struct timespec ts[2]) {
+        ContentSource src = { .archive_fd = w->archive_fd, .map = w->map, .map_size = w->map_size };
+
+        if (w->pool)
+                return file_pool_submit(w, dfd, executable, data, len, ts);
+        return create_file(&src, &w->no_copy_file_range, dfd, name, w->path.data, w->path.len, executable,
+                           data, len, ts, w->error);
+}
+
+/* Records the time of directory w->path, to be set by walker_apply_dir_times(). */
+static int walker_defer_dir_time(Walker *w, const struct timespec ts[2]) {
+        DirTime *d;
+
+        if (w->n_dir_times == w->dir_times_cap) {
+                size_t cap = w->dir_times_cap ? w->dir_times_cap * 2 : 64;
+
+                d = reallocarray(w->dir_times, cap, sizeof(DirTime));
+                if (!d)
+                        return fail(w->error, -ENOMEM, "Out of memory.");
+                w->dir_times = d;
+                w->dir_times_cap = cap;
+        }
+        d = &w->dir_times[w->n_dir_times];
+        d->path = strndup(w->path.data, w->path.len);
+        if (!d->path)
+                return fail(w->error, -ENOMEM, "Out of memory.");
+        d->ts[0] = ts[0];
+        d->ts[1] = ts[1];
+        w->n_dir_times++;
+        return 0;
+}
+
+/* Sets the recorded directory times, children before parents, one fd open at a time. */
+static int walker_apply_dir_times(Walker *w, int root) {
+        char buf[256];
+        int r;
+
+        for (size_t i = 0; i < w->n_dir_times; i++) {
+                const DirTime *d = &w->dir_times[i];
+                _cleanup_close_ int fd = -EBADF;
+
+                fd = openat_beneath(root, d->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
+                if (fd < 0)
+                        return fail(w->error, fd, "Failed to open directory '%s': %s",
+                                    escape_name(d->path, strlen(d->path), buf, sizeof(buf)), strerror(-fd));
+                if (futimens(fd, d->ts) < 0) {
+                        r = negative_errno();
+                        return fail(w->error, r, "Failed to set the time of '%s': %s",
+                                    escape_name(d->path, strlen(d->path), buf, sizeof(buf)), strerror(-r));
+                }
+        }
         return 0;
 }
 
@@ -546,7 +854,10 @@ static int walk_entry(Walker *w, const CapnpList *files, const NameRef *ref, uns
                 if (r < 0)
                         return r;
 
-                /* After the children: creating them changed the directory's mtime. */
+                /* After the children: creating them changed the directory's mtime. With a pool, some
+                 * may not exist yet (P4). */
+                if (w->unpack && w->pool)
+                        return walker_defer_dir_time(w, ts);
                 if (w->unpack && futimens(cfd, ts) < 0)
                         return fail(w->error, negative_errno(), "Failed to set the time of '%s': %s",
                                     walker_path(w, buf, sizeof(buf)), strerror(errno));
@@ -563,6 +874,7 @@ static int walk_dir(Walker *w, const CapnpList *files, unsigned depth, int dfd) 
         _cleanup_free_ NameRef *refs = NULL;
         char buf[256];
         uint32_t n = files->count;
+        unsigned parent_worker;
         int r;
 
         if (n == 0)
@@ -635,6 +947,11 @@ static int walk_dir(Walker *w, const CapnpList *files, unsigned depth, int dfd) 
          * mapping sequentially rather than faulting pages in at random. */
         sort_refs(refs, n, compare_index);
 
+        /* This directory's files go to a worker of their own, the next one round; the parent's
+         * worker comes back when the walk returns. */
+        parent_worker = w->pool_worker;
+        w->pool_worker = w->pool_next_worker++;
+
         for (uint32_t i = 0; i < n; i++) {
                 size_t old;
 
@@ -649,6 +966,7 @@ static int walk_dir(Walker *w, const CapnpList *files, unsigned depth, int dfd) 
                 if (++w->entries_since_trim >= TRIM_EVERY_ENTRIES)
                         walker_trim(w);
         }
+        w->pool_worker = parent_worker;
         return 0;
 }
 
@@ -1727,8 +2045,15 @@ int spk_package_unpack_fd(int fd, int dir_fd, const char *name, const SpkVerifyO
                         .map_size = v.map_size,
                 };
                 static const uint8_t empty[8];
+                ContentSource src = { .archive_fd = v.archive_fd, .map = v.map, .map_size = v.map_size };
 
-                r = walk_archive(&w, v.map ?: empty, v.map_size, root);
+                r = file_pool_new(opts, &src, &w.pool, error);
+                if (r >= 0)
+                        r = walk_archive(&w, v.map ?: empty, v.map_size, root);
+                r = file_pool_finish(w.pool, r, w.pool_failed, error);
+                w.pool = NULL;
+                if (r >= 0)
+                        r = walker_apply_dir_times(&w, root);
                 walker_trim(&w);
                 walker_done(&w);
                 if (r < 0)
