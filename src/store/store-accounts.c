@@ -66,23 +66,6 @@ static int user_from_row(sqlite3_stmt *st, void **ret) {
         return 0;
 }
 
-/* Steps st once: the row as a StoreUser, or -ENOENT. */
-static int user_get_one(Store *s, sqlite3_stmt *st, StoreUser **ret) {
-        void *u;
-        int r;
-
-        r = store_step(s, st);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                return -ENOENT;
-        r = user_from_row(st, &u);
-        if (r < 0)
-                return r;
-        *ret = u;
-        return 0;
-}
-
 int store_user_add(Store *s, const char *name, const char *display_name, bool is_admin, uint64_t now,
                    int64_t *ret_id) {
         int r;
@@ -116,13 +99,10 @@ int store_user_get(Store *s, int64_t id, StoreUser **ret) {
         assert(s);
         assert(ret);
 
-        r = store_prepare(s, "SELECT " USER_COLUMNS " FROM users WHERE id = ?1", &st);
+        r = store_query(s, &st, "SELECT " USER_COLUMNS " FROM users WHERE id = ?1", V_INT(id));
         if (r < 0)
                 return r;
-        r = store_bind(st, V_INT(id));
-        if (r < 0)
-                return r;
-        return user_get_one(s, st, ret);
+        return store_get_one(s, st, user_from_row, (void **) ret);
 }
 
 int store_user_get_by_name(Store *s, const char *name, StoreUser **ret) {
@@ -133,13 +113,10 @@ int store_user_get_by_name(Store *s, const char *name, StoreUser **ret) {
         assert(name);
         assert(ret);
 
-        r = store_prepare(s, "SELECT " USER_COLUMNS " FROM users WHERE name = ?1", &st);
+        r = store_query(s, &st, "SELECT " USER_COLUMNS " FROM users WHERE name = ?1", V_TEXT(name));
         if (r < 0)
                 return r;
-        r = store_bind(st, V_TEXT(name));
-        if (r < 0)
-                return r;
-        return user_get_one(s, st, ret);
+        return store_get_one(s, st, user_from_row, (void **) ret);
 }
 
 int store_user_list(Store *s, StoreUser ***ret, size_t *ret_n) {
@@ -384,13 +361,10 @@ int store_session_get(Store *s, const char *token, size_t len, uint64_t now, Sto
         if (r < 0)
                 return r;
 
-        r = store_prepare(s,
-                          "SELECT user_id, created, expires, last_seen FROM sessions "
-                          "WHERE id_hash = ?1 AND expires > ?2",
-                          &st);
-        if (r < 0)
-                return r;
-        r = store_bind(st, V_BLOB(session.id_hash, sizeof(session.id_hash)), V_UINT(now));
+        r = store_query(s, &st,
+                        "SELECT user_id, created, expires, last_seen FROM sessions "
+                        "WHERE id_hash = ?1 AND expires > ?2",
+                        V_BLOB(session.id_hash, sizeof(session.id_hash)), V_UINT(now));
         if (r < 0)
                 return r;
         r = store_step(s, st);
@@ -500,10 +474,8 @@ int store_setup_token_check(Store *s, const char *token, size_t len, uint64_t no
         r = store_token_digest(token, len, STORE_SETUP_TOKEN_LENGTH, digest);
         if (r < 0)
                 return r;
-        r = store_prepare(s, "SELECT 1 FROM setup_tokens WHERE hash = ?1 AND expires > ?2", &st);
-        if (r < 0)
-                return r;
-        r = store_bind(st, V_BLOB(digest, sizeof(digest)), V_UINT(now));
+        r = store_query(s, &st, "SELECT 1 FROM setup_tokens WHERE hash = ?1 AND expires > ?2",
+                        V_BLOB(digest, sizeof(digest)), V_UINT(now));
         if (r < 0)
                 return r;
         r = store_step(s, st);
@@ -564,10 +536,8 @@ int store_login_attempt_count_by_name(Store *s, const char *name, uint64_t since
         assert(name);
         assert(ret_n);
 
-        r = store_prepare(s, "SELECT count(*) FROM login_attempts WHERE user_name = ?1 AND time >= ?2", &st);
-        if (r < 0)
-                return r;
-        r = store_bind(st, V_TEXT(name), V_UINT(since));
+        r = store_query(s, &st, "SELECT count(*) FROM login_attempts WHERE user_name = ?1 AND time >= ?2",
+                        V_TEXT(name), V_UINT(since));
         if (r < 0)
                 return r;
         return count_one(s, st, ret_n);
@@ -581,10 +551,8 @@ int store_login_attempt_count_by_address(Store *s, const char *address, uint64_t
         assert(address);
         assert(ret_n);
 
-        r = store_prepare(s, "SELECT count(*) FROM login_attempts WHERE address = ?1 AND time >= ?2", &st);
-        if (r < 0)
-                return r;
-        r = store_bind(st, V_TEXT(address), V_UINT(since));
+        r = store_query(s, &st, "SELECT count(*) FROM login_attempts WHERE address = ?1 AND time >= ?2",
+                        V_TEXT(address), V_UINT(since));
         if (r < 0)
                 return r;
         return count_one(s, st, ret_n);
@@ -618,10 +586,7 @@ int store_setting_get(Store *s, const char *key, char **ret) {
         assert(key);
         assert(ret);
 
-        r = store_prepare(s, "SELECT value FROM settings WHERE key = ?1", &st);
-        if (r < 0)
-                return r;
-        r = store_bind(st, V_TEXT(key));
+        r = store_query(s, &st, "SELECT value FROM settings WHERE key = ?1", V_TEXT(key));
         if (r < 0)
                 return r;
         r = store_step(s, st);

@@ -5,18 +5,6 @@
 #include "basic/string-util.h"
 #include "store/store-internal.h"
 
-/* Reads one row of st with from_row: -ENOENT when there is none. */
-static int get_one(Store *s, sqlite3_stmt *st, StoreFromRow from_row, void **ret) {
-        int r;
-
-        r = store_step(s, st);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                return -ENOENT;
-        return from_row(st, ret);
-}
-
 static int check_blob(const void *p, size_t n) {
         if (!p && n > 0)
                 return -EINVAL;
@@ -85,13 +73,10 @@ int store_app_get(Store *s, const char *id, StoreApp **ret) {
         assert(id);
         assert(ret);
 
-        r = store_prepare(s, "SELECT " APP_COLUMNS " FROM apps WHERE id = ?1", &st);
+        r = store_query(s, &st, "SELECT " APP_COLUMNS " FROM apps WHERE id = ?1", V_TEXT(id));
         if (r < 0)
                 return r;
-        r = store_bind(st, V_TEXT(id));
-        if (r < 0)
-                return r;
-        return get_one(s, st, app_from_row, (void **) ret);
+        return store_get_one(s, st, app_from_row, (void **) ret);
 }
 
 int store_app_list(Store *s, StoreApp ***ret, size_t *ret_n) {
@@ -228,13 +213,10 @@ int store_package_get(Store *s, const char *id, StorePackage **ret) {
         assert(id);
         assert(ret);
 
-        r = store_prepare(s, "SELECT " PACKAGE_COLUMNS " FROM packages WHERE id = ?1", &st);
+        r = store_query(s, &st, "SELECT " PACKAGE_COLUMNS " FROM packages WHERE id = ?1", V_TEXT(id));
         if (r < 0)
                 return r;
-        r = store_bind(st, V_TEXT(id));
-        if (r < 0)
-                return r;
-        return get_one(s, st, package_from_row, (void **) ret);
+        return store_get_one(s, st, package_from_row, (void **) ret);
 }
 
 int store_package_list_by_app(Store *s, const char *app_id, StorePackage ***ret, size_t *ret_n) {
@@ -245,13 +227,10 @@ int store_package_list_by_app(Store *s, const char *app_id, StorePackage ***ret,
         assert(app_id);
         assert(ret);
 
-        r = store_prepare(s,
-                          "SELECT " PACKAGE_COLUMNS " FROM packages WHERE app_id = ?1 "
-                          "ORDER BY app_version DESC, installed DESC, id",
-                          &st);
-        if (r < 0)
-                return r;
-        r = store_bind(st, V_TEXT(app_id));
+        r = store_query(s, &st,
+                        "SELECT " PACKAGE_COLUMNS " FROM packages WHERE app_id = ?1 "
+                        "ORDER BY app_version DESC, installed DESC, id",
+                        V_TEXT(app_id));
         if (r < 0)
                 return r;
         return store_collect(s, st, package_from_row, store_package_free_void, (void ***) ret, ret_n);
@@ -409,13 +388,10 @@ int store_grain_get(Store *s, const char *id, StoreGrain **ret) {
         assert(id);
         assert(ret);
 
-        r = store_prepare(s, GRAIN_SELECT "WHERE g.id = ?1", &st);
+        r = store_query(s, &st, GRAIN_SELECT "WHERE g.id = ?1", V_TEXT(id));
         if (r < 0)
                 return r;
-        r = store_bind(st, V_TEXT(id));
-        if (r < 0)
-                return r;
-        return get_one(s, st, grain_from_row, (void **) ret);
+        return store_get_one(s, st, grain_from_row, (void **) ret);
 }
 
 int store_grain_list(Store *s, StoreGrain ***ret, size_t *ret_n) {
@@ -438,13 +414,10 @@ int store_grain_list_by_owner(Store *s, int64_t owner_id, StoreGrain ***ret, siz
         assert(s);
         assert(ret);
 
-        r = store_prepare(s,
-                          GRAIN_SELECT "WHERE g.owner_id = ?1 "
-                                       "ORDER BY coalesce(g.last_used, g.created) DESC, g.id",
-                          &st);
-        if (r < 0)
-                return r;
-        r = store_bind(st, V_INT(owner_id));
+        r = store_query(s, &st,
+                        GRAIN_SELECT "WHERE g.owner_id = ?1 "
+                                     "ORDER BY coalesce(g.last_used, g.created) DESC, g.id",
+                        V_INT(owner_id));
         if (r < 0)
                 return r;
         return store_collect(s, st, grain_from_row, store_grain_free_void, (void ***) ret, ret_n);
@@ -490,10 +463,8 @@ int store_identity_get(Store *s, int64_t user_id, const char *grain_id,
         assert(grain_id);
         assert(ret);
 
-        r = store_prepare(s, "SELECT identity_id FROM identities WHERE user_id = ?1 AND grain_id = ?2", &st);
-        if (r < 0)
-                return r;
-        r = store_bind(st, V_INT(user_id), V_TEXT(grain_id));
+        r = store_query(s, &st, "SELECT identity_id FROM identities WHERE user_id = ?1 AND grain_id = ?2",
+                        V_INT(user_id), V_TEXT(grain_id));
         if (r < 0)
                 return r;
         r = store_step(s, st);
@@ -649,13 +620,10 @@ int store_token_get_by_hash(Store *s, const char *hash, StoreToken **ret) {
         assert(hash);
         assert(ret);
 
-        r = store_prepare(s, "SELECT " TOKEN_COLUMNS " FROM tokens WHERE hash = ?1", &st);
+        r = store_query(s, &st, "SELECT " TOKEN_COLUMNS " FROM tokens WHERE hash = ?1", V_TEXT(hash));
         if (r < 0)
                 return r;
-        r = store_bind(st, V_TEXT(hash));
-        if (r < 0)
-                return r;
-        return get_one(s, st, token_from_row, (void **) ret);
+        return store_get_one(s, st, token_from_row, (void **) ret);
 }
 
 int store_token_use(Store *s, const char *token, size_t len, uint64_t now, StoreToken **ret) {
@@ -715,13 +683,10 @@ int store_token_list_by_grain(Store *s, const char *grain_id, StoreToken ***ret,
         assert(grain_id);
         assert(ret);
 
-        r = store_prepare(s,
-                          "SELECT " TOKEN_COLUMNS " FROM tokens WHERE grain_id = ?1 "
-                          "ORDER BY created, hash",
-                          &st);
-        if (r < 0)
-                return r;
-        r = store_bind(st, V_TEXT(grain_id));
+        r = store_query(s, &st,
+                        "SELECT " TOKEN_COLUMNS " FROM tokens WHERE grain_id = ?1 "
+                        "ORDER BY created, hash",
+                        V_TEXT(grain_id));
         if (r < 0)
                 return r;
         return store_collect(s, st, token_from_row, store_token_free_void, (void ***) ret, ret_n);

@@ -78,6 +78,12 @@ int store_bind_array(sqlite3_stmt *st, const StoreValue *v, size_t n);
         store_bind_array(st, (const StoreValue[]) { __VA_ARGS__ },                                           \
                          ELEMENTSOF(((const StoreValue[]) { __VA_ARGS__ })))
 
+/* Prepares sql (from the cache) and binds the values: the statement, ready to step. */
+int store_query_array(Store *s, sqlite3_stmt **ret, const char *sql, const StoreValue *v, size_t n);
+#define store_query(s, ret, sql, ...)                                                                        \
+        store_query_array(s, ret, sql, (const StoreValue[]) { __VA_ARGS__ },                                 \
+                          ELEMENTSOF(((const StoreValue[]) { __VA_ARGS__ })))
+
 /* sqlite3_step(): 1 a row, 0 done, < 0 errno. */
 int store_step(Store *s, sqlite3_stmt *st);
 
@@ -135,6 +141,8 @@ void store_op_rollback(StoreOp *op);
 
 /* Steps a SELECT whose rows from_row turns into heap objects; returns a NULL-terminated array. */
 typedef int (*StoreFromRow)(sqlite3_stmt *st, void **ret);
+/* Steps st once and reads the row with from_row: -ENOENT when there is none. */
+int store_get_one(Store *s, sqlite3_stmt *st, StoreFromRow from_row, void **ret);
 int store_collect(Store *s, sqlite3_stmt *st, StoreFromRow from_row, void (*free_fn)(void *), void ***ret,
                   size_t *ret_n);
 

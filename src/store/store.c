@@ -222,17 +222,29 @@ int store_step(Store *s, sqlite3_stmt *st) {
         return store_error(s, rc, "step");
 }
 
-int store_run_array(Store *s, const char *sql, const StoreValue *v, size_t n) {
+int store_query_array(Store *s, sqlite3_stmt **ret, const char *sql, const StoreValue *v, size_t n) {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         int r;
 
         assert(s);
         assert(sql);
+        assert(ret);
 
         r = store_prepare(s, sql, &st);
         if (r < 0)
                 return r;
         r = store_bind_array(st, v, n);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(st);
+        return 0;
+}
+
+int store_run_array(Store *s, const char *sql, const StoreValue *v, size_t n) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        r = store_query_array(s, &st, sql, v, n);
         if (r < 0)
                 return r;
         do
@@ -248,13 +260,7 @@ int store_exists_array(Store *s, const char *sql, const StoreValue *v, size_t n)
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         int r;
 
-        assert(s);
-        assert(sql);
-
-        r = store_prepare(s, sql, &st);
-        if (r < 0)
-                return r;
-        r = store_bind_array(st, v, n);
+        r = store_query_array(s, &st, sql, v, n);
         if (r < 0)
                 return r;
         r = store_step(s, st);
@@ -444,6 +450,17 @@ int store_transaction(Store *s, int (*fn)(Store *s, void *userdata), void *userd
         }
         q = store_commit(s);
         return q < 0 ? q : r;
+}
+
+int store_get_one(Store *s, sqlite3_stmt *st, StoreFromRow from_row, void **ret) {
+        int r;
+
+        r = store_step(s, st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -ENOENT;
+        return from_row(st, ret);
 }
 
 int store_collect(Store *s, sqlite3_stmt *st, StoreFromRow from_row, void (*free_fn)(void *), void ***ret,
