@@ -613,3 +613,18 @@ bool file_exists(const char *path) {
         assert(path);
         return faccessat(AT_FDCWD, path, F_OK, AT_SYMLINK_NOFOLLOW) >= 0;
 }
+
+int rm_rf_path(const char *path) {
+        _cleanup_free_ char *parent = NULL;
+        _cleanup_close_ int fd = -EBADF;
+
+        assert(path);
+
+        parent = path_dirname(path);
+        if (!parent)
+                return -ENOMEM;
+        fd = open(isempty(parent) ? "." : parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        return rm_rf_at(fd, path_basename(path));
+}

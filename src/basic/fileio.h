@@ -52,6 +52,9 @@ int mkdir_p(const char *path, mode_t mode);
  * A missing name is success. Removes what it can; a mount point below name is left alone and makes
  * it fail with -EXDEV (name itself then stays). */
 int rm_rf_at(int dir_fd, const char *name);
+/* rm_rf_at() of a path: its last component, beneath its parent directory (relative to the working
+ * directory when path is relative). */
+int rm_rf_path(const char *path);
 /* What rm_rf_at() does below name: empties the directory fd, which it takes over (and closes), never
  * descending into a directory for which is_mount_crossing_at() says true. Such a directory is left
  * alone, with what is in it, and makes it fail with -EXDEV once everything else is removed. */

@@ -1258,18 +1258,6 @@ static char *parse_validsig(const char *status) {
         return NULL;
 }
 
-static void rm_rf_path(const char *path) {
-        _cleanup_free_ char *parent = path_dirname(path);
-        _cleanup_close_ int fd = -EBADF;
-
-        /* rm_rf_at() takes one name beneath a directory fd. */
-        if (!parent)
-                return;
-        fd = open(isempty(parent) ? "." : parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd >= 0)
-                (void) rm_rf_at(fd, path_basename(path));
-}
-
 static int check_pgp(
         const SpkPackageInfo *info, const char *tmp_dir, char **ret_fingerprint, SpkError *error) {
         _cleanup_free_ char *gpg = NULL, *dir = NULL, *sig_path = NULL, *keyring_path = NULL, *home = NULL,
@@ -1373,7 +1361,7 @@ static int check_pgp(
                                 r = read_back(status_fd, &status, &status_len);
                 }
         }
-        rm_rf_path(dir);
+        (void) rm_rf_path(dir);
         if (r < 0)
                 return fail(error, r, "Failed to run gpg: %s", strerror(-r));
 

@@ -16,17 +16,6 @@
 #include "spk/keyring.h"
 #include "spk/spk-tool.h"
 
-/* getopt's own messages would name the verb as the program: this says it once, the spk way. */
-static int bad_option(int c, char *argv[]) {
-        const char *arg = optind > 0 ? argv[optind - 1] : "";
-
-        if (c == ':')
-                log_error("Option '%s' needs an argument; see 'spk %s --help'.", arg, argv[0]);
-        else
-                log_error("Unknown option '%s'; see 'spk %s --help'.", arg, argv[0]);
-        return 1;
-}
-
 /* Parses the options every key verb shares (-k, and -q where allowed); returns 1 after --help. */
 static int parse_key_options(int argc, char *argv[], bool allow_quiet, void (*help)(void),
                              char **ret_keyring, bool *ret_quiet) {
@@ -49,7 +38,9 @@ static int parse_key_options(int argc, char *argv[], bool allow_quiet, void (*he
                         break;
                 case 'q':
                         if (!allow_quiet) {
-                                (void) bad_option('?', argv);
+                                /* --quiet, which this verb does not take: getopt did not set optopt. */
+                                optopt = 0;
+                                (void) spk_option_error('?', argv);
                                 return -EINVAL;
                         }
                         quiet = true;
@@ -58,7 +49,7 @@ static int parse_key_options(int argc, char *argv[], bool allow_quiet, void (*he
                         help();
                         return 1;
                 default:
-                        (void) bad_option(c, argv);
+                        (void) spk_option_error(c, argv);
                         return -EINVAL;
                 }
 

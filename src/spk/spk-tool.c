@@ -12,12 +12,14 @@
 #include "spk/spk-tool.h"
 
 int spk_option_error(int opt, char *const argv[]) {
+        const char *arg = optind > 0 ? argv[optind - 1] : "";
+
         if (opt == ':')
-                log_error("%s: option '%s' needs an argument", argv[0], argv[optind - 1]);
+                log_error("%s: option '%s' needs an argument", argv[0], arg);
         else if (optopt > 0)
                 log_error("%s: unknown option '-%c'; see 'spk %s --help'", argv[0], optopt, argv[0]);
         else
-                log_error("%s: unknown option '%s'; see 'spk %s --help'", argv[0], argv[optind - 1], argv[0]);
+                log_error("%s: unknown option '%s'; see 'spk %s --help'", argv[0], arg, argv[0]);
         return 1;
 }
 

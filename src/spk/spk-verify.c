@@ -64,17 +64,6 @@ static int print_verified_info(const SpkPackageInfo *info) {
         return 0;
 }
 
-/* getopt's own messages would name the verb as the program: this says it once, the spk way. */
-static int bad_option(int c, char *argv[]) {
-        const char *arg = optind > 0 ? argv[optind - 1] : "";
-
-        if (c == ':')
-                log_error("Option '%s' needs an argument; see 'spk %s --help'.", arg, argv[0]);
-        else
-                log_error("Unknown option '%s'; see 'spk %s --help'.", arg, argv[0]);
-        return 1;
-}
-
 static void verify_help(void) {
         printf("Usage: spk verify [-d] SPKFILE|-\n"
                "\n"
@@ -111,7 +100,7 @@ int verb_verify(int argc, char *argv[]) {
                         verify_help();
                         return 0;
                 default:
-                        return bad_option(c, argv);
+                        return spk_option_error(c, argv);
                 }
         if (argc - optind != 1) {
                 log_error("Expected one package file, or '-' for standard input; see 'spk verify --help'.");
@@ -176,7 +165,7 @@ int verb_unpack(int argc, char *argv[]) {
                         unpack_help();
                         return 0;
                 default:
-                        return bad_option(c, argv);
+                        return spk_option_error(c, argv);
                 }
         if (argc - optind < 1 || argc - optind > 2) {
                 log_error("Expected a package file (or '-') and optionally an output directory; "

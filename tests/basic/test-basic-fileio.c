@@ -44,12 +44,9 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
         Fixture *f = *state;
-        _cleanup_free_ char *parent = path_dirname(f->path);
-        int pfd, r;
+        int r;
 
-        pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        r = rm_rf_at(pfd, path_basename(f->path));
-        safe_close(pfd);
+        r = rm_rf_path(f->path);
         safe_close(f->fd);
         free(f);
         return r < 0 ? -1 : 0;
@@ -561,6 +558,38 @@ static void test_is_mount_crossing(void **state) {
                 assert_true(is_mount_crossing_at(root, "proc", proc_dev));
 }
 
+static void test_rm_rf_path(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *abs = path_join(f->path, "a"), *names = NULL, *cwd = get_current_dir_name();
+        struct stat st;
+
+        assert_int_equal(mkdirat(f->fd, "a", 0755), 0);
+        assert_int_equal(mkdirat(f->fd, "a/b", 0755), 0);
+        write_at(f->fd, "a/b/c", "c");
+        write_at(f->fd, "sibling", "s");
+
+        /* An absolute path: the tree goes, its sibling stays. */
+        assert_int_equal(rm_rf_path(abs), 0);
+        names = list_dir(f->fd);
+        assert_string_equal(names, "sibling");
+
+        /* A relative path resolves against the working directory; a bare name too. */
+        assert_int_equal(mkdirat(f->fd, "r", 0755), 0);
+        assert_int_equal(mkdirat(f->fd, "r/s", 0755), 0);
+        assert_non_null(cwd);
+        assert_int_equal(chdir(f->path), 0);
+        assert_int_equal(rm_rf_path("r/s"), 0);
+        assert_int_equal(fstatat(f->fd, "r/s", &st, AT_SYMLINK_NOFOLLOW), -1);
+        assert_int_equal(rm_rf_path("r"), 0);
+        assert_int_equal(fstatat(f->fd, "r", &st, AT_SYMLINK_NOFOLLOW), -1);
+        assert_int_equal(chdir(cwd), 0);
+
+        /* A missing name is success; a missing parent is not. */
+        assert_int_equal(rm_rf_path(abs), 0);
+        _cleanup_free_ char *deep = path_join(abs, "x");
+        assert_int_equal(rm_rf_path(deep), -ENOENT);
+}
+
 static void test_rm_rf_children_stops_at_mounts(void **state) {
         Fixture *f = *state;
         _cleanup_free_ char *s = NULL, *names = NULL, *names2 = NULL;
@@ -672,6 +701,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_write_file_atomic_named, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_mkdir_p, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_rm_rf, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_rm_rf_path, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_is_mount_crossing, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_rm_rf_children_stops_at_mounts, setup, teardown),
                 cmocka_unit_test(test_path_join),

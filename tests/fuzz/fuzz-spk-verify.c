@@ -48,18 +48,6 @@ static char work_dir[64];
 static int work_fd = -EBADF;
 static uint8_t pk[32], sk[64];
 
-static void rm_rf_path(const char *path) {
-        _cleanup_free_ char *parent = path_dirname(path);
-        _cleanup_close_ int fd = -EBADF;
-
-        /* rm_rf_at() takes one name beneath a directory fd. */
-        if (!parent)
-                return;
-        fd = open(isempty(parent) ? "." : parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd >= 0)
-                (void) rm_rf_at(fd, path_basename(path));
-}
-
 static void setup_once(void) {
         uint8_t seed[32];
 
@@ -78,7 +66,7 @@ static __attribute__((destructor)) void cleanup_once(void) {
         if (work_fd < 0)
                 return;
         safe_close(work_fd);
-        rm_rf_path(work_dir);
+        (void) rm_rf_path(work_dir);
 }
 
 static uint64_t count_entries(int dfd) {
