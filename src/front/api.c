@@ -1,0 +1,1724 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * One call, from api_handle() to its done:
+ *
+ *   api_handle() --route, method, caller, CSRF, body (api_dispatch)--> ANSWERED: done(response), freed
+ *        \--a password to hash or check (call_start_worker)--> WORKING
+ *   WORKING --worker done (on_worker_done → the call's continuation)--> ANSWERED: done(response), freed
+ *        \--api_call_cancel(), api_free()--> worker killed and reaped, freed; done is not called
+ *
+ * (1) done is called exactly once per call that is not cancelled, and the call is freed right after
+ * (2) a call has at most one worker, and only in WORKING; the Api lists every call until it is freed
+ * (3) what a continuation relies on is read again from the store after the worker: the user may have been
+ *     deleted, or their password changed, while the worker ran
+ * (4) passwords, tokens and secrets live only in the call (wiped when it is freed), the worker's input
+ *     (wiped once forked) and response bodies that exist to hand them out (wiped by api_response_free())
+ *
+ * The order of checks for every request: 404 unknown path, 405 method, then who calls (401/403, the
+ * control socket's 400), CSRF/Origin (403), 415 Content-Type, 400 malformed body, then the endpoint.
+ */
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <strings.h>
+
+#include <jansson.h>
+
+#include "basic/hex.h"
+#include "basic/log.h"
+#include "basic/string-util.h"
+#include "front/accounts.h"
+#include "front/api.h"
+#include "front/totp.h"
+#include "front/worker.h"
+
+/* A handler's answer is not ready yet: a worker runs. */
+#define API_PENDING 1
+
+typedef enum ApiRoute {
+        ROUTE_STATUS,
+        ROUTE_SETUP,
+        ROUTE_SESSION,
+        ROUTE_USERS,
+        ROUTE_USER,
+        ROUTE_USER_TOTP,
+        ROUTE_TOTP_NEW,
+        ROUTE_TOTP,
+        ROUTE_ADMIN_TOKEN,
+        _ROUTE_MAX,
+        _ROUTE_INVALID = -EINVAL,
+} ApiRoute;
+
+#define METHOD_BIT(m) (UINT64_C(1) << (m))
+_Static_assert(_HTTP_METHOD_MAX <= 64, "a method is a bit of a uint64_t");
+
+static const uint64_t route_methods[_ROUTE_MAX] = {
+        [ROUTE_STATUS] = METHOD_BIT(HTTP_METHOD_GET),
+        [ROUTE_SETUP] = METHOD_BIT(HTTP_METHOD_POST),
+        [ROUTE_SESSION] = METHOD_BIT(HTTP_METHOD_GET) | METHOD_BIT(HTTP_METHOD_POST) | METHOD_BIT(HTTP_METHOD_DELETE),
+        [ROUTE_USERS] = METHOD_BIT(HTTP_METHOD_GET) | METHOD_BIT(HTTP_METHOD_POST),
+        [ROUTE_USER] = METHOD_BIT(HTTP_METHOD_GET) | METHOD_BIT(HTTP_METHOD_PATCH) | METHOD_BIT(HTTP_METHOD_DELETE),
+        [ROUTE_USER_TOTP] = METHOD_BIT(HTTP_METHOD_DELETE),
+        [ROUTE_TOTP_NEW] = METHOD_BIT(HTTP_METHOD_GET),
+        [ROUTE_TOTP] = METHOD_BIT(HTTP_METHOD_POST) | METHOD_BIT(HTTP_METHOD_DELETE),
+        [ROUTE_ADMIN_TOKEN] = METHOD_BIT(HTTP_METHOD_POST),
+};
+
+struct Api {
+        sd_event *event;
+        Store *store;
+        char *base_url; /* without a trailing '/' */
+        char *base_origin;
+        char *wildcard_host;
+        char *version;
+        bool cookie_secure;
+        uint8_t csrf_key[ACCOUNTS_CSRF_KEY_SIZE];
+        bool have_csrf_key;
+        uint64_t started; /* api_startup()'s now; 0 before */
+        ApiCall *calls;
+};
+
+typedef int (*ApiContinuation)(ApiCall *c, int error, const char *hash, ApiResponse **ret);
+
+struct ApiCall {
+        Api *api;
+        ApiCall *prev, *next;
+        ApiDone done;
+        void *userdata;
+        Worker *worker;
+        ApiContinuation cont;
+        /* A bare 500, made up front: what done gets when memory runs out for the real answer. */
+        ApiResponse *fallback;
+
+        /* The request, as far as an answer after a worker needs it. */
+        bool secure; /* which cookie: __Host- with Secure, or the plain one */
+        uint64_t now;
+        char address_key[ACCOUNTS_ADDRESS_KEY_SIZE]; /* "" when unknown */
+        json_t *body;                                /* the parsed body, or NULL */
+        char path_name[ACCOUNTS_NAME_MAX + 1];       /* NAME in /users/NAME */
+
+        /* Who calls. */
+        bool admin;
+        bool had_cookie;
+        StoreUser *user; /* WEB with a valid session */
+        char session_token[STORE_TOKEN_LENGTH + 1];
+
+        /* What a continuation works on. */
+        int64_t target_id;
+        char *target_name;
+        char *target_hash; /* the hash a password was checked against: unchanged afterwards, or no go */
+        bool verified;     /* the worker checked a password */
+};
+
+/* ---- responses ---- */
+
+ApiResponse *api_response_free(ApiResponse *r) {
+        if (!r)
+                return NULL;
+        strv_free(r->headers);
+        if (r->body) {
+                explicit_bzero_safe(r->body, r->body_size);
+                free(r->body);
+        }
+        free(r);
+        return NULL;
+}
+
+static int response_add_header(ApiResponse *r, const char *fmt, ...) _printf_(2, 3);
+static int response_add_header(ApiResponse *r, const char *fmt, ...) {
+        va_list ap;
+        char *s;
+        int k;
+
+        va_start(ap, fmt);
+        k = vasprintf(&s, fmt, ap);
+        va_end(ap);
+        if (k < 0)
+                return -ENOMEM;
+        return strv_consume(&r->headers, s);
+}
+
+/* A response with status and body (a JSON value, whose reference is taken; NULL: no body). */
+static int response_new(int status, json_t *body, ApiResponse **ret) {
+        _cleanup_(api_response_freep) ApiResponse *r = NULL;
+
+        r = calloc(1, sizeof(ApiResponse));
+        if (!r) {
+                json_decref(body);
+                return -ENOMEM;
+        }
+        r->status = status;
+
+        if (body) {
+                r->body = json_dumps(body, JSON_COMPACT);
+                json_decref(body);
+                if (!r->body)
+                        return -ENOMEM;
+                r->body_size = strlen(r->body);
+        }
+
+        *ret = TAKE_PTR(r);
+        return 0;
+}
+
+/* body: the JSON value to answer (its reference is taken); NULL means that making it ran out of memory. */
+static int reply(ApiResponse **ret, int status, json_t *body) {
+        if (!body)
+                return -ENOMEM;
+        return response_new(status, body, ret);
+}
+
+static int reply_empty(ApiResponse **ret, int status) {
+        return response_new(status, NULL, ret);
+}
+
+static int reply_error(ApiResponse **ret, int status, const char *fmt, ...) _printf_(3, 4);
+static int reply_error(ApiResponse **ret, int status, const char *fmt, ...) {
+        _cleanup_free_ char *message = NULL;
+        va_list ap;
+        int k;
+
+        va_start(ap, fmt);
+        k = vasprintf(&message, fmt, ap);
+        va_end(ap);
+        if (k < 0)
+                return -ENOMEM;
+        return reply(ret, status, json_pack("{s:s}", "error", message));
+}
+
+/* 500 and friends, from an errno; logged here, once per request. */
+static ApiResponse *response_for_errno(ApiCall *c, int error) {
+        ApiResponse *r = NULL;
+        int status = http_status_from_errno(error);
+
+        if (status < 500)
+                status = 500;
+        log_error_errno(error, "API call failed: %m");
+        if (reply_error(&r, status, "%s", status == 504 ? "The server took too long." : "Internal error.") < 0)
+                (void) reply_empty(&r, status);
+        return r;
+}
+
+/* ---- JSON ---- */
+
+static json_t *time_json(uint64_t usec) {
+        return usec == 0 ? json_null() : json_integer((json_int_t) (usec / 1000));
+}
+
+static json_t *user_json(const StoreUser *u) {
+        assert(u);
+
+        return json_pack("{s:I, s:s, s:s, s:b, s:b, s:o, s:o}",
+                         "id", (json_int_t) u->id,
+                         "name", u->name,
+                         "displayName", u->display_name,
+                         "admin", u->is_admin,
+                         "totp", u->totp_secret != NULL,
+                         "created", time_json(u->created),
+                         "lastLogin", time_json(u->last_login));
+}
+
+typedef enum FieldType {
+        FIELD_STRING,
+        FIELD_BOOL,
+} FieldType;
+
+typedef struct Field {
+        const char *name;
+        FieldType type;
+        bool required;
+} Field;
+
+/* The body has only these fields, of these types. Otherwise a 400 answer is made: 1. */
+static int body_check(ApiCall *c, const Field *fields, size_t n, ApiResponse **ret) {
+        const char *key;
+        json_t *value;
+
+        json_object_foreach(c->body, key, value) {
+                const Field *f = NULL;
+
+                for (size_t i = 0; i < n; i++)
+                        if (streq(fields[i].name, key))
+                                f = &fields[i];
+                if (!f) {
+                        /* The key is printed back: keep it short. */
+                        int r = reply_error(ret, 400, "Unknown field '%.64s'.", key);
+                        return r < 0 ? r : 1;
+                }
+                if ((f->type == FIELD_STRING && !json_is_string(value)) ||
+                    (f->type == FIELD_BOOL && !json_is_boolean(value))) {
+                        int r = reply_error(ret, 400, "'%s' must be a %s.", f->name,
+                                            f->type == FIELD_STRING ? "string" : "boolean");
+                        return r < 0 ? r : 1;
+                }
+        }
+        for (size_t i = 0; i < n; i++)
+                if (fields[i].required && !json_object_get(c->body, fields[i].name)) {
+                        int r = reply_error(ret, 400, "'%s' is missing.", fields[i].name);
+                        return r < 0 ? r : 1;
+                }
+        return 0;
+}
+#define BODY_CHECK(c, ret, ...)                                                                               \
+        body_check(c, (const Field[]) { __VA_ARGS__ }, ELEMENTSOF(((const Field[]) { __VA_ARGS__ })), ret)
+
+static const char *body_string(ApiCall *c, const char *key, size_t *ret_len) {
+        json_t *v = json_object_get(c->body, key);
+
+        if (!json_is_string(v)) {
+                if (ret_len)
+                        *ret_len = 0;
+                return NULL;
+        }
+        if (ret_len)
+                *ret_len = json_string_length(v);
+        return json_string_value(v);
+}
+
+/* -1 absent, else 0 or 1. */
+static int body_bool(ApiCall *c, const char *key) {
+        json_t *v = json_object_get(c->body, key);
+
+        return json_is_boolean(v) ? json_is_true(v) : -1;
+}
+
+/* ---- the store, as the endpoints need it ---- */
+
+static int count_users(Store *s, size_t *ret_users, size_t *ret_admins) {
+        _cleanup_(store_user_list_freep) StoreUser **l = NULL;
+        size_t n = 0, admins = 0;
+        int r;
+
+        r = store_user_list(s, &l, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++)
+                if (l[i]->is_admin)
+                        admins++;
+        if (ret_users)
+                *ret_users = n;
+        if (ret_admins)
+                *ret_admins = admins;
+        return 0;
+}
+
+static int api_csrf_key(Api *api) {
+        int r;
+
+        if (api->have_csrf_key)
+                return 0;
+        r = accounts_csrf_key(api->store, api->csrf_key);
+        if (r < 0)
+                return r;
+        api->have_csrf_key = true;
+        return 0;
+}
+
+/* Starts a session for user_id and answers status with {"user","csrfToken"} and its cookie. */
+static int reply_new_session(ApiCall *c, int64_t user_id, int status, ApiResponse **ret) {
+        _cleanup_(store_user_freep) StoreUser *u = NULL;
+        _cleanup_(api_response_freep) ApiResponse *resp = NULL;
+        char token[STORE_TOKEN_LENGTH + 1], csrf[ACCOUNTS_CSRF_TOKEN_LENGTH + 1];
+        _cleanup_free_ char *cookie = NULL;
+        json_t *body;
+        int r;
+
+        r = api_csrf_key(c->api);
+        if (r < 0)
+                return r;
+        r = store_user_get(c->api->store, user_id, &u);
+        if (r < 0)
+                return r;
+        r = store_session_new(c->api->store, user_id, c->now, c->now + ACCOUNTS_SESSION_USEC, token);
+        if (r < 0)
+                return r;
+
+        accounts_csrf_token(c->api->csrf_key, token, STORE_TOKEN_LENGTH, csrf);
+        r = accounts_cookie_make(c->secure, token, ACCOUNTS_SESSION_USEC, &cookie);
+        explicit_bzero_safe(token, sizeof(token));
+        if (r < 0) {
+                explicit_bzero_safe(csrf, sizeof(csrf));
+                return r;
+        }
+
+        body = json_pack("{s:o, s:s}", "user", user_json(u), "csrfToken", csrf);
+        explicit_bzero_safe(csrf, sizeof(csrf));
+        r = reply(&resp, status, body);
+        if (r >= 0)
+                r = response_add_header(resp, "Set-Cookie: %s", cookie);
+        explicit_bzero_safe(cookie, strlen(cookie));
+        if (r < 0)
+                return r;
+
+        *ret = TAKE_PTR(resp);
+        return 0;
+}
+
+static int reply_user(ApiCall *c, int64_t id, int status, ApiResponse **ret) {
+        _cleanup_(store_user_freep) StoreUser *u = NULL;
+        int r;
+
+        r = store_user_get(c->api->store, id, &u);
+        if (r == -ENOENT)
+                return reply_error(ret, 404, "No such user.");
+        if (r < 0)
+                return r;
+        return reply(ret, status, json_pack("{s:o}", "user", user_json(u)));
+}
+
+static int reply_unauthenticated(ApiCall *c, ApiResponse **ret) {
+        _cleanup_(api_response_freep) ApiResponse *resp = NULL;
+        _cleanup_free_ char *cookie = NULL;
+        int r;
+
+        r = reply_error(&resp, 401, "Not logged in.");
+        if (r < 0)
+                return r;
+        /* A cookie that opens nothing is dropped, so that the browser stops sending it. */
+        if (c->had_cookie) {
+                r = accounts_cookie_make_clear(c->secure, &cookie);
+                if (r < 0)
+                        return r;
+                r = response_add_header(resp, "Set-Cookie: %s", cookie);
+                if (r < 0)
+                        return r;
+        }
+        *ret = TAKE_PTR(resp);
+        return 0;
+}
+
+static int reply_retry_after(ApiResponse **ret, int status, uint64_t seconds, const char *message) {
+        _cleanup_(api_response_freep) ApiResponse *resp = NULL;
+        int r;
+
+        r = reply_error(&resp, status, "%s", message);
+        if (r < 0)
+                return r;
+        r = response_add_header(resp, "Retry-After: %" PRIu64, seconds);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(resp);
+        return 0;
+}
+
+/* ---- the password worker ---- */
+
+/*
+ * What the child gets: this header, then hash_len bytes of an argon2id string, verify_len bytes of the
+ * password to check against it, new_len bytes of a password to hash. With verify set it checks first
+ * (an empty hash: no such user, or no password: it does the same work and fails); with new_len > 0 the
+ * result is the new hash.
+ */
+typedef struct PasswordJob {
+        uint32_t verify;
+        uint32_t hash_len;
+        uint32_t verify_len;
+        uint32_t new_len;
+} PasswordJob;
+
+static int password_job_run(const void *in, size_t in_size, void **ret, size_t *ret_size) {
+        char hash[STORE_PASSWORD_HASH_SIZE], result[STORE_PASSWORD_HASH_SIZE];
+        const char *verify_password, *new_password;
+        PasswordJob job;
+        int r;
+
+        if (in_size < sizeof(job))
+                return -EINVAL;
+        memcpy(&job, in, sizeof(job));
+        if ((uint64_t) sizeof(job) + job.hash_len + job.verify_len + job.new_len != in_size ||
+            job.hash_len >= sizeof(hash))
+                return -EINVAL;
+        verify_password = (const char *) in + sizeof(job) + job.hash_len;
+        new_password = verify_password + job.verify_len;
+
+        if (job.verify) {
+                if (job.hash_len == 0) {
+                        /* Hashing costs what verifying against a hash made with the same limits costs, so
+                         * that an unknown name takes as long as a wrong password. */
+                        (void) store_password_hash(verify_password, job.verify_len, result);
+                        return -EACCES;
+                }
+                memcpy(hash, (const char *) in + sizeof(job), job.hash_len);
+                hash[job.hash_len] = '\0';
+                r = store_password_verify(hash, verify_password, job.verify_len);
+                if (r < 0)
+                        return r;
+        }
+
+        if (job.new_len > 0) {
+                r = store_password_hash(new_password, job.new_len, result);
+                if (r < 0)
+                        return r;
+                *ret = strdup(result);
+                if (!*ret)
+                        return -ENOMEM;
+                *ret_size = strlen(result);
+        }
+        return 0;
+}
+
+static void call_finish(ApiCall *c, ApiResponse *response);
+
+static void on_worker_done(Worker *w, int error, const void *result, size_t size, void *userdata) {
+        ApiCall *c = userdata;
+        ApiResponse *resp = NULL;
+        int r;
+
+        assert(c);
+        c->worker = NULL;
+
+        r = c->cont(c, error, error >= 0 && size > 0 ? result : NULL, &resp);
+        if (r < 0) {
+                resp = api_response_free(resp);
+                resp = response_for_errno(c, r);
+        }
+        call_finish(c, resp);
+}
+
+/* verify_hash: with verify_password, the hash to check it against ("" or NULL: none, which fails after
+ * the same work); new_password: to hash. Then cont runs with the worker's error and the new hash. */
+static int call_start_worker(ApiCall *c, const char *verify_hash, const char *verify_password, size_t verify_len,
+                             const char *new_password, size_t new_len, ApiContinuation cont, ApiResponse **ret) {
+        PasswordJob job = {
+                .verify = !!verify_password,
+                .hash_len = verify_password && verify_hash ? (uint32_t) strlen(verify_hash) : 0,
+                .verify_len = verify_password ? (uint32_t) verify_len : 0,
+                .new_len = new_password ? (uint32_t) new_len : 0,
+        };
+        size_t size = sizeof(job) + job.hash_len + job.verify_len + job.new_len;
+        uint8_t *in;
+        int r;
+
+        assert(!c->worker);
+        assert(verify_len <= ACCOUNTS_PASSWORD_MAX && new_len <= ACCOUNTS_PASSWORD_MAX);
+
+        in = malloc(size);
+        if (!in)
+                return -ENOMEM;
+        memcpy(in, &job, sizeof(job));
+        if (job.hash_len > 0)
+                memcpy(in + sizeof(job), verify_hash, job.hash_len);
+        if (job.verify_len > 0)
+                memcpy(in + sizeof(job) + job.hash_len, verify_password, job.verify_len);
+        if (job.new_len > 0)
+                memcpy(in + sizeof(job) + job.hash_len + job.verify_len, new_password, job.new_len);
+
+        c->cont = cont;
+        c->verified = job.verify;
+        r = worker_run(c->api->event, password_job_run, in, size, API_WORKER_TIMEOUT_USEC, on_worker_done, c,
+                       &c->worker);
+        explicit_bzero_safe(in, size);
+        free(in);
+        if (r == -EBUSY)
+                return reply_retry_after(ret, 503, 1, "The server is busy; try again in a moment.");
+        if (r < 0)
+                return r;
+        return API_PENDING;
+}
+
+/* ---- endpoints ---- */
+
+static int handle_status(ApiCall *c, ApiResponse **ret) {
+        json_t *j;
+        size_t n;
+        int r;
+
+        r = count_users(c->api->store, &n, NULL);
+        if (r < 0)
+                return r;
+
+        j = json_pack("{s:s, s:b, s:s, s:s}", "version", c->api->version, "needsSetup", n == 0, "baseUrl",
+                      c->api->base_url, "wildcardHost", c->api->wildcard_host);
+        if (!j)
+                return -ENOMEM;
+        if (c->admin) {
+                r = json_object_set_new(j, "users", json_integer((json_int_t) n));
+                if (r >= 0 && c->api->started > 0 && c->now >= c->api->started)
+                        r = json_object_set_new(j, "uptime",
+                                                json_integer((json_int_t) ((c->now - c->api->started) / 1000000)));
+                if (r < 0) {
+                        json_decref(j);
+                        return -ENOMEM;
+                }
+        }
+        return reply(ret, 200, j);
+}
+
+static int reply_invalid_name(ApiResponse **ret) {
+        return reply_error(ret, 400, "A user name has 1 to %u letters, digits, '.', '_' or '-', and does not "
+                           "start with '.' or '-'.", ACCOUNTS_NAME_MAX);
+}
+
+static int reply_invalid_password(ApiResponse **ret) {
+        return reply_error(ret, 400, "A password has %u to %u bytes.", ACCOUNTS_PASSWORD_MIN, ACCOUNTS_PASSWORD_MAX);
+}
+
+static int reply_invalid_display_name(ApiResponse **ret) {
+        return reply_error(ret, 400, "A display name has 1 to %u bytes of printable text.",
+                           ACCOUNTS_DISPLAY_NAME_MAX);
+}
+
+static int setup_hashed(ApiCall *c, int error, const char *hash, ApiResponse **ret) {
+        Store *s = c->api->store;
+        const char *token, *name = body_string(c, "name", NULL), *display = body_string(c, "displayName", NULL);
+        size_t token_len;
+        int64_t id;
+        int r;
+
+        if (error < 0)
+                return error;
+        if (!hash)
+                return -EIO;
+        token = body_string(c, "token", &token_len);
+
+        r = store_begin(s);
+        if (r < 0)
+                return r;
+        r = store_setup_token_consume(s, token, token_len, c->now);
+        if (r == -ENOENT) {
+                (void) store_rollback(s);
+                return reply_error(ret, 403, "The setup token is not valid (any more).");
+        }
+        if (r >= 0)
+                r = store_user_add(s, name, display, true, c->now, &id);
+        if (r == -EEXIST) {
+                (void) store_rollback(s);
+                return reply_error(ret, 409, "That name is taken.");
+        }
+        if (r >= 0)
+                r = store_user_set_password_hash(s, id, hash);
+        if (r >= 0)
+                r = store_user_set_last_login(s, id, c->now);
+        if (r >= 0) {
+                r = store_setting_delete(s, API_SETUP_TOKEN_EXPIRES_SETTING);
+                if (r == -ENOENT)
+                        r = 0;
+        }
+        if (r < 0) {
+                (void) store_rollback(s);
+                return r;
+        }
+        r = store_commit(s);
+        if (r < 0)
+                return r;
+
+        log_struct(LOG_INFO, "Administrator '%s' created with the setup token.", name, "GRANARY_USER_NAME=%s",
+                   name);
+        return reply_new_session(c, id, 201, ret);
+}
+
+static int handle_setup(ApiCall *c, ApiResponse **ret) {
+        _cleanup_(store_user_freep) StoreUser *existing = NULL;
+        const char *token, *name, *password, *display;
+        size_t token_len, name_len, password_len, display_len;
+        int r;
+
+        r = BODY_CHECK(c, ret, { "token", FIELD_STRING, true }, { "name", FIELD_STRING, true },
+                       { "password", FIELD_STRING, true }, { "displayName", FIELD_STRING, false });
+        if (r != 0)
+                return r < 0 ? r : 0;
+        token = body_string(c, "token", &token_len);
+        name = body_string(c, "name", &name_len);
+        password = body_string(c, "password", &password_len);
+        display = body_string(c, "displayName", &display_len);
+
+        /* The token first: without it nothing else is anybody's business. */
+        r = store_setup_token_check(c->api->store, token, token_len, c->now);
+        if (r == -ENOENT)
+                return reply_error(ret, 403, "The setup token is not valid (any more).");
+        if (r < 0)
+                return r;
+
+        if (!accounts_user_name_is_valid(name, name_len))
+                return reply_invalid_name(ret);
+        if (!accounts_password_is_valid(password, password_len))
+                return reply_invalid_password(ret);
+        if (display && !accounts_display_name_is_valid(display, display_len))
+                return reply_invalid_display_name(ret);
+
+        r = store_user_get_by_name(c->api->store, name, &existing);
+        if (r >= 0)
+                return reply_error(ret, 409, "That name is taken.");
+        if (r != -ENOENT)
+                return r;
+
+        return call_start_worker(c, NULL, NULL, 0, password, password_len, setup_hashed, ret);
+}
+
+static int handle_session_get(ApiCall *c, ApiResponse **ret) {
+        char csrf[ACCOUNTS_CSRF_TOKEN_LENGTH + 1];
+        json_t *j;
+        int r;
+
+        if (!c->user)
+                return reply_unauthenticated(c, ret);
+        r = api_csrf_key(c->api);
+        if (r < 0)
+                return r;
+
+        accounts_csrf_token(c->api->csrf_key, c->session_token, strlen(c->session_token), csrf);
+        j = json_pack("{s:o, s:s}", "user", user_json(c->user), "csrfToken", csrf);
+        explicit_bzero_safe(csrf, sizeof(csrf));
+        return reply(ret, 200, j);
+}
+
+static void log_failed_login(ApiCall *c, const char *name, const char *what) {
+        log_struct(LOG_NOTICE, "Failed login for '%s' from %s: %s.", name,
+                   isempty(c->address_key) ? "an unknown address" : c->address_key, what,
+                   "GRANARY_USER_NAME=%s", name, "GRANARY_ADDRESS=%s", c->address_key);
+}
+
+/* A failed attempt: counted, logged, and answered like every other one. */
+static int login_failed(ApiCall *c, const char *name, const char *what, bool totp, ApiResponse **ret) {
+        int r;
+
+        r = accounts_login_failed(c->api->store, name, c->address_key, c->now);
+        if (r < 0)
+                return r;
+        log_failed_login(c, name, what);
+        if (totp)
+                return reply(ret, 401, json_pack("{s:s, s:b}", "error", "Wrong code.", "totpRequired", true));
+        return reply_error(ret, 401, "Wrong name or password.");
+}
+
+static int login_verified(ApiCall *c, int error, const char *hash, ApiResponse **ret) {
+        _cleanup_(store_user_freep) StoreUser *u = NULL;
+        const char *name = body_string(c, "name", NULL), *code;
+        size_t code_len;
+        uint64_t counter;
+        int r;
+
+        if (error == -EACCES)
+                return login_failed(c, name, "wrong name or password", false, ret);
+        if (error < 0)
+                return error;
+        if (c->target_id <= 0 || !c->target_hash)
+                return -EIO; /* the worker cannot verify a password nobody has */
+
+        r = store_user_get(c->api->store, c->target_id, &u);
+        if (r == -ENOENT || (r >= 0 && (!u->password_hash || !streq(u->password_hash, c->target_hash))))
+                /* Deleted, or given another password, while the worker ran. */
+                return login_failed(c, name, "the account changed meanwhile", false, ret);
+        if (r < 0)
+                return r;
+
+        if (u->totp_secret) {
+                code = body_string(c, "totp", &code_len);
+                if (!code)
+                        /* Not a failure: the first step of a two-step login. */
+                        return reply(ret, 401,
+                                     json_pack("{s:s, s:b}", "error",
+                                               "Enter the code from your authenticator app.", "totpRequired", true));
+                r = totp_check(u->totp_secret, u->totp_secret_size, code, code_len, c->now, &counter);
+                if (r == -EACCES)
+                        return login_failed(c, name, "wrong TOTP code", true, ret);
+                if (r < 0)
+                        return r;
+                r = store_user_use_totp_counter(c->api->store, u->id, counter);
+                if (r == -EALREADY || r == -EINVAL)
+                        return login_failed(c, name, "TOTP code used before", true, ret);
+                if (r < 0)
+                        return r;
+        }
+
+        r = accounts_login_succeeded(c->api->store, name, c->now);
+        if (r < 0)
+                return r;
+        r = store_user_set_last_login(c->api->store, u->id, c->now);
+        if (r < 0)
+                return r;
+        return reply_new_session(c, u->id, 201, ret);
+}
+
+static int handle_session_post(ApiCall *c, ApiResponse **ret) {
+        _cleanup_(store_user_freep) StoreUser *u = NULL;
+        const char *name, *password;
+        size_t name_len, password_len;
+        uint64_t retry_after;
+        int r;
+
+        r = BODY_CHECK(c, ret, { "name", FIELD_STRING, true }, { "password", FIELD_STRING, true },
+                       { "totp", FIELD_STRING, false });
+        if (r != 0)
+                return r < 0 ? r : 0;
+        name = body_string(c, "name", &name_len);
+        password = body_string(c, "password", &password_len);
+
+        /* No such name can exist: nothing to count under it, nothing to hash. */
+        if (!accounts_user_name_is_valid(name, name_len) || password_len > ACCOUNTS_PASSWORD_MAX)
+                return reply_error(ret, 401, "Wrong name or password.");
+
+        r = accounts_login_limited(c->api->store, name, c->address_key, c->now, &retry_after);
+        if (r < 0)
+                return r;
+        if (r > 0) {
+                log_failed_login(c, name, "too many attempts");
+                return reply_retry_after(ret, 429, retry_after, "Too many failed logins; try again later.");
+        }
+
+        r = store_user_get_by_name(c->api->store, name, &u);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        if (u && u->password_hash) {
+                c->target_id = u->id;
+                c->target_hash = strdup(u->password_hash);
+                if (!c->target_hash)
+                        return -ENOMEM;
+        }
+
+        return call_start_worker(c, c->target_hash, password, password_len, NULL, 0, login_verified, ret);
+}
+
+static int handle_session_delete(ApiCall *c, ApiResponse **ret) {
+        _cleanup_(api_response_freep) ApiResponse *resp = NULL;
+        _cleanup_free_ char *cookie = NULL;
+        int r;
+
+        r = store_session_delete(c->api->store, c->session_token, strlen(c->session_token));
+        if (r < 0 && r != -ENOENT)
+                return r;
+
+        r = accounts_cookie_make_clear(c->secure, &cookie);
+        if (r < 0)
+                return r;
+        r = reply_empty(&resp, 204);
+        if (r < 0)
+                return r;
+        r = response_add_header(resp, "Set-Cookie: %s", cookie);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(resp);
+        return 0;
+}
+
+static int handle_users_get(ApiCall *c, ApiResponse **ret) {
+        _cleanup_(store_user_list_freep) StoreUser **l = NULL;
+        json_t *a;
+        size_t n;
+        int r;
+
+        r = store_user_list(c->api->store, &l, &n);
+        if (r < 0)
+                return r;
+        a = json_array();
+        if (!a)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                if (json_array_append_new(a, user_json(l[i])) < 0) {
+                        json_decref(a);
+                        return -ENOMEM;
+                }
+        return reply(ret, 200, json_pack("{s:o}", "users", a));
+}
+
+static int users_create(ApiCall *c, int error, const char *hash, ApiResponse **ret) {
+        _cleanup_(api_response_freep) ApiResponse *resp = NULL;
+        Store *s = c->api->store;
+        const char *name = body_string(c, "name", NULL);
+        int64_t id;
+        int r;
+
+        if (error < 0)
+                return error;
+
+        r = store_begin(s);
+        if (r < 0)
+                return r;
+        r = store_user_add(s, name, body_string(c, "displayName", NULL), body_bool(c, "admin") > 0, c->now, &id);
+        if (r == -EEXIST) {
+                (void) store_rollback(s);
+                return reply_error(ret, 409, "That name is taken.");
+        }
+        if (r >= 0 && hash)
+                r = store_user_set_password_hash(s, id, hash);
+        if (r < 0) {
+                (void) store_rollback(s);
+                return r;
+        }
+        r = store_commit(s);
+        if (r < 0)
+                return r;
+
+        log_struct(LOG_INFO, "User '%s' created.", name, "GRANARY_USER_NAME=%s", name);
+        r = reply_user(c, id, 201, &resp);
+        if (r < 0)
+                return r;
+        r = response_add_header(resp, "Location: /api/v1/users/%s", name);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(resp);
+        return 0;
+}
+
+static int handle_users_post(ApiCall *c, ApiResponse **ret) {
+        _cleanup_(store_user_freep) StoreUser *existing = NULL;
+        const char *name, *password, *display;
+        size_t name_len, password_len, display_len;
+        int r;
+
+        r = BODY_CHECK(c, ret, { "name", FIELD_STRING, true }, { "password", FIELD_STRING, false },
+                       { "displayName", FIELD_STRING, false }, { "admin", FIELD_BOOL, false });
+        if (r != 0)
+                return r < 0 ? r : 0;
+        name = body_string(c, "name", &name_len);
+        password = body_string(c, "password", &password_len);
+        display = body_string(c, "displayName", &display_len);
+
+        if (!accounts_user_name_is_valid(name, name_len))
+                return reply_invalid_name(ret);
+        if (password && !accounts_password_is_valid(password, password_len))
+                return reply_invalid_password(ret);
+        if (display && !accounts_display_name_is_valid(display, display_len))
+                return reply_invalid_display_name(ret);
+
+        r = store_user_get_by_name(c->api->store, name, &existing);
+        if (r >= 0)
+                return reply_error(ret, 409, "That name is taken.");
+        if (r != -ENOENT)
+                return r;
+
+        if (!password)
+                return users_create(c, 0, NULL, ret);
+        return call_start_worker(c, NULL, NULL, 0, password, password_len, users_create, ret);
+}
+
+/* The user NAME names, for an admin or for themselves; a 403 or 404 answer is made otherwise: 1. */
+static int find_target(ApiCall *c, bool self_allowed, StoreUser **ret_user, ApiResponse **ret) {
+        _cleanup_(store_user_freep) StoreUser *u = NULL;
+        bool self = c->user && strcasecmp(c->user->name, c->path_name) == 0;
+        int r;
+
+        if (!c->admin && !(self_allowed && self)) {
+                r = reply_error(ret, 403, "Only administrators may do that.");
+                return r < 0 ? r : 1;
+        }
+        r = store_user_get_by_name(c->api->store, c->path_name, &u);
+        if (r == -ENOENT) {
+                r = reply_error(ret, 404, "No such user.");
+                return r < 0 ? r : 1;
+        }
+        if (r < 0)
+                return r;
+        *ret_user = TAKE_PTR(u);
+        return 0;
+}
+
+static int handle_user_get(ApiCall *c, ApiResponse **ret) {
+        _cleanup_(store_user_freep) StoreUser *u = NULL;
+        int r;
+
+        r = find_target(c, true, &u, ret);
+        if (r != 0)
+                return r < 0 ? r : 0;
+        return reply(ret, 200, json_pack("{s:o}", "user", user_json(u)));
+}
+
+static bool is_self(ApiCall *c, int64_t id) {
+        return c->user && c->user->id == id;
+}
+
+static int user_patch_apply(ApiCall *c, int error, const char *hash, ApiResponse **ret) {
+        _cleanup_(store_user_freep) StoreUser *u = NULL;
+        Store *s = c->api->store;
+        const char *display = body_string(c, "displayName", NULL);
+        int admin = body_bool(c, "admin");
+        size_t admins;
+        int r;
+
+        if (error == -EACCES) {
+                r = accounts_login_failed(s, c->target_name, c->address_key, c->now);
+                if (r < 0)
+                        return r;
+                return reply_error(ret, 403, "Wrong current password.");
+        }
+        if (error < 0)
+                return error;
+
+        r = store_begin(s);
+        if (r < 0)
+                return r;
+        r = store_user_get(s, c->target_id, &u);
+        if (r == -ENOENT) {
+                (void) store_rollback(s);
+                return reply_error(ret, 404, "No such user.");
+        }
+        if (r >= 0 && c->verified && (!u->password_hash || !streq(u->password_hash, c->target_hash))) {
+                (void) store_rollback(s);
+                return reply_error(ret, 409, "The password was changed meanwhile.");
+        }
+        if (r >= 0 && admin == 0 && u->is_admin) {
+                r = count_users(s, NULL, &admins);
+                if (r >= 0 && admins <= 1) {
+                        (void) store_rollback(s);
+                        return reply_error(ret, 409, "The last administrator must stay one.");
+                }
+        }
+        if (r >= 0 && admin >= 0)
+                r = store_user_set_admin(s, u->id, admin > 0);
+        if (r >= 0 && display)
+                r = store_user_set_display_name(s, u->id, display);
+        if (r >= 0 && hash) {
+                r = store_user_set_password_hash(s, u->id, hash);
+                if (r >= 0)
+                        r = store_session_delete_by_user(s, u->id, NULL);
+        }
+        if (r < 0) {
+                (void) store_rollback(s);
+                return r;
+        }
+        r = store_commit(s);
+        if (r < 0)
+                return r;
+
+        if (hash) {
+                log_struct(LOG_INFO, "Password of '%s' changed; their sessions are ended.", u->name,
+                           "GRANARY_USER_NAME=%s", u->name);
+                /* The caller's own session ended with the others: a new one keeps them logged in. */
+                if (is_self(c, u->id))
+                        return reply_new_session(c, u->id, 200, ret);
+        }
+        return reply_user(c, u->id, 200, ret);
+}
+
+static int handle_user_patch(ApiCall *c, ApiResponse **ret) {
+        _cleanup_(store_user_freep) StoreUser *u = NULL;
+        const char *password, *current, *display;
+        size_t password_len, current_len, display_len;
+        uint64_t retry_after;
+        size_t admins;
+        int admin, r;
+
+        r = find_target(c, true, &u, ret);
+        if (r != 0)
+                return r < 0 ? r : 0;
+        r = BODY_CHECK(c, ret, { "password", FIELD_STRING, false }, { "currentPassword", FIELD_STRING, false },
+                       { "admin", FIELD_BOOL, false }, { "displayName", FIELD_STRING, false });
+        if (r != 0)
+                return r < 0 ? r : 0;
+        password = body_string(c, "password", &password_len);
+        current = body_string(c, "currentPassword", &current_len);
+        display = body_string(c, "displayName", &display_len);
+        admin = body_bool(c, "admin");
+
+        if (admin >= 0 && !c->admin)
+                return reply_error(ret, 403, "Only administrators may do that.");
+        if (display && !accounts_display_name_is_valid(display, display_len))
+                return reply_invalid_display_name(ret);
+        if (password && !accounts_password_is_valid(password, password_len))
+                return reply_invalid_password(ret);
+        if (admin == 0 && u->is_admin) {
+                r = count_users(c->api->store, NULL, &admins);
+                if (r < 0)
+                        return r;
+                if (admins <= 1)
+                        return reply_error(ret, 409, "The last administrator must stay one.");
+        }
+
+        c->target_id = u->id;
+        c->target_name = strdup(u->name);
+        if (!c->target_name)
+                return -ENOMEM;
+
+        if (!password)
+                return user_patch_apply(c, 0, NULL, ret);
+
+        /* Others' passwords are an admin's to reset; one's own needs the current one, so that a session
+         * left open is not enough to take the account over. */
+        if (!is_self(c, u->id))
+                return call_start_worker(c, NULL, NULL, 0, password, password_len, user_patch_apply, ret);
+
+        if (!current)
+                return reply_error(ret, 400, "'currentPassword' is needed to change your password.");
+        if (current_len > ACCOUNTS_PASSWORD_MAX)
+                return reply_error(ret, 403, "Wrong current password.");
+        r = accounts_login_limited(c->api->store, u->name, c->address_key, c->now, &retry_after);
+        if (r < 0)
+                return r;
+        if (r > 0)
+                return reply_retry_after(ret, 429, retry_after, "Too many wrong passwords; try again later.");
+
+        c->target_hash = strdup(u->password_hash ?: "");
+        if (!c->target_hash)
+                return -ENOMEM;
+        return call_start_worker(c, c->target_hash, current, current_len, password, password_len, user_patch_apply,
+                                 ret);
+}
+
+static int handle_user_delete(ApiCall *c, ApiResponse **ret) {
+        _cleanup_(store_user_freep) StoreUser *u = NULL;
+        size_t admins;
+        int r;
+
+        r = find_target(c, false, &u, ret);
+        if (r != 0)
+                return r < 0 ? r : 0;
+        if (is_self(c, u->id))
+                return reply_error(ret, 403, "You cannot delete your own account.");
+        if (u->is_admin) {
+                r = count_users(c->api->store, NULL, &admins);
+                if (r < 0)
+                        return r;
+                if (admins <= 1)
+                        return reply_error(ret, 409, "The last administrator cannot be deleted.");
+        }
+
+        r = store_user_delete(c->api->store, u->id);
+        if (r == -EBUSY)
+                return reply_error(ret, 409, "This user still owns grains.");
+        if (r == -ENOENT)
+                return reply_error(ret, 404, "No such user.");
+        if (r < 0)
+                return r;
+
+        log_struct(LOG_INFO, "User '%s' deleted.", u->name, "GRANARY_USER_NAME=%s", u->name);
+        return reply_empty(ret, 204);
+}
+
+static int handle_user_totp_delete(ApiCall *c, ApiResponse **ret) {
+        _cleanup_(store_user_freep) StoreUser *u = NULL;
+        int r;
+
+        r = find_target(c, false, &u, ret);
+        if (r != 0)
+                return r < 0 ? r : 0;
+        r = store_user_set_totp_secret(c->api->store, u->id, NULL, 0);
+        if (r < 0)
+                return r;
+        log_struct(LOG_INFO, "Two-factor login of '%s' turned off by an administrator.", u->name,
+                   "GRANARY_USER_NAME=%s", u->name);
+        return reply_empty(ret, 204);
+}
+
+static int handle_totp_new(ApiCall *c, ApiResponse **ret) {
+        uint8_t secret[TOTP_SECRET_SIZE];
+        char encoded[TOTP_SECRET_BASE32_LENGTH + 1];
+        _cleanup_free_ char *uri = NULL;
+        json_t *j;
+        int r;
+
+        totp_secret_new(secret);
+        totp_base32_encode(secret, sizeof(secret), encoded);
+        r = totp_uri(c->user->name, secret, sizeof(secret), &uri);
+        explicit_bzero_safe(secret, sizeof(secret));
+        if (r < 0) {
+                explicit_bzero_safe(encoded, sizeof(encoded));
+                return r;
+        }
+
+        j = json_pack("{s:s, s:s}", "secret", encoded, "uri", uri);
+        explicit_bzero_safe(encoded, sizeof(encoded));
+        explicit_bzero_safe(uri, strlen(uri));
+        return reply(ret, 200, j);
+}
+
+static int handle_totp_post(ApiCall *c, ApiResponse **ret) {
+        Store *s = c->api->store;
+        uint8_t secret[TOTP_SECRET_SIZE];
+        const char *encoded, *code;
+        size_t encoded_len, code_len;
+        uint64_t counter = 0;
+        int r;
+
+        r = BODY_CHECK(c, ret, { "secret", FIELD_STRING, true }, { "code", FIELD_STRING, true });
+        if (r != 0)
+                return r < 0 ? r : 0;
+        encoded = body_string(c, "secret", &encoded_len);
+        code = body_string(c, "code", &code_len);
+
+        if (c->user->totp_secret)
+                return reply_error(ret, 409, "Two-factor login is on already; turn it off first.");
+        if (totp_base32_decode(encoded, encoded_len, secret, sizeof(secret)) < 0)
+                return reply_error(ret, 400, "'secret' is not a secret from GET /totp/new.");
+
+        /* Proof that the app has the secret: only then is it stored. */
+        r = totp_check(secret, sizeof(secret), code, code_len, c->now, &counter);
+        if (r == -EACCES) {
+                explicit_bzero_safe(secret, sizeof(secret));
+                return reply_error(ret, 400, "Wrong code.");
+        }
+        if (r >= 0)
+                r = store_begin(s);
+        if (r >= 0) {
+                r = store_user_set_totp_secret(s, c->user->id, secret, sizeof(secret));
+                /* The code just shown cannot also log in. */
+                if (r >= 0 && counter > 0)
+                        r = store_user_use_totp_counter(s, c->user->id, counter);
+                if (r >= 0)
+                        r = store_commit(s);
+                else
+                        (void) store_rollback(s);
+        }
+        explicit_bzero_safe(secret, sizeof(secret));
+        if (r < 0)
+                return r;
+
+        log_struct(LOG_INFO, "Two-factor login of '%s' turned on.", c->user->name, "GRANARY_USER_NAME=%s",
+                   c->user->name);
+        return reply_user(c, c->user->id, 200, ret);
+}
+
+static int totp_delete_verified(ApiCall *c, int error, const char *hash, ApiResponse **ret) {
+        _cleanup_(store_user_freep) StoreUser *u = NULL;
+        int r;
+
+        if (error == -EACCES) {
+                r = accounts_login_failed(c->api->store, c->target_name, c->address_key, c->now);
+                if (r < 0)
+                        return r;
+                return reply_error(ret, 403, "Wrong password.");
+        }
+        if (error < 0)
+                return error;
+
+        r = store_user_get(c->api->store, c->target_id, &u);
+        if (r == -ENOENT)
+                return reply_unauthenticated(c, ret);
+        if (r < 0)
+                return r;
+        if (!u->password_hash || !streq(u->password_hash, c->target_hash))
+                return reply_error(ret, 409, "The password was changed meanwhile.");
+
+        r = store_user_set_totp_secret(c->api->store, u->id, NULL, 0);
+        if (r < 0)
+                return r;
+        log_struct(LOG_INFO, "Two-factor login of '%s' turned off.", u->name, "GRANARY_USER_NAME=%s", u->name);
+        return reply_empty(ret, 204);
+}
+
+static int handle_totp_delete(ApiCall *c, ApiResponse **ret) {
+        const char *password;
+        size_t password_len;
+        uint64_t retry_after;
+        int r;
+
+        r = BODY_CHECK(c, ret, { "password", FIELD_STRING, true });
+        if (r != 0)
+                return r < 0 ? r : 0;
+        password = body_string(c, "password", &password_len);
+        if (password_len > ACCOUNTS_PASSWORD_MAX)
+                return reply_error(ret, 403, "Wrong password.");
+
+        r = accounts_login_limited(c->api->store, c->user->name, c->address_key, c->now, &retry_after);
+        if (r < 0)
+                return r;
+        if (r > 0)
+                return reply_retry_after(ret, 429, retry_after, "Too many wrong passwords; try again later.");
+
+        c->target_id = c->user->id;
+        c->target_name = strdup(c->user->name);
+        c->target_hash = strdup(c->user->password_hash ?: "");
+        if (!c->target_name || !c->target_hash)
+                return -ENOMEM;
+        return call_start_worker(c, c->target_hash, password, password_len, NULL, 0, totp_delete_verified, ret);
+}
+
+static int make_setup_token(Api *api, uint64_t now, uint64_t lifetime, char **ret_token, char **ret_url) {
+        char token[STORE_SETUP_TOKEN_LENGTH + 1], expires[32];
+        _cleanup_free_ char *url = NULL, *copy = NULL;
+        int r;
+
+        (void) snprintf(expires, sizeof(expires), "%" PRIu64, now + lifetime);
+        r = store_begin(api->store);
+        if (r < 0)
+                return r;
+        r = store_setup_token_new(api->store, now, now + lifetime, token);
+        if (r >= 0)
+                r = store_setting_set(api->store, API_SETUP_TOKEN_EXPIRES_SETTING, expires);
+        if (r >= 0)
+                r = store_commit(api->store);
+        else
+                (void) store_rollback(api->store);
+        if (r < 0) {
+                explicit_bzero_safe(token, sizeof(token));
+                return r;
+        }
+
+        url = strjoin(api->base_url, "/setup?token=", token);
+        if (ret_token)
+                copy = strdup(token);
+        explicit_bzero_safe(token, sizeof(token));
+        if (!url || (ret_token && !copy))
+                return -ENOMEM;
+
+        if (ret_token)
+                *ret_token = TAKE_PTR(copy);
+        *ret_url = TAKE_PTR(url);
+        return 0;
+}
+
+static int handle_admin_token(ApiCall *c, ApiResponse **ret) {
+        _cleanup_free_ char *token = NULL, *url = NULL;
+        json_t *j;
+        int r;
+
+        r = make_setup_token(c->api, c->now, API_ADMIN_TOKEN_USEC, &token, &url);
+        if (r < 0)
+                return r;
+        log_info("A new setup token was made on the control socket; the one before no longer works.");
+
+        j = json_pack("{s:s, s:s}", "token", token, "url", url);
+        explicit_bzero_safe(token, strlen(token));
+        explicit_bzero_safe(url, strlen(url));
+        return reply(ret, 201, j);
+}
+
+/* ---- routing ---- */
+
+static int unhex(char c) {
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -EINVAL;
+}
+
+/* A percent-decoded user name of a path segment into ret; -ENOENT when it cannot be one. */
+static int segment_user_name(const char *p, size_t n, char ret[static ACCOUNTS_NAME_MAX + 1]) {
+        size_t k = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                char c = p[i];
+
+                if (c == '%') {
+                        int hi, lo;
+
+                        if (i + 2 >= n)
+                                return -ENOENT;
+                        hi = unhex(p[i + 1]);
+                        lo = unhex(p[i + 2]);
+                        if (hi < 0 || lo < 0)
+                                return -ENOENT;
+                        c = (char) (hi * 16 + lo);
+                        i += 2;
+                }
+                if (k >= ACCOUNTS_NAME_MAX)
+                        return -ENOENT;
+                ret[k++] = c;
+        }
+        ret[k] = '\0';
+        return accounts_user_name_is_valid(ret, k) ? 0 : -ENOENT;
+}
+
+static bool span_eq(const char *p, size_t n, const char *s) {
+        return n == strlen(s) && memcmp(p, s, n) == 0;
+}
+
+static ApiRoute route_parse(const char *path, size_t n, char name[static ACCOUNTS_NAME_MAX + 1]) {
+        const char *rest, *slash;
+        size_t rest_len, seg_len;
+
+        if (span_eq(path, n, "/status"))
+                return ROUTE_STATUS;
+        if (span_eq(path, n, "/setup"))
+                return ROUTE_SETUP;
+        if (span_eq(path, n, "/session"))
+                return ROUTE_SESSION;
+        if (span_eq(path, n, "/users"))
+                return ROUTE_USERS;
+        if (span_eq(path, n, "/totp/new"))
+                return ROUTE_TOTP_NEW;
+        if (span_eq(path, n, "/totp"))
+                return ROUTE_TOTP;
+        if (span_eq(path, n, "/admin-token"))
+                return ROUTE_ADMIN_TOKEN;
+
+        if (n <= STRLEN("/users/") || memcmp(path, "/users/", STRLEN("/users/")) != 0)
+                return _ROUTE_INVALID;
+        rest = path + STRLEN("/users/");
+        rest_len = n - STRLEN("/users/");
+        slash = memchr(rest, '/', rest_len);
+        seg_len = slash ? (size_t) (slash - rest) : rest_len;
+        if (segment_user_name(rest, seg_len, name) < 0)
+                return _ROUTE_INVALID;
+        if (seg_len == rest_len)
+                return ROUTE_USER;
+        if (span_eq(rest + seg_len, rest_len - seg_len, "/totp"))
+                return ROUTE_USER_TOTP;
+        return _ROUTE_INVALID;
+}
+
+static int reply_method_not_allowed(ApiRoute route, ApiResponse **ret) {
+        static const HttpMethod order[] = {
+                HTTP_METHOD_GET, HTTP_METHOD_HEAD, HTTP_METHOD_POST, HTTP_METHOD_PATCH, HTTP_METHOD_DELETE,
+        };
+        _cleanup_(api_response_freep) ApiResponse *resp = NULL;
+        _cleanup_strbuf_ StrBuf allow = STRBUF_INIT;
+        uint64_t methods = route_methods[route];
+        int r;
+
+        /* HEAD goes wherever GET goes. */
+        if (methods & METHOD_BIT(HTTP_METHOD_GET))
+                methods |= METHOD_BIT(HTTP_METHOD_HEAD);
+        for (size_t i = 0; i < ELEMENTSOF(order); i++)
+                if (methods & METHOD_BIT(order[i])) {
+                        r = strbuf_printf(&allow, "%s%s", allow.len > 0 ? ", " : "", http_method_to_string(order[i]));
+                        if (r < 0)
+                                return r;
+                }
+
+        r = reply_error(&resp, 405, "Method not allowed.");
+        if (r < 0)
+                return r;
+        r = response_add_header(resp, "Allow: %s", allow.data);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(resp);
+        return 0;
+}
+
+/* What only a person with a browser session has: the control socket has no session, and no own account. */
+static bool route_is_about_own_session(ApiRoute route) {
+        return route == ROUTE_SETUP || route == ROUTE_SESSION || route == ROUTE_TOTP_NEW || route == ROUTE_TOTP;
+}
+
+static bool takes_json_body(ApiRoute route, HttpMethod m) {
+        switch (route) {
+        case ROUTE_SETUP:
+        case ROUTE_USERS:
+                return m == HTTP_METHOD_POST;
+        case ROUTE_SESSION:
+                return m == HTTP_METHOD_POST;
+        case ROUTE_USER:
+                return m == HTTP_METHOD_PATCH;
+        case ROUTE_TOTP:
+                return true;
+        default:
+                return false;
+        }
+}
+
+static bool is_json_content_type(const HttpHeader *headers, size_t n) {
+        const HttpHeader *h;
+        const char *p;
+        size_t len;
+
+        if (http_headers_count(headers, n, "Content-Type") != 1)
+                return false;
+        h = http_headers_find(headers, n, "Content-Type");
+        p = h->value;
+        len = strcspn(p, ";");
+        if (len > h->value_len)
+                len = h->value_len;
+        strip_span(&p, &len);
+        return http_strcaseeq(p, len, "application/json", STRLEN("application/json"));
+}
+
+/* Who calls, from the session cookie. A cookie that leads nowhere is no session. */
+static int authenticate_web(ApiCall *c, const ApiRequest *req) {
+        _cleanup_(store_user_freep) StoreUser *u = NULL;
+        StoreSession session;
+        const char *token;
+        size_t len;
+        int r;
+
+        r = accounts_cookie_find(req->headers, req->n_headers, c->secure, &token, &len);
+        if (r == -ENOTUNIQ) {
+                c->had_cookie = true;
+                return 0;
+        }
+        if (r < 0)
+                return 0;
+        c->had_cookie = true;
+        if (len != STORE_TOKEN_LENGTH)
+                return 0;
+
+        r = store_session_get(c->api->store, token, len, c->now, &session);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        r = store_user_get(c->api->store, session.user_id, &u);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+
+        memcpy(c->session_token, token, len);
+        c->session_token[len] = '\0';
+        c->admin = u->is_admin;
+        c->user = TAKE_PTR(u);
+        return 0;
+}
+
+static int api_dispatch(ApiCall *c, const ApiRequest *req, ApiResponse **ret) {
+        HttpMethod method = req->method == HTTP_METHOD_HEAD ? HTTP_METHOD_GET : req->method;
+        bool changes = accounts_method_changes_state(req->method);
+        json_error_t json_error;
+        ApiRoute route;
+        size_t path_len;
+        int r;
+
+        path_len = req->path_len;
+        for (size_t i = 0; i < req->path_len; i++)
+                if (req->path[i] == '?') {
+                        path_len = i;
+                        break;
+                }
+        route = route_parse(req->path, path_len, c->path_name);
+        if (route < 0)
+                return reply_error(ret, 404, "No such API endpoint.");
+        if (method < 0 || method >= _HTTP_METHOD_MAX || !(route_methods[route] & METHOD_BIT(method)))
+                return reply_method_not_allowed(route, ret);
+
+        if (req->caller == API_CALLER_CONTROL) {
+                if (!req->control_admin && !(route == ROUTE_STATUS && method == HTTP_METHOD_GET))
+                        return reply_error(ret, 403, "Only administrators may do that.");
+                c->admin = req->control_admin;
+                if (route_is_about_own_session(route))
+                        return reply_error(ret, 400, "Not available on the control socket.");
+        } else {
+                if (route == ROUTE_ADMIN_TOKEN)
+                        return reply_error(ret, 403, "Only on the control socket.");
+                r = authenticate_web(c, req);
+                if (r < 0)
+                        return r;
+
+                if (route == ROUTE_SETUP || (route == ROUTE_SESSION && method == HTTP_METHOD_POST)) {
+                        /* No session to protect yet, but no other site may log people in (or set the
+                         * server up) behind their backs either. */
+                        if (changes && accounts_check_origin(req->headers, req->n_headers, c->api->base_origin) < 0)
+                                return reply_error(ret, 403, "Cross-site request refused.");
+                } else if (!c->user) {
+                        if (route != ROUTE_STATUS)
+                                return reply_unauthenticated(c, ret);
+                } else if (changes) {
+                        r = api_csrf_key(c->api);
+                        if (r < 0)
+                                return r;
+                        if (accounts_check_csrf(req->headers, req->n_headers, c->api->base_origin, c->api->csrf_key,
+                                                c->session_token, strlen(c->session_token)) < 0)
+                                return reply_error(ret, 403, "Cross-site request refused (Origin or X-CSRF-Token).");
+                }
+        }
+
+        if (takes_json_body(route, method)) {
+                if (!is_json_content_type(req->headers, req->n_headers))
+                        return reply_error(ret, 415, "The body must be application/json.");
+                if (req->body_size > API_BODY_MAX)
+                        return reply_error(ret, 413, "The body is too large.");
+                c->body = json_loadb(req->body ?: "", req->body_size, JSON_REJECT_DUPLICATES, &json_error);
+                if (!c->body)
+                        /* Not jansson's text: it quotes the body, which may hold a password. */
+                        return reply_error(ret, 400, "Malformed JSON (line %d, column %d).", json_error.line,
+                                           json_error.column);
+                if (!json_is_object(c->body))
+                        return reply_error(ret, 400, "The body must be a JSON object.");
+        }
+
+        switch (route) {
+        case ROUTE_STATUS:
+                return handle_status(c, ret);
+        case ROUTE_SETUP:
+                return handle_setup(c, ret);
+        case ROUTE_SESSION:
+                if (method == HTTP_METHOD_GET)
+                        return handle_session_get(c, ret);
+                if (method == HTTP_METHOD_POST)
+                        return handle_session_post(c, ret);
+                return handle_session_delete(c, ret);
+        case ROUTE_USERS:
+                if (!c->admin)
+                        return reply_error(ret, 403, "Only administrators may do that.");
+                return method == HTTP_METHOD_GET ? handle_users_get(c, ret) : handle_users_post(c, ret);
+        case ROUTE_USER:
+                if (method == HTTP_METHOD_GET)
+                        return handle_user_get(c, ret);
+                if (method == HTTP_METHOD_PATCH)
+                        return handle_user_patch(c, ret);
+                return handle_user_delete(c, ret);
+        case ROUTE_USER_TOTP:
+                return handle_user_totp_delete(c, ret);
+        case ROUTE_TOTP_NEW:
+                return handle_totp_new(c, ret);
+        case ROUTE_TOTP:
+                return method == HTTP_METHOD_POST ? handle_totp_post(c, ret) : handle_totp_delete(c, ret);
+        case ROUTE_ADMIN_TOKEN:
+                return handle_admin_token(c, ret);
+        default:
+                assert(false);
+                return -EINVAL;
+        }
+}
+
+/* ---- calls ---- */
+
+static ApiCall *call_free(ApiCall *c) {
+        if (!c)
+                return NULL;
+
+        c->worker = worker_cancel(c->worker);
+        if (c->api) {
+                if (c->prev)
+                        c->prev->next = c->next;
+                else if (c->api->calls == c)
+                        c->api->calls = c->next;
+                if (c->next)
+                        c->next->prev = c->prev;
+        }
+        api_response_free(c->fallback);
+        json_decref(c->body);
+        store_user_free(c->user);
+        explicit_bzero_safe(c->session_token, sizeof(c->session_token));
+        free(c->target_name);
+        if (c->target_hash) {
+                explicit_bzero_safe(c->target_hash, strlen(c->target_hash));
+                free(c->target_hash);
+        }
+        free(c);
+        return NULL;
+}
+
+static void call_finish(ApiCall *c, ApiResponse *response) {
+        assert(c);
+        assert(!c->worker);
+
+        if (!response)
+                response = TAKE_PTR(c->fallback);
+        c->done(c, response, c->userdata);
+        call_free(c);
+}
+
+int api_handle(Api *api, const ApiRequest *req, ApiDone done, void *userdata, ApiCall **ret_call) {
+        ApiResponse *resp = NULL;
+        ApiCall *c;
+        int r;
+
+        assert(api);
+        assert(req);
+        assert(req->path || req->path_len == 0);
+        assert(req->headers || req->n_headers == 0);
+        assert(req->body || req->body_size == 0);
+        assert(done);
+
+        c = calloc(1, sizeof(ApiCall));
+        if (!c)
+                return -ENOMEM;
+        c->fallback = calloc(1, sizeof(ApiResponse));
+        if (!c->fallback) {
+                free(c);
+                return -ENOMEM;
+        }
+        c->fallback->status = 500;
+        c->api = api;
+        c->done = done;
+        c->userdata = userdata;
+        c->now = req->now;
+        c->secure = api->cookie_secure || req->https;
+        if (req->caller == API_CALLER_WEB && accounts_address_key(req->address, c->address_key) < 0)
+                c->address_key[0] = '\0';
+        c->next = api->calls;
+        if (c->next)
+                c->next->prev = c;
+        api->calls = c;
+
+        r = api_dispatch(c, req, &resp);
+        if (r == API_PENDING) {
+                assert(!resp);
+                if (ret_call)
+                        *ret_call = c;
+                return 0;
+        }
+        if (r < 0) {
+                resp = api_response_free(resp);
+                resp = response_for_errno(c, r);
+        }
+        if (ret_call)
+                *ret_call = NULL;
+        call_finish(c, resp);
+        return 0;
+}
+
+ApiCall *api_call_cancel(ApiCall *call) {
+        return call_free(call);
+}
+
+/* ---- the Api ---- */
+
+int api_new(sd_event *e, Store *store, const ApiSettings *settings, Api **ret) {
+        _cleanup_(api_freep) Api *api = NULL;
+        size_t n;
+        int r;
+
+        assert(e);
+        assert(store);
+        assert(settings);
+        assert(settings->base_url);
+        assert(ret);
+
+        api = calloc(1, sizeof(Api));
+        if (!api)
+                return -ENOMEM;
+        api->event = sd_event_ref(e);
+        api->store = store;
+        api->cookie_secure = settings->cookie_secure;
+
+        r = accounts_origin_from_url(settings->base_url, &api->base_origin);
+        if (r < 0)
+                return r;
+        n = strlen(settings->base_url);
+        while (n > 0 && settings->base_url[n - 1] == '/')
+                n--;
+        api->base_url = strndup_safe(settings->base_url, n);
+        api->wildcard_host = strdup(settings->wildcard_host ?: "");
+        api->version = strdup(settings->version ?: "");
+        if (!api->base_url || !api->wildcard_host || !api->version)
+                return -ENOMEM;
+
+        *ret = TAKE_PTR(api);
+        return 0;
+}
+
+Api *api_free(Api *api) {
+        if (!api)
+                return NULL;
+
+        while (api->calls)
+                call_free(api->calls);
+        free(api->base_url);
+        free(api->base_origin);
+        free(api->wildcard_host);
+        free(api->version);
+        explicit_bzero_safe(api->csrf_key, sizeof(api->csrf_key));
+        sd_event_unref(api->event);
+        free(api);
+        return NULL;
+}
+
+int api_startup(Api *api, uint64_t now, char **ret_url) {
+        _cleanup_free_ char *expires = NULL, *url = NULL;
+        size_t users;
+        uint64_t until;
+        int r;
+
+        assert(api);
+        assert(ret_url);
+
+        if (api->started == 0)
+                api->started = now;
+
+        r = count_users(api->store, &users, NULL);
+        if (r < 0)
+                return r;
+        if (users > 0) {
+                *ret_url = NULL;
+                return 0;
+        }
+
+        r = store_setting_get(api->store, API_SETUP_TOKEN_EXPIRES_SETTING, &expires);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        if (r >= 0 && sscanf(expires, "%" SCNu64, &until) == 1 && until > now) {
+                *ret_url = NULL;
+                return 1;
+        }
+
+        r = make_setup_token(api, now, API_SETUP_TOKEN_USEC, NULL, &url);
+        if (r < 0)
+                return r;
+        *ret_url = TAKE_PTR(url);
+        return 0;
+}

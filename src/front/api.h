@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * front/api.h — granaryd's JSON API, /api/v1/…, as the shell's pages and the Unix control socket (the
+ * `granary` CLI) call it: server status, first setup with the setup token, sessions (login, logout),
+ * users, TOTP, and new setup tokens ("granary admin-token", spec §9.2).
+ *
+ * Owns the calls in flight and their workers (argon2id runs in forked children, worker.h, so that the
+ * event loop never waits for it). Does not own connections, HTTP framing or body limits (server.c reads
+ * the body, at most API_BODY_MAX, and sends what api_handle() answers); nor the facts (store.h) or the
+ * account rules (accounts.h). Logs: failed logins (notice, with the name and address in their own
+ * fields), accounts and tokens made (info), and every 5xx once (error). Never logs a secret.
+ *
+ * Who calls. A WEB caller is whoever the session cookie says, or nobody; every state-changing WEB call
+ * with a session must pass the CSRF check (accounts.h), and POST /session and POST /setup, which have no
+ * session yet, the Origin check. A CONTROL caller whose peer credentials make it an admin (root, or the
+ * granary group: the server decides) acts as an administrator who is no user: no cookies, no CSRF, and
+ * the endpoints about one's own session answer 400. Any other CONTROL caller may only GET /status.
+ *
+ * Endpoints (JSON objects in and out; errors are {"error": "…"}; unknown fields in a body are refused):
+ *   GET    /status             {"version","needsSetup","baseUrl","wildcardHost"} (+ "users","uptime" for admins)
+ *   POST   /setup              {"token","name","password","displayName"?} → 201 admin account and session
+ *   GET    /session            {"user","csrfToken"} or 401
+ *   POST   /session            {"name","password","totp"?} → 201 {"user","csrfToken"}; 401, 429
+ *   DELETE /session            204, the cookie cleared
+ *   GET    /users              (admin) {"users":[…]}
+ *   POST   /users              (admin) {"name","password"?,"displayName"?,"admin"?} → 201 {"user"}; 409
+ *   GET    /users/NAME         (admin or self) {"user"}
+ *   PATCH  /users/NAME         {"password"?,"currentPassword"?,"admin"?,"displayName"?} → {"user"}
+ *   DELETE /users/NAME         (admin, not oneself) 204; 409 while they own grains or are the last admin
+ *   DELETE /users/NAME/totp    (admin) 204
+ *   GET    /totp/new           (self) {"secret","uri"}, not stored
+ *   POST   /totp               (self) {"secret","code"} → {"user"}; 400 wrong code
+ *   DELETE /totp               (self) {"password"} → 204
+ *   POST   /admin-token        (CONTROL admin) 201 {"token","url"}
+ * A user object is {"id","name","displayName","admin","totp","created","lastLogin"} (milliseconds since
+ * the epoch, null when unset). Changing a password ends the user's sessions; when users change their
+ * own, the call answers with a new session (Set-Cookie and "csrfToken").
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <systemd/sd-event.h>
+
+#include "basic/macro.h"
+#include "http/http.h"
+#include "store/store.h"
+
+/* The largest request body api_handle() takes; granaryd answers 413 itself beyond. */
+#define API_BODY_MAX (64u * 1024u)
+/* An argon2id run that takes longer than this is killed (504). */
+#define API_WORKER_TIMEOUT_USEC (UINT64_C(30) * UINT64_C(1000000))
+/* The setup token made at first start lasts until used or replaced, but at most this long. */
+#define API_SETUP_TOKEN_USEC (UINT64_C(7) * 24 * 3600 * UINT64_C(1000000))
+/* POST /admin-token: like Sandstorm's, valid for 15 minutes. */
+#define API_ADMIN_TOKEN_USEC (UINT64_C(15) * 60 * UINT64_C(1000000))
+/* The store setting that remembers until when the last setup token we made is valid. */
+#define API_SETUP_TOKEN_EXPIRES_SETTING "setup_token_expires"
+
+typedef struct Api Api;
+
+typedef struct ApiSettings {
+        const char *base_url;      /* "http://granary.localhost:6080" — also the base origin */
+        const char *wildcard_host; /* "*.granary.localhost:6080" */
+        const char *version;       /* PACKAGE_VERSION */
+        bool cookie_secure;        /* __Host- and Secure: accounts_base_url_is_secure(base_url) */
+} ApiSettings;
+
+/* Copies settings. The store is borrowed and must outlive the Api. -EINVAL if base_url is not
+ * http(s)://host[:port]. */
+int api_new(sd_event *e, Store *store, const ApiSettings *settings, Api **ret);
+/* Cancels the calls in flight without calling their done. Accepts NULL, returns NULL. Not from within a
+ * done. */
+Api *api_free(Api *api);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Api *, api_free);
+
+/* At start (now: CLOCK_REALTIME usec; the first call's is where "uptime" counts from). When no user exists and no setup
+ * token made earlier is still valid, makes one, valid until used or replaced but at most
+ * API_SETUP_TOKEN_USEC, and returns its setup URL (BASE_URL/setup?token=…) in *ret_url (malloc'd) for
+ * granaryd to log: 0. When no user exists but the earlier token is still valid, *ret_url is NULL and the
+ * return value 1 (its URL was logged when it was made; `granary admin-token` makes a new one). When users
+ * exist: 0 and NULL. */
+int api_startup(Api *api, uint64_t now, char **ret_url);
+
+typedef enum ApiCaller {
+        API_CALLER_WEB,
+        API_CALLER_CONTROL,
+        _API_CALLER_MAX,
+        _API_CALLER_INVALID = -EINVAL,
+} ApiCaller;
+
+typedef struct ApiRequest {
+        HttpMethod method;
+        const char *path; /* the part after "/api/v1", starting with '/', query included */
+        size_t path_len;
+        const HttpHeader *headers;
+        size_t n_headers;
+        const void *body; /* the whole body, at most API_BODY_MAX bytes */
+        size_t body_size;
+        ApiCaller caller;
+        const char *address; /* WEB: the client's IP as text (rate limiting); CONTROL: NULL */
+        bool https;          /* WEB: over TLS */
+        bool control_admin;  /* CONTROL: the peer's credentials make it an admin */
+        uint64_t now;        /* usec, CLOCK_REALTIME */
+} ApiRequest;
+
+typedef struct ApiResponse {
+        int status;
+        char **headers; /* strv of "Name: value" lines to add (Set-Cookie, Retry-After, Location, Allow);
+                         * NULL when none. The server adds the rest: Content-Type: application/json
+                         * whenever body is not NULL, and Cache-Control: no-store always (answers carry
+                         * sessions, tokens and secrets) */
+        char *body;     /* JSON text, or NULL (204) */
+        size_t body_size;
+} ApiResponse;
+
+/* Wipes the body (it may hold a token) and frees. Accepts NULL, returns NULL. */
+ApiResponse *api_response_free(ApiResponse *r);
+DEFINE_TRIVIAL_CLEANUP_FUNC(ApiResponse *, api_response_free);
+
+typedef struct ApiCall ApiCall;
+
+/* response: never NULL; the callee owns it (api_response_free()). When memory runs out for the real
+ * answer it is a bare 500 without headers or body. The call is freed when done returns. */
+typedef void (*ApiDone)(ApiCall *call, ApiResponse *response, void *userdata);
+
+/* Answers req: copies what it needs from it, so req and its buffers may go when this returns. done is
+ * called exactly once — possibly before api_handle() returns, in which case *ret_call is set to NULL —
+ * unless api_call_cancel() comes first. ret_call may be NULL when the caller never cancels. -ENOMEM (done
+ * is then never called); every other failure is an answer. */
+int api_handle(Api *api, const ApiRequest *req, ApiDone done, void *userdata, ApiCall **ret_call);
+/* Stops a call in flight (its worker is killed) without calling done, e.g. when the client has gone.
+ * Accepts NULL, returns NULL. Not from within its own done. */
+ApiCall *api_call_cancel(ApiCall *call);

@@ -1,0 +1,964 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * granaryd: the front server (DESIGN.md "A request, end to end"). Takes its listening sockets from systemd
+ * or binds what granary.conf says, runs one sd-event loop, routes each request by Host, serves the shell
+ * and the JSON API, and answers the control socket. This file decides and logs; the modules beside it do
+ * the work.
+ *
+ *   start --sockets, store, TLS, shell, API ready--> RUNNING (READY=1)
+ *   RUNNING --SIGHUP--> RELOADING --config, certificate, shell reloaded (or kept on error)--> RUNNING
+ *   RUNNING --SIGTERM/SIGINT--> DRAINING (STOPPING=1) --no connection left, or drain timeout--> exit 0
+ */
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include "basic/fileio.h"
+#include "basic/log.h"
+#include "basic/macro.h"
+#include "basic/string-util.h"
+#include "front/api.h"
+#include "front/config.h"
+#include "front/route.h"
+#include "front/server.h"
+#include "front/static.h"
+#include "http/tls.h"
+#include "store/store.h"
+
+#define USEC_PER_SEC UINT64_C(1000000)
+/* Expired sessions and old login attempts are swept this often. */
+#define SWEEP_INTERVAL_USEC (3600 * USEC_PER_SEC)
+
+typedef struct Front {
+        sd_event *event;
+        FrontConfig config;
+        const char *config_path;
+        FrontConfigOverrides overrides;
+        Store *store;
+        Server *server;
+        TlsContext *tls;
+        RouteConfig *route;
+        StaticSite *shell;
+        Api *api;
+        gid_t granary_gid; /* (gid_t) -1: no such group */
+        uint16_t listener_ports[FRONT_PORTS_MAX + 2];
+        size_t n_listener_ports;
+        char *csp_shell;
+        bool hsts;
+        int exit_code;
+} Front;
+
+typedef struct ApiContext {
+        Front *front;
+        ServerRequest *req;
+        ApiCall *call;
+} ApiContext;
+
+static uint64_t realtime_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+}
+
+/* ---- answers ---- */
+
+#define H(n, v) ((HttpHeader) {(n), STRLEN(n), (v), strlen(v)})
+
+/* Headers every answer carries, whatever it is. */
+static size_t common_headers(Front *f, HttpHeader *h) {
+        size_t n = 0;
+
+        h[n++] = H("X-Content-Type-Options", "nosniff");
+        h[n++] = H("Referrer-Policy", "no-referrer");
+        if (f->hsts)
+                h[n++] = H("Strict-Transport-Security", "max-age=31536000");
+        return n;
+}
+
+static void log_answer(ServerRequest *req, int status) {
+        const HttpRequest *h = server_request_http(req);
+
+        if (status >= 500)
+                log_struct(LOG_WARNING, "Request %" PRIu64 " from %s: %s '%.*s' answered %d",
+                           server_request_id(req), server_request_address(req), http_method_to_string(h->method),
+                           (int) MIN(h->path_len, (size_t) 512), h->path, status, "REQUEST_ID=%" PRIu64,
+                           server_request_id(req));
+        else
+                log_debug("Request %" PRIu64 " from %s: %s '%.*s' answered %d", server_request_id(req),
+                          server_request_address(req), http_method_to_string(h->method),
+                          (int) MIN(h->path_len, (size_t) 512), h->path, status);
+}
+
+static void answer_status(Front *f, ServerRequest *req, int status, const HttpHeader *extra, size_t n_extra) {
+        HttpHeader h[16];
+        size_t n = common_headers(f, h);
+
+        h[n++] = H("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+        h[n++] = H("Cache-Control", "no-store");
+        for (size_t i = 0; i < n_extra && n < ELEMENTSOF(h); i++)
+                h[n++] = extra[i];
+        log_answer(req, status);
+        if (server_request_respond_status(req, status, h, n) < 0)
+                (void) server_request_respond_status(req, 500, NULL, 0);
+}
+
+static void release_site(void *p) {
+        static_site_unref(p);
+}
+
+static void serve_shell(Front *f, ServerRequest *req) {
+        const HttpRequest *h = server_request_http(req);
+        StaticResult res;
+        HttpHeader hd[STATIC_HEADERS_MAX + 16];
+        size_t n;
+        int r;
+
+        r = static_site_serve(f->shell, h->method, h->path, h->path_len, h->headers, h->n_headers, &res);
+        if (r < 0) {
+                answer_status(f, req, http_status_from_errno(r), NULL, 0);
+                return;
+        }
+        if (res.status == 404 || res.status == 405 || res.status == 416 || !res.body) {
+                if (res.status >= 300 && res.status != 304) {
+                        answer_status(f, req, res.status, res.headers, res.n_headers);
+                        return;
+                }
+        }
+        n = common_headers(f, hd);
+        hd[n++] = H("Content-Security-Policy", f->csp_shell);
+        hd[n++] = H("X-Frame-Options", "DENY");
+        hd[n++] = H("Cross-Origin-Opener-Policy", "same-origin");
+        hd[n++] = H("Cross-Origin-Resource-Policy", "same-origin");
+        for (size_t i = 0; i < res.n_headers; i++)
+                hd[n++] = res.headers[i];
+        log_answer(req, res.status);
+        r = server_request_respond(req, res.status, hd, n, res.body, res.body_size, release_site,
+                                   static_site_ref(f->shell));
+        if (r < 0) {
+                static_site_unref(f->shell);
+                answer_status(f, req, 500, NULL, 0);
+        }
+}
+
+/* ---- the API ---- */
+
+static void api_context_free(ApiContext *a) {
+        free(a);
+}
+
+static void on_api_abort(ServerRequest *req, void *userdata) {
+        ApiContext *a = userdata;
+
+        api_call_cancel(a->call);
+        api_context_free(a);
+}
+
+static void release_api_response(void *p) {
+        api_response_free(p);
+}
+
+static void on_api_done(ApiCall *call, ApiResponse *resp, void *userdata) {
+        ApiContext *a = userdata;
+        Front *f = a->front;
+        ServerRequest *req = a->req;
+        HttpHeader h[32];
+        size_t n = common_headers(f, h);
+        int r;
+
+        server_request_on_abort(req, NULL, NULL);
+        api_context_free(a);
+        h[n++] = H("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+        h[n++] = H("Cache-Control", "no-store");
+        if (resp->body)
+                h[n++] = H("Content-Type", "application/json");
+        for (char **l = resp->headers; l && *l && n < ELEMENTSOF(h); l++) {
+                const char *colon = strchr(*l, ':');
+
+                if (!colon)
+                        continue;
+                h[n++] = (HttpHeader) {*l, (size_t) (colon - *l), colon + 2, strlen(colon + 2)};
+        }
+        log_answer(req, resp->status);
+        r = server_request_respond(req, resp->status, h, n, resp->body, resp->body_size, release_api_response, resp);
+        if (r < 0) {
+                api_response_free(resp);
+                answer_status(f, req, 500, NULL, 0);
+        }
+}
+
+static bool control_peer_is_admin(Front *f, ServerRequest *req) {
+        struct ucred cred;
+        const gid_t *groups;
+        size_t n_groups;
+
+        if (server_request_peer(req, &cred, &groups, &n_groups) < 0)
+                return false;
+        if (cred.uid == 0 || cred.uid == geteuid())
+                return true;
+        if (f->granary_gid == (gid_t) -1)
+                return false;
+        if (cred.gid == f->granary_gid)
+                return true;
+        for (size_t i = 0; i < n_groups; i++)
+                if (groups[i] == f->granary_gid)
+                        return true;
+        return false;
+}
+
+static void api_run(ServerRequest *req, const void *body, size_t size, void *userdata) {
+        ApiContext *a = userdata;
+        Front *f = a->front;
+        const HttpRequest *h = server_request_http(req);
+        bool control = server_request_listener(req) == SERVER_LISTENER_CONTROL;
+        ApiRequest ar = {
+                .method = h->method,
+                .path = h->path + STRLEN("/api/v1"),
+                .path_len = h->path_len - STRLEN("/api/v1"),
+                .headers = h->headers,
+                .n_headers = h->n_headers,
+                .body = body,
+                .body_size = size,
+                .caller = control ? API_CALLER_CONTROL : API_CALLER_WEB,
+                .address = control ? NULL : server_request_address(req),
+                .https = server_request_listener(req) == SERVER_LISTENER_HTTPS,
+                .control_admin = control && control_peer_is_admin(f, req),
+                .now = realtime_usec(),
+        };
+        int r;
+
+        if (ar.path_len == 0) {
+                ar.path = "/";
+                ar.path_len = 1;
+        }
+        server_request_on_abort(req, on_api_abort, a);
+        r = api_handle(f->api, &ar, on_api_done, a, &a->call);
+        if (r < 0) {
+                server_request_on_abort(req, NULL, NULL);
+                api_context_free(a);
+                answer_status(f, req, http_status_from_errno(r), NULL, 0);
+        }
+}
+
+static void serve_api(Front *f, ServerRequest *req) {
+        const HttpRequest *h = server_request_http(req);
+        ApiContext *a;
+        int r;
+
+        a = calloc(1, sizeof *a);
+        if (!a) {
+                answer_status(f, req, 503, NULL, 0);
+                return;
+        }
+        *a = (ApiContext) {.front = f, .req = req};
+        if (h->framing == HTTP_FRAMING_NONE) {
+                api_run(req, "", 0, a);
+                return;
+        }
+        server_request_on_abort(req, on_api_abort, a);
+        r = server_request_read_body(req, API_BODY_MAX, api_run, a);
+        if (r < 0) {
+                server_request_on_abort(req, NULL, NULL);
+                free(a);
+                server_request_close_after(req);
+                answer_status(f, req, r == -EFBIG ? 413 : 500, NULL, 0);
+        }
+}
+
+/* ---- routing ---- */
+
+static bool path_is_api(const HttpRequest *h) {
+        const char *p = h->path;
+        size_t n = h->path_len;
+
+        if (n < STRLEN("/api/v1") || memcmp(p, "/api/v1", STRLEN("/api/v1")) != 0)
+                return false;
+        return n == STRLEN("/api/v1") || p[7] == '/' || p[7] == '?';
+}
+
+/* Splits "name[:port]" (IPv6 literals in brackets). */
+static void host_split(const char *host, size_t n, size_t *ret_name_len, long *ret_port) {
+        size_t i = n;
+
+        *ret_port = -1;
+        while (i > 0 && host[i - 1] >= '0' && host[i - 1] <= '9')
+                i--;
+        if (i > 0 && i < n && host[i - 1] == ':' && n - i <= 5) {
+                *ret_name_len = i - 1;
+                *ret_port = strtol(host + i, NULL, 10);
+                return;
+        }
+        *ret_name_len = n;
+}
+
+static bool is_listener_port(Front *f, long port) {
+        for (size_t i = 0; i < f->n_listener_ports; i++)
+                if (f->listener_ports[i] == port)
+                        return true;
+        return false;
+}
+
+static void on_request(ServerRequest *req, void *userdata) {
+        Front *f = userdata;
+        const HttpRequest *h = server_request_http(req);
+        bool https = front_config_https(&f->config);
+        const char *sni, *id = NULL;
+        size_t id_len = 0, name_len;
+        long port;
+        RouteKind kind;
+
+        if (server_request_listener(req) == SERVER_LISTENER_CONTROL) {
+                if (path_is_api(h))
+                        serve_api(f, req);
+                else
+                        answer_status(f, req, 404, NULL, 0);
+                return;
+        }
+        if (!h->authority || h->authority_len == 0) {
+                server_request_close_after(req);
+                answer_status(f, req, 400, NULL, 0);
+                return;
+        }
+        host_split(h->authority, h->authority_len, &name_len, &port);
+
+        /* SNI and Host must name the same host (SECURITY.md: "Host/SNI mismatch → 421") */
+        sni = server_request_sni(req);
+        if (sni && !http_strcaseeq(sni, strlen(sni), h->authority, name_len)) {
+                answer_status(f, req, 421, NULL, 0);
+                return;
+        }
+
+        kind = route_host(f->route, h->authority, h->authority_len, https, &id, &id_len);
+        if (kind == ROUTE_MISDIRECTED && port > 0 && port != front_config_primary_port(&f->config) &&
+            is_listener_port(f, port)) {
+                /* one of our names on another of our ports: send it to the primary port (Sandstorm does) */
+                char buf[ROUTE_HOST_MAX + 16];
+                _cleanup_free_ char *location = NULL;
+                uint16_t primary = front_config_primary_port(&f->config);
+                bool default_port = primary == (https ? 443 : 80);
+
+                if (name_len <= ROUTE_HOST_MAX) {
+                        int k = snprintf(buf, sizeof buf, "%.*s:%u", (int) name_len, h->authority, primary);
+
+                        if (route_host(f->route, buf, (size_t) k, https, &id, &id_len) != ROUTE_MISDIRECTED &&
+                            asprintf(&location, "%s://%.*s%s%.*s", https ? "https" : "http", (int) name_len,
+                                     h->authority, default_port ? "" : buf + name_len,
+                                     (int) (h->path[0] == '/' ? h->path_len : 1),
+                                     h->path[0] == '/' ? h->path : "/") >= 0) {
+                                HttpHeader loc = H("Location", location);
+
+                                answer_status(f, req, 308, &loc, 1);
+                                return;
+                        }
+                }
+        }
+
+        switch (kind) {
+        case ROUTE_BASE:
+                if (path_is_api(h))
+                        serve_api(f, req);
+                else
+                        serve_shell(f, req);
+                return;
+        case ROUTE_SELFTEST:
+                if (h->method == HTTP_METHOD_GET && h->path_len == 1 && h->path[0] == '/') {
+                        static const char ok[] = "Self-test OK.";
+                        HttpHeader hd[8];
+                        size_t n = common_headers(f, hd);
+
+                        hd[n++] = H("Access-Control-Allow-Origin", "*");
+                        hd[n++] = H("Content-Type", "text/plain; charset=utf-8");
+                        hd[n++] = H("Cache-Control", "no-store");
+                        log_answer(req, 200);
+                        (void) server_request_respond(req, 200, hd, n, ok, STRLEN(ok), NULL, NULL);
+                } else
+                        answer_status(f, req, 400, NULL, 0);
+                return;
+        case ROUTE_MISDIRECTED:
+                answer_status(f, req, 421, NULL, 0);
+                return;
+        default:
+                /* grain sessions, APIs and published sites have no grains to reach yet */
+                answer_status(f, req, 404, NULL, 0);
+                return;
+        }
+}
+
+/* ---- setup ---- */
+
+static int load_shell(Front *f) {
+        _cleanup_close_ int fd = -EBADF;
+        StaticSite *site;
+        int r;
+
+        fd = open(f->config.shell_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return log_error_errno(-errno, "Failed to open the shell directory '%s': %m", f->config.shell_dir);
+        r = static_site_load(fd, &site);
+        if (r < 0)
+                return log_error_errno(r, "Failed to load the shell from '%s': %m", f->config.shell_dir);
+        static_site_unref(f->shell);
+        f->shell = site;
+        return 0;
+}
+
+static int load_tls(Front *f) {
+        _cleanup_free_ char *error = NULL;
+        int r;
+
+        if (f->tls) {
+                r = tls_context_reload(f->tls, f->config.tls_cert, f->config.tls_key, &error);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to reload the TLS certificate: %s", error ?: "");
+                return 0;
+        }
+        if (!file_exists(f->config.tls_cert) && !file_exists(f->config.tls_key)) {
+                /* no certificate yet: make a self-signed one for our names, as dev mode promises */
+                _cleanup_free_ char *dir = path_dirname(f->config.tls_cert);
+                _cleanup_free_ char *wild = NULL, *base = NULL;
+                _cleanup_close_ int dfd = -EBADF;
+                const char *h;
+                size_t n;
+
+                h = startswith(f->config.base_url, "https://") ?: startswith(f->config.base_url, "http://");
+                n = strcspn(h, ":/");
+                base = strndup(h, n);
+                wild = strndup(f->config.wildcard_host, strcspn(f->config.wildcard_host, ":"));
+                if (!dir || !base || !wild)
+                        return log_oom();
+                if (mkdir_p(dir, 0700) < 0 ||
+                    (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+                        return log_error_errno(-errno, "Failed to create '%s': %m", dir);
+                r = tls_self_signed_ensure(dfd, path_basename(f->config.tls_cert), path_basename(f->config.tls_key),
+                                           (const char *const[]) {base, wild, NULL}, &error);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to make a self-signed certificate: %s", error ?: "");
+                if (r > 0)
+                        log_notice("Made a self-signed certificate for '%s' and '%s' in '%s'.", base, wild, dir);
+        }
+        r = tls_context_new(f->config.tls_cert, f->config.tls_key, 0, &f->tls, &error);
+        if (r < 0)
+                return log_error_errno(r, "Failed to load the TLS certificate '%s': %s", f->config.tls_cert,
+                                       error ?: "");
+        server_set_tls(f->server, f->tls);
+        return 0;
+}
+
+static int make_csp(Front *f) {
+        free(f->csp_shell);
+        if (asprintf(&f->csp_shell,
+                     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                     "connect-src 'self'; frame-src %s; frame-ancestors 'none'; base-uri 'none'; "
+                     "form-action 'self'; object-src 'none'",
+                     route_config_wildcard_pattern(f->route)) < 0)
+                return log_oom();
+        return 0;
+}
+
+static ServerLimits limits_of(const FrontConfig *c) {
+        return (ServerLimits) {
+                .http = c->limits,
+                .connections_max = c->connections_max,
+                .connections_per_address_max = c->connections_per_address_max,
+                .header_timeout_usec = c->header_timeout_sec * USEC_PER_SEC,
+                .idle_timeout_usec = c->idle_timeout_sec * USEC_PER_SEC,
+                .body_timeout_usec = c->body_timeout_sec * USEC_PER_SEC,
+                .write_timeout_usec = c->write_timeout_sec * USEC_PER_SEC,
+        };
+}
+
+static uint16_t socket_port(int fd) {
+        struct sockaddr_storage sa;
+        socklen_t len = sizeof sa;
+
+        if (getsockname(fd, (struct sockaddr *) &sa, &len) < 0)
+                return 0;
+        if (sa.ss_family == AF_INET)
+                return ntohs(((struct sockaddr_in *) &sa)->sin_port);
+        if (sa.ss_family == AF_INET6)
+                return ntohs(((struct sockaddr_in6 *) &sa)->sin6_port);
+        return 0;
+}
+
+static int bind_tcp(const char *ip, uint16_t port) {
+        union {
+                struct sockaddr sa;
+                struct sockaddr_in in;
+                struct sockaddr_in6 in6;
+        } a = {};
+        socklen_t len;
+        _cleanup_close_ int fd = -EBADF;
+
+        if (inet_pton(AF_INET, ip, &a.in.sin_addr) == 1) {
+                a.in.sin_family = AF_INET;
+                a.in.sin_port = htons(port);
+                len = sizeof a.in;
+        } else if (inet_pton(AF_INET6, ip, &a.in6.sin6_addr) == 1) {
+                a.in6.sin6_family = AF_INET6;
+                a.in6.sin6_port = htons(port);
+                len = sizeof a.in6;
+        } else
+                return -EINVAL;
+        fd = socket(a.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int) {1}, sizeof(int));
+        if (bind(fd, &a.sa, len) < 0 || listen(fd, SOMAXCONN) < 0)
+                return -errno;
+        return TAKE_FD(fd);
+}
+
+static int bind_control(Front *f) {
+        const char *path = f->config.control_socket;
+        struct sockaddr_un un = {.sun_family = AF_UNIX};
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *dir = NULL;
+        mode_t old;
+        int r;
+
+        if (strlen(path) >= sizeof un.sun_path)
+                return log_error_errno(-ENAMETOOLONG, "Control socket path '%s' is too long.", path);
+        dir = path_dirname(path);
+        if (!dir)
+                return log_oom();
+        r = mkdir_p(dir, 0755);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create '%s': %m", dir);
+        strcpy(un.sun_path, path);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return log_error_errno(-errno, "Failed to make the control socket: %m");
+        (void) unlink(path);
+        old = umask(f->config.dev ? 0077 : 0007);
+        r = bind(fd, (struct sockaddr *) &un, sizeof un) < 0 ? -errno : 0;
+        umask(old);
+        if (r < 0)
+                return log_error_errno(r, "Failed to bind the control socket '%s': %m", path);
+        if (!f->config.dev && f->granary_gid != (gid_t) -1)
+                (void) chown(path, (uid_t) -1, f->granary_gid);
+        if (listen(fd, SOMAXCONN) < 0)
+                return log_error_errno(-errno, "Failed to listen on '%s': %m", path);
+        r = server_add_listener(f->server, TAKE_FD(fd), SERVER_LISTENER_CONTROL, 0);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the control socket: %m");
+        return 0;
+}
+
+static int add_listener(Front *f, int fd, ServerListenerKind kind) {
+        uint16_t port = socket_port(fd);
+        int r;
+
+        if (kind == SERVER_LISTENER_HTTPS && !f->tls) {
+                r = load_tls(f);
+                if (r < 0) {
+                        safe_close(fd);
+                        return r;
+                }
+        }
+        if (f->n_listener_ports < ELEMENTSOF(f->listener_ports))
+                f->listener_ports[f->n_listener_ports++] = port;
+        r = server_add_listener(f->server, fd, kind, port);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add a listener: %m");
+        log_info("Listening on %s port %u.", kind == SERVER_LISTENER_HTTPS ? "HTTPS" : "HTTP", port);
+        return 0;
+}
+
+static int setup_listeners(Front *f) {
+        _cleanup_strv_free_ char **names = NULL;
+        bool control = false;
+        int n, r;
+
+        n = sd_listen_fds_with_names(true, &names);
+        if (n < 0)
+                return log_error_errno(n, "Failed to take the sockets passed by systemd: %m");
+        if (n > 0) {
+                /* socket activation: the sockets are systemd's, the config's ports mean nothing here */
+                for (int i = 0; i < n; i++) {
+                        int fd = SD_LISTEN_FDS_START + i;
+                        const char *name = names ? names[i] : "http";
+
+                        if (streq(name, "https"))
+                                r = add_listener(f, fd, SERVER_LISTENER_HTTPS);
+                        else if (streq(name, "control")) {
+                                r = server_add_listener(f->server, fd, SERVER_LISTENER_CONTROL, 0);
+                                control = true;
+                        } else if (streq(name, "http") || streq(name, "unknown"))
+                                r = add_listener(f, fd, SERVER_LISTENER_HTTP);
+                        else {
+                                log_warning("Ignoring the socket named '%s' passed by systemd.", name);
+                                safe_close(fd);
+                                r = 0;
+                        }
+                        if (r < 0)
+                                return r;
+                }
+        } else {
+                if (f->config.https_port) {
+                        int fd = bind_tcp(f->config.bind_ip, f->config.https_port);
+
+                        if (fd < 0)
+                                return log_error_errno(fd, "Failed to listen on %s port %u: %m", f->config.bind_ip,
+                                                       f->config.https_port);
+                        r = add_listener(f, fd, SERVER_LISTENER_HTTPS);
+                        if (r < 0)
+                                return r;
+                }
+                for (unsigned i = 0; i < f->config.n_ports; i++) {
+                        int fd = bind_tcp(f->config.bind_ip, f->config.ports[i]);
+
+                        if (fd < 0)
+                                return log_error_errno(fd, "Failed to listen on %s port %u: %m", f->config.bind_ip,
+                                                       f->config.ports[i]);
+                        r = add_listener(f, fd, SERVER_LISTENER_HTTP);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        if (!control)
+                return bind_control(f);
+        return 0;
+}
+
+/* ---- signals ---- */
+
+static void on_drained(Server *s, void *userdata) {
+        Front *f = userdata;
+
+        log_info("All connections closed, exiting.");
+        (void) sd_event_exit(f->event, f->exit_code);
+}
+
+static int on_terminate(sd_event_source *source, const struct signalfd_siginfo *si, void *userdata) {
+        Front *f = userdata;
+
+        if (sd_event_get_state(f->event) == SD_EVENT_FINISHED)
+                return 0;
+        (void) sd_notify(false, "STOPPING=1\nSTATUS=Finishing the requests in flight...");
+        log_info("Received %s, finishing %u connections.", strsignal((int) si->ssi_signo),
+                 server_n_connections(f->server));
+        (void) sd_event_source_set_enabled(source, SD_EVENT_OFF);
+        if (server_drain(f->server, f->config.drain_timeout_sec * USEC_PER_SEC, on_drained, f) < 0)
+                (void) sd_event_exit(f->event, 0);
+        return 0;
+}
+
+static int on_reload(sd_event_source *source, const struct signalfd_siginfo *si, void *userdata) {
+        Front *f = userdata;
+        FrontConfig c = {};
+        _cleanup_free_ char *error = NULL;
+        _cleanup_strv_free_ char **warnings = NULL;
+        ServerLimits l;
+        int r;
+
+        (void) sd_notify(false, "RELOADING=1\nSTATUS=Reloading the configuration...");
+        r = front_config_load(f->config_path, f->config.dev, &f->overrides, &c, &warnings, &error);
+        if (r < 0) {
+                log_error_errno(r, "Failed to reload the configuration, keeping the old one: %s", error);
+                goto done;
+        }
+        STRV_FOREACH(w, warnings)
+                log_warning("%s", *w);
+        if (!streq(c.base_url, f->config.base_url) || !streq(c.wildcard_host, f->config.wildcard_host) ||
+            c.https_port != f->config.https_port || c.n_ports != f->config.n_ports ||
+            memcmp(c.ports, f->config.ports, sizeof c.ports) != 0 || !streq(c.bind_ip, f->config.bind_ip))
+                log_warning("BASE_URL, WILDCARD_HOST, BIND_IP and the ports change only with a restart.");
+        free(c.base_url);
+        c.base_url = TAKE_PTR(f->config.base_url);
+        free(c.wildcard_host);
+        c.wildcard_host = TAKE_PTR(f->config.wildcard_host);
+        memcpy(c.ports, f->config.ports, sizeof c.ports);
+        c.n_ports = f->config.n_ports;
+        c.https_port = f->config.https_port;
+        front_config_done(&f->config);
+        f->config = c;
+        if (f->config.log_level) {
+                int level = log_level_from_string(f->config.log_level);
+
+                if (level >= 0)
+                        log_set_max_level(level);
+        }
+        l = limits_of(&f->config);
+        if (server_set_limits(f->server, &l) < 0)
+                log_warning("The new limits do not fit together, keeping the old ones.");
+        (void) load_shell(f);
+        if (f->tls)
+                (void) load_tls(f);
+        log_info("Reloaded the configuration.");
+done:
+        (void) sd_notify(false, "READY=1\nSTATUS=Serving.");
+        return 0;
+}
+
+static int on_sweep(sd_event_source *source, uint64_t usec, void *userdata) {
+        Front *f = userdata;
+        uint64_t now = realtime_usec(), n = 0;
+
+        (void) store_session_expire(f->store, now, &n);
+        (void) store_login_attempt_prune(f->store, now > 86400 * USEC_PER_SEC ? now - 86400 * USEC_PER_SEC : 0, NULL);
+        (void) sd_event_source_set_time_relative(source, SWEEP_INTERVAL_USEC);
+        (void) sd_event_source_set_enabled(source, SD_EVENT_ON);
+        return 0;
+}
+
+/* ---- main ---- */
+
+static void help(void) {
+        printf("Usage: granaryd [OPTIONS]\n"
+               "       granaryd --dev [STATE_DIR] [OPTIONS]\n"
+               "\n"
+               "The granary front server: HTTPS, the web shell, accounts and the JSON API.\n"
+               "Under systemd it takes its sockets from granary.socket; run by hand it binds what\n"
+               "granary.conf says (BIND_IP, PORT, HTTPS_PORT).\n"
+               "\n"
+               "  -h --help             Show this help and exit\n"
+               "     --version          Show the version and exit\n"
+               "  -c --config=FILE      Read FILE instead of " FRONT_CONFIG_FILE "\n"
+               "     --dev[=STATE_DIR]  Run everything from one state directory (default ./granary-dev) on\n"
+               "                        http://" FRONT_DEV_HOST ":%d with *." FRONT_DEV_HOST " as wildcard host\n"
+               "     --port=PORT        Listen for HTTP on PORT (overrides PORT=)\n"
+               "     --https-port=PORT  Listen for HTTPS on PORT, with a self-signed certificate made on first\n"
+               "                        start when none is configured (overrides HTTPS_PORT=)\n"
+               "     --bind-ip=ADDR     Listen on ADDR (overrides BIND_IP=)\n"
+               "     --shell-dir=DIR    Serve the web shell from DIR\n"
+               "     --log-level=LEVEL  debug, info, notice, warning or err\n",
+               FRONT_DEV_PORT);
+}
+
+static int parse_port(const char *s, uint16_t *ret) {
+        char *end;
+        unsigned long v;
+
+        errno = 0;
+        v = strtoul(s, &end, 10);
+        if (errno != 0 || *end || end == s || v == 0 || v > 65535)
+                return -EINVAL;
+        *ret = (uint16_t) v;
+        return 0;
+}
+
+static void front_done(Front *f) {
+        server_free(f->server);
+        api_free(f->api);
+        static_site_unref(f->shell);
+        route_config_free(f->route);
+        tls_context_free(f->tls);
+        store_close(f->store);
+        front_config_done(&f->config);
+        free(f->csp_shell);
+        sd_event_unref(f->event);
+}
+
+int main(int argc, char *argv[]) {
+        enum { ARG_VERSION = 0x100, ARG_DEV, ARG_PORT, ARG_HTTPS_PORT, ARG_BIND_IP, ARG_SHELL_DIR, ARG_LOG_LEVEL };
+        static const struct option options[] = {
+                {"help", no_argument, NULL, 'h'},
+                {"version", no_argument, NULL, ARG_VERSION},
+                {"config", required_argument, NULL, 'c'},
+                {"dev", optional_argument, NULL, ARG_DEV},
+                {"port", required_argument, NULL, ARG_PORT},
+                {"https-port", required_argument, NULL, ARG_HTTPS_PORT},
+                {"bind-ip", required_argument, NULL, ARG_BIND_IP},
+                {"shell-dir", required_argument, NULL, ARG_SHELL_DIR},
+                {"log-level", required_argument, NULL, ARG_LOG_LEVEL},
+                {},
+        };
+        Front f = {.granary_gid = (gid_t) -1};
+        _cleanup_free_ char *error = NULL, *db = NULL, *setup_url = NULL;
+        _cleanup_strv_free_ char **warnings = NULL;
+        const char *log_level = NULL;
+        bool dev = false;
+        ServerLimits limits;
+        sigset_t mask;
+        struct rlimit rl;
+        struct group *gr;
+        int c, r;
+
+        log_set_program("granaryd");
+        while ((c = getopt_long(argc, argv, "hc:", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("granaryd %s\n", PACKAGE_VERSION);
+                        return 0;
+                case 'c':
+                        f.config_path = optarg;
+                        break;
+                case ARG_DEV:
+                        dev = true;
+                        f.overrides.state_dir = optarg;
+                        break;
+                case ARG_PORT:
+                case ARG_HTTPS_PORT:
+                        if (parse_port(optarg, c == ARG_PORT ? &f.overrides.port : &f.overrides.https_port) < 0) {
+                                log_error("Invalid port '%s'.", optarg);
+                                return 2;
+                        }
+                        break;
+                case ARG_BIND_IP:
+                        f.overrides.bind_ip = optarg;
+                        break;
+                case ARG_SHELL_DIR:
+                        f.overrides.shell_dir = optarg;
+                        break;
+                case ARG_LOG_LEVEL:
+                        log_level = optarg;
+                        break;
+                default:
+                        return 2;
+                }
+        if (dev && !f.overrides.state_dir && optind < argc)
+                f.overrides.state_dir = argv[optind++];
+        if (optind < argc) {
+                log_error("Unexpected argument '%s'.", argv[optind]);
+                return 2;
+        }
+        if (dev && !f.overrides.state_dir)
+                f.overrides.state_dir = "granary-dev";
+
+        if (dev) {
+                r = mkdir_p(f.overrides.state_dir, 0700);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to create the state directory '%s': %m", f.overrides.state_dir);
+                        return 1;
+                }
+        }
+        r = front_config_load(f.config_path, dev, &f.overrides, &f.config, &warnings, &error);
+        if (r < 0) {
+                log_error_errno(r, "%s", error ?: "Failed to load the configuration");
+                return 1;
+        }
+        STRV_FOREACH(w, warnings)
+                log_warning("%s", *w);
+        if (log_level || f.config.log_level) {
+                int level = log_level_from_string(log_level ?: f.config.log_level);
+
+                if (level < 0) {
+                        log_error("Invalid log level '%s'.", log_level ?: f.config.log_level);
+                        return 2;
+                }
+                log_set_max_level(level);
+        }
+        gr = getgrnam("granary");
+        if (gr)
+                f.granary_gid = gr->gr_gid;
+
+        /* room for every connection the limits allow */
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                (void) setrlimit(RLIMIT_NOFILE, &rl);
+        }
+        (void) signal(SIGPIPE, SIG_IGN);
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigaddset(&mask, SIGCHLD);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+
+        r = sd_event_default(&f.event);
+        if (r < 0) {
+                log_error_errno(r, "Failed to make the event loop: %m");
+                goto finish;
+        }
+        (void) sd_event_add_signal(f.event, NULL, SIGTERM, on_terminate, &f);
+        (void) sd_event_add_signal(f.event, NULL, SIGINT, on_terminate, &f);
+        (void) sd_event_add_signal(f.event, NULL, SIGHUP, on_reload, &f);
+        (void) sd_event_set_watchdog(f.event, true);
+
+        r = mkdir_p(f.config.state_dir, 0750);
+        if (r < 0) {
+                log_error_errno(r, "Failed to create '%s': %m", f.config.state_dir);
+                goto finish;
+        }
+        db = path_join(f.config.state_dir, "granary.sqlite");
+        if (!db) {
+                r = log_oom();
+                goto finish;
+        }
+        r = store_open(db, STORE_OPEN_CREATE, &f.store);
+        if (r < 0) {
+                log_error_errno(r, "Failed to open the database '%s': %m", db);
+                goto finish;
+        }
+        r = route_config_new(f.config.base_url, f.config.wildcard_host, &f.route);
+        if (r < 0) {
+                log_error_errno(r, "BASE_URL '%s' and WILDCARD_HOST '%s' do not make sense together.",
+                                f.config.base_url, f.config.wildcard_host);
+                goto finish;
+        }
+        f.hsts = front_config_https(&f.config) && !f.config.dev;
+        r = make_csp(&f);
+        if (r < 0)
+                goto finish;
+        r = load_shell(&f);
+        if (r < 0)
+                goto finish;
+        {
+                ApiSettings settings = {
+                        .base_url = f.config.base_url,
+                        .wildcard_host = f.config.wildcard_host,
+                        .version = PACKAGE_VERSION,
+                        .cookie_secure = front_config_https(&f.config) ||
+                                         route_host(f.route, "localhost", 9, false, NULL, NULL) == ROUTE_BASE ||
+                                         endswith(route_config_base_origin(f.route), ".localhost") ||
+                                         strstr(route_config_base_origin(f.route), ".localhost:"),
+                };
+                r = api_new(f.event, f.store, &settings, &f.api);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to start the API: %m");
+                        goto finish;
+                }
+        }
+        limits = limits_of(&f.config);
+        r = server_new(f.event, &limits, on_request, &f, &f.server);
+        if (r < 0) {
+                log_error_errno(r, "Failed to make the server: %m");
+                goto finish;
+        }
+        r = setup_listeners(&f);
+        if (r < 0)
+                goto finish;
+
+        r = api_startup(f.api, realtime_usec(), &setup_url);
+        if (r < 0) {
+                log_error_errno(r, "Failed to prepare the first start: %m");
+                goto finish;
+        }
+        if (setup_url)
+                log_struct(LOG_NOTICE,
+                           "No account exists yet. Create the first (admin) account at: %s", setup_url,
+                           "GRANARY_SETUP_URL=%s", setup_url);
+        (void) sd_event_add_time_relative(f.event, NULL, CLOCK_MONOTONIC, SWEEP_INTERVAL_USEC, USEC_PER_SEC,
+                                          on_sweep, &f);
+
+        log_info("granaryd %s serving %s (wildcard %s).", PACKAGE_VERSION, f.config.base_url, f.config.wildcard_host);
+        (void) sd_notify(false, "READY=1\nSTATUS=Serving.");
+        r = sd_event_loop(f.event);
+        if (r < 0)
+                log_error_errno(r, "The event loop failed: %m");
+
+finish:
+        front_done(&f);
+        return r < 0 ? 1 : 0;
+}

@@ -1,0 +1,1507 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * One connection:
+ *
+ *   accept --(TLS listener)--> HANDSHAKE --done, ALPN h2--> H2
+ *      |                           \--done, otherwise--> H1
+ *      \--(plain)--> DETECT --HTTP/2 preface--> H2
+ *                        \--anything else--> H1          (CONTROL goes to H1 at once)
+ *   H1, H2 --error, EOF, deadline, "Connection: close" answered, GOAWAY flushed--> closed (conn_free())
+ *
+ * H1 runs one request at a time: the parser is not fed the bytes of the next request until the response to
+ * the current one is written whole (pipelined requests wait in c->in), so responses can never be reordered
+ * and a slow handler holds back only its own connection.
+ *
+ * (1) every connection counts in s->n_connections and in its address's entry until conn_free(); accepting
+ *     pauses while s->n_connections >= connections_max.
+ * (2) a connection has exactly one deadline at a time (c->timer), chosen by conn_update() from its state:
+ *     handshake or head in progress → header timeout (not moved by progress); nothing in flight → idle
+ *     timeout; body being read → body timeout (moved by progress); output waiting → write timeout (moved by
+ *     progress); a request waiting for its handler → none.
+ * (3) a request is freed exactly once: after its response is written (H1) or its stream closes (H2), or
+ *     when its connection goes; its abort callback runs in the latter case only, if it was not answered.
+ * (4) input is read only while c->in holds less than IN_MAX bytes and no output is waiting (back-pressure
+ *     both ways: a client that does not read stops being read; a handler that does not answer stops its
+ *     connection's reading once IN_MAX bytes are waiting).
+ * (5) idle connections hold no buffers: c->in is freed when emptied, OpenSSL releases its buffers
+ *     (SSL_MODE_RELEASE_BUFFERS), and reads go to the server's one shared buffer.
+ */
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "basic/log.h"
+#include "basic/macro.h"
+#include "basic/string-util.h"
+#include "front/server.h"
+#include "http/http1-response.h"
+#include "http/http1.h"
+#include "http/http2.h"
+
+#define READ_BUFFER_SIZE ((size_t) 65536)
+#define IN_MAX ((size_t) 65536)
+/* Body bytes of a request nobody asked to read that are skipped before the connection is closed instead. */
+#define DISCARD_MAX ((uint64_t) 65536)
+#define ADDRESS_BUCKETS 1024U
+#define ACCEPT_BATCH 64
+#define USEC_PER_SEC UINT64_C(1000000)
+
+typedef struct AddressEntry AddressEntry;
+struct AddressEntry {
+        AddressEntry *next;
+        uint8_t key[16];
+        unsigned n;
+};
+
+typedef struct Listener {
+        Server *server;
+        int fd;
+        ServerListenerKind kind;
+        uint16_t port;
+        sd_event_source *source;
+} Listener;
+
+typedef enum ConnState {
+        CONN_HANDSHAKE,
+        CONN_DETECT,
+        CONN_H1,
+        CONN_H2,
+} ConnState;
+
+typedef struct Conn Conn;
+
+struct ServerRequest {
+        Conn *conn;
+        ServerRequest *next, *prev; /* the connection's requests (H2: several) */
+        int32_t stream_id;
+        uint64_t id;
+        HttpRequest *http;
+
+        bool answered, complete, close_after;
+        /* body */
+        bool reading;
+        size_t body_max;
+        StrBuf body;
+        uint64_t body_seen;
+        void (*body_cb)(ServerRequest *r, const void *body, size_t n, void *userdata);
+        void *body_userdata;
+        /* response body */
+        const uint8_t *out;
+        size_t out_len, out_off;
+        void (*release)(void *data);
+        void *release_data;
+
+        void (*abort_cb)(ServerRequest *r, void *userdata);
+        void *abort_userdata;
+};
+
+struct Conn {
+        Server *server;
+        Conn *next, *prev;
+        Listener *listener;
+        int fd;
+        sd_event_source *io, *timer;
+        uint32_t events;
+        uint64_t deadline;
+        ConnState state;
+        AddressEntry *address_entry;
+        char address[INET6_ADDRSTRLEN];
+        struct ucred cred;
+        gid_t *groups;
+        size_t n_groups;
+
+        SSL *ssl;
+        bool ssl_want_write; /* the last TLS operation needs the socket writable */
+        Http1Parser *h1;
+        Http2Session *h2;
+        ServerRequest *requests;
+
+        uint8_t *in; /* read and not yet parsed */
+        size_t in_len, in_allocated;
+
+        /* H1 output: the head, then the current request's body */
+        StrBuf head;
+        size_t head_off;
+        bool write_blocked; /* the last write would have blocked */
+        bool read_eof, closing, dead;
+        bool lingering; /* answered and shut down for writing: reading what is left until EOF */
+        bool busy, again; /* inside conn_process(); something asked for another step */
+        uint64_t head_started; /* when the head (or handshake) in progress began */
+};
+
+struct Server {
+        sd_event *event;
+        ServerLimits limits;
+        ServerHandler handler;
+        void *userdata;
+        TlsContext *tls;
+        Listener **listeners;
+        size_t n_listeners;
+        Conn *conns;
+        unsigned n_connections;
+        AddressEntry *addresses[ADDRESS_BUCKETS];
+        uint8_t *rbuf;
+        int reserve_fd;
+        bool accepting, draining;
+        uint64_t next_request_id;
+        sd_event_source *drain_timer;
+        void (*drain_done)(Server *s, void *userdata);
+        void *drain_userdata;
+        char date[HTTP_DATE_SIZE];
+        time_t date_time;
+};
+
+static void conn_free(Conn *c);
+static void conn_update(Conn *c);
+static void conn_process(Conn *c);
+static int conn_flush(Conn *c);
+
+static void *mfree(void *p) {
+        free(p);
+        return NULL;
+}
+
+#define LINGER_USEC (2 * USEC_PER_SEC)
+
+/* ---- addresses ---- */
+
+static void address_key(const struct sockaddr_storage *sa, uint8_t key[static 16]) {
+        memset(key, 0, 16);
+        if (sa->ss_family == AF_INET) {
+                const struct sockaddr_in *in = (const struct sockaddr_in *) sa;
+
+                key[10] = key[11] = 0xff;
+                memcpy(key + 12, &in->sin_addr, 4);
+        } else if (sa->ss_family == AF_INET6) {
+                const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) sa;
+
+                memcpy(key, &in6->sin6_addr, 16);
+                /* one household or one attacker has a /64; IPv4-mapped addresses keep all their bits */
+                if (!IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+                        memset(key + 8, 0, 8);
+        }
+}
+
+static unsigned address_hash(const uint8_t key[static 16]) {
+        uint32_t h = 2166136261u;
+
+        for (size_t i = 0; i < 16; i++)
+                h = (h ^ key[i]) * 16777619u;
+        return h % ADDRESS_BUCKETS;
+}
+
+static AddressEntry *address_acquire(Server *s, const uint8_t key[static 16]) {
+        unsigned b = address_hash(key);
+        AddressEntry *e;
+
+        for (e = s->addresses[b]; e; e = e->next)
+                if (memcmp(e->key, key, 16) == 0)
+                        break;
+        if (!e) {
+                e = calloc(1, sizeof *e);
+                if (!e)
+                        return NULL;
+                memcpy(e->key, key, 16);
+                e->next = s->addresses[b];
+                s->addresses[b] = e;
+        }
+        e->n++;
+        return e;
+}
+
+static void address_release(Server *s, AddressEntry *e) {
+        AddressEntry **p;
+
+        if (!e || --e->n > 0)
+                return;
+        for (p = &s->addresses[address_hash(e->key)]; *p; p = &(*p)->next)
+                if (*p == e) {
+                        *p = e->next;
+                        free(e);
+                        return;
+                }
+}
+
+static void format_address(const struct sockaddr_storage *sa, char ret[static INET6_ADDRSTRLEN]) {
+        ret[0] = '\0';
+        if (sa->ss_family == AF_INET)
+                inet_ntop(AF_INET, &((const struct sockaddr_in *) sa)->sin_addr, ret, INET6_ADDRSTRLEN);
+        else if (sa->ss_family == AF_INET6) {
+                const struct in6_addr *a = &((const struct sockaddr_in6 *) sa)->sin6_addr;
+
+                if (IN6_IS_ADDR_V4MAPPED(a))
+                        inet_ntop(AF_INET, a->s6_addr + 12, ret, INET6_ADDRSTRLEN);
+                else
+                        inet_ntop(AF_INET6, a, ret, INET6_ADDRSTRLEN);
+        }
+}
+
+/* ---- time ---- */
+
+static uint64_t now_usec(Server *s) {
+        uint64_t t = 0;
+
+        (void) sd_event_now(s->event, CLOCK_MONOTONIC, &t);
+        return t;
+}
+
+static const char *server_date(Server *s) {
+        time_t t = time(NULL);
+
+        if (t != s->date_time) {
+                if (http_date_format(t, s->date) < 0)
+                        s->date[0] = '\0';
+                s->date_time = t;
+        }
+        return s->date;
+}
+
+/* ---- requests ---- */
+
+static ServerRequest *request_free(ServerRequest *r) {
+        Conn *c;
+
+        if (!r)
+                return NULL;
+        c = r->conn;
+        if (c) {
+                if (r->prev)
+                        r->prev->next = r->next;
+                else
+                        c->requests = r->next;
+                if (r->next)
+                        r->next->prev = r->prev;
+        }
+        if (r->release)
+                r->release(r->release_data);
+        http_request_free(r->http);
+        strbuf_done(&r->body);
+        free(r);
+        return NULL;
+}
+
+/* The connection is going: tell the handler of every unanswered request, then free them. */
+static void conn_abort_requests(Conn *c) {
+        while (c->requests) {
+                ServerRequest *r = c->requests;
+
+                if (!r->answered && r->abort_cb)
+                        r->abort_cb(r, r->abort_userdata);
+                request_free(r);
+        }
+}
+
+static ServerRequest *request_new(Conn *c, HttpRequest *http, int32_t stream_id) {
+        ServerRequest *r = calloc(1, sizeof *r);
+
+        if (!r)
+                return NULL;
+        r->conn = c;
+        r->http = http;
+        r->stream_id = stream_id;
+        r->id = ++c->server->next_request_id;
+        r->next = c->requests;
+        if (c->requests)
+                c->requests->prev = r;
+        c->requests = r;
+        return r;
+}
+
+static ServerRequest *request_by_stream(Conn *c, int32_t stream_id) {
+        for (ServerRequest *r = c->requests; r; r = r->next)
+                if (r->stream_id == stream_id)
+                        return r;
+        return NULL;
+}
+
+const HttpRequest *server_request_http(const ServerRequest *r) {
+        return r->http;
+}
+
+ServerListenerKind server_request_listener(const ServerRequest *r) {
+        return r->conn->listener->kind;
+}
+
+uint16_t server_request_port(const ServerRequest *r) {
+        return r->conn->listener->port;
+}
+
+const char *server_request_address(const ServerRequest *r) {
+        return r->conn->address;
+}
+
+const char *server_request_sni(const ServerRequest *r) {
+        return r->conn->ssl ? tls_ssl_server_name(r->conn->ssl) : NULL;
+}
+
+int server_request_peer(const ServerRequest *r, struct ucred *ret, const gid_t **ret_groups, size_t *ret_n_groups) {
+        if (r->conn->listener->kind != SERVER_LISTENER_CONTROL)
+                return -ENOENT;
+        if (ret)
+                *ret = r->conn->cred;
+        if (ret_groups)
+                *ret_groups = r->conn->groups;
+        if (ret_n_groups)
+                *ret_n_groups = r->conn->n_groups;
+        return 0;
+}
+
+uint64_t server_request_id(const ServerRequest *r) {
+        return r->id;
+}
+
+void server_request_on_abort(ServerRequest *r, void (*cb)(ServerRequest *r, void *userdata), void *userdata) {
+        r->abort_cb = cb;
+        r->abort_userdata = userdata;
+}
+
+void server_request_close_after(ServerRequest *r) {
+        r->close_after = true;
+}
+
+static void request_body_done(ServerRequest *r) {
+        void (*cb)(ServerRequest *, const void *, size_t, void *) = r->body_cb;
+
+        r->body_cb = NULL;
+        r->reading = false;
+        if (cb)
+                cb(r, r->body.data ?: (char *) "", r->body.len, r->body_userdata);
+}
+
+int server_request_read_body(ServerRequest *r, size_t max,
+                             void (*cb)(ServerRequest *r, const void *body, size_t n, void *userdata), void *userdata) {
+        const HttpRequest *h = r->http;
+
+        if (r->answered || r->body_cb || r->reading)
+                return -EALREADY;
+        if (h->framing == HTTP_FRAMING_LENGTH && h->content_length > max)
+                return -EFBIG;
+        r->reading = true;
+        r->body_max = max;
+        r->body_cb = cb;
+        r->body_userdata = userdata;
+        if (r->complete)
+                request_body_done(r);
+        else
+                conn_update(r->conn);
+        return 0;
+}
+
+/* Body bytes for r; -EFBIG past what the handler wants. */
+static int request_take_body(ServerRequest *r, const uint8_t *p, size_t n) {
+        r->body_seen += n;
+        if (!r->reading)
+                return 0;
+        if (r->body.len + n > r->body_max)
+                return -EFBIG;
+        return strbuf_append(&r->body, p, n);
+}
+
+/* ---- output ---- */
+
+static bool status_has_body(int status) {
+        return status >= 200 && status != 204 && status != 304;
+}
+
+static int build_h1_head(ServerRequest *r, int status, const HttpHeader *headers, size_t n_headers,
+                         uint64_t body_size, bool close) {
+        Conn *c = r->conn;
+        HttpHeader extra[3];
+        char len[24];
+        size_t n_extra = 0, before = c->head.len;
+        _cleanup_free_ HttpHeader *all = NULL;
+        int k;
+
+        all = malloc((n_headers + ELEMENTSOF(extra)) * sizeof(HttpHeader));
+        if (!all)
+                return -ENOMEM;
+        extra[n_extra++] = (HttpHeader) {"Date", 4, server_date(c->server), strlen(server_date(c->server))};
+        if (status_has_body(status)) {
+                k = snprintf(len, sizeof len, "%" PRIu64, body_size);
+                extra[n_extra++] = (HttpHeader) {"Content-Length", 14, len, (size_t) k};
+        }
+        if (close)
+                extra[n_extra++] = (HttpHeader) {"Connection", 10, "close", 5};
+        if (n_headers > 0)
+                memcpy(all, headers, n_headers * sizeof(HttpHeader));
+        memcpy(all + n_headers, extra, n_extra * sizeof(HttpHeader));
+        k = http1_response_head_append(&c->head, status, NULL, all, n_headers + n_extra);
+        if (k < 0)
+                strbuf_truncate(&c->head, before);
+        return k;
+}
+
+static int h2_read_body(Http2Session *session, int32_t stream_id, uint8_t *buf, size_t n, size_t *ret_n, bool *ret_eof,
+                        void *userdata) {
+        Conn *c = userdata;
+        ServerRequest *r = request_by_stream(c, stream_id);
+        size_t k;
+
+        if (!r)
+                return -ENOENT;
+        k = MIN(n, r->out_len - r->out_off);
+        memcpy(buf, r->out + r->out_off, k);
+        r->out_off += k;
+        *ret_n = k;
+        *ret_eof = r->out_off >= r->out_len;
+        return 0;
+}
+
+int server_request_respond(ServerRequest *r, int status, const HttpHeader *headers, size_t n_headers,
+                           const void *body, size_t body_size, void (*release)(void *data), void *release_data) {
+        Conn *c = r->conn;
+        bool send_body = status_has_body(status) && r->http->method != HTTP_METHOD_HEAD && body_size > 0;
+        int k;
+
+        if (r->answered)
+                return -EALREADY;
+        assert(!send_body || body);
+
+        if (c->state == CONN_H2) {
+                _cleanup_free_ HttpHeader *h = NULL;
+                _cleanup_free_ char *names = NULL;
+                char len[24];
+                size_t total = 0, off = 0;
+
+                h = malloc((n_headers + 1) * sizeof(HttpHeader));
+                for (size_t i = 0; i < n_headers; i++)
+                        total += headers[i].name_len + 1;
+                names = malloc(total + 1);
+                if (!h || !names)
+                        return -ENOMEM;
+                for (size_t i = 0; i < n_headers; i++) {
+                        char *nm = names + off;
+
+                        for (size_t j = 0; j < headers[i].name_len; j++) {
+                                char ch = headers[i].name[j];
+                                nm[j] = ch >= 'A' && ch <= 'Z' ? (char) (ch + 32) : ch;
+                        }
+                        nm[headers[i].name_len] = '\0';
+                        off += headers[i].name_len + 1;
+                        h[i] = (HttpHeader) {nm, headers[i].name_len, headers[i].value, headers[i].value_len};
+                }
+                if (status_has_body(status)) {
+                        k = snprintf(len, sizeof len, "%zu", body_size);
+                        h[n_headers++] = (HttpHeader) {"content-length", 14, len, (size_t) k};
+                }
+                r->out = body;
+                r->out_len = send_body ? body_size : 0;
+                k = http2_session_submit_response(c->h2, r->stream_id, status, h, n_headers, send_body);
+                if (k < 0) {
+                        r->out = NULL;
+                        return k == -EINVAL ? -EINVAL : k;
+                }
+        } else {
+                bool close = r->close_after || c->closing || !r->http->keep_alive || c->server->draining;
+
+                /* a body nobody read must be skipped before the next request; a large one is not worth it */
+                if (!r->complete && !r->reading) {
+                        uint64_t left = r->http->framing == HTTP_FRAMING_NONE     ? 0
+                                        : r->http->framing == HTTP_FRAMING_LENGTH ? r->http->content_length - r->body_seen
+                                                                                  : UINT64_MAX;
+                        if (left > DISCARD_MAX)
+                                close = true;
+                }
+                k = build_h1_head(r, status, headers, n_headers, body_size, close);
+                if (k < 0)
+                        return k;
+                if (close)
+                        c->closing = true;
+                r->out = body;
+                r->out_len = send_body ? body_size : 0;
+        }
+        r->answered = true;
+        r->release = release;
+        r->release_data = release_data;
+        r->reading = false;
+        r->body_cb = NULL;
+        conn_process(c);
+        return 0;
+}
+
+int server_request_respond_status(ServerRequest *r, int status, const HttpHeader *headers, size_t n_headers) {
+        char *text;
+        const char *reason = http_status_to_string(status);
+        _cleanup_free_ HttpHeader *h = NULL;
+        int k;
+
+        if (asprintf(&text, "%d %s\n", status, reason ?: "") < 0)
+                return -ENOMEM;
+        h = malloc((n_headers + 1) * sizeof(HttpHeader));
+        if (!h) {
+                free(text);
+                return -ENOMEM;
+        }
+        if (n_headers > 0)
+                memcpy(h, headers, n_headers * sizeof(HttpHeader));
+        h[n_headers] = (HttpHeader) {"Content-Type", 12, "text/plain; charset=utf-8", 25};
+        k = server_request_respond(r, status, h, n_headers + 1, text, strlen(text), free, text);
+        if (k < 0)
+                free(text);
+        return k;
+}
+
+/* ---- socket I/O ---- */
+
+static void conn_ssl_error(Conn *c) {
+        ERR_clear_error();
+        c->dead = true;
+}
+
+/* > 0 bytes, 0 end of input, -EAGAIN, or another error. */
+static ssize_t conn_recv(Conn *c, void *buf, size_t n) {
+        if (c->ssl) {
+                int k = SSL_read(c->ssl, buf, (int) MIN(n, (size_t) INT32_MAX));
+
+                if (k > 0)
+                        return k;
+                switch (SSL_get_error(c->ssl, k)) {
+                case SSL_ERROR_WANT_READ:
+                        return -EAGAIN;
+                case SSL_ERROR_WANT_WRITE:
+                        c->ssl_want_write = true;
+                        return -EAGAIN;
+                case SSL_ERROR_ZERO_RETURN:
+                        return 0;
+                default:
+                        conn_ssl_error(c);
+                        return -EPROTO;
+                }
+        }
+        for (;;) {
+                ssize_t k = recv(c->fd, buf, n, 0);
+
+                if (k >= 0)
+                        return k;
+                if (errno == EINTR)
+                        continue;
+                return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+        }
+}
+
+static ssize_t conn_send(Conn *c, const struct iovec *iov, int n_iov) {
+        if (c->ssl) {
+                int k;
+
+                /* one record per buffer; OpenSSL keeps a partial write of the same buffer for us */
+                k = SSL_write(c->ssl, iov[0].iov_base, (int) MIN(iov[0].iov_len, (size_t) INT32_MAX));
+                if (k > 0)
+                        return k;
+                switch (SSL_get_error(c->ssl, k)) {
+                case SSL_ERROR_WANT_WRITE:
+                        return -EAGAIN;
+                case SSL_ERROR_WANT_READ:
+                        return -EAGAIN;
+                default:
+                        conn_ssl_error(c);
+                        return -EPIPE;
+                }
+        }
+        for (;;) {
+                struct msghdr m = {.msg_iov = (struct iovec *) iov, .msg_iovlen = (size_t) n_iov};
+                ssize_t k = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+
+                if (k >= 0)
+                        return k;
+                if (errno == EINTR)
+                        continue;
+                return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+        }
+}
+
+/* ---- HTTP/1.1 ---- */
+
+/* The oldest (H1: the only) request, which is the one being answered. */
+static ServerRequest *h1_current(Conn *c) {
+        ServerRequest *r = c->requests;
+
+        while (r && r->next)
+                r = r->next;
+        return r;
+}
+
+/* Answers a protocol error of the parser (when nothing is being answered) and closes. */
+static void h1_fail(Conn *c, int error) {
+        const Http1Error *e = c->h1 ? http1_parser_get_error(c->h1) : NULL;
+        int status = e ? e->status : http_status_from_errno(error);
+        char body[64];
+        int k;
+
+        c->closing = true;
+        if (c->requests) {
+                /* an answer is under way or awaited: it was promised the connection; close after it */
+                return;
+        }
+        k = snprintf(body, sizeof body, "%d %s\n", status, http_status_to_string(status) ?: "");
+        {
+                HttpHeader h[] = {
+                        {"Date", 4, server_date(c->server), strlen(server_date(c->server))},
+                        {"Content-Type", 12, "text/plain; charset=utf-8", 25},
+                        {"Content-Length", 14, NULL, 0},
+                        {"Connection", 10, "close", 5},
+                };
+                char len[16];
+                int m = snprintf(len, sizeof len, "%d", k);
+
+                h[2].value = len;
+                h[2].value_len = (size_t) m;
+                if (http1_response_head_append(&c->head, status, NULL, h, ELEMENTSOF(h)) < 0 ||
+                    strbuf_append(&c->head, body, (size_t) k) < 0)
+                        c->dead = true;
+        }
+        log_debug("Connection from %s: %s, answered %d", c->address, e && e->what ? e->what : "error", status);
+}
+
+static int in_append(Conn *c, const uint8_t *p, size_t n) {
+        if (c->in_len + n > c->in_allocated) {
+                size_t want = MAX(c->in_len + n, (size_t) 4096);
+                uint8_t *q = realloc(c->in, want);
+
+                if (!q)
+                        return -ENOMEM;
+                c->in = q;
+                c->in_allocated = want;
+        }
+        memcpy(c->in + c->in_len, p, n);
+        c->in_len += n;
+        return 0;
+}
+
+/* Feeds input to the HTTP/1.1 parser until it needs more or must wait. Returns how many bytes it used. */
+static size_t h1_parse(Conn *c, const uint8_t *p, size_t n) {
+        size_t used = 0;
+
+        while (!c->closing && !c->dead) {
+                ServerRequest *cur = h1_current(c);
+                Http1Event ev;
+                int k;
+
+                /* a complete request waits for its answer: the next one stays unparsed */
+                if (cur && cur->complete)
+                        break;
+                /* with nothing left, feed only to learn that a body just ended (COMPLETE comes after the last
+                 * BODY event, from a call of its own) */
+                if (n - used == 0 && (!cur || cur->complete))
+                        break;
+                if (http1_parser_is_idle(c->h1))
+                        c->head_started = now_usec(c->server);
+                k = http1_parser_feed(c->h1, p + used, n - used, &ev);
+                if (k < 0) {
+                        h1_fail(c, k);
+                        break;
+                }
+                used += ev.consumed;
+                switch (ev.type) {
+                case HTTP1_EVENT_NEED_MORE:
+                        break;
+                case HTTP1_EVENT_HEAD: {
+                        ServerRequest *r;
+
+                        if (ev.request->upgrade) {
+                                /* nothing here upgrades (no h2c, WebSockets come with grains): answer as plain */
+                                ev.request->upgrade = false;
+                        }
+                        r = request_new(c, ev.request, 0);
+                        if (!r) {
+                                http_request_free(ev.request);
+                                c->dead = true;
+                                break;
+                        }
+                        c->head_started = 0;
+                        c->server->handler(r, c->server->userdata);
+                        break;
+                }
+                case HTTP1_EVENT_BODY:
+                        if (cur) {
+                                k = request_take_body(cur, ev.data, ev.size);
+                                if (k == -EFBIG && !cur->answered) {
+                                        cur->abort_cb = NULL; /* answered here, not by the handler */
+                                        cur->reading = false;
+                                        cur->body_cb = NULL;
+                                        server_request_close_after(cur);
+                                        (void) server_request_respond_status(cur, 413, NULL, 0);
+                                } else if (k < 0 && !cur->answered)
+                                        c->dead = true;
+                        }
+                        break;
+                case HTTP1_EVENT_COMPLETE:
+                        if (cur) {
+                                cur->complete = true;
+                                if (cur->reading)
+                                        request_body_done(cur);
+                        }
+                        break;
+                default:
+                        break;
+                }
+                if (ev.type == HTTP1_EVENT_NEED_MORE)
+                        break;
+        }
+        return used;
+}
+
+/* ---- HTTP/2 callbacks ---- */
+
+static int h2_on_head(Http2Session *session, int32_t stream_id, HttpRequest *request, void *userdata) {
+        Conn *c = userdata;
+        ServerRequest *r = request_new(c, request, stream_id);
+
+        if (!r) {
+                http_request_free(request);
+                return -ENOMEM;
+        }
+        if (request->framing == HTTP_FRAMING_NONE)
+                r->complete = true;
+        c->server->handler(r, c->server->userdata);
+        return 0;
+}
+
+static int h2_on_body(Http2Session *session, int32_t stream_id, const uint8_t *data, size_t n, void *userdata) {
+        Conn *c = userdata;
+        ServerRequest *r = request_by_stream(c, stream_id);
+        int k;
+
+        (void) http2_session_consume(session, stream_id, n);
+        if (!r)
+                return 0;
+        k = request_take_body(r, data, n);
+        if (k == -EFBIG && !r->answered) {
+                r->abort_cb = NULL;
+                r->reading = false;
+                r->body_cb = NULL;
+                return server_request_respond_status(r, 413, NULL, 0) < 0 ? -EIO : 0;
+        }
+        return k < 0 ? k : 0;
+}
+
+static int h2_on_end(Http2Session *session, int32_t stream_id, void *userdata) {
+        ServerRequest *r = request_by_stream(userdata, stream_id);
+
+        if (r) {
+                r->complete = true;
+                if (r->reading)
+                        request_body_done(r);
+        }
+        return 0;
+}
+
+static void h2_on_close(Http2Session *session, int32_t stream_id, uint32_t error_code, void *userdata) {
+        ServerRequest *r = request_by_stream(userdata, stream_id);
+
+        if (!r)
+                return;
+        if (!r->answered && r->abort_cb)
+                r->abort_cb(r, r->abort_userdata);
+        request_free(r);
+}
+
+static const Http2SessionCallbacks h2_callbacks = {
+        .on_request_head = h2_on_head,
+        .on_request_body = h2_on_body,
+        .on_request_end = h2_on_end,
+        .on_stream_close = h2_on_close,
+        .read_response_body = h2_read_body,
+};
+
+static int conn_start_h2(Conn *c) {
+        int k = http2_session_new(&c->server->limits.http, &h2_callbacks, c, &c->h2);
+
+        if (k < 0)
+                return k;
+        c->state = CONN_H2;
+        return 0;
+}
+
+static int conn_start_h1(Conn *c) {
+        int k = http1_parser_new(&c->server->limits.http, &c->h1);
+
+        if (k < 0)
+                return k;
+        c->state = CONN_H1;
+        return 0;
+}
+
+/* ---- the connection's step ---- */
+
+/* Hands input to the protocol; returns how much it used. */
+static size_t conn_consume(Conn *c, const uint8_t *p, size_t n) {
+        int k;
+
+        if (c->state == CONN_DETECT) {
+                k = http2_preface_check(p, n);
+                if (k == 0)
+                        return 0; /* a prefix of the preface: wait */
+                k = k > 0 ? conn_start_h2(c) : conn_start_h1(c);
+                if (k < 0) {
+                        c->dead = true;
+                        return n;
+                }
+        }
+        if (c->state == CONN_H1)
+                return h1_parse(c, p, n);
+        if (c->state == CONN_H2) {
+                k = http2_session_feed(c->h2, p, n);
+                if (k < 0)
+                        c->dead = true;
+                return n;
+        }
+        return 0;
+}
+
+/* Runs whatever input is waiting in c->in. */
+static void conn_consume_buffered(Conn *c) {
+        size_t used;
+
+        if (c->in_len == 0 || c->dead)
+                return;
+        used = conn_consume(c, c->in, c->in_len);
+        memmove(c->in, c->in + used, c->in_len - used);
+        c->in_len -= used;
+        if (c->in_len == 0) {
+                c->in = mfree(c->in);
+                c->in_allocated = 0;
+        }
+}
+
+static bool conn_has_output(Conn *c) {
+        ServerRequest *r;
+
+        if (c->state == CONN_H2) {
+                const uint8_t *p;
+                size_t n;
+
+                return http2_session_pending_output(c->h2, &p, &n) > 0;
+        }
+        if (c->head_off < c->head.len)
+                return true;
+        r = h1_current(c);
+        return r && r->answered && r->out_off < r->out_len;
+}
+
+/* Writes what can be written. 0, or < 0 when the connection is broken. */
+static int conn_flush(Conn *c) {
+        c->write_blocked = false;
+        if (c->state == CONN_H2) {
+                for (;;) {
+                        const uint8_t *p;
+                        size_t n;
+                        ssize_t k;
+                        int m = http2_session_pending_output(c->h2, &p, &n);
+
+                        if (m < 0)
+                                return m;
+                        if (m == 0)
+                                return 0;
+                        k = conn_send(c, &(struct iovec) {(void *) p, n}, 1);
+                        if (k == -EAGAIN) {
+                                c->write_blocked = true;
+                                return 0;
+                        }
+                        if (k < 0)
+                                return (int) k;
+                        http2_session_output_done(c->h2, (size_t) k);
+                        if (c->deadline)
+                                c->deadline = 0; /* progress: conn_update() sets a fresh write deadline */
+                }
+        }
+
+        for (;;) {
+                ServerRequest *r = h1_current(c);
+                struct iovec iov[2];
+                int n_iov = 0;
+                ssize_t k;
+                size_t hl;
+
+                if (c->head_off < c->head.len)
+                        iov[n_iov++] = (struct iovec) {c->head.data + c->head_off, c->head.len - c->head_off};
+                if (r && r->answered && r->out_off < r->out_len)
+                        iov[n_iov++] = (struct iovec) {(void *) (r->out + r->out_off), r->out_len - r->out_off};
+                if (n_iov == 0)
+                        break;
+                k = conn_send(c, iov, n_iov);
+                if (k == -EAGAIN) {
+                        c->write_blocked = true;
+                        return 0;
+                }
+                if (k < 0)
+                        return (int) k;
+                hl = MIN((size_t) k, c->head.len - c->head_off);
+                c->head_off += hl;
+                if (r && r->answered)
+                        r->out_off += (size_t) k - hl;
+                c->deadline = 0;
+        }
+        /* everything written */
+        strbuf_truncate(&c->head, 0);
+        c->head_off = 0;
+        if (c->head.allocated > 4096)
+                strbuf_done(&c->head);
+        {
+                ServerRequest *r = h1_current(c);
+
+                if (r && r->answered && r->complete)
+                        request_free(r);
+                else if (r && r->answered && !r->complete && !c->closing) {
+                        /* answered before its body was read: skip the rest of the body, then go on */
+                        r->reading = false;
+                }
+        }
+        return 0;
+}
+
+static uint32_t conn_wanted_events(Conn *c) {
+        uint32_t ev = 0;
+        bool output = c->write_blocked || c->ssl_want_write;
+
+        if (c->lingering)
+                return EPOLLIN;
+        if (output)
+                ev |= EPOLLOUT;
+        /* (4): do not read while output waits or while enough input is buffered */
+        if (!c->read_eof && !output && c->in_len < IN_MAX && !c->closing)
+                ev |= EPOLLIN;
+        if (c->state == CONN_H1 && c->closing && !output)
+                ev |= EPOLLIN; /* notice the close */
+        return ev;
+}
+
+static uint64_t conn_wanted_deadline(Conn *c, uint64_t now) {
+        const ServerLimits *l = &c->server->limits;
+        bool in_flight = c->requests != NULL;
+
+        if (c->lingering)
+                return c->deadline ?: now + LINGER_USEC;
+        if (c->write_blocked || c->ssl_want_write)
+                return c->deadline ?: now + l->write_timeout_usec;
+        if (c->state == CONN_HANDSHAKE)
+                return c->head_started + l->header_timeout_usec;
+        if (c->state == CONN_H1) {
+                ServerRequest *r = h1_current(c);
+
+                if (r && !r->complete && (r->reading || r->answered))
+                        return now + l->body_timeout_usec;
+                if (in_flight)
+                        return UINT64_MAX; /* the handler's */
+                if (!http1_parser_is_idle(c->h1) && c->head_started)
+                        return c->head_started + l->header_timeout_usec;
+                return now + l->idle_timeout_usec;
+        }
+        if (c->state == CONN_H2) {
+                if (in_flight) {
+                        for (ServerRequest *r = c->requests; r; r = r->next)
+                                if (r->reading && !r->complete)
+                                        return now + l->body_timeout_usec;
+                        return UINT64_MAX;
+                }
+                return now + l->idle_timeout_usec;
+        }
+        return (c->head_started ?: now) + l->header_timeout_usec; /* DETECT */
+}
+
+static int conn_on_timer(sd_event_source *source, uint64_t usec, void *userdata) {
+        Conn *c = userdata;
+
+        log_debug("Connection from %s timed out, closing.", c->address);
+        conn_free(c);
+        return 0;
+}
+
+static bool conn_done(Conn *c) {
+        if (c->dead)
+                return true;
+        if (c->state == CONN_H2)
+                return http2_session_want_close(c->h2) && !conn_has_output(c);
+        if (c->lingering)
+                return c->read_eof;
+        if (c->closing && !c->write_blocked && !c->ssl_want_write && c->head_off >= c->head.len) {
+                ServerRequest *r = h1_current(c);
+
+                if (r && !(r->answered && r->out_off >= r->out_len))
+                        return false;
+                if (c->read_eof)
+                        return true;
+                /* Closing with unread input would make the kernel send RST, which can destroy the answer
+                 * before the client reads it: shut down our side and read until the client closes. */
+                if (c->ssl)
+                        (void) SSL_shutdown(c->ssl);
+                (void) shutdown(c->fd, SHUT_WR);
+                conn_abort_requests(c);
+                c->lingering = true;
+                c->deadline = 0;
+                return false;
+        }
+        if (c->read_eof && !c->requests && c->in_len == 0)
+                return true;
+        return false;
+}
+
+/* Re-arms the io events and the deadline, or closes. */
+static void conn_update(Conn *c) {
+        uint32_t ev;
+        uint64_t now, deadline;
+
+        if (c->busy)
+                return; /* the step under way re-arms when it ends */
+        if (conn_done(c)) {
+                conn_free(c);
+                return;
+        }
+        ev = conn_wanted_events(c);
+        if (ev != c->events) {
+                if (sd_event_source_set_io_events(c->io, ev) < 0) {
+                        conn_free(c);
+                        return;
+                }
+                c->events = ev;
+        }
+        now = now_usec(c->server);
+        deadline = conn_wanted_deadline(c, now);
+        if (deadline == UINT64_MAX) {
+                (void) sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
+                c->deadline = 0;
+                return;
+        }
+        /* a deadline that only moves later is re-armed at most once a second, to spare the timer heap */
+        if (c->deadline && deadline > c->deadline && deadline - c->deadline < USEC_PER_SEC)
+                return;
+        c->deadline = deadline;
+        (void) sd_event_source_set_time(c->timer, deadline);
+        (void) sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT);
+}
+
+static void conn_handshake(Conn *c) {
+        int k;
+
+        ERR_clear_error();
+        k = SSL_do_handshake(c->ssl);
+        if (k == 1) {
+                c->head_started = 0;
+                k = tls_ssl_alpn(c->ssl) == TLS_ALPN_H2 ? conn_start_h2(c) : conn_start_h1(c);
+                if (k < 0)
+                        c->dead = true;
+                return;
+        }
+        switch (SSL_get_error(c->ssl, k)) {
+        case SSL_ERROR_WANT_READ:
+                return;
+        case SSL_ERROR_WANT_WRITE:
+                c->ssl_want_write = true;
+                return;
+        default:
+                log_debug("TLS handshake with %s failed.", c->address);
+                conn_ssl_error(c);
+        }
+}
+
+/* Reads and drops what a client sends after its connection was answered and shut down. */
+static void conn_linger(Conn *c) {
+        for (int i = 0; i < 4; i++) {
+                ssize_t k = recv(c->fd, c->server->rbuf, READ_BUFFER_SIZE, 0);
+
+                if (k > 0)
+                        continue;
+                if (k == 0 || (errno != EAGAIN && errno != EINTR))
+                        c->read_eof = true;
+                return;
+        }
+}
+
+/* One step: write, read, parse, write again. Never frees c. */
+static void conn_step(Conn *c) {
+        Server *s = c->server;
+
+        if (c->dead)
+                return;
+        if (c->lingering) {
+                conn_linger(c);
+                return;
+        }
+        c->ssl_want_write = false;
+        if (c->state == CONN_HANDSHAKE) {
+                conn_handshake(c);
+                if (c->state == CONN_HANDSHAKE || c->dead)
+                        return;
+        }
+
+        if (conn_flush(c) < 0)
+                c->dead = true;
+        /* requests parsed earlier but held back (pipelining) */
+        conn_consume_buffered(c);
+
+        if (!c->dead && !c->write_blocked && !c->read_eof && c->in_len < IN_MAX && !c->closing) {
+                ssize_t k = conn_recv(c, s->rbuf, READ_BUFFER_SIZE);
+
+                if (k > 0) {
+                        size_t used;
+
+                        if (c->in_len > 0) {
+                                if (in_append(c, s->rbuf, (size_t) k) < 0)
+                                        c->dead = true;
+                                conn_consume_buffered(c);
+                        } else {
+                                used = conn_consume(c, s->rbuf, (size_t) k);
+                                if (used < (size_t) k && !c->dead && in_append(c, s->rbuf + used, (size_t) k - used) < 0)
+                                        c->dead = true;
+                        }
+                } else if (k == 0) {
+                        c->read_eof = true;
+                        if (c->state == CONN_H1 && http1_parser_eof(c->h1) < 0 && !c->requests)
+                                c->dead = true; /* a head cut short: nobody to answer */
+                        if (c->state == CONN_H1 && c->requests && !h1_current(c)->complete)
+                                c->dead = true; /* the body will never come */
+                        if (c->state == CONN_H2 || c->state == CONN_DETECT)
+                                c->dead = true;
+                } else if (k != -EAGAIN)
+                        c->dead = true;
+        }
+        if (!c->dead && conn_flush(c) < 0)
+                c->dead = true;
+        /* a response just finished may have unblocked pipelined requests */
+        if (!c->dead && c->state == CONN_H1 && !c->requests && c->in_len > 0 && !c->write_blocked) {
+                conn_consume_buffered(c);
+                if (!c->dead && conn_flush(c) < 0)
+                        c->dead = true;
+        }
+}
+
+/* Runs steps until nothing asks for another, then re-arms (or frees c). Calls made from inside a step
+ * (a handler answering at once) only ask for another step: parsers are never re-entered, and c is never
+ * freed under a caller's feet. */
+static void conn_process(Conn *c) {
+        if (c->busy) {
+                c->again = true;
+                return;
+        }
+        c->busy = true;
+        do {
+                c->again = false;
+                conn_step(c);
+        } while (c->again && !c->dead);
+        c->busy = false;
+        conn_update(c);
+}
+
+static int conn_on_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        Conn *c = userdata;
+
+        if (revents & (EPOLLERR | EPOLLHUP) && !(revents & EPOLLIN))
+                c->dead = true;
+        conn_process(c);
+        return 0;
+}
+
+static void conn_free(Conn *c) {
+        Server *s;
+
+        if (!c)
+                return;
+        s = c->server;
+        c->dead = true;
+        conn_abort_requests(c);
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                s->conns = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        sd_event_source_disable_unref(c->io);
+        sd_event_source_disable_unref(c->timer);
+        http2_session_free(c->h2);
+        http1_parser_free(c->h1);
+        if (c->ssl) {
+                if (!c->read_eof)
+                        (void) SSL_shutdown(c->ssl);
+                SSL_free(c->ssl);
+        }
+        safe_close(c->fd);
+        strbuf_done(&c->head);
+        free(c->in);
+        free(c->groups);
+        address_release(s, c->address_entry);
+        free(c);
+        s->n_connections--;
+        if (!s->accepting && !s->draining && s->n_connections < s->limits.connections_max) {
+                for (size_t i = 0; i < s->n_listeners; i++)
+                        (void) sd_event_source_set_enabled(s->listeners[i]->source, SD_EVENT_ON);
+                s->accepting = true;
+        }
+        if (s->draining && s->n_connections == 0 && s->drain_done) {
+                void (*done)(Server *, void *) = s->drain_done;
+
+                s->drain_done = NULL;
+                done(s, s->drain_userdata);
+        }
+}
+
+/* ---- accepting ---- */
+
+static void listeners_pause(Server *s) {
+        for (size_t i = 0; i < s->n_listeners; i++)
+                (void) sd_event_source_set_enabled(s->listeners[i]->source, SD_EVENT_OFF);
+        s->accepting = false;
+}
+
+static int conn_new(Listener *l, int fd, const struct sockaddr_storage *sa) {
+        Server *s = l->server;
+        Conn *c;
+        uint8_t key[16];
+        int k;
+
+        c = calloc(1, sizeof *c);
+        if (!c) {
+                safe_close(fd);
+                return -ENOMEM;
+        }
+        c->server = s;
+        c->listener = l;
+        c->fd = fd;
+        c->next = s->conns;
+        if (s->conns)
+                s->conns->prev = c;
+        s->conns = c;
+        s->n_connections++;
+        c->head_started = now_usec(s);
+
+        if (l->kind == SERVER_LISTENER_CONTROL) {
+                socklen_t len = sizeof c->cred;
+                gid_t groups[256];
+                socklen_t glen = sizeof groups;
+
+                if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) < 0)
+                        goto fail;
+                if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen) >= 0 && glen > 0) {
+                        c->groups = malloc(glen);
+                        if (!c->groups)
+                                goto fail;
+                        memcpy(c->groups, groups, glen);
+                        c->n_groups = glen / sizeof(gid_t);
+                }
+        } else {
+                format_address(sa, c->address);
+                address_key(sa, key);
+                c->address_entry = address_acquire(s, key);
+                if (!c->address_entry)
+                        goto fail;
+                if (c->address_entry->n > s->limits.connections_per_address_max) {
+                        log_debug("Too many connections from %s, closing.", c->address);
+                        goto fail;
+                }
+                (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int) {1}, sizeof(int));
+        }
+
+        k = sd_event_add_io(s->event, &c->io, fd, EPOLLIN, conn_on_io, c);
+        if (k < 0)
+                goto fail;
+        c->events = EPOLLIN;
+        k = sd_event_add_time(s->event, &c->timer, CLOCK_MONOTONIC, UINT64_MAX, 0, conn_on_timer, c);
+        if (k < 0)
+                goto fail;
+
+        if (l->kind == SERVER_LISTENER_HTTPS) {
+                if (!s->tls || tls_context_new_ssl(s->tls, &c->ssl) < 0 || SSL_set_fd(c->ssl, fd) != 1)
+                        goto fail;
+                SSL_set_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+                                             SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+                c->state = CONN_HANDSHAKE;
+        } else if (l->kind == SERVER_LISTENER_CONTROL) {
+                if (conn_start_h1(c) < 0)
+                        goto fail;
+        } else
+                c->state = CONN_DETECT;
+        conn_update(c);
+        return 0;
+
+fail:
+        conn_free(c);
+        return -EIO;
+}
+
+static int listener_on_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        Listener *l = userdata;
+        Server *s = l->server;
+
+        for (int i = 0; i < ACCEPT_BATCH; i++) {
+                struct sockaddr_storage sa = {};
+                socklen_t len = sizeof sa;
+                int cfd;
+
+                if (s->n_connections >= s->limits.connections_max) {
+                        listeners_pause(s);
+                        return 0;
+                }
+                cfd = accept4(fd, (struct sockaddr *) &sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (cfd < 0) {
+                        if (errno == EMFILE || errno == ENFILE) {
+                                /* out of descriptors: use the reserve to take one connection off the
+                                 * queue and close it, so that the queue does not stall everyone */
+                                safe_close(s->reserve_fd);
+                                cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+                                safe_close(cfd);
+                                s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                                log_debug("Out of file descriptors, refused a connection.");
+                                return 0;
+                        }
+                        if (errno == EINTR || errno == ECONNABORTED)
+                                continue;
+                        return 0; /* EAGAIN, or a transient error: try again on the next event */
+                }
+                (void) conn_new(l, cfd, &sa);
+        }
+        return 0;
+}
+
+/* ---- the server ---- */
+
+int server_new(sd_event *e, const ServerLimits *limits, ServerHandler handler, void *userdata, Server **ret) {
+        Server *s;
+
+        assert(e && limits && handler && ret);
+        if (http_limits_check(&limits->http) < 0 || limits->connections_max == 0 ||
+            limits->connections_per_address_max == 0)
+                return -EINVAL;
+        s = calloc(1, sizeof *s);
+        if (!s)
+                return -ENOMEM;
+        s->rbuf = malloc(READ_BUFFER_SIZE);
+        if (!s->rbuf) {
+                free(s);
+                return -ENOMEM;
+        }
+        s->event = sd_event_ref(e);
+        s->limits = *limits;
+        s->handler = handler;
+        s->userdata = userdata;
+        s->accepting = true;
+        s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        *ret = s;
+        return 0;
+}
+
+Server *server_free(Server *s) {
+        if (!s)
+                return NULL;
+        s->drain_done = NULL;
+        s->draining = true; /* no re-enabling listeners from conn_free() */
+        while (s->conns)
+                conn_free(s->conns);
+        for (size_t i = 0; i < s->n_listeners; i++) {
+                sd_event_source_disable_unref(s->listeners[i]->source);
+                safe_close(s->listeners[i]->fd);
+                free(s->listeners[i]);
+        }
+        free(s->listeners);
+        for (size_t i = 0; i < ADDRESS_BUCKETS; i++)
+                while (s->addresses[i]) {
+                        AddressEntry *e = s->addresses[i];
+
+                        s->addresses[i] = e->next;
+                        free(e);
+                }
+        sd_event_source_disable_unref(s->drain_timer);
+        safe_close(s->reserve_fd);
+        free(s->rbuf);
+        sd_event_unref(s->event);
+        free(s);
+        return NULL;
+}
+
+int server_add_listener(Server *s, int fd, ServerListenerKind kind, uint16_t port) {
+        _cleanup_free_ Listener *l = NULL;
+        Listener **a;
+        int flags, k;
+
+        flags = fcntl(fd, F_GETFL);
+        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+                k = -errno;
+                safe_close(fd);
+                return k;
+        }
+        a = reallocarray(s->listeners, s->n_listeners + 1, sizeof(Listener *));
+        l = calloc(1, sizeof *l);
+        if (a)
+                s->listeners = a;
+        if (!a || !l) {
+                safe_close(fd);
+                return -ENOMEM;
+        }
+        *l = (Listener) {.server = s, .fd = fd, .kind = kind, .port = port};
+        k = sd_event_add_io(s->event, &l->source, fd, EPOLLIN, listener_on_io, l);
+        if (k < 0) {
+                safe_close(fd);
+                return k;
+        }
+        if (!s->accepting || s->draining)
+                (void) sd_event_source_set_enabled(l->source, SD_EVENT_OFF);
+        s->listeners[s->n_listeners++] = TAKE_PTR(l);
+        return 0;
+}
+
+void server_set_tls(Server *s, TlsContext *tls) {
+        s->tls = tls;
+}
+
+int server_set_limits(Server *s, const ServerLimits *limits) {
+        if (http_limits_check(&limits->http) < 0 || limits->connections_max == 0 ||
+            limits->connections_per_address_max == 0)
+                return -EINVAL;
+        s->limits = *limits;
+        return 0;
+}
+
+unsigned server_n_connections(const Server *s) {
+        return s->n_connections;
+}
+
+static int drain_on_timer(sd_event_source *source, uint64_t usec, void *userdata) {
+        Server *s = userdata;
+        void (*done)(Server *, void *) = s->drain_done;
+
+        s->drain_done = NULL;
+        while (s->conns)
+                conn_free(s->conns);
+        if (done)
+                done(s, s->drain_userdata);
+        return 0;
+}
+
+int server_drain(Server *s, uint64_t timeout_usec, void (*done)(Server *s, void *userdata), void *userdata) {
+        Conn *next;
+        int k;
+
+        s->draining = true;
+        s->drain_done = done;
+        s->drain_userdata = userdata;
+        listeners_pause(s);
+        for (Conn *c = s->conns; c; c = next) {
+                next = c->next;
+                if (c->state == CONN_H2) {
+                        (void) http2_session_terminate(c->h2, HTTP2_NO_ERROR);
+                        conn_process(c);
+                } else if (!c->requests) {
+                        conn_free(c);
+                } else
+                        c->closing = true;
+        }
+        if (s->n_connections == 0) {
+                s->drain_done = NULL;
+                if (done)
+                        done(s, userdata);
+                return 0;
+        }
+        k = sd_event_add_time_relative(s->event, &s->drain_timer, CLOCK_MONOTONIC, timeout_usec, 0, drain_on_timer, s);
+        return k < 0 ? k : 0;
+}

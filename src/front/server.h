@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * front/server.h — granaryd's connections: listening sockets, accepting under global and per-address limits,
+ * TLS handshakes, HTTP/1.1 (http1.h) and HTTP/2 (http2.h, by ALPN or prior knowledge) on one sd-event loop,
+ * deadlines, back-pressure, and draining on shutdown. Turns both protocols into one request/response model
+ * for the handler: a ServerRequest, whose body can be read whole, and a response with an in-memory body.
+ *
+ * Owns the listeners, the connections and the requests on them. Does not own routing, files, accounts or
+ * anything a request means: every request goes to the one handler given to server_new(). Logs at debug
+ * level only; what happens to a request is the handler's to log. The connection state diagram and its
+ * invariants are at the top of server.c.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <systemd/sd-event.h>
+
+#include "http/http.h"
+#include "http/limits.h"
+#include "http/tls.h"
+
+typedef struct Server Server;
+typedef struct ServerRequest ServerRequest;
+
+typedef enum ServerListenerKind {
+        SERVER_LISTENER_HTTP,    /* plain: HTTP/1.1, and HTTP/2 with prior knowledge */
+        SERVER_LISTENER_HTTPS,   /* TLS: h2 or http/1.1 by ALPN */
+        SERVER_LISTENER_CONTROL, /* a Unix socket: HTTP/1.1, the peer's credentials known */
+        _SERVER_LISTENER_KIND_MAX,
+        _SERVER_LISTENER_KIND_INVALID = -EINVAL,
+} ServerListenerKind;
+
+typedef struct ServerLimits {
+        HttpLimits http;
+        unsigned connections_max;             /* all connections; past it, accepting pauses */
+        unsigned connections_per_address_max; /* from one IP address (IPv6: one /64); past it, closed at once */
+        uint64_t header_timeout_usec;         /* TLS handshake, and first byte of a head to its end */
+        uint64_t idle_timeout_usec;           /* a connection with nothing in flight */
+        uint64_t body_timeout_usec;           /* a request body that makes no progress */
+        uint64_t write_timeout_usec;          /* output that makes no progress */
+} ServerLimits;
+
+/* A new request whose head is complete. The handler answers it with server_request_respond(), now or
+ * later; until then the request stays alive unless its connection goes, which server_request_on_abort()
+ * reports. */
+typedef void (*ServerHandler)(ServerRequest *req, void *userdata);
+
+int server_new(sd_event *e, const ServerLimits *limits, ServerHandler handler, void *userdata, Server **ret);
+/* Closes every connection (aborting their requests) and listener. Accepts NULL, returns NULL. */
+Server *server_free(Server *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Server *, server_free);
+
+/* Takes fd, a listening socket (made non-blocking here). port: what Host names for it (0 for CONTROL), so
+ * that the handler can tell the primary port from the others. TLS listeners need server_set_tls() before
+ * their first connection. */
+int server_add_listener(Server *s, int fd, ServerListenerKind kind, uint16_t port);
+/* Borrowed; new connections use the context's current certificate. NULL: TLS connections are refused. */
+void server_set_tls(Server *s, TlsContext *tls);
+/* Limits for connections accepted from now on (and the HTTP limits of their parsers). */
+int server_set_limits(Server *s, const ServerLimits *limits);
+
+/* Stops accepting; closes idle connections, lets requests in flight finish (HTTP/1.1 with "Connection:
+ * close", HTTP/2 after GOAWAY), and calls done once no connection is left or after timeout_usec, closing
+ * what remains. */
+int server_drain(Server *s, uint64_t timeout_usec, void (*done)(Server *s, void *userdata), void *userdata);
+
+unsigned server_n_connections(const Server *s) _pure_;
+
+/* ---- one request ---- */
+
+/* method, target, headers: valid until the request is freed (after its response, or its abort). */
+const HttpRequest *server_request_http(const ServerRequest *r) _pure_;
+ServerListenerKind server_request_listener(const ServerRequest *r) _pure_;
+/* The port of the listener it came in on (0 for CONTROL). */
+uint16_t server_request_port(const ServerRequest *r) _pure_;
+/* The client's address as text ("192.0.2.1", "2001:db8::1"); "" on the control socket. */
+const char *server_request_address(const ServerRequest *r) _pure_;
+/* The SNI name of a TLS connection, lowercased, or NULL. */
+const char *server_request_sni(const ServerRequest *r) _pure_;
+/* The peer's credentials on the control socket: 0, or -ENOENT elsewhere. ret_groups: the supplementary
+ * groups (borrowed), may be NULL. */
+int server_request_peer(const ServerRequest *r, struct ucred *ret, const gid_t **ret_groups, size_t *ret_n_groups);
+/* A number for log lines, unique within this process. */
+uint64_t server_request_id(const ServerRequest *r) _pure_;
+
+/* Called at most once, if the connection goes before the response was given; the request is freed right
+ * after it returns. */
+void server_request_on_abort(ServerRequest *r, void (*cb)(ServerRequest *r, void *userdata), void *userdata);
+
+/* Reads the whole body into memory. A body longer than max is answered 413 by the server (and cb is never
+ * called; the abort callback is, since the request is gone). cb gets the body (valid during the call) once
+ * it is complete; it may respond from there. Call at most once, before responding. -EALREADY otherwise. */
+int server_request_read_body(ServerRequest *r, size_t max,
+                             void (*cb)(ServerRequest *r, const void *body, size_t n, void *userdata), void *userdata);
+
+/*
+ * Answers the request. headers: the response's fields, without Date, Content-Length or framing (the server
+ * adds them); names in any case (HTTP/2 lowercases them). body_size is the length of the representation:
+ * it is sent as Content-Length (except for 1xx, 204, 304), and body bytes are sent unless the request was
+ * HEAD (body may be NULL then). body is borrowed until release(release_data) is called (release may be
+ * NULL for static data). -EINVAL for a header or status the protocol cannot carry (nothing is sent then and
+ * the request is still the caller's: answer 500 instead), -EALREADY when already answered.
+ * After this returns 0 the request is the server's: the caller must not touch it again.
+ */
+int server_request_respond(ServerRequest *r, int status, const HttpHeader *headers, size_t n_headers,
+                           const void *body, size_t body_size, void (*release)(void *data), void *release_data);
+
+/* A short text/plain answer "<status> <reason>\n" with extra headers; for errors. */
+int server_request_respond_status(ServerRequest *r, int status, const HttpHeader *headers, size_t n_headers);
+
+/* Closes the connection after this request's response (HTTP/1.1: "Connection: close"). */
+void server_request_close_after(ServerRequest *r);
