@@ -128,8 +128,8 @@ typedef struct ApiCall ApiCall;
 typedef void (*ApiDone)(ApiCall *call, ApiResponse *response, void *userdata);
 
 /* Answers req: copies what it needs from it, so req and its buffers may go when this returns. done is
- * called exactly once — possibly before api_handle() returns, in which case *ret_call is set to NULL —
- * unless api_call_cancel() comes first. ret_call may be NULL when the caller never cancels. -ENOMEM (done
+ * called exactly once — possibly before api_handle() returns, in which case *ret_call is set to NULL
+ * before done runs — unless api_call_cancel() comes first. ret_call may be NULL when the caller never cancels. -ENOMEM (done
  * is then never called); every other failure is an answer. */
 int api_handle(Api *api, const ApiRequest *req, ApiDone done, void *userdata, ApiCall **ret_call);
 /* Stops a call in flight (its worker is killed) without calling done, e.g. when the client has gone.

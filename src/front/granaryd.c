@@ -35,6 +35,7 @@
 #include "basic/log.h"
 #include "basic/macro.h"
 #include "basic/string-util.h"
+#include "front/accounts.h"
 #include "front/api.h"
 #include "front/config.h"
 #include "front/route.h"
@@ -919,10 +920,7 @@ int main(int argc, char *argv[]) {
                         .base_url = f.config.base_url,
                         .wildcard_host = f.config.wildcard_host,
                         .version = PACKAGE_VERSION,
-                        .cookie_secure = front_config_https(&f.config) ||
-                                         route_host(f.route, "localhost", 9, false, NULL, NULL) == ROUTE_BASE ||
-                                         endswith(route_config_base_origin(f.route), ".localhost") ||
-                                         strstr(route_config_base_origin(f.route), ".localhost:"),
+                        .cookie_secure = accounts_base_url_is_secure(f.config.base_url),
                 };
                 r = api_new(f.event, f.store, &settings, &f.api);
                 if (r < 0) {
@@ -945,6 +943,9 @@ int main(int argc, char *argv[]) {
                 log_error_errno(r, "Failed to prepare the first start: %m");
                 goto finish;
         }
+        if (r > 0)
+                log_notice("No account exists yet; the setup link printed earlier is still valid. "
+                           "'granary admin-token' makes a new one.");
         if (setup_url)
                 log_struct(LOG_NOTICE,
                            "No account exists yet. Create the first (admin) account at: %s", setup_url,

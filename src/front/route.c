@@ -70,6 +70,10 @@ static bool ascii_is_alnum(char c) {
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
+static bool ascii_is_hex(char c) {
+        return (c >= '0' && c <= '9') || (ascii_lower(c) >= 'a' && ascii_lower(c) <= 'f');
+}
+
 static bool is_ldh(char c) {
         return ascii_is_alnum(c) || c == '-';
 }
@@ -144,10 +148,9 @@ static int authority_parse(const char *p, size_t n, Authority *ret) {
                 char buf[INET6_ADDRSTRLEN];
                 size_t l;
 
+                /* Hex digits, ':' and '.' (an embedded IPv4) only: no zone id, no IPvFuture. */
                 for (i = 1; i < n && p[i] != ']'; i++)
-                        if (!((p[i] >= '0' && p[i] <= '9') ||
-                                    (ascii_lower(p[i]) >= 'a' && ascii_lower(p[i]) <= 'f') || p[i] == ':' ||
-                                    p[i] == '.'))
+                        if (!ascii_is_hex(p[i]) && p[i] != ':' && p[i] != '.')
                                 return -EINVAL;
                 if (i >= n)
                         return -EINVAL;

@@ -390,6 +390,11 @@ int server_request_read_body(ServerRequest *r, size_t max,
                 return -EALREADY;
         if (h->framing == HTTP_FRAMING_LENGTH && h->content_length > max)
                 return -EFBIG;
+        /* a client that waits for "100 Continue" before sending its body gets it once the body is wanted */
+        if (r->conn->state == CONN_H1 && !r->complete && h->version == HTTP_VERSION_1_1 &&
+            http_headers_have_token(h->headers, h->n_headers, "expect", "100-continue") &&
+            strbuf_append_str(&r->conn->head, "HTTP/1.1 100 Continue\r\n\r\n") < 0)
+                return -ENOMEM;
         r->reading = true;
         r->body_max = max;
         r->body_cb = cb;
@@ -974,8 +979,6 @@ static uint32_t conn_wanted_events(Conn *c) {
         /* (4): do not read while output waits or while enough input is buffered */
         if (!c->read_eof && !output && c->in_len < IN_MAX && !c->closing)
                 ev |= EPOLLIN;
-        if (c->state == CONN_H1 && c->closing && !output)
-                ev |= EPOLLIN; /* notice the close */
         return ev;
 }
 

@@ -16,6 +16,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -916,10 +917,10 @@ int static_site_serve(StaticSite *s, HttpMethod method, const char *path, size_t
         use_gz = range == RANGE_NONE && gzip_ok;
         etag = use_gz ? e->etag_gz : e->etag;
 
-        /* If-None-Match may name either representation the client could take; the 304 names the one it has.
-         */
+        /* If-None-Match may name either representation the client could take (the identity always, the
+         * gzip copy when it takes gzip); the 304 names the one it has. */
         if (http_headers_find(headers, n_headers, "If-None-Match")) {
-                const char *other = e->gz ? (use_gz ? e->etag : gzip_ok ? e->etag_gz : NULL) : NULL;
+                const char *other = use_gz ? e->etag : gzip_ok ? e->etag_gz : NULL;
 
                 for (size_t i = 0; i < n_headers && m == 0; i++)
                         if (http_strcaseeq(headers[i].name, headers[i].name_len, "If-None-Match",
