@@ -587,7 +587,7 @@ static void admin_token_help(void) {
                "\n"
                "Makes a new one-time setup link and prints it. Whoever opens it can create an admin\n"
                "account: the first one on a new server, or another one when every admin is locked out.\n"
-               "The link replaces any earlier one and expires after a short while.\n"
+               "The link replaces any earlier one and expires after 15 minutes.\n"
                "\n"
                "  -q, --quiet  print only the token, not the link\n"
                "  -h, --help   show this help\n");

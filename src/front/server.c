@@ -648,7 +648,22 @@ static void h1_fail(Conn *c, int error) {
 
         c->closing = true;
         if (c->requests) {
-                /* an answer is under way or awaited: it was promised the connection; close after it */
+                ServerRequest *r = h1_current(c);
+
+                /* a body broke its framing while its request was in the handler's hands: the handler
+                 * will never see the rest, so it is told (abort) and the client gets the parser's status */
+                if (!r->answered) {
+                        if (r->abort_cb)
+                                r->abort_cb(r, r->abort_userdata);
+                        r->abort_cb = NULL;
+                        r->reading = false;
+                        r->body_cb = NULL;
+                        r->complete = true;
+                        server_request_close_after(r);
+                        if (server_request_respond_status(r, status, NULL, 0) < 0)
+                                c->dead = true;
+                }
+                /* otherwise an answer is under way: close after it */
                 return;
         }
         k = snprintf(body, sizeof body, "%d %s\n", status, http_status_to_string(status) ?: "");

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 /*
- * Reading a package, in three stages:
+ * Reading a package, in three stages, and for unpacking a fourth beside the first:
  *
  *   STREAM  --input EOF, xz end, hash ok, key not revoked-->  CHECK  --tree and manifest ok-->  DONE
  *      \--any failure--> FAILED            CHECK --unpacking--> WRITE --renamed into place--> DONE
- *                                                                  \--any failure--> FAILED (tree removed)
+ *   EARLY (beside STREAM, unpacking only)                          \--any failure--> FAILED (tree removed)
  *
  * STREAM (stream_package()): one pass over the input. The producer (the calling thread) reads,
  * hashes the raw bytes with SHA-256 and decompresses; the sink (sink_feed(), in a helper thread unless
@@ -15,14 +15,35 @@
  * regular files are handed to a small pool of workers (see FilePool) and directory times are set once
  * the pool is done.
  *
- * (1) Nothing of the archive is interpreted before the signature over it has been verified.
+ * EARLY (early_thread()): creating files is what unpacking spends its time on, and most of it is
+ * waiting on the file system, not computing. Our packer (spk/pack.c) puts the whole tree in segment 0
+ * and every file's contents behind it in segment 1, so the names are known long before xz is done.
+ * While STREAM goes on, a thread walks segment 0 as it lands in the temporary file and creates the
+ * directories and empty regular files in the private directory WRITE will fill; WRITE then only opens
+ * them (adopts them), writes the contents, creates the symlinks and sets the times. Whatever else
+ * happens (another layout, such as the single segment of Sandstorm's own packer, any error, or
+ * EARLY not finishing the tree) EARLY's tree is emptied and WRITE creates everything as before.
+ * SPK_UNPACK_EARLY_TREE=0 in the environment turns EARLY off (for tests and benchmarks).
+ *
+ * (1) Nothing of the archive is interpreted before the signature over it has been verified, except
+ *     by EARLY, and EARLY's reading has no effect outside a directory nobody else sees: see (5).
  * (2) Entries are created only beneath a directory fd that this code created itself, each with
- *     O_EXCL/mkdirat/symlinkat semantics and O_NOFOLLOW, so an existing name, a symlink included,
- *     can never be written through.
+ *     O_EXCL/mkdirat/mknodat/symlinkat semantics and O_NOFOLLOW, so an existing name, a symlink
+ *     included, can never be written through. WRITE adopts an entry only when EARLY completed, only
+ *     with O_NOFOLLOW and only of the type it expects, and checks that it adopted exactly as many
+ *     entries as EARLY made.
  * (3) The sum of file contents written never exceeds the archive's size, so blobs shared by several
  *     entries cannot multiply what reaches the disk.
  * (4) Memory is bounded by the limits, not by the package: the archive is mapped, never copied, and
  *     mapped pages are dropped as the walk goes.
+ * (5) Why EARLY is safe before the signature check: it runs the same walk_dir() as CHECK and WRITE,
+ *     so every limit (entries, depth, name validity and length, total path length, duplicates,
+ *     nesting, traversal) holds before a name is made, exactly as in WRITE; it writes no byte of
+ *     content, only names and the modes WRITE would give them, in the mode-0700 directory that
+ *     unpacking creates anyway, beneath directory fds it made itself, with mkdirat()/mknodat(), which
+ *     never follow a symlink; and on any failure of STREAM or CHECK that directory is removed whole
+ *     after EARLY has been stopped and joined. Its errors are its own: they never reach the caller,
+ *     who hears only what CHECK finds, after the signature.
  */
 
 #include <fcntl.h>
@@ -34,6 +55,7 @@
 #include <sodium.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -204,8 +226,15 @@ typedef struct Walker {
         size_t bridge_config_size;
         bool has_bridge_config;
 
+        /* EARLY only: creates directories and empty regular files, reads nothing else; stops when
+         * *cancel is set. */
+        bool early;
+        const atomic_bool *cancel;
+
         /* WRITE only */
         bool unpack;
+        bool adopt;      /* directories and regular files exist already, made by EARLY */
+        uint64_t n_made; /* EARLY: directories and regular files made; WRITE with adopt: adopted */
         int archive_fd; /* the file the archive is mapped from */
         const uint8_t *map;
         size_t map_size;
@@ -440,16 +469,33 @@ static int write_content(const ContentSource *src, bool *no_copy_file_range, int
         return 0;
 }
 
-/* Creates one regular file beneath dfd; path (escaped) is for messages only. */
+/* Creates one regular file beneath dfd, or with adopt opens the empty one EARLY made there; path
+ * (escaped) is for messages only. */
 static int create_file(const ContentSource *src, bool *no_copy_file_range, int dfd, const char *name,
-                       const char *path, size_t path_len, bool executable, const uint8_t *data, size_t len,
-                       const struct timespec ts[2], SpkError *error) {
+                       const char *path, size_t path_len, bool adopt, bool executable, const uint8_t *data,
+                       size_t len, const struct timespec ts[2], SpkError *error) {
         _cleanup_close_ int fd = -EBADF;
         char buf[256];
         int r;
 
-        fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC,
-                    executable ? 0777 : 0666);
+        if (adopt) {
+                struct stat st;
+
+                /* Made by EARLY with the mode below, in a directory only this process writes to; still,
+                 * nothing but an empty regular file of ours is written to (invariant 2). */
+                fd = openat(dfd, name, O_WRONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+                if (fd < 0)
+                        return fail(error, negative_errno(), "Failed to open '%s': %s",
+                                    escape_name(path, path_len, buf, sizeof(buf)), strerror(errno));
+                if (fstat(fd, &st) < 0)
+                        return fail(error, negative_errno(), "Failed to look at '%s': %s",
+                                    escape_name(path, path_len, buf, sizeof(buf)), strerror(errno));
+                if (!S_ISREG(st.st_mode) || st.st_size != 0 || st.st_nlink != 1)
+                        return fail(error, -EEXIST, "Failed to create '%s': %s",
+                                    escape_name(path, path_len, buf, sizeof(buf)), strerror(EEXIST));
+        } else
+                fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC,
+                            executable ? 0777 : 0666);
         if (fd < 0)
                 return fail(error, negative_errno(), "Failed to create '%s': %s",
                             escape_name(path, path_len, buf, sizeof(buf)), strerror(errno));
@@ -503,6 +549,7 @@ typedef struct FileQueue {
 
 typedef struct FilePool {
         ContentSource src;
+        bool adopt; /* WRITE adopts the files EARLY made */
         pthread_mutex_t lock; /* guards everything below */
         pthread_cond_t not_full;
         FileQueue queues[POOL_MAX_THREADS];
@@ -546,7 +593,7 @@ static void *pool_worker(void *userdata) {
 
                 if (!failed) {
                         r = create_file(&p->src, &no_copy_file_range, j.dfd, j.path + j.name_off, j.path,
-                                        j.path_len, j.executable, j.data, j.len, j.ts, &error);
+                                        j.path_len, p->adopt, j.executable, j.data, j.len, j.ts, &error);
                         if (r < 0) {
                                 pthread_mutex_lock(&p->lock);
                                 if (p->r >= 0) {
@@ -606,7 +653,7 @@ static int file_pool_finish(FilePool *p, int r, bool pool_failed, SpkError *erro
 }
 
 /* Starts a pool; *ret is NULL (no pool) when threads == 1 or only one CPU is online. */
-static int file_pool_new(const SpkVerifyOptions *opts, const ContentSource *src, FilePool **ret,
+static int file_pool_new(const SpkVerifyOptions *opts, const ContentSource *src, bool adopt, FilePool **ret,
                          SpkError *error) {
         unsigned n = opts && opts->threads == 1 ? 1 : pool_size(opts);
         FilePool *p;
@@ -620,6 +667,7 @@ static int file_pool_new(const SpkVerifyOptions *opts, const ContentSource *src,
         if (!p)
                 return fail(error, -ENOMEM, "Out of memory.");
         p->src = *src;
+        p->adopt = adopt;
         pthread_mutex_init(&p->lock, NULL);
         pthread_cond_init(&p->not_full, NULL);
         for (unsigned i = 0; i < POOL_MAX_THREADS; i++) {
@@ -691,8 +739,8 @@ static int walker_create_file(Walker *w, int dfd, const char *name, bool executa
 
         if (w->pool)
                 return file_pool_submit(w, dfd, executable, data, len, ts);
-        return create_file(&src, &w->no_copy_file_range, dfd, name, w->path.data, w->path.len, executable,
-                           data, len, ts, w->error);
+        return create_file(&src, &w->no_copy_file_range, dfd, name, w->path.data, w->path.len, w->adopt,
+                           executable, data, len, ts, w->error);
 }
 
 /* Records the time of directory w->path, to be set by walker_apply_dir_times(). */
@@ -766,6 +814,19 @@ static int walk_entry(Walker *w, const CapnpList *files, const NameRef *ref, uns
                 const uint8_t *data;
                 size_t len;
 
+                /* The contents are in a segment EARLY does not have, and no byte of them is written
+                 * before the signature check: the file is made empty, with the mode create_file()
+                 * would give it. */
+                if (w->early) {
+                        if (mknodat(dfd, ref->name, S_IFREG | (tag == FILE_EXECUTABLE ? 0777 : 0666), 0) < 0)
+                                return fail(w->error, negative_errno(), "Failed to create '%s': %s",
+                                            walker_path(w, buf, sizeof(buf)), strerror(errno));
+                        w->n_made++;
+                        return 0;
+                }
+                if (w->adopt)
+                        w->n_made++;
+
                 r = capnp_struct_get_data(&f, FILE_CONTENT_PTR, &data, &len);
                 if (r < 0)
                         return walker_fail_malformed(w, r);
@@ -810,6 +871,9 @@ static int walk_entry(Walker *w, const CapnpList *files, const NameRef *ref, uns
                 const char *target;
                 size_t len;
 
+                /* Symlinks are left to WRITE: a target may lie in a segment EARLY does not have. */
+                if (w->early)
+                        return 0;
                 r = capnp_struct_get_text(&f, FILE_CONTENT_PTR, &target, &len);
                 if (r < 0)
                         return walker_fail_malformed(w, r);
@@ -840,10 +904,14 @@ static int walk_entry(Walker *w, const CapnpList *files, const NameRef *ref, uns
                 walker_touch(w, children.start);
 
                 if (w->unpack) {
-                        if (mkdirat(dfd, ref->name, 0777) < 0)
+                        /* With adopt, EARLY made it: O_DIRECTORY | O_NOFOLLOW below opens nothing
+                         * else. */
+                        if (!w->adopt && mkdirat(dfd, ref->name, 0777) < 0)
                                 return fail(w->error, negative_errno(),
                                         "Failed to create directory '%s': %s",
                                         walker_path(w, buf, sizeof(buf)), strerror(errno));
+                        if (w->early || w->adopt)
+                                w->n_made++;
                         cfd = openat(dfd, ref->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                         if (cfd < 0)
                                 return fail(w->error, negative_errno(), "Failed to open directory '%s': %s",
@@ -855,7 +923,9 @@ static int walk_entry(Walker *w, const CapnpList *files, const NameRef *ref, uns
                         return r;
 
                 /* After the children: creating them changed the directory's mtime. With a pool, some
-                 * may not exist yet (P4). */
+                 * may not exist yet (P4). EARLY leaves times to WRITE. */
+                if (w->early)
+                        return 0;
                 if (w->unpack && w->pool)
                         return walker_defer_dir_time(w, ts);
                 if (w->unpack && futimens(cfd, ts) < 0)
@@ -955,6 +1025,8 @@ static int walk_dir(Walker *w, const CapnpList *files, unsigned depth, int dfd) 
         for (uint32_t i = 0; i < n; i++) {
                 size_t old;
 
+                if (w->cancel && atomic_load_explicit(w->cancel, memory_order_relaxed))
+                        return -ECANCELED;
                 r = walker_push(w, refs[i].name, refs[i].len, &old);
                 if (r < 0)
                         return r;
@@ -970,25 +1042,44 @@ static int walk_dir(Walker *w, const CapnpList *files, unsigned depth, int dfd) 
         return 0;
 }
 
+/* Walks a parsed archive message. In WRITE and EARLY mode, creates the tree beneath dfd. */
+static int walk_message(Walker *w, CapnpMessage *msg, int dfd) {
+        CapnpStruct root;
+        CapnpList files;
+        int r;
+
+        if (sodium_init() < 0)
+                return fail(w->error, -EIO, "Failed to initialize libsodium.");
+        randombytes_buf(w->hash_key, sizeof(w->hash_key));
+
+        r = capnp_message_root(msg, &root);
+        if (r >= 0)
+                r = capnp_struct_get_struct_list(&root, 0, &files);
+        if (r < 0)
+                return walker_fail_malformed(w, r);
+        r = walk_dir(w, &files, 1, dfd);
+        if (r >= 0 && capnp_message_error(msg) < 0)
+                r = walker_fail_malformed(w, capnp_message_error(msg));
+        return r;
+}
+
+/* The reader's nesting limit for a walk: our own depth limit should speak first, and each level costs
+ * the reader a list and a struct. */
+static unsigned walk_nesting_limit(const SpkLimits *limits) {
+        return 2 * limits->max_depth + 8;
+}
+
 /* Walks the archive message in buf. In WRITE mode, creates the tree beneath dfd. */
 static int walk_archive(Walker *w, const uint8_t *buf, size_t size, int dfd) {
         CapnpMessage msg = {};
-        CapnpStruct root;
-        CapnpList files;
         CapnpReadOptions opts = {
-                /* Our own depth limit should speak first; each level costs the reader a list and a
-                 * struct. */
-                .nesting_limit = 2 * w->limits->max_depth + 8,
+                .nesting_limit = walk_nesting_limit(w->limits),
                 .max_segments = SPK_MAX_SEGMENTS,
         };
         size_t used;
         int r;
 
         w->max_content_bytes = size;
-        if (sodium_init() < 0)
-                return fail(w->error, -EIO, "Failed to initialize libsodium.");
-        randombytes_buf(w->hash_key, sizeof(w->hash_key));
-
         r = capnp_message_parse(&msg, buf, size, &opts, &used);
         if (r > 0) {
                 capnp_message_done(&msg);
@@ -999,15 +1090,7 @@ static int walk_archive(Walker *w, const uint8_t *buf, size_t size, int dfd) {
                 return walker_fail_malformed(w, r);
         }
 
-        r = capnp_message_root(&msg, &root);
-        if (r >= 0)
-                r = capnp_struct_get_struct_list(&root, 0, &files);
-        if (r < 0)
-                r = walker_fail_malformed(w, r);
-        else
-                r = walk_dir(w, &files, 1, dfd);
-        if (r >= 0 && capnp_message_error(&msg) < 0)
-                r = walker_fail_malformed(w, capnp_message_error(&msg));
+        r = walk_message(w, &msg, dfd);
         capnp_message_done(&msg);
         return r;
 }
@@ -1386,6 +1469,176 @@ static int check_pgp(
         return 0;
 }
 
+/* ---- EARLY ---- */
+
+/* Shared by the sink, which reports how much of the archive is in the temporary file, EARLY's thread
+ * and the unpacking caller. */
+typedef struct Early {
+        pthread_mutex_t lock; /* guards written, want and stream_over */
+        pthread_cond_t cond;
+        uint64_t written;    /* archive bytes in the temporary file so far */
+        uint64_t want;       /* what the thread waits for: the sink wakes it when written gets there */
+        bool stream_over;    /* the sink will write no more */
+        atomic_bool cancel;  /* STREAM failed: stop making names */
+        bool started;
+        pthread_t thread;
+
+        /* Set before the thread starts. */
+        int archive_fd; /* the temporary file */
+        int root;       /* the private directory WRITE fills */
+        const SpkLimits *limits;
+
+        /* The thread's results, for the caller after the join. */
+        bool complete;   /* every directory and regular file of the tree was made */
+        uint64_t n_made; /* how many were, complete or not */
+        SpkError error;  /* EARLY's own, never shown: the caller hears what CHECK finds */
+} Early;
+
+static bool early_enabled(const SpkVerifyOptions *opts) {
+        const char *e;
+
+        if (opts && opts->threads == 1)
+                return false;
+        e = secure_getenv("SPK_UNPACK_EARLY_TREE");
+        return !e || !streq(e, "0");
+}
+
+static void early_init(Early *e, int root, const SpkLimits *limits) {
+        *e = (Early) {
+                .archive_fd = -EBADF,
+                .root = root,
+                .limits = limits,
+        };
+        pthread_mutex_init(&e->lock, NULL);
+        pthread_cond_init(&e->cond, NULL);
+        atomic_init(&e->cancel, false);
+}
+
+/* Waits until the temporary file holds the first need bytes of the archive. False when it never will,
+ * or when EARLY is cancelled. */
+static bool early_wait(Early *e, uint64_t need) {
+        bool ok;
+
+        pthread_mutex_lock(&e->lock);
+        e->want = need;
+        while (e->written < need && !e->stream_over && !atomic_load(&e->cancel))
+                pthread_cond_wait(&e->cond, &e->lock);
+        ok = e->written >= need && !atomic_load(&e->cancel);
+        e->want = UINT64_MAX;
+        pthread_mutex_unlock(&e->lock);
+        return ok;
+}
+
+/* The sink, after each write to the temporary file. */
+static void early_advance(Early *e, uint64_t written) {
+        pthread_mutex_lock(&e->lock);
+        e->written = written;
+        if (written >= e->want)
+                pthread_cond_signal(&e->cond);
+        pthread_mutex_unlock(&e->lock);
+}
+
+/* EARLY's walk of segment 0 (already in the temporary file, mapped at map) beneath e->root. */
+static int early_walk(Early *e, const uint8_t *map, uint64_t table_bytes, uint32_t n_segments) {
+        uint64_t total_words = 0;
+        int r;
+
+        for (uint32_t i = 0; i < n_segments; i++)
+                total_words += unaligned_read_le32(map + 4 + 4 * (size_t) i);
+
+        /* capnp_message_parse() wants the whole message. Segment 0 on its own is that message as far
+         * as it is here: a far pointer into any other segment fails (no such segment), which stops the
+         * walk. The budgets are those CHECK's parse of the whole message gets. */
+        CapnpSegment seg = {
+                .bytes = map + table_bytes,
+                .n_words = unaligned_read_le32(map + 4),
+        };
+        CapnpMessage msg = {
+                .segments = &seg,
+                .n_segments = 1,
+                .total_words = seg.n_words,
+                .traversal_left = total_words,
+                .nesting_limit = walk_nesting_limit(e->limits),
+        };
+        Walker w = {
+                .limits = e->limits,
+                .error = &e->error,
+                .unpack = true,
+                .early = true,
+                .cancel = &e->cancel,
+                .archive_fd = -EBADF,
+                .map = map,
+                .map_size = table_bytes + (size_t) seg.n_words * 8,
+        };
+
+        if (msg.nesting_limit > CAPNP_MAX_NESTING_LIMIT)
+                return -EINVAL;
+        r = walk_message(&w, &msg, e->root);
+        walker_trim(&w);
+        e->n_made = w.n_made;
+        walker_done(&w);
+        return r;
+}
+
+static void *early_thread(void *userdata) {
+        Early *e = userdata;
+        uint8_t head[8];
+        uint32_t n_segments, seg0_words;
+        uint64_t table_bytes, seg0_end;
+        void *map;
+
+        /* The segment table (spec §4.2): the number of segments minus one, then each one's size in
+         * words, padded to a word. Only a tree followed by other segments is worth walking early. */
+        if (!early_wait(e, sizeof(head)) || pread(e->archive_fd, head, sizeof(head), 0) != sizeof(head))
+                return NULL;
+        n_segments = unaligned_read_le32(head) + 1;
+        seg0_words = unaligned_read_le32(head + 4);
+        if (n_segments < 2 || n_segments > SPK_MAX_SEGMENTS || seg0_words == 0)
+                return NULL;
+        table_bytes = (4 + 4 * (uint64_t) n_segments + 7) & ~(uint64_t) 7;
+        seg0_end = table_bytes + (uint64_t) seg0_words * 8;
+        if (seg0_end > e->limits->max_archive_bytes || !early_wait(e, seg0_end))
+                return NULL;
+
+        /* Bytes the sink has written stay as they are: it only appends. */
+        map = mmap(NULL, seg0_end, PROT_READ, MAP_PRIVATE, e->archive_fd, 0);
+        if (map == MAP_FAILED)
+                return NULL;
+        (void) madvise(map, seg0_end, MADV_RANDOM);
+        e->complete = early_walk(e, map, table_bytes, n_segments) >= 0;
+        (void) munmap(map, seg0_end);
+        return NULL;
+}
+
+/* Starts EARLY on the archive the sink is about to write to archive_fd. Without a thread, there is
+ * simply no EARLY. */
+static void early_start(Early *e, int archive_fd) {
+        e->archive_fd = archive_fd;
+        e->started = pthread_create(&e->thread, NULL, early_thread, e) == 0;
+}
+
+/* STREAM is over (failed, or not): wakes EARLY if it waits for bytes that will not come, stops it if
+ * STREAM failed, and joins it. */
+static void early_finish(Early *e, bool failed) {
+        if (!e || !e->started)
+                return;
+
+        pthread_mutex_lock(&e->lock);
+        e->stream_over = true;
+        if (failed)
+                atomic_store(&e->cancel, true);
+        pthread_cond_broadcast(&e->cond);
+        pthread_mutex_unlock(&e->lock);
+        (void) pthread_join(e->thread, NULL);
+        e->started = false;
+}
+
+static void early_done(Early *e) {
+        early_finish(e, true);
+        pthread_cond_destroy(&e->cond);
+        pthread_mutex_destroy(&e->lock);
+}
+
 /* ---- STREAM ---- */
 
 typedef struct Sink {
@@ -1400,6 +1653,7 @@ typedef struct Sink {
         uint64_t archive_bytes;
         uint64_t max_archive_bytes;
         int out_fd;
+        Early *early; /* NULL, or told of every write to out_fd */
 } Sink;
 
 static int sink_fail(Sink *s, int r, const char *message) {
@@ -1429,6 +1683,8 @@ static int sink_archive(Sink *s, const uint8_t *p, size_t n) {
                 }
                 done += k;
         }
+        if (s->early)
+                early_advance(s->early, s->archive_bytes);
         return 0;
 }
 
@@ -1856,8 +2112,8 @@ static void verified_done(Verified *v) {
 }
 
 /* STREAM and CHECK: everything short of writing the tree. The decompressed archive goes to an unnamed
- * file in tmp_dfd. */
-static int verify_common(int fd, const SpkVerifyOptions *opts, int tmp_dfd, SpkPackageInfo *info,
+ * file in tmp_dfd. With early, EARLY runs beside STREAM and is joined before CHECK. */
+static int verify_common(int fd, const SpkVerifyOptions *opts, int tmp_dfd, Early *early, SpkPackageInfo *info,
                          Verified *v, SpkError *error) {
         static const uint8_t empty[8];
         SpkLimits lbuf;
@@ -1881,7 +2137,11 @@ static int verify_common(int fd, const SpkVerifyOptions *opts, int tmp_dfd, SpkP
                 free(sink);
                 return fail(error, -ENOMEM, "Out of memory.");
         }
+        sink->early = early;
+        if (early)
+                early_start(early, v->archive_fd);
         r = stream_package(fd, opts, sink, info->package_id, error);
+        early_finish(early, r < 0);
         memcpy(info->signer, sink->signer, 32);
         info->archive_bytes = sink->archive_bytes;
         EVP_MD_CTX_free(sink->sha512);
@@ -1961,7 +2221,7 @@ int spk_package_verify_fd(int fd, const SpkVerifyOptions *opts, SpkPackageInfo *
                 return fail(error, negative_errno(), "Failed to open temporary directory '%s': %s", tmp_dir,
                             strerror(errno));
 
-        r = verify_common(fd, opts, tmp_dfd, &info, &v, error);
+        r = verify_common(fd, opts, tmp_dfd, NULL, &info, &v, error);
         verified_done(&v);
         if (r < 0)
                 return r;
@@ -1971,12 +2231,27 @@ int spk_package_verify_fd(int fd, const SpkVerifyOptions *opts, SpkPackageInfo *
         return 0;
 }
 
+/* Empties the private directory root after an incomplete EARLY, for WRITE to start afresh. */
+static int empty_private_dir(int root, dev_t dev, SpkError *error) {
+        int fd, r;
+
+        fd = openat(root, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return fail(error, negative_errno(), "Failed to open a directory: %s", strerror(errno));
+        r = rm_rf_children(fd, dev);
+        if (r < 0)
+                return fail(error, r, "Failed to empty a directory: %s", strerror(-r));
+        return 0;
+}
+
 int spk_package_unpack_fd(int fd, int dir_fd, const char *name, const SpkVerifyOptions *opts,
                           SpkPackageInfo *ret, SpkError *error) {
         _cleanup_spk_package_info_ SpkPackageInfo info = {};
         _cleanup_close_ int root = -EBADF;
         Verified v = { .archive_fd = -EBADF };
         SpkLimits lbuf;
+        const SpkLimits *limits = limits_or_default(opts ? opts->limits : NULL, &lbuf);
+        Early early, *e = NULL;
         char tmp_name[32] = ".spk-unpack-", nbuf[256];
         uint8_t rnd[8];
         struct stat st;
@@ -1997,19 +2272,12 @@ int spk_package_unpack_fd(int fd, int dir_fd, const char *name, const SpkVerifyO
                 return fail(error, -EEXIST, "Output directory already exists: '%s'.",
                             escape_name(name, strlen(name), nbuf, sizeof(nbuf)));
 
-        r = verify_common(fd, opts, dir_fd, &info, &v, error);
-        if (r < 0)
-                goto finish;
-
-        if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
-                r = fail(error, -EIO, "getrandom() failed.");
-                goto finish;
-        }
+        /* The directory the tree is built in, made before STREAM for EARLY's sake. */
+        if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+                return fail(error, -EIO, "getrandom() failed.");
         hex_encode(rnd, sizeof(rnd), tmp_name + strlen(tmp_name));
-        if (mkdirat(dir_fd, tmp_name, 0777) < 0) {
-                r = fail(error, negative_errno(), "Failed to create a directory: %s", strerror(errno));
-                goto finish;
-        }
+        if (mkdirat(dir_fd, tmp_name, 0777) < 0)
+                return fail(error, negative_errno(), "Failed to create a directory: %s", strerror(errno));
         created = true;
         root = openat(dir_fd, tmp_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (root < 0 || fstat(root, &st) < 0) {
@@ -2023,11 +2291,27 @@ int spk_package_unpack_fd(int fd, int dir_fd, const char *name, const SpkVerifyO
                 goto finish;
         }
 
+        if (early_enabled(opts)) {
+                early_init(&early, root, limits);
+                e = &early;
+        }
+        r = verify_common(fd, opts, dir_fd, e, &info, &v, error);
+        if (r < 0)
+                goto finish;
+
+        /* EARLY has been joined. Its tree is used whole or not at all. */
+        if (e && !e->complete && e->n_made > 0) {
+                r = empty_private_dir(root, st.st_dev, error);
+                if (r < 0)
+                        goto finish;
+        }
+
         {
                 Walker w = {
-                        .limits = limits_or_default(opts ? opts->limits : NULL, &lbuf),
+                        .limits = limits,
                         .error = error,
                         .unpack = true,
+                        .adopt = e && e->complete,
                         .archive_fd = v.archive_fd,
                         .map = v.map,
                         .map_size = v.map_size,
@@ -2035,13 +2319,17 @@ int spk_package_unpack_fd(int fd, int dir_fd, const char *name, const SpkVerifyO
                 static const uint8_t empty[8];
                 ContentSource src = { .archive_fd = v.archive_fd, .map = v.map, .map_size = v.map_size };
 
-                r = file_pool_new(opts, &src, &w.pool, error);
+                r = file_pool_new(opts, &src, w.adopt, &w.pool, error);
                 if (r >= 0)
                         r = walk_archive(&w, v.map ?: empty, v.map_size, root);
                 r = file_pool_finish(w.pool, r, w.pool_failed, error);
                 w.pool = NULL;
                 if (r >= 0)
                         r = walker_apply_dir_times(&w, root);
+                /* Both walks read the same verified bytes, so this holds unless this code is wrong. */
+                if (r >= 0 && w.adopt && w.n_made != e->n_made)
+                        r = fail(error, -EIO, "Unpacking went wrong: %" PRIu64 " entries made early, %" PRIu64
+                                 " found.", e->n_made, w.n_made);
                 walker_trim(&w);
                 walker_done(&w);
                 if (r < 0)
@@ -2066,6 +2354,9 @@ int spk_package_unpack_fd(int fd, int dir_fd, const char *name, const SpkVerifyO
         r = 0;
 
 finish:
+        /* EARLY is stopped and joined before its directory goes. */
+        if (e)
+                early_done(e);
         verified_done(&v);
         if (created) {
                 root = safe_close(root);

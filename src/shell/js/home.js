@@ -162,6 +162,21 @@ handleForm($('totp-disable-form'), async (form) => {
 
 // ---- admin: server and users ----
 
+// "3 minutes", "5 hours, 2 minutes", "12 days, 3 hours": the two largest units.
+function formatDuration(seconds) {
+        const units = [['day', 86400], ['hour', 3600], ['minute', 60], ['second', 1]];
+        const parts = [];
+        for (const [name, size] of units) {
+                const n = Math.floor(seconds / size);
+                seconds -= n * size;
+                if (n > 0 || (parts.length > 0 && parts.length < 2))
+                        parts.push(n === 1 ? `1 ${name}` : `${n} ${name}s`);
+                if (parts.length === 2)
+                        break;
+        }
+        return parts.filter((p) => !p.startsWith('0 ')).join(', ') || 'less than a second';
+}
+
 async function loadStatus() {
         const status = await getStatus();
         const facts = [
@@ -171,6 +186,8 @@ async function loadStatus() {
         ];
         if (typeof status.users === 'number')
                 facts.push(['Accounts', String(status.users)]);
+        if (typeof status.uptime === 'number')
+                facts.push(['Running for', formatDuration(status.uptime)]);
         $('server-facts').replaceChildren(...facts.flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)]));
 }
 

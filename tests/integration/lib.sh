@@ -1,0 +1,228 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# Helpers shared by the integration scripts that drive a real granaryd on loopback: free ports, starting
+# and stopping servers under a trap that never leaves one behind, the raw client (rawhttp.py) and curl
+# pointed at loopback whatever the host name, and assertions that print TAP through tests/lib/tap.sh.
+# Source this file instead of tap.sh. It expects GRANARYD, SHELL_DIR and SOURCE_ROOT in the environment,
+# as tests/integration/meson.build sets them.
+. "$SOURCE_ROOT/tests/lib/tap.sh"
+
+RAWHTTP=$SOURCE_ROOT/tests/integration/rawhttp.py
+LIB_PIDS=''
+LIB_PORTS=''
+
+# Every server and helper started through lib_spawn is stopped on exit: SIGTERM, then SIGKILL after 3 s.
+lib_cleanup() {
+        local pid i
+        for pid in $LIB_PIDS; do
+                kill -TERM "$pid" 2>/dev/null
+        done
+        for pid in $LIB_PIDS; do
+                for i in $(seq 30); do
+                        kill -0 "$pid" 2>/dev/null || break
+                        sleep 0.1
+                done
+                kill -KILL "$pid" 2>/dev/null
+                wait "$pid" 2>/dev/null
+        done
+        if [ -n "${KEEP_TMP:-}" ]; then
+                echo "# kept $TAP_TMP"
+        else
+                rm -rf "$TAP_TMP"
+        fi
+}
+trap lib_cleanup EXIT
+
+# lib_spawn LOG COMMAND...: runs COMMAND in the background, stdout and stderr to LOG; sets spawned_pid.
+lib_spawn() {
+        local log=$1
+        shift
+        "$@" >"$log" 2>&1 &
+        spawned_pid=$!
+        LIB_PIDS="$LIB_PIDS $spawned_pid"
+}
+
+# lib_forget PID: a process that was waited for already.
+lib_forget() {
+        LIB_PIDS=$(echo "$LIB_PIDS" | tr ' ' '\n' | grep -vx "$1" | tr '\n' ' ')
+}
+
+# free_port: a TCP port nobody listens on at this moment, never the same twice in one script.
+free_port() {
+        local p
+        while :; do
+                p=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+                case " $LIB_PORTS " in *" $p "*) continue ;; esac
+                LIB_PORTS="$LIB_PORTS $p"
+                echo "$p"
+                return
+        done
+}
+
+# port_open PORT: something accepts TCP connections on 127.0.0.1:PORT.
+port_open() {
+        python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$1" \
+                2>/dev/null
+}
+
+# gd_start STATE PORT [ARGS...]: granaryd --dev STATE --port PORT --shell-dir SHELL_DIR ARGS, its output in
+# $TAP_TMP/granaryd-N.log (gd_log). Waits until the control socket exists and PORT (and the --https-port,
+# if given) accepts connections. Sets gd_pid; returns 1 (with the log as diagnostics) when it does not
+# come up within 30 s.
+GD_N=0
+gd_start() {
+        local state=$1 port=$2 https='' a prev='' i
+        shift 2
+        for a in "$@"; do
+                [ "$prev" = --https-port ] && https=$a
+                case $a in --https-port=*) https=${a#--https-port=} ;; esac
+                prev=$a
+        done
+        GD_N=$((GD_N + 1))
+        gd_log=$TAP_TMP/granaryd-$GD_N.log
+        lib_spawn "$gd_log" "$GRANARYD" --dev "$state" --port "$port" --shell-dir "${GD_SHELL_DIR:-$SHELL_DIR}" "$@"
+        gd_pid=$spawned_pid
+        for i in $(seq 300); do
+                if [ -S "$state/control.sock" ] && port_open "$port" && { [ -z "$https" ] || port_open "$https"; }; then
+                        return 0
+                fi
+                kill -0 "$gd_pid" 2>/dev/null || break
+                sleep 0.1
+        done
+        diag "granaryd did not come up; its log:"
+        diag "$(cat "$gd_log")"
+        return 1
+}
+
+# gd_stop [SIGNAL [SECONDS]]: sends SIGNAL (TERM) to gd_pid and waits up to SECONDS (10) for it to exit.
+# Sets gd_status to its exit status, or "running" if it did not exit (it is then killed).
+gd_stop() {
+        local sig=${1:-TERM} secs=${2:-10} i
+        kill -"$sig" "$gd_pid" 2>/dev/null
+        for i in $(seq $((secs * 10))); do
+                kill -0 "$gd_pid" 2>/dev/null || break
+                sleep 0.1
+        done
+        if kill -0 "$gd_pid" 2>/dev/null; then
+                gd_status=running
+                kill -KILL "$gd_pid" 2>/dev/null
+                wait "$gd_pid" 2>/dev/null
+        else
+                wait "$gd_pid" 2>/dev/null
+                gd_status=$?
+        fi
+        lib_forget "$gd_pid"
+}
+
+# bail DESC: not_ok, the end of the plan, and exit: for a server that never came up.
+bail() {
+        not_ok "$1"
+        done_testing
+        exit 1
+}
+
+# write_conf FILE KEY=VALUE...: a granary.conf.
+write_conf() {
+        local f=$1
+        shift
+        printf '%s\n' "$@" >"$f"
+}
+
+# ------------------------------------------------------------------------------------------------
+# Clients
+
+# hc ARGS...: curl, silent but for errors, every host name connected to 127.0.0.1 on the URL's port.
+hc() {
+        curl -sS --max-time 10 --connect-to ::127.0.0.1: "$@"
+}
+
+# raw ARGS...: rawhttp.py ARGS, its report in $TAP_TMP/.raw (also on stdout).
+raw() {
+        python3 "$RAWHTTP" "$@" >"$TAP_TMP/.raw" 2>"$TAP_TMP/.raw.err"
+        local rc=$?
+        cat "$TAP_TMP/.raw.err" >>"$TAP_TMP/.raw"
+        cat "$TAP_TMP/.raw"
+        return $rc
+}
+
+# val KEY [FILE]: the value of KEY in a rawhttp.py report (the last one by default); "" when absent.
+val() {
+        awk -F= -v k="$1" '$1 == k { sub(/^[^=]*=/, ""); printf "%s", $0; exit }' "${2:-$TAP_TMP/.raw}"
+}
+
+# ------------------------------------------------------------------------------------------------
+# Assertions
+
+# is DESC GOT WANT: GOT equals WANT.
+is() {
+        if [ "$2" = "$3" ]; then
+                ok "$1"
+        else
+                not_ok "$1"
+                diag "got:    '$2'"
+                diag "wanted: '$3'"
+        fi
+}
+
+# like DESC GOT REGEX: GOT matches the extended regular expression REGEX.
+like() {
+        if [[ $2 =~ $3 ]]; then
+                ok "$1"
+        else
+                not_ok "$1"
+                diag "got:    '$2'"
+                diag "wanted: /$3/"
+        fi
+}
+
+# within VALUE LOW HIGH: LOW <= VALUE <= HIGH, as decimal numbers.
+within() {
+        awk -v v="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(v != "" && v != "none" && v + 0 >= lo && v + 0 <= hi) }'
+}
+
+# expect_raw DESC STATUS CLOSED [RAWHTTP ARGS...]: the report of the last raw call (or of this one, when
+# ARGS are given) says status STATUS, closed CLOSED ("yes"/"no", or "-" for either) and a clean head.
+expect_raw() {
+        local desc=$1 status=$2 closed=$3
+        shift 3
+        [ $# -eq 0 ] || raw "$@" >/dev/null
+        if [ "$(val status)" = "$status" ] && { [ "$closed" = - ] || [ "$(val closed)" = "$closed" ]; } &&
+                { [ "$(val status)" = none ] || [ "$(val head_clean)" = yes ]; }; then
+                ok "$desc"
+        else
+                not_ok "$desc"
+                diag "wanted status $status, closed $closed; rawhttp.py $*"
+                diag "$(cat "$TAP_TMP/.raw")"
+        fi
+}
+
+# expect_h1 DESC STATUS CLOSED DATA...: sends DATA to the plain port $PORT as one HTTP/1.1 connection.
+expect_h1() {
+        local desc=$1 status=$2 closed=$3 more=''
+        shift 3
+        # an answer that leaves the connection open is awaited, not the timeout
+        [ "$closed" = no ] && more='--responses=1'
+        expect_raw "$desc" "$status" "$closed" --port "$PORT" --timeout 2 h1 $more "$@"
+}
+
+# expect_status DESC WANT CURL-ARGS...: the HTTP status curl reports.
+expect_status() {
+        local desc=$1 want=$2 got
+        shift 2
+        got=$(hc -o "$TAP_TMP/.body" -D "$TAP_TMP/.headers" -w '%{http_code}' "$@" 2>"$TAP_TMP/.curl.err")
+        if [ "$got" = "$want" ]; then
+                ok "$desc"
+        else
+                not_ok "$desc"
+                diag "curl $*: status $got, wanted $want"
+                diag "$(cat "$TAP_TMP/.curl.err" "$TAP_TMP/.headers" 2>/dev/null)"
+        fi
+}
+
+# header NAME [FILE]: the value of the response field NAME in a curl -D dump (the last response in it).
+header() {
+        tr -d '\r' <"${2:-$TAP_TMP/.headers}" | awk -v n="$1" '
+                /^HTTP\// { v = "" }
+                { i = index($0, ":"); if (i && tolower(substr($0, 1, i - 1)) == tolower(n)) { v = substr($0, i + 1); sub(/^[ \t]+/, "", v) } }
+                END { printf "%s", v }'
+}
