@@ -99,11 +99,20 @@ struct ServerRequest {
         uint64_t body_seen;
         void (*body_cb)(ServerRequest *r, const void *body, size_t n, void *userdata);
         void *body_userdata;
-        /* response body */
+        /* request body, streamed (server_request_stream_body()) */
+        ServerBodyData body_data;
+        void (*body_end)(ServerRequest *r, void *userdata);
+        bool body_paused;
+        /* response body: out[out_off..out_len) is next; a streamed one refills it from stream_read */
         const uint8_t *out;
         size_t out_len, out_off;
         void (*release)(void *data);
         void *release_data;
+        ServerBodyRead stream_read;
+        void *stream_userdata;
+        uint8_t *stream_buf;
+        int64_t stream_left; /* bytes promised by Content-Length and not yet produced; -1: unknown */
+        bool streaming, stream_eof, stream_waiting, chunked;
 
         void (*abort_cb)(ServerRequest *r, void *userdata);
         void *abort_userdata;
@@ -168,6 +177,8 @@ struct Server {
 static void conn_free(Conn *c);
 static void conn_update(Conn *c);
 static void conn_process(Conn *c);
+static bool conn_hold(Conn *c);
+static void conn_release(Conn *c, bool was_busy);
 static int conn_flush(Conn *c);
 
 static void *mfree(void *p) {
@@ -288,6 +299,7 @@ static ServerRequest *request_free(ServerRequest *r) {
         }
         if (r->release)
                 r->release(r->release_data);
+        free(r->stream_buf);
         http_request_free(r->http);
         strbuf_done(&r->body);
         free(r);
@@ -304,6 +316,8 @@ static void conn_abort_requests(Conn *c) {
                 request_free(r);
         }
 }
+
+static void request_body_done(ServerRequest *r);
 
 static ServerRequest *request_new(Conn *c, HttpRequest *http, int32_t stream_id) {
         ServerRequest *r = calloc(1, sizeof *r);
@@ -373,6 +387,19 @@ void server_request_close_after(ServerRequest *r) {
         r->close_after = true;
 }
 
+/* The request body ended: tell whoever reads it. */
+static void request_body_complete(ServerRequest *r) {
+        r->complete = true;
+        if (r->reading)
+                request_body_done(r);
+        else if (r->body_data && !r->body_paused && r->body_end) {
+                void (*end)(ServerRequest *, void *) = r->body_end;
+
+                r->body_end = NULL;
+                end(r, r->body_userdata);
+        }
+}
+
 static void request_body_done(ServerRequest *r) {
         void (*cb)(ServerRequest *, const void *, size_t, void *) = r->body_cb;
 
@@ -399,16 +426,24 @@ int server_request_read_body(ServerRequest *r, size_t max,
         r->body_max = max;
         r->body_cb = cb;
         r->body_userdata = userdata;
-        if (r->complete)
+        if (r->complete) {
+                Conn *c = r->conn;
+                bool was_busy = conn_hold(c);
+
                 request_body_done(r);
-        else
+                conn_release(c, was_busy);
+        } else
                 conn_update(r->conn);
         return 0;
 }
 
 /* Body bytes for r; -EFBIG past what the handler wants. */
+static int request_stream_deliver(ServerRequest *r, const uint8_t *p, size_t n);
+
 static int request_take_body(ServerRequest *r, const uint8_t *p, size_t n) {
         r->body_seen += n;
+        if (r->body_data)
+                return request_stream_deliver(r, p, n);
         if (!r->reading)
                 return 0;
         if (r->body.len + n > r->body_max)
@@ -423,7 +458,7 @@ static bool status_has_body(int status) {
 }
 
 static int build_h1_head(ServerRequest *r, int status, const HttpHeader *headers, size_t n_headers,
-                         uint64_t body_size, bool close) {
+                         int64_t body_size, bool close) {
         Conn *c = r->conn;
         HttpHeader extra[3];
         char len[24];
@@ -435,10 +470,11 @@ static int build_h1_head(ServerRequest *r, int status, const HttpHeader *headers
         if (!all)
                 return -ENOMEM;
         extra[n_extra++] = (HttpHeader) {"Date", 4, server_date(c->server), strlen(server_date(c->server))};
-        if (status_has_body(status)) {
-                k = snprintf(len, sizeof len, "%" PRIu64, body_size);
+        if (status_has_body(status) && body_size >= 0) {
+                k = snprintf(len, sizeof len, "%" PRIi64, body_size);
                 extra[n_extra++] = (HttpHeader) {"Content-Length", 14, len, (size_t) k};
-        }
+        } else if (status_has_body(status) && r->chunked)
+                extra[n_extra++] = (HttpHeader) {"Transfer-Encoding", 17, "chunked", 7};
         if (close)
                 extra[n_extra++] = (HttpHeader) {"Connection", 10, "close", 5};
         if (n_headers > 0)
@@ -458,6 +494,27 @@ static int h2_read_body(Http2Session *session, int32_t stream_id, uint8_t *buf, 
 
         if (!r)
                 return -ENOENT;
+        if (r->streaming) {
+                bool eof = false;
+                ssize_t m = r->stream_read(r, buf, n, &eof, r->stream_userdata);
+
+                if (m < 0)
+                        return (int) m;
+                if ((size_t) m > n || (r->stream_left >= 0 && m > r->stream_left))
+                        return -EIO; /* a producer that breaks its promise resets the stream */
+                if (r->stream_left >= 0)
+                        r->stream_left -= m;
+                if (eof && r->stream_left > 0)
+                        return -EIO;
+                if (m == 0 && !eof) {
+                        r->stream_waiting = true;
+                        return -EAGAIN;
+                }
+                r->stream_eof = eof;
+                *ret_n = (size_t) m;
+                *ret_eof = eof;
+                return 0;
+        }
         k = MIN(n, r->out_len - r->out_off);
         memcpy(buf, r->out + r->out_off, k);
         r->out_off += k;
@@ -466,16 +523,77 @@ static int h2_read_body(Http2Session *session, int32_t stream_id, uint8_t *buf, 
         return 0;
 }
 
-int server_request_respond(ServerRequest *r, int status, const HttpHeader *headers, size_t n_headers,
-                           const void *body, size_t body_size, void (*release)(void *data), void *release_data) {
+/* Refills a streamed HTTP/1.1 body's output from its producer, with chunked framing when chunked: 0, or
+ * < 0 when the producer failed or broke its promise (the connection must close: the framing is lost). */
+#define STREAM_CHUNK ((size_t) 16384)
+#define STREAM_PREFIX (HTTP1_CHUNK_LINE_MAX + 1)
+static int h1_stream_refill(ServerRequest *r) {
+        uint8_t *data;
+        bool eof = false;
+        ssize_t m;
+        size_t off = STREAM_PREFIX, len;
+
+        if (!r->stream_buf) {
+                r->stream_buf = malloc(STREAM_PREFIX + STREAM_CHUNK + STRLEN("\r\n0\r\n\r\n"));
+                if (!r->stream_buf)
+                        return -ENOMEM;
+        }
+        data = r->stream_buf + STREAM_PREFIX;
+        m = r->stream_read(r, data, STREAM_CHUNK, &eof, r->stream_userdata);
+        if (m < 0)
+                return (int) m;
+        if ((size_t) m > STREAM_CHUNK || (r->stream_left >= 0 && m > r->stream_left))
+                return -EIO;
+        if (r->stream_left >= 0)
+                r->stream_left -= m;
+        if (eof && r->stream_left > 0)
+                return -EIO;
+        if (m == 0 && !eof) {
+                r->stream_waiting = true;
+                return 0;
+        }
+        len = (size_t) m;
+        if (r->chunked && m > 0) {
+                char line[HTTP1_CHUNK_LINE_MAX];
+                size_t l = http1_chunk_line_format((uint64_t) m, line);
+
+                off -= l;
+                memcpy(r->stream_buf + off, line, l);
+                len += l;
+                memcpy(data + m, "\r\n", 2);
+                len += 2;
+        }
+        if (r->chunked && eof) {
+                memcpy(r->stream_buf + off + len, "0\r\n\r\n", 5);
+                len += 5;
+        }
+        r->stream_eof = eof;
+        r->out = r->stream_buf + off;
+        r->out_off = 0;
+        r->out_len = len;
+        return 0;
+}
+
+/* The response is written whole (HTTP/1.1), as far as this request is concerned. */
+static bool request_output_done(const ServerRequest *r) {
+        return r->answered && r->out_off >= r->out_len && (!r->streaming || r->stream_eof);
+}
+
+static int respond(ServerRequest *r, int status, const HttpHeader *headers, size_t n_headers, int64_t length,
+                   const void *body, void (*release)(void *data), void *release_data, ServerBodyRead stream_read,
+                   void *stream_userdata) {
         Conn *c = r->conn;
-        bool send_body = status_has_body(status) && r->http->method != HTTP_METHOD_HEAD && body_size > 0;
+        bool send_body = status_has_body(status) && r->http->method != HTTP_METHOD_HEAD && length != 0;
         int k;
 
         if (r->answered)
                 return -EALREADY;
-        assert(!send_body || body);
+        assert(!send_body || body || stream_read);
 
+        r->streaming = send_body && stream_read;
+        r->stream_read = stream_read;
+        r->stream_userdata = stream_userdata;
+        r->stream_left = length;
         if (c->state == CONN_H2) {
                 _cleanup_free_ HttpHeader *h = NULL;
                 _cleanup_free_ char *names = NULL;
@@ -499,35 +617,46 @@ int server_request_respond(ServerRequest *r, int status, const HttpHeader *heade
                         off += headers[i].name_len + 1;
                         h[i] = (HttpHeader) {nm, headers[i].name_len, headers[i].value, headers[i].value_len};
                 }
-                if (status_has_body(status)) {
-                        k = snprintf(len, sizeof len, "%zu", body_size);
+                if (status_has_body(status) && length >= 0) {
+                        k = snprintf(len, sizeof len, "%" PRIi64, length);
                         h[n_headers++] = (HttpHeader) {"content-length", 14, len, (size_t) k};
                 }
                 r->out = body;
-                r->out_len = send_body ? body_size : 0;
+                r->out_len = send_body && !stream_read ? (size_t) length : 0;
                 k = http2_session_submit_response(c->h2, r->stream_id, status, h, n_headers, send_body);
                 if (k < 0) {
                         r->out = NULL;
-                        return k == -EINVAL ? -EINVAL : k;
+                        r->streaming = false;
+                        return k;
                 }
         } else {
                 bool close = r->close_after || c->closing || !r->http->keep_alive || c->server->draining;
 
                 /* a body nobody read must be skipped before the next request; a large one is not worth it */
-                if (!r->complete && !r->reading) {
+                if (!r->complete && !r->reading && !r->body_data) {
                         uint64_t left = r->http->framing == HTTP_FRAMING_NONE     ? 0
                                         : r->http->framing == HTTP_FRAMING_LENGTH ? r->http->content_length - r->body_seen
                                                                                   : UINT64_MAX;
                         if (left > DISCARD_MAX)
                                 close = true;
                 }
-                k = build_h1_head(r, status, headers, n_headers, body_size, close);
-                if (k < 0)
+                /* a body of unknown length is chunked, or (HTTP/1.0) ends with the connection */
+                if (length < 0 && status_has_body(status)) {
+                        if (r->http->version == HTTP_VERSION_1_1)
+                                r->chunked = true;
+                        else
+                                close = true;
+                }
+                k = build_h1_head(r, status, headers, n_headers, length, close);
+                if (k < 0) {
+                        r->chunked = false;
+                        r->streaming = false;
                         return k;
+                }
                 if (close)
                         c->closing = true;
                 r->out = body;
-                r->out_len = send_body ? body_size : 0;
+                r->out_len = send_body && !stream_read ? (size_t) length : 0;
         }
         r->answered = true;
         r->release = release;
@@ -536,6 +665,123 @@ int server_request_respond(ServerRequest *r, int status, const HttpHeader *heade
         r->body_cb = NULL;
         conn_process(c);
         return 0;
+}
+
+int server_request_respond(ServerRequest *r, int status, const HttpHeader *headers, size_t n_headers,
+                           const void *body, size_t body_size, void (*release)(void *data), void *release_data) {
+        if (body_size > INT64_MAX)
+                return -EINVAL;
+        return respond(r, status, headers, n_headers, (int64_t) body_size, body, release, release_data, NULL, NULL);
+}
+
+int server_request_respond_stream(ServerRequest *r, int status, const HttpHeader *headers, size_t n_headers,
+                                  int64_t content_length, ServerBodyRead read, void (*destroy)(void *userdata),
+                                  void *userdata) {
+        assert(read);
+        if (content_length < -1)
+                return -EINVAL;
+        return respond(r, status, headers, n_headers, content_length, NULL, destroy, userdata, read, userdata);
+}
+
+void server_request_resume(ServerRequest *r) {
+        if (!r->streaming || !r->stream_waiting)
+                return;
+        r->stream_waiting = false;
+        if (r->conn->state == CONN_H2)
+                (void) http2_session_resume_data(r->conn->h2, r->stream_id);
+        conn_process(r->conn);
+}
+
+/* Callbacks into the handler may answer, and an answer may end the connection: while they run, the
+ * connection is held (busy), and the step they ask for runs afterwards, when nothing refers to it. */
+static bool conn_hold(Conn *c) {
+        bool was_busy = c->busy;
+
+        c->busy = true;
+        return was_busy;
+}
+
+static void conn_release(Conn *c, bool was_busy) {
+        c->busy = was_busy;
+        if (was_busy)
+                c->again = true;
+        else
+                conn_process(c);
+}
+
+int server_request_stream_body(ServerRequest *r, ServerBodyData data, void (*end)(ServerRequest *r, void *userdata),
+                               void *userdata) {
+        Conn *c = r->conn;
+        bool was_busy;
+
+        if (r->body_cb || r->reading || r->body_data)
+                return -EALREADY;
+        assert(data);
+        if (!r->complete && c->state == CONN_H1 && r->http->version == HTTP_VERSION_1_1 &&
+            http_headers_have_token(r->http->headers, r->http->n_headers, "expect", "100-continue") &&
+            !r->answered && strbuf_append_str(&c->head, "HTTP/1.1 100 Continue\r\n\r\n") < 0)
+                return -ENOMEM;
+        r->body_data = data;
+        r->body_end = end;
+        r->body_userdata = userdata;
+        was_busy = conn_hold(c);
+        if (r->complete && end) {
+                r->body_end = NULL;
+                end(r, userdata);
+        }
+        conn_release(c, was_busy);
+        return 0;
+}
+
+/* Hands body bytes to a streaming consumer, or keeps them while it is paused (HTTP/2 only: HTTP/1.1
+ * stops parsing instead). Bytes are given back to the HTTP/2 window as the consumer takes them. */
+static int request_stream_deliver(ServerRequest *r, const uint8_t *p, size_t n) {
+        Conn *c = r->conn;
+        int k;
+
+        if (r->body_paused)
+                return strbuf_append(&r->body, p, n);
+        k = r->body_data(r, p, n, r->body_userdata);
+        if (k < 0)
+                return k;
+        if (c->state == CONN_H2)
+                (void) http2_session_consume(c->h2, r->stream_id, n);
+        if (k > 0)
+                r->body_paused = true;
+        return 0;
+}
+
+void server_request_resume_body(ServerRequest *r) {
+        Conn *c = r->conn;
+        bool was_busy;
+
+        if (!r->body_data || !r->body_paused)
+                return;
+        was_busy = conn_hold(c);
+        r->body_paused = false;
+        if (r->body.len > 0) {
+                /* HTTP/2 bytes that came while paused, in order; the consumer may pause again */
+                _cleanup_(strbuf_done) StrBuf held = r->body;
+                int k;
+
+                r->body = (StrBuf) {};
+                k = r->body_data(r, (const uint8_t *) held.data, held.len, r->body_userdata);
+                if (c->state == CONN_H2)
+                        (void) http2_session_consume(c->h2, r->stream_id, held.len);
+                if (k > 0)
+                        r->body_paused = true;
+                if (k < 0 && c->state == CONN_H2)
+                        (void) http2_session_reset_stream(c->h2, r->stream_id, HTTP2_CANCEL);
+                else if (k < 0)
+                        c->dead = true;
+        }
+        if (!r->body_paused && r->complete && r->body_end) {
+                void (*end)(ServerRequest *, void *) = r->body_end;
+
+                r->body_end = NULL;
+                end(r, r->body_userdata);
+        }
+        conn_release(c, was_busy);
 }
 
 int server_request_respond_status(ServerRequest *r, int status, const HttpHeader *headers, size_t n_headers) {
@@ -710,8 +956,9 @@ static size_t h1_parse(Conn *c, const uint8_t *p, size_t n) {
                 Http1Event ev;
                 int k;
 
-                /* a complete request waits for its answer: the next one stays unparsed */
-                if (cur && cur->complete)
+                /* a complete request waits for its answer: the next one stays unparsed; a consumer that
+                 * paused its body leaves the rest of the body unparsed */
+                if (cur && (cur->complete || cur->body_paused))
                         break;
                 /* with nothing left, feed only to learn that a body just ended (COMPLETE comes after the last
                  * BODY event, from a call of its own) */
@@ -754,16 +1001,13 @@ static size_t h1_parse(Conn *c, const uint8_t *p, size_t n) {
                                         cur->body_cb = NULL;
                                         server_request_close_after(cur);
                                         (void) server_request_respond_status(cur, 413, NULL, 0);
-                                } else if (k < 0 && !cur->answered)
+                                } else if (k < 0)
                                         c->dead = true;
                         }
                         break;
                 case HTTP1_EVENT_COMPLETE:
-                        if (cur) {
-                                cur->complete = true;
-                                if (cur->reading)
-                                        request_body_done(cur);
-                        }
+                        if (cur)
+                                request_body_complete(cur);
                         break;
                 default:
                         break;
@@ -795,7 +1039,9 @@ static int h2_on_body(Http2Session *session, int32_t stream_id, const uint8_t *d
         ServerRequest *r = request_by_stream(c, stream_id);
         int k;
 
-        (void) http2_session_consume(session, stream_id, n);
+        /* a streaming consumer gives the window back as it takes the bytes */
+        if (!r || !r->body_data)
+                (void) http2_session_consume(session, stream_id, n);
         if (!r)
                 return 0;
         k = request_take_body(r, data, n);
@@ -811,11 +1057,8 @@ static int h2_on_body(Http2Session *session, int32_t stream_id, const uint8_t *d
 static int h2_on_end(Http2Session *session, int32_t stream_id, void *userdata) {
         ServerRequest *r = request_by_stream(userdata, stream_id);
 
-        if (r) {
-                r->complete = true;
-                if (r->reading)
-                        request_body_done(r);
-        }
+        if (r)
+                request_body_complete(r);
         return 0;
 }
 
@@ -946,6 +1189,13 @@ static int conn_flush(Conn *c) {
                 ssize_t k;
                 size_t hl;
 
+                if (r && r->streaming && r->out_off >= r->out_len && !r->stream_eof && !r->stream_waiting) {
+                        int m = h1_stream_refill(r);
+
+                        if (m < 0)
+                                return m;
+                }
+
                 if (c->head_off < c->head.len)
                         iov[n_iov++] = (struct iovec) {c->head.data + c->head_off, c->head.len - c->head_off};
                 if (r && r->answered && r->out_off < r->out_len)
@@ -973,7 +1223,7 @@ static int conn_flush(Conn *c) {
         {
                 ServerRequest *r = h1_current(c);
 
-                if (r && r->answered && r->complete)
+                if (r && request_output_done(r) && r->complete)
                         request_free(r);
                 else if (r && r->answered && !r->complete && !c->closing) {
                         /* answered before its body was read: skip the rest of the body, then go on */
@@ -1048,7 +1298,7 @@ static bool conn_done(Conn *c) {
         if (c->closing && !c->write_blocked && !c->ssl_want_write && c->head_off >= c->head.len) {
                 ServerRequest *r = h1_current(c);
 
-                if (r && !(r->answered && r->out_off >= r->out_len))
+                if (r && !request_output_done(r))
                         return false;
                 if (c->read_eof)
                         return true;
@@ -1187,6 +1437,12 @@ static void conn_step(Conn *c) {
                         c->dead = true;
         }
         if (!c->dead && conn_flush(c) < 0)
+                c->dead = true;
+        /* A client that closed while its request waits for the handler is gone, as far as HTTP/1.1 can
+         * tell (a half-close cannot be told from a close): the handler is told by the abort. Requests
+         * answered at once, pipelined ones included, are still answered. */
+        if (!c->dead && c->read_eof && c->state == CONN_H1 && c->requests && !h1_current(c)->answered &&
+            c->in_len == 0)
                 c->dead = true;
         /* a response just finished may have unblocked pipelined requests */
         if (!c->dead && c->state == CONN_H1 && !c->requests && c->in_len > 0 && !c->write_blocked) {

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include <systemd/sd-event.h>
 
@@ -108,6 +109,38 @@ int server_request_read_body(ServerRequest *r, size_t max,
  */
 int server_request_respond(ServerRequest *r, int status, const HttpHeader *headers, size_t n_headers,
                            const void *body, size_t body_size, void (*release)(void *data), void *release_data);
+
+/*
+ * A streamed response body. The producer copies up to n bytes into buf and returns how many; 0 without
+ * *ret_eof means "nothing yet": the server waits for server_request_resume(). *ret_eof with the last bytes
+ * (or with 0) ends the body. < 0 fails: the response is cut off (HTTP/2: RST_STREAM; HTTP/1.1: the
+ * connection closes, since its framing is lost) — and so does a producer that gives more or fewer bytes
+ * than a Content-Length it promised.
+ */
+typedef ssize_t (*ServerBodyRead)(ServerRequest *r, uint8_t *buf, size_t n, bool *ret_eof, void *userdata);
+
+/* Answers with a streamed body: content_length bytes, or -1 for a length not known in advance (HTTP/1.1:
+ * chunked; HTTP/1.0: until the connection closes). The rules of server_request_respond() apply. destroy
+ * (may be NULL) gets userdata once the request is freed — after the body, or when the connection went, or
+ * when no body was wanted (HEAD) — and never before this returned 0. */
+int server_request_respond_stream(ServerRequest *r, int status, const HttpHeader *headers, size_t n_headers,
+                                  int64_t content_length, ServerBodyRead read, void (*destroy)(void *userdata),
+                                  void *userdata);
+/* The producer of a streamed response has bytes again. */
+void server_request_resume(ServerRequest *r);
+
+/*
+ * Streams the request body to a consumer instead of buffering it: data gets each piece (valid during the
+ * call) and returns 0 to go on, 1 to pause — nothing more comes until server_request_resume_body(), and the
+ * client is slowed down (HTTP/1.1: its bytes stay unread; HTTP/2: its window stays closed) — or < 0 to give
+ * up (the connection, or the HTTP/2 stream, is closed). end, if not NULL, is called once the body is
+ * complete. Call it from the handler, before responding or after; -EALREADY when the body is read already.
+ * The body limit is the connection's (MAX_BODY_BYTES); quotas are the consumer's.
+ */
+typedef int (*ServerBodyData)(ServerRequest *r, const uint8_t *data, size_t n, void *userdata);
+int server_request_stream_body(ServerRequest *r, ServerBodyData data, void (*end)(ServerRequest *r, void *userdata),
+                               void *userdata);
+void server_request_resume_body(ServerRequest *r);
 
 /* A short text/plain answer "<status> <reason>\n" with extra headers; for errors. */
 int server_request_respond_status(ServerRequest *r, int status, const HttpHeader *headers, size_t n_headers);
