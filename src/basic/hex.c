@@ -21,7 +21,7 @@ char *hex_encode(const void *p, size_t n, char *out) {
         return out;
 }
 
-static int hex_digit_value(char c) {
+int hex_digit_value(char c) {
         if (c >= '0' && c <= '9')
                 return c - '0';
         if (c >= 'a' && c <= 'f')

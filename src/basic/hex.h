@@ -19,6 +19,8 @@ char *hex_encode(const void *p, size_t n, char *out);
 /* Decodes exactly 2*n hex digits (either case) from s[0..len) into out. -EINVAL on a bad digit or
  * a length other than 2*n. */
 int hex_decode(const char *s, size_t len, void *out, size_t n);
+/* The value of one hex digit (either case), or -EINVAL. */
+int hex_digit_value(char c) _const_;
 
 #define BASE32_ENCODED_SIZE(n) (((n) * 8 + 4) / 5)
 /* Encodes n bytes into BASE32_ENCODED_SIZE(n) characters plus a NUL. */

@@ -1266,16 +1266,6 @@ static int handle_admin_token(ApiCall *c, ApiResponse **ret) {
 
 /* ---- routing ---- */
 
-static int unhex(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -EINVAL;
-}
-
 /* A percent-decoded user name of a path segment into ret; -ENOENT when it cannot be one. */
 static int segment_user_name(const char *p, size_t n, char ret[static ACCOUNTS_NAME_MAX + 1]) {
         size_t k = 0;
@@ -1288,8 +1278,8 @@ static int segment_user_name(const char *p, size_t n, char ret[static ACCOUNTS_N
 
                         if (i + 2 >= n)
                                 return -ENOENT;
-                        hi = unhex(p[i + 1]);
-                        lo = unhex(p[i + 2]);
+                        hi = hex_digit_value(p[i + 1]);
+                        lo = hex_digit_value(p[i + 2]);
                         if (hi < 0 || lo < 0)
                                 return -ENOENT;
                         c = (char) (hi * 16 + lo);

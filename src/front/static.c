@@ -455,16 +455,6 @@ static const StaticEntry *site_find(const StaticSite *s, const char *name, size_
         return NULL;
 }
 
-static int hex_value(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 /*
  * The request path, query dropped and percent-escapes decoded once, into out (STATIC_PATH_MAX bytes), with
  * its leading '/'. -ENOENT for everything static_site_serve() answers 404 to before any lookup.
@@ -485,7 +475,7 @@ static int path_decode(const char *p, size_t n, char *out, size_t *ret_len) {
                 if (c == '%') {
                         int hi, lo;
 
-                        if (n - i < 3 || (hi = hex_value(p[i + 1])) < 0 || (lo = hex_value(p[i + 2])) < 0)
+                        if (n - i < 3 || (hi = hex_digit_value(p[i + 1])) < 0 || (lo = hex_digit_value(p[i + 2])) < 0)
                                 return -ENOENT;
                         c = (uint8_t) (hi << 4 | lo);
                         if (c == '/')
