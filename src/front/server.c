@@ -1218,13 +1218,14 @@ static int conn_flush(Conn *c) {
         /* everything written */
         strbuf_truncate(&c->head, 0);
         c->head_off = 0;
-        if (c->head.allocated > 4096)
-                strbuf_done(&c->head);
         {
                 ServerRequest *r = h1_current(c);
 
                 if (r && request_output_done(r) && r->complete)
                         request_free(r);
+                /* (5): an idle connection keeps no buffer */
+                if (!c->requests)
+                        strbuf_done(&c->head);
                 else if (r && r->answered && !r->complete && !c->closing) {
                         /* answered before its body was read: skip the rest of the body, then go on */
                         r->reading = false;
