@@ -319,6 +319,20 @@ static void conn_abort_requests(Conn *c) {
 
 static void request_body_done(ServerRequest *r);
 
+/* The server answers r itself (an error of the body): the handler is told that the request is gone for
+ * it, exactly as if the connection had gone, and hears nothing more of it. */
+static void request_take_over(ServerRequest *r) {
+        void (*cb)(ServerRequest *, void *) = r->abort_cb;
+
+        r->abort_cb = NULL;
+        r->reading = false;
+        r->body_cb = NULL;
+        r->body_data = NULL;
+        r->body_end = NULL;
+        if (cb)
+                cb(r, r->abort_userdata);
+}
+
 static ServerRequest *request_new(Conn *c, HttpRequest *http, int32_t stream_id) {
         ServerRequest *r = calloc(1, sizeof *r);
 
@@ -899,11 +913,7 @@ static void h1_fail(Conn *c, int error) {
                 /* a body broke its framing while its request was in the handler's hands: the handler
                  * will never see the rest, so it is told (abort) and the client gets the parser's status */
                 if (!r->answered) {
-                        if (r->abort_cb)
-                                r->abort_cb(r, r->abort_userdata);
-                        r->abort_cb = NULL;
-                        r->reading = false;
-                        r->body_cb = NULL;
+                        request_take_over(r);
                         r->complete = true;
                         server_request_close_after(r);
                         if (server_request_respond_status(r, status, NULL, 0) < 0)
@@ -996,9 +1006,7 @@ static size_t h1_parse(Conn *c, const uint8_t *p, size_t n) {
                         if (cur) {
                                 k = request_take_body(cur, ev.data, ev.size);
                                 if (k == -EFBIG && !cur->answered) {
-                                        cur->abort_cb = NULL; /* answered here, not by the handler */
-                                        cur->reading = false;
-                                        cur->body_cb = NULL;
+                                        request_take_over(cur);
                                         server_request_close_after(cur);
                                         (void) server_request_respond_status(cur, 413, NULL, 0);
                                 } else if (k < 0)
@@ -1046,9 +1054,7 @@ static int h2_on_body(Http2Session *session, int32_t stream_id, const uint8_t *d
                 return 0;
         k = request_take_body(r, data, n);
         if (k == -EFBIG && !r->answered) {
-                r->abort_cb = NULL;
-                r->reading = false;
-                r->body_cb = NULL;
+                request_take_over(r);
                 return server_request_respond_status(r, 413, NULL, 0) < 0 ? -EIO : 0;
         }
         return k < 0 ? k : 0;

@@ -142,6 +142,8 @@ handleForm($('totp-enable-form'), async (form) => {
         }
         closeTotpSetup();
         await reloadMe();
+        if (me.admin)
+                await loadUsers();
         $('totp-status').textContent = 'Two-factor sign-in is on.';
         $('totp-password').focus();
 }, sessionGone);
@@ -156,6 +158,8 @@ handleForm($('totp-disable-form'), async (form) => {
         }
         form.reset();
         await reloadMe();
+        if (me.admin)
+                await loadUsers();
         $('totp-status').textContent = 'Two-factor sign-in is off.';
         $('totp-start-form').querySelector('button').focus();
 }, sessionGone);
