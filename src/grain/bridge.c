@@ -1,0 +1,1001 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * granary-grain — the grain's supervisor and HTTP bridge (DESIGN.md "Grains", sandstorm-spec.md §5.1,
+ * §6.6). It is bind-mounted read-only at /sandstorm-http-bridge in every grain, so a package's own command
+ * line `/sandstorm-http-bridge <port> -- <cmd…>` runs it. It owns the app process and every connection of
+ * the grain; it logs to stderr (the grain's log) with the prefix "** granary-grain: ", and the app's stdout
+ * and stderr are inherited so that they land in the same log.
+ *
+ * Linked statically, with nothing but libc: it runs inside package roots that carry their own (or no)
+ * shared libraries, so it cannot rely on a dynamic loader. That is also why it speaks the two tiny systemd
+ * protocols itself instead of linking libsystemd (which has no static build and would pull in far more
+ * than two environment variables and one datagram): LISTEN_FDS/LISTEN_PID for its listening socket (fd 3)
+ * and a NOTIFY_SOCKET datagram for READY=1. No threads: one epoll loop.
+ *
+ * The bridge:
+ *
+ *   WAITING --the app's port answers a probe (bridge_ready)--> RUNNING
+ *      \                                                         |
+ *       \--idle, SIGTERM or SIGINT (bridge_stop)--> STOPPING <---/  (same events)
+ *   STOPPING --GRAIN_STOP_TIMEOUT_USEC (bridge_run_timers)--> STOPPING, SIGKILL sent
+ *   any --the app is reaped (on_signal)--> exit: 0 in STOPPING, the app's status otherwise
+ *
+ * One connection:
+ *
+ *   PENDING (accepted in WAITING) --bridge_ready()--> CONNECTING --connect() done (on_connection)--> JOINED
+ *   accepted in RUNNING: straight to CONNECTING (or JOINED when connect() finishes at once)
+ *   JOINED --both directions finished (connection_pump)--> closed
+ *   any --an error, or bridge_stop()--> closed (connection_close), freed after the current epoll batch
+ *
+ * One direction of a joined connection (a Pump), from one socket through its pipe to the other:
+ *
+ *   OPEN --read EOF--> DRAINING --pipe empty: shutdown(to, SHUT_WR)--> SHUT
+ *
+ * (1) the app is started once; the bridge never outlives it except to finish stopping it
+ * (2) connections are accepted only outside STOPPING; in WAITING at most GRAIN_PENDING_MAX, otherwise at
+ *     most max_connections; the rest wait in the kernel's backlog
+ * (3) n_connections counts every connection not yet closed, pending ones included; the grain is idle only
+ *     while it is 0, so an open connection (a WebSocket) keeps the grain running however quiet it is
+ * (4) a direction reads from its source only while its pipe has room: a peer that does not read stops the
+ *     other one being read (back-pressure), and no payload byte ever enters the bridge's memory
+ * (5) a closed connection's memory lives until the end of the epoll batch, so a later event in the same
+ *     batch finds it marked closed instead of freed
+ */
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "grain/grain-util.h"
+
+#define LOG_PREFIX "** granary-grain: "
+#define LISTEN_FDS_START 3
+#define EXIT_USAGE 2
+#define FDS_PER_CONNECTION 6
+#define FDS_RESERVED 16
+
+typedef enum BridgeState {
+        BRIDGE_WAITING,
+        BRIDGE_RUNNING,
+        BRIDGE_STOPPING,
+} BridgeState;
+
+typedef enum ConnectionState {
+        CONNECTION_PENDING,
+        CONNECTION_CONNECTING,
+        CONNECTION_JOINED,
+        CONNECTION_CLOSED,
+} ConnectionState;
+
+typedef enum WatchType {
+        WATCH_LISTEN,
+        WATCH_SIGNAL,
+        WATCH_PROBE,
+        WATCH_CLIENT,
+        WATCH_APP,
+} WatchType;
+
+typedef struct Connection Connection;
+
+/* What an epoll event points to. */
+typedef struct Watch {
+        WatchType type;
+        Connection *connection;
+} Watch;
+
+typedef struct Pump {
+        int pipe[2];
+        size_t in_pipe; /* bytes read from the source and not yet written on */
+        bool eof;       /* the source said EOF */
+        bool shut;      /* the destination got shutdown(SHUT_WR) */
+} Pump;
+
+struct Connection {
+        Connection *prev, *next;
+        ConnectionState state;
+        int client_fd;
+        int app_fd;
+        Watch client_watch;
+        Watch app_watch;
+        Pump up;   /* client → app */
+        Pump down; /* app → client */
+};
+
+typedef struct Bridge {
+        BridgeState state;
+        uint16_t port;
+        char **command;
+        usec_t idle_usec; /* 0: never idle */
+
+        pid_t app_pid;
+        bool app_killed; /* SIGKILL sent */
+        int exit_status; /* >= 0 once the app is reaped */
+
+        int epoll_fd;
+        int signal_fd;
+        int listen_fd;
+        int probe_fd;
+        bool listen_watched;
+        Watch listen_watch;
+        Watch signal_watch;
+        Watch probe_watch;
+
+        usec_t start_usec;
+        usec_t next_probe_usec;
+        bool probe_warned;
+        usec_t idle_since_usec;
+        usec_t kill_usec;
+        usec_t accept_pause_usec; /* accept() ran out of descriptors or memory: retry then */
+
+        Connection *first, *last; /* in accept order, which is also the order pending ones are joined */
+        unsigned n_connections;
+        unsigned max_connections;
+        Connection *closed; /* freed after the current epoll batch, (5) */
+
+        bool notify;
+        struct sockaddr_un notify_address;
+        socklen_t notify_address_len;
+
+        struct rlimit nofile_saved; /* what the app gets back */
+} Bridge;
+
+static _printf_(2, 0) void bridge_logv(int error, const char *fmt, va_list ap) {
+        char buf[1024];
+        size_t n = STRLEN(LOG_PREFIX);
+        int k;
+
+        memcpy(buf, LOG_PREFIX, n);
+        /* glibc's %m prints strerror(errno). */
+        if (error != 0)
+                errno = abs(error);
+        k = vsnprintf(buf + n, sizeof(buf) - n - 1, fmt, ap);
+        if (k < 0)
+                k = 0;
+        n = MIN(n + (size_t) k, sizeof(buf) - 2);
+        buf[n++] = '\n';
+
+        /* One write(2), so that a line never interleaves with the app's output on the same stderr. */
+        for (size_t done = 0; done < n;) {
+                ssize_t w = write(STDERR_FILENO, buf + done, n - done);
+                if (w < 0 && errno == EINTR)
+                        continue;
+                if (w <= 0)
+                        break;
+                done += (size_t) w;
+        }
+}
+
+static _printf_(1, 2) void bridge_log(const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        bridge_logv(0, fmt, ap);
+        va_end(ap);
+}
+
+/* Logs with %m standing for error, and returns -abs(error). */
+static _printf_(2, 3) int bridge_log_errno(int error, const char *fmt, ...) {
+        va_list ap;
+        int saved = errno;
+
+        va_start(ap, fmt);
+        bridge_logv(error, fmt, ap);
+        va_end(ap);
+        errno = saved;
+        return -abs(error);
+}
+
+static usec_t now_usec(void) {
+        struct timespec ts;
+
+        if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
+                abort();
+        return (usec_t) ts.tv_sec * USEC_PER_SEC + (usec_t) ts.tv_nsec / 1000;
+}
+
+static int fd_nonblock_cloexec(int fd) {
+        int flags;
+
+        flags = fcntl(fd, F_GETFL);
+        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+                return negative_errno();
+        flags = fcntl(fd, F_GETFD);
+        if (flags < 0 || fcntl(fd, F_SETFD, flags | FD_CLOEXEC) < 0)
+                return negative_errno();
+        return 0;
+}
+
+static int epoll_add(Bridge *b, int fd, uint32_t events, Watch *w) {
+        struct epoll_event ev = { .events = events, .data.ptr = w };
+
+        return RET_NERRNO(epoll_ctl(b->epoll_fd, EPOLL_CTL_ADD, fd, &ev));
+}
+
+static void bridge_notify(Bridge *b, const char *message) {
+        _cleanup_close_ int fd = -EBADF;
+
+        if (!b->notify)
+                return;
+
+        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+                bridge_log_errno(errno, "Failed to create the notification socket: %m");
+                return;
+        }
+        if (sendto(fd, message, strlen(message), MSG_NOSIGNAL, (const struct sockaddr *) &b->notify_address,
+                   b->notify_address_len) < 0)
+                bridge_log_errno(errno, "Failed to notify the grain's starter: %m");
+}
+
+/* Signals the app's process group (it is its own leader, so helpers it forked go too), or the app alone
+ * when the group is gone. */
+static void app_signal(Bridge *b, int sig) {
+        if (b->app_pid <= 0)
+                return;
+        if (kill(-b->app_pid, sig) < 0)
+                (void) kill(b->app_pid, sig);
+}
+
+static _noreturn_ void app_exec(Bridge *b, pid_t parent) {
+        sigset_t none;
+
+        /* Our own process group, so that stopping the app reaches what it forked. */
+        (void) setpgid(0, 0);
+        /* Die with the bridge, which may be killed without the chance to stop us. */
+        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+                _exit(EXIT_FAILURE);
+
+        (void) close(b->listen_fd);
+        (void) setrlimit(RLIMIT_NOFILE, &b->nofile_saved);
+        sigemptyset(&none);
+        (void) sigprocmask(SIG_SETMASK, &none, NULL);
+        (void) signal(SIGPIPE, SIG_DFL);
+
+        /* execvp: a PATH search, as Sandstorm's bridge does (the supervisor, by contrast, does none). */
+        execvp(b->command[0], b->command);
+        bridge_log_errno(errno, "Failed to execute '%s': %m", b->command[0]);
+        _exit(127);
+}
+
+static int app_start(Bridge *b) {
+        pid_t parent = getpid(), pid;
+
+        pid = fork();
+        if (pid < 0)
+                return bridge_log_errno(errno, "Failed to fork the app: %m");
+        if (pid == 0)
+                app_exec(b, parent);
+
+        /* Also from here: whichever of the two runs first, the group exists before we signal it. */
+        (void) setpgid(pid, pid);
+        b->app_pid = pid;
+        return 0;
+}
+
+static void pump_init(Pump *p) {
+        p->pipe[0] = p->pipe[1] = -EBADF;
+}
+
+static void pump_done(Pump *p) {
+        p->pipe[0] = safe_close(p->pipe[0]);
+        p->pipe[1] = safe_close(p->pipe[1]);
+}
+
+/*
+ * Moves what it can from `from` through the pipe to `to`, until neither side can go on: the pipe is empty
+ * or `to` is full, and `from` has nothing more or the pipe is full. Whatever stopped it gives an
+ * edge-triggered event on one of the two sockets later, which runs it again. Returns 0, or a negative errno
+ * when the connection is broken.
+ */
+static int pump_run(Pump *p, int from, int to) {
+        for (;;) {
+                bool moved = false;
+                ssize_t n;
+
+                if (p->in_pipe > 0) {
+                        n = splice(p->pipe[0], NULL, to, NULL, p->in_pipe,
+                                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+                        if (n > 0) {
+                                p->in_pipe -= (size_t) n;
+                                moved = true;
+                        } else if (n == 0)
+                                return -EIO; /* the pipe lost bytes we counted in */
+                        else if (errno == EINTR)
+                                moved = true;
+                        else if (errno != EAGAIN)
+                                return negative_errno();
+                }
+
+                if (!p->eof) {
+                        /* EAGAIN here means "nothing to read" or "the pipe is full": the write above
+                         * tells which, (4). */
+                        n = splice(from, NULL, p->pipe[1], NULL, GRAIN_SPLICE_CHUNK,
+                                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+                        if (n > 0) {
+                                p->in_pipe += (size_t) n;
+                                moved = true;
+                        } else if (n == 0) {
+                                p->eof = true;
+                                moved = true;
+                        } else if (errno == EINTR)
+                                moved = true;
+                        else if (errno != EAGAIN)
+                                return negative_errno();
+                }
+
+                if (!moved)
+                        break;
+        }
+
+        if (p->eof && p->in_pipe == 0 && !p->shut) {
+                /* The half-close goes on: the other side reads EOF and may still answer. */
+                if (shutdown(to, SHUT_WR) < 0 && errno != ENOTCONN)
+                        return negative_errno();
+                p->shut = true;
+        }
+        return 0;
+}
+
+static void bridge_connections_changed(Bridge *b) {
+        if (b->n_connections == 0)
+                b->idle_since_usec = now_usec();
+}
+
+static void connection_close(Bridge *b, Connection *c) {
+        if (c->state == CONNECTION_CLOSED)
+                return;
+
+        /* Closing a descriptor removes it from the epoll set: each is ours alone. */
+        c->client_fd = safe_close(c->client_fd);
+        c->app_fd = safe_close(c->app_fd);
+        pump_done(&c->up);
+        pump_done(&c->down);
+
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                b->first = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        else
+                b->last = c->prev;
+
+        c->state = CONNECTION_CLOSED;
+        c->prev = NULL;
+        c->next = b->closed;
+        b->closed = c;
+
+        assert(b->n_connections > 0);
+        b->n_connections--;
+        bridge_connections_changed(b);
+}
+
+static void bridge_free_closed(Bridge *b) {
+        while (b->closed) {
+                Connection *c = b->closed;
+
+                b->closed = c->next;
+                free(c);
+        }
+}
+
+static void connection_pump(Bridge *b, Connection *c) {
+        int r;
+
+        r = pump_run(&c->up, c->client_fd, c->app_fd);
+        if (r >= 0)
+                r = pump_run(&c->down, c->app_fd, c->client_fd);
+        /* A reset or a broken pipe on either side ends both directions: the peers are gone. */
+        if (r < 0 || (c->up.shut && c->down.shut))
+                connection_close(b, c);
+}
+
+static void socket_nodelay(int fd) {
+        static const int one = 1;
+
+        /* Requests and WebSocket frames are small: never hold them back for Nagle. Fails harmlessly on a
+         * Unix socket. */
+        (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+static struct sockaddr_in app_address(const Bridge *b) {
+        return (struct sockaddr_in) {
+                .sin_family = AF_INET,
+                .sin_port = htons(b->port),
+                .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+        };
+}
+
+/* Opens the connection's own connection to the app. On failure the client's connection is closed: the
+ * front server answers its request with 502. */
+static void connection_join(Bridge *b, Connection *c) {
+        struct sockaddr_in sa = app_address(b);
+        const uint32_t events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+        int r;
+
+        assert(c->state == CONNECTION_PENDING);
+
+        if (pipe2(c->up.pipe, O_NONBLOCK | O_CLOEXEC) < 0 ||
+            pipe2(c->down.pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
+                bridge_log_errno(errno, "Failed to create a pipe for a connection: %m");
+                connection_close(b, c);
+                return;
+        }
+        c->app_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (c->app_fd < 0) {
+                bridge_log_errno(errno, "Failed to create a socket for a connection: %m");
+                connection_close(b, c);
+                return;
+        }
+        socket_nodelay(c->app_fd);
+
+        r = connect(c->app_fd, (const struct sockaddr *) &sa, sizeof(sa));
+        if (r < 0 && errno != EINPROGRESS) {
+                bridge_log_errno(errno, "Failed to connect to the app on 127.0.0.1:%u: %m",
+                                 (unsigned) b->port);
+                connection_close(b, c);
+                return;
+        }
+        c->state = r < 0 ? CONNECTION_CONNECTING : CONNECTION_JOINED;
+
+        r = epoll_add(b, c->client_fd, events, &c->client_watch);
+        if (r >= 0)
+                r = epoll_add(b, c->app_fd, events, &c->app_watch);
+        if (r < 0) {
+                bridge_log_errno(r, "Failed to watch a connection: %m");
+                connection_close(b, c);
+                return;
+        }
+
+        if (c->state == CONNECTION_JOINED)
+                connection_pump(b, c);
+}
+
+static void on_connection(Bridge *b, Connection *c, WatchType type, uint32_t events) {
+        if (c->state == CONNECTION_CLOSED)
+                return; /* closed earlier in this batch, (5) */
+
+        if (c->state == CONNECTION_CONNECTING) {
+                int error = 0;
+                socklen_t len = sizeof(error);
+
+                /* The client's bytes wait in its socket; the pump after the join reads them. */
+                if (type != WATCH_APP || !(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+                        return;
+                if (getsockopt(c->app_fd, SOL_SOCKET, SO_ERROR, &error, &len) < 0)
+                        error = errno;
+                if (error != 0) {
+                        bridge_log_errno(error, "Failed to connect to the app on 127.0.0.1:%u: %m",
+                                         (unsigned) b->port);
+                        connection_close(b, c);
+                        return;
+                }
+                c->state = CONNECTION_JOINED;
+        }
+
+        connection_pump(b, c);
+}
+
+static void connection_new(Bridge *b, int fd) {
+        Connection *c;
+
+        c = calloc(1, sizeof(*c));
+        if (!c) {
+                bridge_log("Out of memory; dropping a connection.");
+                (void) close(fd);
+                return;
+        }
+        *c = (Connection) {
+                .state = CONNECTION_PENDING,
+                .client_fd = fd,
+                .app_fd = -EBADF,
+                .client_watch = { WATCH_CLIENT, c },
+                .app_watch = { WATCH_APP, c },
+                .prev = b->last,
+        };
+        pump_init(&c->up);
+        pump_init(&c->down);
+        socket_nodelay(fd);
+
+        if (b->last)
+                b->last->next = c;
+        else
+                b->first = c;
+        b->last = c;
+        b->n_connections++;
+
+        if (b->state == BRIDGE_RUNNING)
+                connection_join(b, c);
+}
+
+static bool bridge_may_accept(const Bridge *b) {
+        switch (b->state) {
+        case BRIDGE_WAITING:
+                return b->n_connections < GRAIN_PENDING_MAX;
+        case BRIDGE_RUNNING:
+                return b->n_connections < b->max_connections;
+        default:
+                return false;
+        }
+}
+
+/* Watches the listening socket exactly when a connection may be accepted now, (2). */
+static void bridge_update_listen(Bridge *b, usec_t now) {
+        bool want = bridge_may_accept(b) && now >= b->accept_pause_usec;
+        struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &b->listen_watch };
+
+        if (want == b->listen_watched)
+                return;
+        if (epoll_ctl(b->epoll_fd, want ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, b->listen_fd, &ev) < 0) {
+                bridge_log_errno(errno, "Failed to %s watching the listening socket: %m",
+                                 want ? "start" : "stop");
+                return;
+        }
+        b->listen_watched = want;
+}
+
+static void on_listen(Bridge *b) {
+        while (bridge_may_accept(b)) {
+                int fd = accept4(b->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+                if (fd >= 0) {
+                        connection_new(b, fd);
+                        continue;
+                }
+                switch (errno) {
+                case EAGAIN:
+                        return;
+                case EINTR:
+                case ECONNABORTED:
+                case EPROTO:
+                case ENETDOWN:
+                case ENOPROTOOPT:
+                case EHOSTDOWN:
+                case ENONET:
+                case EHOSTUNREACH:
+                case EOPNOTSUPP:
+                case ENETUNREACH:
+                        continue; /* that connection's problem, not ours (accept(2)) */
+                case EMFILE:
+                case ENFILE:
+                case ENOBUFS:
+                case ENOMEM:
+                        bridge_log_errno(errno, "Failed to accept a connection, pausing for 100 ms: %m");
+                        b->accept_pause_usec = now_usec() + 100 * USEC_PER_MSEC;
+                        bridge_update_listen(b, now_usec());
+                        return;
+                default:
+                        bridge_log_errno(errno, "Failed to accept a connection: %m");
+                        b->accept_pause_usec = now_usec() + 100 * USEC_PER_MSEC;
+                        bridge_update_listen(b, now_usec());
+                        return;
+                }
+        }
+}
+
+static void bridge_ready(Bridge *b) {
+        char status[128];
+
+        assert(b->state == BRIDGE_WAITING);
+
+        b->state = BRIDGE_RUNNING;
+        if (b->probe_warned)
+                bridge_log("App is listening on 127.0.0.1:%u now.", (unsigned) b->port);
+
+        (void) snprintf(status, sizeof(status), "READY=1\nSTATUS=App is listening on 127.0.0.1:%u",
+                        (unsigned) b->port);
+        bridge_notify(b, status);
+
+        /* Join the waiting connections in the order they came. A join can close only its own connection,
+         * which leaves `next` valid. */
+        for (Connection *c = b->first, *next; c; c = next) {
+                next = c->next;
+                if (c->state == CONNECTION_PENDING)
+                        connection_join(b, c);
+        }
+}
+
+static void probe_failed(Bridge *b) {
+        usec_t now = now_usec();
+
+        b->next_probe_usec = now + GRAIN_PROBE_INTERVAL_USEC;
+        if (!b->probe_warned && now - b->start_usec >= GRAIN_PROBE_WARN_USEC) {
+                bridge_log("App isn't listening for TCP connections after 30 seconds; still trying.");
+                b->probe_warned = true;
+        }
+}
+
+static void probe_start(Bridge *b) {
+        struct sockaddr_in sa = app_address(b);
+        int fd, r;
+
+        assert(b->probe_fd < 0);
+
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+                probe_failed(b);
+                return;
+        }
+
+        if (connect(fd, (const struct sockaddr *) &sa, sizeof(sa)) >= 0) {
+                /* The probe is simply dropped, as Sandstorm's bridge does. */
+                (void) close(fd);
+                bridge_ready(b);
+                return;
+        }
+        if (errno != EINPROGRESS) {
+                (void) close(fd);
+                probe_failed(b);
+                return;
+        }
+
+        r = epoll_add(b, fd, EPOLLOUT, &b->probe_watch);
+        if (r < 0) {
+                (void) close(fd);
+                probe_failed(b);
+                return;
+        }
+        b->probe_fd = fd;
+}
+
+static void on_probe(Bridge *b) {
+        int error = 0;
+        socklen_t len = sizeof(error);
+
+        if (getsockopt(b->probe_fd, SOL_SOCKET, SO_ERROR, &error, &len) < 0)
+                error = errno;
+        b->probe_fd = safe_close(b->probe_fd);
+
+        if (error == 0 && b->state == BRIDGE_WAITING)
+                bridge_ready(b);
+        else if (b->state == BRIDGE_WAITING)
+                probe_failed(b);
+}
+
+static void bridge_stop(Bridge *b) {
+        if (b->state == BRIDGE_STOPPING)
+                return;
+
+        b->state = BRIDGE_STOPPING;
+        while (b->first)
+                connection_close(b, b->first);
+        b->probe_fd = safe_close(b->probe_fd);
+        bridge_update_listen(b, now_usec());
+        bridge_notify(b, "STOPPING=1\nSTATUS=Stopping the app");
+
+        app_signal(b, SIGTERM);
+        b->kill_usec = now_usec() + GRAIN_STOP_TIMEOUT_USEC;
+}
+
+static void on_app_exit(Bridge *b, int wait_status) {
+        char message[128];
+
+        (void) grain_describe_exit(wait_status, message, sizeof(message));
+        bridge_log("%s", message);
+
+        /* The app is gone: nothing it left behind in its group may outlive the grain. Only the group: the
+         * app's own pid is free for reuse now. */
+        (void) kill(-b->app_pid, SIGKILL);
+        b->app_pid = 0;
+        b->exit_status = b->state == BRIDGE_STOPPING ? 0 : grain_exit_status(wait_status);
+}
+
+static void on_signal(Bridge *b) {
+        for (;;) {
+                struct signalfd_siginfo si;
+                ssize_t n = read(b->signal_fd, &si, sizeof(si));
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n != (ssize_t) sizeof(si))
+                        break;
+
+                switch (si.ssi_signo) {
+                case SIGCHLD:
+                        /* Reap everything: as PID 1 of a namespace we inherit the app's orphans. */
+                        for (;;) {
+                                int status;
+                                pid_t pid = waitpid(-1, &status, WNOHANG);
+
+                                if (pid <= 0)
+                                        break;
+                                if (pid == b->app_pid)
+                                        on_app_exit(b, status);
+                        }
+                        break;
+                case SIGTERM:
+                case SIGINT:
+                        if (b->state != BRIDGE_STOPPING) {
+                                bridge_log("Received SIG%s; stopping the app.",
+                                           sigabbrev_np((int) si.ssi_signo));
+                                bridge_stop(b);
+                        } else if (!b->app_killed) {
+                                /* Asked twice: no more waiting. */
+                                app_signal(b, SIGKILL);
+                                b->app_killed = true;
+                        }
+                        break;
+                default:
+                        break;
+                }
+        }
+}
+
+static usec_t bridge_idle_deadline(const Bridge *b) {
+        if (b->idle_usec == 0 || b->state == BRIDGE_STOPPING || b->n_connections > 0)
+                return USEC_INFINITY;
+        return b->idle_since_usec + b->idle_usec;
+}
+
+static void bridge_run_timers(Bridge *b, usec_t now) {
+        if (b->state == BRIDGE_WAITING && b->probe_fd < 0 && now >= b->next_probe_usec)
+                probe_start(b);
+
+        if (now >= bridge_idle_deadline(b)) {
+                bridge_log("Grain no longer in use; shutting down.");
+                bridge_stop(b);
+        }
+
+        if (b->state == BRIDGE_STOPPING && !b->app_killed && now >= b->kill_usec) {
+                bridge_log("App still running %u s after SIGTERM; killing it.",
+                         (unsigned) (GRAIN_STOP_TIMEOUT_USEC / USEC_PER_SEC));
+                app_signal(b, SIGKILL);
+                b->app_killed = true;
+        }
+}
+
+/* Milliseconds until the next timer, rounded up; -1 for none. */
+static int bridge_timeout_ms(const Bridge *b, usec_t now) {
+        usec_t next = bridge_idle_deadline(b);
+
+        if (b->state == BRIDGE_WAITING && b->probe_fd < 0)
+                next = MIN(next, b->next_probe_usec);
+        if (b->state == BRIDGE_STOPPING && !b->app_killed)
+                next = MIN(next, b->kill_usec);
+        if (!b->listen_watched && bridge_may_accept(b) && b->accept_pause_usec > now)
+                next = MIN(next, b->accept_pause_usec);
+
+        if (next == USEC_INFINITY)
+                return -1;
+        if (next <= now)
+                return 0;
+        return (int) MIN((next - now + USEC_PER_MSEC - 1) / USEC_PER_MSEC, (usec_t) INT32_MAX);
+}
+
+static int bridge_loop(Bridge *b) {
+        struct epoll_event events[64];
+
+        while (b->exit_status < 0) {
+                usec_t now = now_usec();
+                int n;
+
+                bridge_run_timers(b, now);
+                bridge_update_listen(b, now);
+
+                n = epoll_wait(b->epoll_fd, events, ELEMENTSOF(events), bridge_timeout_ms(b, now_usec()));
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        bridge_log_errno(errno, "Failed to wait for events: %m");
+                        app_signal(b, SIGKILL);
+                        return EXIT_FAILURE;
+                }
+
+                for (int i = 0; i < n; i++) {
+                        Watch *w = events[i].data.ptr;
+
+                        switch (w->type) {
+                        case WATCH_LISTEN:
+                                if (b->listen_watched)
+                                        on_listen(b);
+                                break;
+                        case WATCH_SIGNAL:
+                                on_signal(b);
+                                break;
+                        case WATCH_PROBE:
+                                if (b->probe_fd >= 0)
+                                        on_probe(b);
+                                break;
+                        case WATCH_CLIENT:
+                        case WATCH_APP:
+                                on_connection(b, w->connection, w->type, events[i].events);
+                                break;
+                        }
+                }
+                bridge_free_closed(b);
+        }
+
+        return b->exit_status;
+}
+
+static void help(void) {
+        printf("Usage: granary-grain <port> -- <command> [args...]\n"
+               "\n"
+               "The grain's supervisor and HTTP bridge, run as /sandstorm-http-bridge. Starts <command>\n"
+               "(with a PATH search) and joins every connection accepted on the listening socket passed\n"
+               "as fd 3 (LISTEN_FDS) to a new connection to the app on 127.0.0.1:<port>, once the app\n"
+               "listens there, when it also sends READY=1 to $NOTIFY_SOCKET.\n"
+               "\n"
+               "Exits with the app's status when the app dies (128 + the signal that killed it), and\n"
+               "with 0 after stopping the app on SIGTERM, SIGINT, or when no connection was open for\n"
+               "$GRANARY_GRAIN_IDLE_SEC seconds (default %u; 0: never). The app gets the bridge's\n"
+               "environment plus http_proxy, HTTP_PROXY=%s and no_proxy=%s.\n"
+               "\n"
+               "  -h --help     Show this help\n"
+               "     --version  Show the version\n",
+               GRAIN_IDLE_SEC_DEFAULT, GRAIN_HTTP_PROXY, GRAIN_NO_PROXY);
+}
+
+static int usage_error(const char *what) {
+        bridge_log("%s. Usage: granary-grain <port> -- <command> [args...]", what);
+        return EXIT_USAGE;
+}
+
+/* Sets the environment the app inherits (sandstorm-spec.md §5.1) and forgets what was meant for us. */
+static int setup_environment(void) {
+        /* The proxy granary is to provide there (powerbox requests, sandstorm-spec.md §5.1) does not exist
+         * yet; apps are told about it anyway so that they behave as under Sandstorm. */
+        if (setenv("http_proxy", GRAIN_HTTP_PROXY, 1) < 0 || setenv("HTTP_PROXY", GRAIN_HTTP_PROXY, 1) < 0 ||
+            setenv("no_proxy", GRAIN_NO_PROXY, 1) < 0)
+                return negative_errno();
+
+        (void) unsetenv("LISTEN_PID");
+        (void) unsetenv("LISTEN_FDS");
+        (void) unsetenv("LISTEN_FDNAMES");
+        (void) unsetenv("NOTIFY_SOCKET");
+        return 0;
+}
+
+static int setup_listen_fd(Bridge *b) {
+        int n, accepting = 0;
+        socklen_t len = sizeof(accepting);
+
+        n = grain_listen_fds(getenv("LISTEN_PID"), getenv("LISTEN_FDS"), getpid());
+        if (n < 0)
+                return bridge_log_errno(n, "Invalid LISTEN_PID or LISTEN_FDS: %m");
+        if (n == 0) {
+                bridge_log("No listening socket passed (LISTEN_FDS); granary-grain runs socket-activated.");
+                return -EBADF;
+        }
+        /* Only the first is ours; the app must not inherit the others. */
+        for (int fd = LISTEN_FDS_START + 1; fd < LISTEN_FDS_START + n; fd++)
+                (void) fcntl(fd, F_SETFD, FD_CLOEXEC);
+
+        if (getsockopt(LISTEN_FDS_START, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) < 0 || !accepting) {
+                bridge_log("File descriptor %d is not a listening socket.", LISTEN_FDS_START);
+                return -ENOTSOCK;
+        }
+        n = fd_nonblock_cloexec(LISTEN_FDS_START);
+        if (n < 0)
+                return bridge_log_errno(n, "Failed to set up the listening socket: %m");
+
+        b->listen_fd = LISTEN_FDS_START;
+        return 0;
+}
+
+static void setup_limits(Bridge *b) {
+        struct rlimit rl;
+        rlim_t usable;
+
+        /* As many descriptors as we may have, for connections; the app gets the limit we were given, so
+         * that select() users are not surprised. */
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+                rl = (struct rlimit) { 1024, 1024 };
+                b->nofile_saved = rl;
+        } else {
+                b->nofile_saved = rl;
+                rl.rlim_cur = rl.rlim_max;
+                if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                        rl = b->nofile_saved;
+        }
+
+        usable = rl.rlim_cur > FDS_RESERVED ? rl.rlim_cur - FDS_RESERVED : 0;
+        b->max_connections = (unsigned) MIN((rlim_t) GRAIN_CONNECTIONS_MAX, usable / FDS_PER_CONNECTION);
+        if (b->max_connections == 0)
+                b->max_connections = 1;
+}
+
+int main(int argc, char *argv[]) {
+        Bridge b = {
+                .exit_status = -1,
+                .epoll_fd = -EBADF,
+                .signal_fd = -EBADF,
+                .listen_fd = -EBADF,
+                .probe_fd = -EBADF,
+                .listen_watch = { WATCH_LISTEN, NULL },
+                .signal_watch = { WATCH_SIGNAL, NULL },
+                .probe_watch = { WATCH_PROBE, NULL },
+        };
+        unsigned idle_sec = GRAIN_IDLE_SEC_DEFAULT;
+        const char *e;
+        sigset_t mask;
+        int r;
+
+        if (argc >= 2 && (streq(argv[1], "--help") || streq(argv[1], "-h"))) {
+                help();
+                return EXIT_SUCCESS;
+        }
+        if (argc >= 2 && streq(argv[1], "--version")) {
+                printf("granary-grain %s\n", PACKAGE_VERSION);
+                return EXIT_SUCCESS;
+        }
+        if (argc < 4 || !streq(argv[2], "--"))
+                return usage_error("Expected a port, '--' and a command");
+        if (grain_parse_port(argv[1], &b.port) < 0)
+                return usage_error("Invalid port");
+        b.command = argv + 3;
+
+        e = getenv("GRANARY_GRAIN_IDLE_SEC");
+        if (e && grain_parse_idle_sec(e, &idle_sec) < 0) {
+                bridge_log("Ignoring invalid GRANARY_GRAIN_IDLE_SEC='%s'; using %u.", e,
+                           GRAIN_IDLE_SEC_DEFAULT);
+                idle_sec = GRAIN_IDLE_SEC_DEFAULT;
+        }
+        b.idle_usec = (usec_t) idle_sec * USEC_PER_SEC;
+
+        e = getenv("NOTIFY_SOCKET");
+        if (e) {
+                r = grain_notify_address(e, &b.notify_address, &b.notify_address_len);
+                if (r < 0)
+                        bridge_log_errno(r, "Ignoring NOTIFY_SOCKET='%s': %m", e);
+                else
+                        b.notify = true;
+        }
+
+        if (setup_listen_fd(&b) < 0)
+                return EXIT_FAILURE;
+        r = setup_environment();
+        if (r < 0) {
+                bridge_log_errno(r, "Failed to set up the app's environment: %m");
+                return EXIT_FAILURE;
+        }
+        setup_limits(&b);
+
+        /* Signals arrive through the loop; writes to a closed connection fail with EPIPE instead. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGCHLD);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 || signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
+                bridge_log_errno(errno, "Failed to set up signals: %m");
+                return EXIT_FAILURE;
+        }
+        b.signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+        b.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+        if (b.signal_fd < 0 || b.epoll_fd < 0) {
+                bridge_log_errno(errno, "Failed to set up the event loop: %m");
+                return EXIT_FAILURE;
+        }
+        r = epoll_add(&b, b.signal_fd, EPOLLIN, &b.signal_watch);
+        if (r < 0) {
+                bridge_log_errno(r, "Failed to set up the event loop: %m");
+                return EXIT_FAILURE;
+        }
+
+        b.start_usec = b.idle_since_usec = b.next_probe_usec = now_usec();
+        bridge_notify(&b, "STATUS=Starting the app");
+        if (app_start(&b) < 0)
+                return EXIT_FAILURE;
+
+        r = bridge_loop(&b);
+
+        while (b.first)
+                connection_close(&b, b.first);
+        bridge_free_closed(&b);
+        safe_close(b.probe_fd);
+        safe_close(b.epoll_fd);
+        safe_close(b.signal_fd);
+        return r;
+}

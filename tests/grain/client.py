@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Clients for granary-grain's tests, talking to the bridge (or its notify socket) on this machine only.
+
+  client.py freeport                       print a free TCP port on 127.0.0.1
+  client.py half PORT BYTES                send "HALF", BYTES bytes, half-close; check app.py's answer
+  client.py hold PORT SECONDS              keep a "HOLD" connection open, echoing a line every 0.2 s
+  client.py notify ADDRESS OUT SECONDS     receive sd_notify datagrams on ADDRESS (a path or @abstract)
+                                           into OUT until one says READY=1; touch OUT.bound once bound
+"""
+
+import hashlib
+import os
+import socket
+import sys
+import time
+
+
+def freeport():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        print(s.getsockname()[1])
+
+
+def half(port, nbytes):
+    data = bytes((i * 7 + (i >> 8)) & 0xFF for i in range(nbytes))
+    s = socket.create_connection(("127.0.0.1", port), timeout=20)
+    s.sendall(b"HALF\n" + data)
+    s.shutdown(socket.SHUT_WR)
+    reply = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        reply += chunk
+    want = b"%d %s\n" % (nbytes, hashlib.sha256(data).hexdigest().encode())
+    if reply != want:
+        print("got %r, want %r" % (reply, want))
+        sys.exit(1)
+
+
+def hold(port, seconds):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(b"HOLD\n")
+    end = time.monotonic() + seconds
+    i = 0
+    buf = b""
+    while time.monotonic() < end:
+        line = b"tick %d\n" % i
+        s.sendall(line)
+        while b"\n" not in buf:
+            chunk = s.recv(4096)
+            if not chunk:
+                print("connection closed after %d ticks" % i)
+                sys.exit(1)
+            buf += chunk
+        got, _, buf = buf.partition(b"\n")
+        if got + b"\n" != b"echo " + line:
+            print("got %r for %r" % (got, line))
+            sys.exit(1)
+        i += 1
+        time.sleep(0.2)
+    s.close()
+
+
+def notify(address, out, seconds):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind("\0" + address[1:] if address.startswith("@") else address)
+    open(out + ".bound", "w").close()
+    s.settimeout(seconds)
+    with open(out, "w") as f:
+        while True:
+            try:
+                msg = s.recv(4096).decode()
+            except socket.timeout:
+                sys.exit(1)
+            f.write(msg + "\n--\n")
+            f.flush()
+            if "READY=1" in msg.split("\n"):
+                return
+
+
+def main():
+    cmd = sys.argv[1]
+    if cmd == "freeport":
+        freeport()
+    elif cmd == "half":
+        half(int(sys.argv[2]), int(sys.argv[3]))
+    elif cmd == "hold":
+        hold(int(sys.argv[2]), float(sys.argv[3]))
+    elif cmd == "notify":
+        notify(sys.argv[2], sys.argv[3], float(sys.argv[4]))
+    else:
+        sys.exit("unknown command " + cmd)
+
+
+if __name__ == "__main__":
+    main()
