@@ -69,8 +69,9 @@ static int pack_time(int64_t *ret) {
         return 0;
 }
 
-/* The sandstorm-http-bridge to copy into packages: $SPK_BRIDGE_PATH, or the one installed beside this
- * spk (relative to the executable, for relocated installs, then the configured libexec dir). */
+/* The sandstorm-http-bridge to copy into packages — ours, granary-grain: $SPK_BRIDGE_PATH, or the one
+ * installed beside this spk (relative to the executable, for relocated installs, then the configured
+ * libexec dir). */
 static char *find_bridge(void) {
         _cleanup_free_ char *exe = NULL, *bindir = NULL, *rel = NULL;
         const char *e = getenv("SPK_BRIDGE_PATH");
@@ -82,13 +83,13 @@ static char *find_bridge(void) {
         if (exe) {
                 bindir = path_dirname(exe);
                 if (bindir) {
-                        rel = path_join(bindir, "../libexec/granary/sandstorm-http-bridge");
+                        rel = path_join(bindir, "../libexec/granary/granary-grain");
                         if (rel && access(rel, X_OK) >= 0)
                                 return TAKE_PTR(rel);
                 }
         }
-        if (access(LIBEXECDIR "/sandstorm-http-bridge", X_OK) >= 0)
-                return strdup(LIBEXECDIR "/sandstorm-http-bridge");
+        if (access(LIBEXECDIR "/granary-grain", X_OK) >= 0)
+                return strdup(LIBEXECDIR "/granary-grain");
         return NULL;
 }
 
