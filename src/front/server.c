@@ -961,11 +961,14 @@ static int in_append(Conn *c, const uint8_t *p, size_t n) {
 static size_t h1_parse(Conn *c, const uint8_t *p, size_t n) {
         size_t used = 0;
 
-        while (!c->closing && !c->dead) {
+        while (!c->dead) {
                 ServerRequest *cur = h1_current(c);
                 Http1Event ev;
                 int k;
 
+                /* closing: the body of the request in flight, but no further request */
+                if (c->closing && (!cur || cur->complete))
+                        break;
                 /* a complete request waits for its answer: the next one stays unparsed; a consumer that
                  * paused its body leaves the rest of the body unparsed */
                 if (cur && (cur->complete || cur->body_paused))
@@ -1240,6 +1243,19 @@ static int conn_flush(Conn *c) {
         return 0;
 }
 
+/* Whether input is still of use: a closing connection reads on only for the body of a request that is
+ * still wanted (a shutdown drains requests in flight, uploads included), never for another request. */
+static bool conn_wants_input(Conn *c) {
+        ServerRequest *r;
+
+        if (c->read_eof || c->in_len >= IN_MAX)
+                return false;
+        if (!c->closing)
+                return true;
+        r = c->state == CONN_H1 ? h1_current(c) : NULL;
+        return r && !r->complete && (!r->answered || r->reading || r->body_data);
+}
+
 static uint32_t conn_wanted_events(Conn *c) {
         uint32_t ev = 0;
         bool output = c->write_blocked || c->ssl_want_write;
@@ -1249,7 +1265,7 @@ static uint32_t conn_wanted_events(Conn *c) {
         if (output)
                 ev |= EPOLLOUT;
         /* (4): do not read while output waits or while enough input is buffered */
-        if (!c->read_eof && !output && c->in_len < IN_MAX && !c->closing)
+        if (!output && conn_wants_input(c))
                 ev |= EPOLLIN;
         return ev;
 }
@@ -1417,7 +1433,7 @@ static void conn_step(Conn *c) {
         /* requests parsed earlier but held back (pipelining) */
         conn_consume_buffered(c);
 
-        if (!c->dead && !c->write_blocked && !c->read_eof && c->in_len < IN_MAX && !c->closing) {
+        if (!c->dead && !c->write_blocked && conn_wants_input(c)) {
                 ssize_t k = conn_recv(c, s->rbuf, READ_BUFFER_SIZE);
 
                 if (k > 0) {
