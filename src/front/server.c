@@ -26,6 +26,7 @@
  *     connection's reading once IN_MAX bytes are waiting).
  * (5) idle connections hold no buffers: c->in is freed when emptied, OpenSSL releases its buffers
  *     (SSL_MODE_RELEASE_BUFFERS), and reads go to the server's one shared buffer.
+ * (6) handling one connection never frees another (see server_on_epoll()).
  */
 
 #include <arpa/inet.h>
@@ -36,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -123,7 +125,7 @@ struct Conn {
         Conn *next, *prev;
         Listener *listener;
         int fd;
-        sd_event_source *io, *timer;
+        sd_event_source *timer;
         uint32_t events;
         uint64_t deadline;
         ConnState state;
@@ -164,6 +166,8 @@ struct Server {
         unsigned n_connections;
         AddressEntry *addresses[ADDRESS_BUCKETS];
         uint8_t *rbuf;
+        int epfd; /* every connection's socket */
+        sd_event_source *epoll_source;
         int reserve_fd;
         bool accepting, draining;
         uint64_t next_request_id;
@@ -1231,7 +1235,7 @@ static int conn_flush(Conn *c) {
                 ServerRequest *r = h1_current(c);
 
                 if (r && request_output_done(r) && r->complete)
-                        request_free(r);
+                        r = request_free(r);
                 /* (5): an idle connection keeps no buffer */
                 if (!c->requests)
                         strbuf_done(&c->head);
@@ -1353,7 +1357,8 @@ static void conn_update(Conn *c) {
         }
         ev = conn_wanted_events(c);
         if (ev != c->events) {
-                if (sd_event_source_set_io_events(c->io, ev) < 0) {
+                if (epoll_ctl(c->server->epfd, EPOLL_CTL_MOD, c->fd, &(struct epoll_event) {.events = ev, .data.ptr = c}) <
+                    0) {
                         conn_free(c);
                         return;
                 }
@@ -1492,12 +1497,29 @@ static void conn_process(Conn *c) {
         conn_update(c);
 }
 
-static int conn_on_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
-        Conn *c = userdata;
-
+static void conn_on_io(Conn *c, uint32_t revents) {
         if (revents & (EPOLLERR | EPOLLHUP) && !(revents & EPOLLIN))
                 c->dead = true;
         conn_process(c);
+}
+
+/*
+ * Connections are not sd-event sources of their own: they share one epoll set, which is one source.
+ * sd-event dispatches one source per iteration and asks the kernel again each time, so with thousands of
+ * ready connections (say, all closing at once) that would cost an epoll_wait() per connection, each
+ * returning every ready one. Here one wakeup handles a batch, and a longer ready list simply wakes the
+ * source again.
+ */
+#define EPOLL_BATCH 256
+static int server_on_epoll(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        Server *s = userdata;
+        struct epoll_event evs[EPOLL_BATCH];
+        int n;
+
+        n = epoll_wait(s->epfd, evs, EPOLL_BATCH, 0);
+        /* (6) nothing handled here frees any connection but the one being handled */
+        for (int i = 0; i < n; i++)
+                conn_on_io(evs[i].data.ptr, evs[i].events);
         return 0;
 }
 
@@ -1515,7 +1537,8 @@ static void conn_free(Conn *c) {
                 s->conns = c->next;
         if (c->next)
                 c->next->prev = c->prev;
-        sd_event_source_disable_unref(c->io);
+        if (c->events != UINT32_MAX)
+                (void) epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
         sd_event_source_disable_unref(c->timer);
         http2_session_free(c->h2);
         http1_parser_free(c->h1);
@@ -1566,6 +1589,7 @@ static int conn_new(Listener *l, int fd, const struct sockaddr_storage *sa) {
         c->server = s;
         c->listener = l;
         c->fd = fd;
+        c->events = UINT32_MAX; /* not in s->epfd yet */
         c->next = s->conns;
         if (s->conns)
                 s->conns->prev = c;
@@ -1600,8 +1624,7 @@ static int conn_new(Listener *l, int fd, const struct sockaddr_storage *sa) {
                 (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int) {1}, sizeof(int));
         }
 
-        k = sd_event_add_io(s->event, &c->io, fd, EPOLLIN, conn_on_io, c);
-        if (k < 0)
+        if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &(struct epoll_event) {.events = EPOLLIN, .data.ptr = c}) < 0)
                 goto fail;
         c->events = EPOLLIN;
         k = sd_event_add_time(s->event, &c->timer, CLOCK_MONOTONIC, UINT64_MAX, 0, conn_on_timer, c);
@@ -1665,6 +1688,7 @@ static int listener_on_io(sd_event_source *source, int fd, uint32_t revents, voi
 
 int server_new(sd_event *e, const ServerLimits *limits, ServerHandler handler, void *userdata, Server **ret) {
         Server *s;
+        int k;
 
         assert(e && limits && handler && ret);
         if (http_limits_check(&limits->http) < 0 || limits->connections_max == 0 ||
@@ -1677,6 +1701,14 @@ int server_new(sd_event *e, const ServerLimits *limits, ServerHandler handler, v
         if (!s->rbuf) {
                 free(s);
                 return -ENOMEM;
+        }
+        s->epfd = epoll_create1(EPOLL_CLOEXEC);
+        k = s->epfd < 0 ? -errno : sd_event_add_io(e, &s->epoll_source, s->epfd, EPOLLIN, server_on_epoll, s);
+        if (k < 0) {
+                safe_close(s->epfd);
+                free(s->rbuf);
+                free(s);
+                return k;
         }
         s->event = sd_event_ref(e);
         s->limits = *limits;
@@ -1709,6 +1741,8 @@ Server *server_free(Server *s) {
                         free(e);
                 }
         sd_event_source_disable_unref(s->drain_timer);
+        sd_event_source_disable_unref(s->epoll_source);
+        safe_close(s->epfd);
         safe_close(s->reserve_fd);
         free(s->rbuf);
         sd_event_unref(s->event);

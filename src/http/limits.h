@@ -47,8 +47,8 @@
 
 /* HTTP/2 (http2.h). A stream error is RST_STREAM; a connection error is GOAWAY and close. */
 
-/* Streams a client may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS). One more: RST_STREAM
- * REFUSED_STREAM, from nghttp2. */
+/* Streams a client may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS). One more before the client
+ * acknowledged our SETTINGS: RST_STREAM REFUSED_STREAM; after: GOAWAY PROTOCOL_ERROR (nghttp2's rules). */
 #define HTTP2_CONCURRENT_STREAMS_MAX ((uint32_t) 100)
 
 /* Bytes a client may send on one stream before the caller has consumed them (SETTINGS_INITIAL_WINDOW_SIZE):

@@ -8,6 +8,9 @@
 . "$SOURCE_ROOT/tests/lib/tap.sh"
 
 RAWHTTP=$SOURCE_ROOT/tests/integration/rawhttp.py
+# Debian's interpreter, when there is one: a version manager's shim costs more than the test it starts.
+PYTHON=/usr/bin/python3
+[ -x "$PYTHON" ] || PYTHON=python3
 LIB_PIDS=''
 LIB_PORTS=''
 
@@ -51,7 +54,7 @@ lib_forget() {
 free_port() {
         local p
         while :; do
-                p=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+                p=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
                 case " $LIB_PORTS " in *" $p "*) continue ;; esac
                 LIB_PORTS="$LIB_PORTS $p"
                 echo "$p"
@@ -61,7 +64,7 @@ free_port() {
 
 # port_open PORT: something accepts TCP connections on 127.0.0.1:PORT.
 port_open() {
-        python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$1" \
+        "$PYTHON" -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$1" \
                 2>/dev/null
 }
 
@@ -114,6 +117,18 @@ gd_stop() {
         lib_forget "$gd_pid"
 }
 
+# no_sanitizer_reports: none of the logs of this script ($TAP_TMP/*.log: every granaryd's) holds an ASan,
+# LSan or UBSan report.
+no_sanitizer_reports() {
+        local pat='ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:'
+        if grep -q "$pat" "$TAP_TMP"/*.log; then
+                not_ok "no sanitizer reports"
+                diag "$(grep -h -A24 "$pat" "$TAP_TMP"/*.log | head -80)"
+        else
+                ok "no sanitizer reports"
+        fi
+}
+
 # bail DESC: not_ok, the end of the plan, and exit: for a server that never came up.
 bail() {
         not_ok "$1"
@@ -138,7 +153,7 @@ hc() {
 
 # raw ARGS...: rawhttp.py ARGS, its report in $TAP_TMP/.raw (also on stdout).
 raw() {
-        python3 "$RAWHTTP" "$@" >"$TAP_TMP/.raw" 2>"$TAP_TMP/.raw.err"
+        "$PYTHON" "$RAWHTTP" "$@" >"$TAP_TMP/.raw" 2>"$TAP_TMP/.raw.err"
         local rc=$?
         cat "$TAP_TMP/.raw.err" >>"$TAP_TMP/.raw"
         cat "$TAP_TMP/.raw"
@@ -153,7 +168,7 @@ val() {
 # ------------------------------------------------------------------------------------------------
 # Assertions
 
-# is DESC GOT WANT: GOT equals WANT.
+# is DESC GOT WANT: GOT equals WANT. Returns 1 when not, for "is … || diag …".
 is() {
         if [ "$2" = "$3" ]; then
                 ok "$1"
@@ -161,6 +176,7 @@ is() {
                 not_ok "$1"
                 diag "got:    '$2'"
                 diag "wanted: '$3'"
+                return 1
         fi
 }
 
@@ -172,6 +188,7 @@ like() {
                 not_ok "$1"
                 diag "got:    '$2'"
                 diag "wanted: /$3/"
+                return 1
         fi
 }
 
@@ -203,6 +220,53 @@ expect_h1() {
         # an answer that leaves the connection open is awaited, not the timeout
         [ "$closed" = no ] && more='--responses=1'
         expect_raw "$desc" "$status" "$closed" --port "$PORT" --timeout 2 h1 $more "$@"
+}
+
+# queue_h1 DESC STATUS CLOSED DATA...: expect_h1, run later together with the other queued cases (all at
+# once, in one rawhttp.py); queue_flush runs them and reports each, in the order queued. For long lists
+# of cases that each wait a little.
+Q_N=0
+queue_h1() {
+        local desc=$1 status=$2 closed=$3 more=''
+        shift 3
+        [ "$closed" = no ] && more='--responses=1'
+        queue_raw status "$desc" "$status" "$closed" --port "$PORT" --timeout 2 h1 $more "$@"
+}
+
+# queue_raw CHECK DESC A B RAWHTTP-ARGS...: queues a rawhttp.py run; at queue_flush, with its report in
+# $TAP_TMP/.raw, queue_check_CHECK DESC A B ARGS runs.
+queue_raw() {
+        local check=$1 desc=$2 a=$3 b=$4
+        shift 4
+        mkdir -p "$TAP_TMP/q"
+        printf '%s\0' "$@" >"$TAP_TMP/q/$Q_N.args"
+        printf '%s\n' "$check" "$desc" "$a" "$b" "$*" >"$TAP_TMP/q/$Q_N.what"
+        Q_N=$((Q_N + 1))
+        [ "$Q_N" -lt 64 ] || queue_flush
+}
+
+queue_flush() {
+        local i what
+        [ "$Q_N" -gt 0 ] || return 0
+        "$PYTHON" "$RAWHTTP" --port 0 batch --dir "$TAP_TMP/q" "$Q_N"
+        for ((i = 0; i < Q_N; i++)); do
+                cp "$TAP_TMP/q/$i" "$TAP_TMP/.raw"
+                mapfile -t what <"$TAP_TMP/q/$i.what"
+                "queue_check_${what[0]}" "${what[1]}" "${what[2]}" "${what[3]}" "${what[4]}"
+        done
+        rm -f "$TAP_TMP"/q/*
+        Q_N=0
+}
+
+queue_check_status() { # DESC STATUS CLOSED ARGS
+        if [ "$(val status)" = "$2" ] && { [ "$3" = - ] || [ "$(val closed)" = "$3" ]; } &&
+                { [ "$(val status)" = none ] || [ "$(val head_clean)" = yes ]; }; then
+                ok "$1"
+        else
+                not_ok "$1"
+                diag "wanted status $2, closed $3; rawhttp.py $4"
+                diag "$(cat "$TAP_TMP/.raw")"
+        fi
 }
 
 # expect_status DESC WANT CURL-ARGS...: the HTTP status curl reports.

@@ -4,7 +4,7 @@
 # A raw HTTP client for the integration tests: it sends exactly the bytes it is given, over plain TCP or
 # TLS, and reports what the server did with them, one "key=value" line each, so that a shell script can
 # assert exact statuses and whether the connection was closed. Nothing here repairs a request: that is
-# the point. Three modes:
+# the point. The modes:
 #
 #   rawhttp.py [OPTIONS] h1 [--responses N] [--trickle SEC] [--no-body] DATA...
 #       Sends each DATA in turn, then reads until the server closes the connection, N responses are in
@@ -15,6 +15,7 @@
 #           @repeat=N:TEXT      TEXT (with escapes) N times
 #       --trickle SEC sends one byte every SEC seconds (slowloris), stopping when the server closes.
 #       --no-read SEC reads nothing for SEC seconds after sending (a client that never reads), then reads.
+#       --no-body: the responses have no body whatever their fields say (answers to HEAD).
 #       Reports:
 #           status=400              the first response's status ("none" if no response came)
 #           statuses=200 200        every complete response, in order
@@ -28,6 +29,7 @@
 #                                   other control character but HTAB, and a well-formed status line
 #           truncated=yes|no        the last response's body ended before its Content-Length
 #           leftover=N              bytes after the last complete response that start none
+#           alpn=h2|http/1.1|none   what ALPN chose (TLS)
 #           body_len=N              bytes of the first response's body
 #           h.NAME=VALUE            the first response's fields (NAME lowercased; repeated NAMEs repeated)
 #       --out FILE gets every byte received, --body-out FILE the first response's body.
@@ -37,6 +39,7 @@
 #       preface and a SETTINGS frame (SETTINGS_HEADER_TABLE_SIZE 0, ENABLE_PUSH 0) unless --no-preface,
 #       then the STEPs, each a JSON array:
 #           ["get", PATH, AUTHORITY]                      a valid GET on the next stream id
+#           ["gets", COUNT, PATH, AUTHORITY]              COUNT of those in one write
 #           ["headers", SID, FLAGS, [[NAME, VALUE], ...]] a HEADERS frame; every field is a literal without
 #                                                         indexing, names and values sent as given
 #           ["headers_raw", SID, FLAGS, HEX]              a HEADERS frame with this header block
@@ -44,6 +47,7 @@
 #           ["data", SID, FLAGS, TEXT]
 #           ["rst", SID, CODE]
 #           ["settings", [[ID, VALUE], ...]]
+#           ["settings_flood", COUNT]                     COUNT empty SETTINGS frames in one write
 #           ["ping", COUNT]                               COUNT PINGs in one write
 #           ["window_update", SID, INCREMENT]
 #           ["rapid_reset", COUNT, AUTHORITY]             COUNT × (GET + RST_STREAM CANCEL), one write
@@ -55,11 +59,15 @@
 #       FLAGS is a number or a '|'-list of END_STREAM, END_HEADERS, PADDED, PRIORITY. Frames are read
 #       until the server closes, GOAWAY arrives, every stream opened got its end (END_STREAM or
 #       RST_STREAM) and --after seconds pass, N streams answered (--responses), or --timeout.
-#       Reports closed=, elapsed=, goaway=CODE_NAME|none, goaway_last=SID, settings.ID=VALUE (the
+#       Reports closed=, elapsed=, alpn=, goaway=CODE_NAME|none, goaway_last=SID, settings.ID=VALUE (the
 #       server's first SETTINGS, each value as first given), streams=ID ID…, and per stream
 #       sID.status=, sID.rst=CODE_NAME, sID.end=yes|no, sID.data_len=N, sID.h.NAME=VALUE. Only the
 #       Huffman codes of digits are known here (statuses and lengths are numbers): other Huffman-coded
 #       values read "?", and fields whose name is Huffman-coded are left out.
+#
+#   rawhttp.py --port 0 batch --dir DIR COUNT
+#       Runs COUNT cases at the same time, case N's arguments (common options included) NUL-terminated in
+#       DIR/N.args, its report written to DIR/N.
 #
 #   rawhttp.py [OPTIONS] idle --count N [--request DATA] [--hold SEC] [--ready-file FILE]
 #       Opens N connections at once (each sends DATA, default a GET / for --host-header, and reads its
@@ -82,6 +90,7 @@ import socket
 import ssl
 import struct
 import sys
+import threading
 import time
 
 # ------------------------------------------------------------------------------------------------
@@ -229,8 +238,11 @@ class Conn:
         return d
 
 
+OUT = threading.local()  # where emit() writes: a file per case in batch mode, stdout otherwise
+
+
 def emit(key, value):
-    sys.stdout.write("%s=%s\n" % (key, value))
+    getattr(OUT, "file", sys.stdout).write("%s=%s\n" % (key, value))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -484,8 +496,8 @@ def hpack_literal(name, value, indexing=False):
     return (b"\x40" if indexing else b"\x00") + hpack_str(name) + hpack_str(value)
 
 
-def request_block(path, authority, extra=()):
-    fields = [(":method", "GET"), (":scheme", "https" if OPTS.tls else "http"), (":authority", authority),
+def request_block(tls, path, authority, extra=()):
+    fields = [(":method", "GET"), (":scheme", "https" if tls else "http"), (":authority", authority),
               (":path", path)] + list(extra)
     return b"".join(hpack_literal(n, v) for n, v in fields)
 
@@ -612,8 +624,6 @@ class Stream:
 
 
 def run_h2(opts):
-    global OPTS
-    OPTS = opts
     if opts.tls and not opts.alpn:
         opts.alpn = "h2"
     try:
@@ -721,7 +731,11 @@ def run_h2(opts):
             sid = new_sid()
             extra = [tuple(f) for f in step[3]] if len(step) > 3 else []
             out = frame(FRAME["HEADERS"], FLAG["END_STREAM"] | FLAG["END_HEADERS"], sid,
-                        request_block(step[1], step[2], extra))
+                        request_block(opts.tls, step[1], step[2], extra))
+        elif kind == "gets":
+            for _ in range(step[1]):
+                out += frame(FRAME["HEADERS"], FLAG["END_STREAM"] | FLAG["END_HEADERS"], new_sid(),
+                             request_block(opts.tls, step[2], step[3]))
         elif kind == "headers":
             sid = step[1]
             note_sid(sid)
@@ -738,6 +752,8 @@ def run_h2(opts):
             out = frame(FRAME["RST_STREAM"], 0, step[1], struct.pack(">I", step[2]))
         elif kind == "settings":
             out = frame(FRAME["SETTINGS"], 0, 0, b"".join(struct.pack(">HI", i, v) for i, v in step[1]))
+        elif kind == "settings_flood":
+            out = frame(FRAME["SETTINGS"], 0, 0) * step[1]
         elif kind == "ping":
             out = b"".join(frame(FRAME["PING"], 0, 0, struct.pack(">Q", i)) for i in range(step[1]))
         elif kind == "window_update":
@@ -745,17 +761,17 @@ def run_h2(opts):
         elif kind == "rapid_reset":
             for _ in range(step[1]):
                 sid = new_sid()
-                out += frame(FRAME["HEADERS"], FLAG["END_HEADERS"], sid, request_block("/", step[2]))
+                out += frame(FRAME["HEADERS"], FLAG["END_HEADERS"], sid, request_block(opts.tls, "/", step[2]))
                 out += frame(FRAME["RST_STREAM"], 0, sid, struct.pack(">I", 8))
         elif kind == "continuation_flood":
             sid = new_sid()
-            out = frame(FRAME["HEADERS"], FLAG["END_STREAM"], sid, request_block("/", step[2]))
+            out = frame(FRAME["HEADERS"], FLAG["END_STREAM"], sid, request_block(opts.tls, "/", step[2]))
             for i in range(step[1]):
                 last = FLAG["END_HEADERS"] if i == step[1] - 1 else 0
                 out += frame(FRAME["CONTINUATION"], last, sid, hpack_literal("x-c%d" % i, "v"))
         elif kind == "hpack_bomb":
             sid = new_sid()
-            blk = request_block("/", step[3]) + hpack_literal("x-bomb", "a" * step[1], indexing=True)
+            blk = request_block(opts.tls, "/", step[3]) + hpack_literal("x-bomb", "a" * step[1], indexing=True)
             blk += bytes([0x80 | (len(STATIC))]) * step[2]  # index 62: the newest dynamic entry
             out = frame(FRAME["HEADERS"], FLAG["END_STREAM"] | FLAG["END_HEADERS"], sid, blk)
         elif kind == "sleep":
@@ -874,7 +890,7 @@ def run_idle(opts):
     emit("answered", answered)
     emit("refused", refused)
     emit("closed_early", closed_early)
-    sys.stdout.flush()
+    getattr(OUT, "file", sys.stdout).flush()
     if opts.ready_file:
         with open(opts.ready_file, "w") as f:
             f.write("%d\n" % answered)
@@ -898,10 +914,33 @@ def run_idle(opts):
 
 # ------------------------------------------------------------------------------------------------
 
-OPTS = None
+def run_batch(opts):
+    """Runs the cases DIR/0.args … DIR/(COUNT-1).args (each the arguments of one run, NUL-terminated) at
+    once, case N's report in DIR/N: many cases that each wait a little cost the longest wait, and one
+    interpreter start."""
+    cases = []
+    for i in range(opts.count):
+        with open(os.path.join(opts.dir, "%d.args" % i), "rb") as f:
+            cases.append([a.decode("utf-8", "surrogateescape") for a in f.read().split(b"\0")[:-1]])
+
+    def one(i, argv):
+        with open(os.path.join(opts.dir, str(i)), "w") as out:
+            OUT.file = out
+            try:
+                run(parser().parse_args(argv))
+            except SystemExit as e:
+                out.write("error=%s\n" % e)
+            except Exception as e:  # a broken case must not take the others down
+                out.write("error=%s: %s\n" % (type(e).__name__, e))
+
+    threads = [threading.Thread(target=one, args=(i, argv)) for i, argv in enumerate(cases)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
 
 
-def main():
+def parser():
     ap = argparse.ArgumentParser(description="A raw HTTP client for granary's integration tests.")
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--addr", default="127.0.0.1")
@@ -933,13 +972,18 @@ def main():
     idle.add_argument("--hold", type=float)
     idle.add_argument("--ready-file")
     idle.add_argument("--stop-file")
-    opts = ap.parse_args()
-    if opts.mode == "h1":
-        run_h1(opts)
-    elif opts.mode == "h2":
-        run_h2(opts)
-    else:
-        run_idle(opts)
+    batch = sub.add_parser("batch")
+    batch.add_argument("--dir", required=True)
+    batch.add_argument("count", type=int)
+    return ap
+
+
+def run(opts):
+    {"h1": run_h1, "h2": run_h2, "idle": run_idle, "batch": run_batch}[opts.mode](opts)
+
+
+def main():
+    run(parser().parse_args())
 
 
 if __name__ == "__main__":
