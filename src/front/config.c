@@ -26,7 +26,7 @@ static const char *const known_keys[] = {
         "CONTROL_SOCKET", "SHELL_DIR", "TLS_CERT_FILE", "TLS_KEY_FILE", "LOG_LEVEL", "MAX_REQUEST_LINE",
         "MAX_HEADER_BYTES", "MAX_HEADER_COUNT", "MAX_BODY_BYTES", "MAX_CONNECTIONS",
         "MAX_CONNECTIONS_PER_ADDRESS", "HEADER_TIMEOUT_SEC", "IDLE_TIMEOUT_SEC", "BODY_TIMEOUT_SEC",
-        "WRITE_TIMEOUT_SEC", "DRAIN_TIMEOUT_SEC",
+        "WRITE_TIMEOUT_SEC", "DRAIN_TIMEOUT_SEC", "MIN_BODY_RATE",
 };
 
 void front_config_done(FrontConfig *c) {
@@ -190,6 +190,7 @@ int front_config_load(const char *path, bool dev, const FrontConfigOverrides *o,
                 .header_timeout_sec = FRONT_HEADER_TIMEOUT_SEC,
                 .idle_timeout_sec = FRONT_IDLE_TIMEOUT_SEC,
                 .body_timeout_sec = FRONT_BODY_TIMEOUT_SEC,
+                .body_min_rate = FRONT_BODY_MIN_RATE,
                 .write_timeout_sec = FRONT_WRITE_TIMEOUT_SEC,
                 .drain_timeout_sec = FRONT_DRAIN_TIMEOUT_SEC,
         };
@@ -363,6 +364,7 @@ int front_config_load(const char *path, bool dev, const FrontConfigOverrides *o,
             (r = get_unsigned(&conf, "IDLE_TIMEOUT_SEC", 1, 86400, &c.idle_timeout_sec, ret_error)) < 0 ||
             (r = get_unsigned(&conf, "BODY_TIMEOUT_SEC", 1, 3600, &c.body_timeout_sec, ret_error)) < 0 ||
             (r = get_unsigned(&conf, "WRITE_TIMEOUT_SEC", 1, 3600, &c.write_timeout_sec, ret_error)) < 0 ||
+            (r = get_unsigned(&conf, "MIN_BODY_RATE", 0, 1U << 30, &c.body_min_rate, ret_error)) < 0 ||
             (r = get_unsigned(&conf, "DRAIN_TIMEOUT_SEC", 0, 3600, &c.drain_timeout_sec, ret_error)) < 0)
                 goto fail;
 

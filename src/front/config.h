@@ -32,6 +32,8 @@
                                                  * handshake) to its end */
 #define FRONT_IDLE_TIMEOUT_SEC 75U              /* IDLE_TIMEOUT_SEC: keep-alive connection with nothing to do */
 #define FRONT_BODY_TIMEOUT_SEC 30U              /* BODY_TIMEOUT_SEC: a request body that makes no progress */
+#define FRONT_BODY_MIN_RATE 1024U               /* MIN_BODY_RATE: bytes/s a body must average after
+                                                 * BODY_TIMEOUT_SEC (0: off) */
 #define FRONT_WRITE_TIMEOUT_SEC 30U             /* WRITE_TIMEOUT_SEC: a client that reads nothing we send */
 #define FRONT_DRAIN_TIMEOUT_SEC 10U             /* DRAIN_TIMEOUT_SEC: SIGTERM waits this long for requests */
 
@@ -54,6 +56,7 @@ typedef struct FrontConfig {
         unsigned connections_max;
         unsigned connections_per_address_max;
         unsigned header_timeout_sec, idle_timeout_sec, body_timeout_sec, write_timeout_sec, drain_timeout_sec;
+        unsigned body_min_rate;
 } FrontConfig;
 
 void front_config_done(FrontConfig *c);

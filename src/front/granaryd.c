@@ -482,6 +482,7 @@ static ServerLimits limits_of(const FrontConfig *c) {
                 .header_timeout_usec = c->header_timeout_sec * USEC_PER_SEC,
                 .idle_timeout_usec = c->idle_timeout_sec * USEC_PER_SEC,
                 .body_timeout_usec = c->body_timeout_sec * USEC_PER_SEC,
+                .body_min_rate = c->body_min_rate,
                 .write_timeout_usec = c->write_timeout_sec * USEC_PER_SEC,
         };
 }

@@ -99,6 +99,7 @@ struct ServerRequest {
         size_t body_max;
         StrBuf body;
         uint64_t body_seen;
+        uint64_t started; /* when its head was complete */
         void (*body_cb)(ServerRequest *r, const void *body, size_t n, void *userdata);
         void *body_userdata;
         /* request body, streamed (server_request_stream_body()) */
@@ -346,6 +347,7 @@ static ServerRequest *request_new(Conn *c, HttpRequest *http, int32_t stream_id)
         r->http = http;
         r->stream_id = stream_id;
         r->id = ++c->server->next_request_id;
+        r->started = now_usec(c->server);
         r->next = c->requests;
         if (c->requests)
                 c->requests->prev = r;
@@ -1274,6 +1276,17 @@ static uint32_t conn_wanted_events(Conn *c) {
         return ev;
 }
 
+/* A body must make progress every body_timeout, and, after a grace of one body_timeout, arrive at
+ * body_min_rate bytes a second on average: trickling a byte now and then holds a connection no longer. */
+static uint64_t body_deadline(const Server *s, const ServerRequest *r, uint64_t now) {
+        const ServerLimits *l = &s->limits;
+        uint64_t d = now + l->body_timeout_usec;
+
+        if (l->body_min_rate > 0)
+                d = MIN(d, r->started + l->body_timeout_usec + r->body_seen / l->body_min_rate * USEC_PER_SEC);
+        return d;
+}
+
 static uint64_t conn_wanted_deadline(Conn *c, uint64_t now) {
         const ServerLimits *l = &c->server->limits;
         bool in_flight = c->requests != NULL;
@@ -1287,8 +1300,8 @@ static uint64_t conn_wanted_deadline(Conn *c, uint64_t now) {
         if (c->state == CONN_H1) {
                 ServerRequest *r = h1_current(c);
 
-                if (r && !r->complete && (r->reading || r->answered))
-                        return now + l->body_timeout_usec;
+                if (r && !r->complete && !r->body_paused && (r->reading || r->answered || r->body_data))
+                        return body_deadline(c->server, r, now);
                 if (in_flight)
                         return UINT64_MAX; /* the handler's */
                 if (!http1_parser_is_idle(c->h1) && c->head_started)
@@ -1297,10 +1310,12 @@ static uint64_t conn_wanted_deadline(Conn *c, uint64_t now) {
         }
         if (c->state == CONN_H2) {
                 if (in_flight) {
+                        uint64_t d = UINT64_MAX;
+
                         for (ServerRequest *r = c->requests; r; r = r->next)
-                                if (r->reading && !r->complete)
-                                        return now + l->body_timeout_usec;
-                        return UINT64_MAX;
+                                if ((r->reading || r->body_data) && !r->complete && !r->body_paused)
+                                        d = MIN(d, body_deadline(c->server, r, now));
+                        return d;
                 }
                 return now + l->idle_timeout_usec;
         }

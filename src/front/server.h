@@ -42,6 +42,7 @@ typedef struct ServerLimits {
         uint64_t header_timeout_usec;         /* TLS handshake, and first byte of a head to its end */
         uint64_t idle_timeout_usec;           /* a connection with nothing in flight */
         uint64_t body_timeout_usec;           /* a request body that makes no progress */
+        uint64_t body_min_rate;               /* bytes/s a body must average after body_timeout; 0: off */
         uint64_t write_timeout_usec;          /* output that makes no progress */
 } ServerLimits;
 

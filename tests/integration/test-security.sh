@@ -417,6 +417,14 @@ else
         not_ok "a client that never reads is dropped after WRITE_TIMEOUT_SEC"
         diag "$(cat noread.out)"
 fi
+# A body that never stops but crawls: one byte every 0.3 s keeps the progress deadline happy, but falls
+# below MIN_BODY_RATE (1024 bytes/s by default) once BODY_TIMEOUT_SEC (2 s) of grace are over.
+crawl=()
+for _ in $(seq 20); do crawl+=(@sleep=0.3 a); done
+"$PYTHON" "$RAWHTTP" --port "$CPORT" --source 127.0.0.6 --timeout 8 h1 \
+        "POST /api/v1/session HTTP/1.1\r\nHost: $CBASE\r\nOrigin: http://$CBASE\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{" \
+        "${crawl[@]}" >crawl.out 2>&1
+timed "a crawling body is closed once it falls below MIN_BODY_RATE" crawl.out 'none|408'
 expect_raw "a body past MAX_BODY_BYTES (4096): 413, closed" 413 yes --port "$CPORT" --timeout 3 h1 \
         "POST /api/v1/session HTTP/1.1\r\nHost: $CBASE\r\nContent-Length: 4097\r\n\r\n"
 
