@@ -23,13 +23,26 @@ _granary() {
         esac
 
         if [ -z "$cmd" ]; then
-                COMPREPLY=($(compgen -W "status admin-token user help --socket --dev --help --version" -- "$cur"))
+                COMPREPLY=($(compgen -W "status admin-token user app help --socket --dev --help --version" -- "$cur"))
                 return
         fi
 
         case $cmd in
                 status) COMPREPLY=($(compgen -W "--socket --dev --help" -- "$cur")) ;;
                 admin-token) COMPREPLY=($(compgen -W "-q --quiet --socket --dev --help" -- "$cur")) ;;
+                app)
+                        if [ -z "$sub" ]; then
+                                COMPREPLY=($(compgen -W "install list remove help --help" -- "$cur"))
+                        elif [ "$sub" = install ] && [[ $cur != -* ]]; then
+                                COMPREPLY=($(compgen -f -X '!*.spk' -- "$cur") $(compgen -d -- "$cur"))
+                        else
+                                case $sub in
+                                        list) COMPREPLY=($(compgen -W "--json --socket --dev --help" -- "$cur")) ;;
+                                        remove) COMPREPLY=($(compgen -W "--force --socket --dev --help" -- "$cur")) ;;
+                                        *) COMPREPLY=($(compgen -W "--socket --dev --help" -- "$cur")) ;;
+                                esac
+                        fi
+                        ;;
                 user)
                         if [ -z "$sub" ]; then
                                 COMPREPLY=($(compgen -W "list add passwd admin delete help --help" -- "$cur"))

@@ -14,6 +14,7 @@
  *
  * Passwords are read from the terminal (echo off, asked twice) or, with --password-stdin, as one line
  * from standard input; never from the command line, where every local user could read them in /proc.
+ * Packages are streamed from their file to POST /api/v1/apps, never read into memory whole.
  * Text that comes from the server (names, messages) is printed with control characters replaced, so a
  * display name cannot send escape sequences to an admin's terminal.
  */
@@ -25,6 +26,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <termios.h>
 #include <time.h>
@@ -46,6 +48,10 @@
 #define API_CONNECT_TIMEOUT_SEC 10L
 /* The API refuses longer passwords; reading stops here. */
 #define PASSWORD_MAX 1024u
+/* Uploading a package and installing it (granaryd gives an install 10 minutes). */
+#define APP_INSTALL_TIMEOUT_SEC (30L * 60L)
+/* How long curl waits for "100 Continue" before it sends a package anyway. */
+#define EXPECT_100_TIMEOUT_MSEC 10000L
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(CURL *, curl_easy_cleanup);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct curl_slist *, curl_slist_free_all);
@@ -64,6 +70,7 @@ enum {
         ARG_DISPLAY_NAME,
         ARG_PASSWORD_STDIN,
         ARG_NO_PASSWORD,
+        ARG_FORCE,
 };
 
 /* Every command takes these besides its own. */
@@ -208,14 +215,64 @@ static int log_api_error(long status, json_t *reply) {
         return log_error_errno(status == 403 || status == 401 ? -EPERM : -EPROTO, "%s", text);
 }
 
+/* A request body streamed from a file. */
+typedef struct Upload {
+        int fd;
+        uint64_t size;
+        const char *content_type;
+        const char *label;  /* what the progress line names */
+        bool progress;      /* show it (standard error is a terminal) */
+        int last_percent;   /* of the progress line shown last; -1: none yet */
+        bool installing;    /* the last byte is sent: the server installs */
+} Upload;
+
+static size_t on_upload_read(char *buf, size_t size, size_t n, void *userdata) {
+        Upload *u = userdata;
+        size_t len;
+        ssize_t k;
+
+        if (!MUL_SAFE(&len, size, n))
+                return CURL_READFUNC_ABORT;
+        k = loop_read(u->fd, buf, len);
+        return k < 0 ? CURL_READFUNC_ABORT : (size_t) k;
+}
+
+static int on_upload_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                              curl_off_t ulnow) {
+        Upload *u = userdata;
+        int percent;
+
+        if (!u->progress || u->size == 0)
+                return 0;
+        if (ulnow >= (curl_off_t) u->size) {
+                if (!u->installing)
+                        fprintf(stderr, "\rInstalling %s...%20s\r", u->label, "");
+                u->installing = true;
+                return 0;
+        }
+        percent = (int) (ulnow * 100 / (curl_off_t) u->size);
+        if (percent != u->last_percent) {
+                fprintf(stderr, "\rUploading %s: %3d%% of %.1f MiB", u->label, percent,
+                        (double) u->size / (1024.0 * 1024.0));
+                u->last_percent = percent;
+        }
+        return 0;
+}
+
+/* Wipes the progress line. */
+static void upload_progress_clear(Upload *u) {
+        if (u && u->progress && (u->last_percent >= 0 || u->installing))
+                fprintf(stderr, "\r%*s\r", (int) (strlen(u->label) + 40), "");
+}
+
 /*
- * Sends one API request: method, path below /api/v1 (already escaped), and an optional JSON body. Any
- * HTTP answer is success: *ret_status gets its status and *ret_reply (may be NULL) its JSON object, or
- * NULL when it had none. Logs the failures to get an answer: the socket cannot be reached, the transfer
- * broke, a 2xx reply is not JSON.
+ * Sends one API request: method, path below /api/v1 (already escaped), and an optional body: JSON, or a
+ * file (upload). Any HTTP answer is success: *ret_status gets its status and *ret_reply (may be NULL) its
+ * JSON object, or NULL when it had none. Logs the failures to get an answer: the socket cannot be reached,
+ * the transfer broke, a 2xx reply is not JSON.
  */
-static int api_request(const char *method, const char *path, json_t *body, long *ret_status,
-                       json_t **ret_reply) {
+static int api_request_full(const char *method, const char *path, json_t *body, Upload *upload,
+                            long *ret_status, json_t **ret_reply) {
         _cleanup_(curl_easy_cleanupp) CURL *curl = NULL;
         _cleanup_(curl_slist_free_allp) struct curl_slist *headers = NULL;
         _cleanup_(erase_and_freep) char *request = NULL;
@@ -251,6 +308,14 @@ static int api_request(const char *method, const char *path, json_t *body, long 
                     !(l = curl_slist_append(headers, "Expect:")))
                         return log_oom();
         }
+        if (upload) {
+                _cleanup_free_ char *ct = strjoin("Content-Type: ", upload->content_type);
+
+                /* "Expect: 100-continue" whatever the size: a refusal (403, 413) comes before the body. */
+                if (!ct || !(l = curl_slist_append(headers, ct)) ||
+                    !(l = curl_slist_append(headers, "Expect: 100-continue")))
+                        return log_oom();
+        }
 
         if (curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, socket_path) != CURLE_OK ||
             curl_easy_setopt(curl, CURLOPT_URL, url) != CURLE_OK ||
@@ -260,7 +325,8 @@ static int api_request(const char *method, const char *path, json_t *body, long 
             curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers) != CURLE_OK ||
             curl_easy_setopt(curl, CURLOPT_USERAGENT, "granary/" PACKAGE_VERSION) != CURLE_OK ||
             curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-            curl_easy_setopt(curl, CURLOPT_TIMEOUT, API_TIMEOUT_SEC) != CURLE_OK ||
+            curl_easy_setopt(curl, CURLOPT_TIMEOUT, upload ? APP_INSTALL_TIMEOUT_SEC : API_TIMEOUT_SEC) !=
+                    CURLE_OK ||
             curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, API_CONNECT_TIMEOUT_SEC) != CURLE_OK ||
             curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_error) != CURLE_OK ||
             curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_reply_data) != CURLE_OK ||
@@ -270,8 +336,19 @@ static int api_request(const char *method, const char *path, json_t *body, long 
             (curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request) != CURLE_OK ||
              curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) strlen(request)) != CURLE_OK))
                 return log_error_errno(-EINVAL, "Failed to set up the HTTP client.");
+        if (upload &&
+            (curl_easy_setopt(curl, CURLOPT_POST, 1L) != CURLE_OK ||
+             curl_easy_setopt(curl, CURLOPT_READFUNCTION, on_upload_read) != CURLE_OK ||
+             curl_easy_setopt(curl, CURLOPT_READDATA, upload) != CURLE_OK ||
+             curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) upload->size) != CURLE_OK ||
+             curl_easy_setopt(curl, CURLOPT_EXPECT_100_TIMEOUT_MS, EXPECT_100_TIMEOUT_MSEC) != CURLE_OK ||
+             curl_easy_setopt(curl, CURLOPT_NOPROGRESS, upload->progress ? 0L : 1L) != CURLE_OK ||
+             curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_upload_progress) != CURLE_OK ||
+             curl_easy_setopt(curl, CURLOPT_XFERINFODATA, upload) != CURLE_OK))
+                return log_error_errno(-EINVAL, "Failed to set up the HTTP client.");
 
         c = curl_easy_perform(curl);
+        upload_progress_clear(upload);
         if (c == CURLE_COULDNT_CONNECT)
                 return log_unreachable(socket_path);
         if (c == CURLE_OPERATION_TIMEDOUT)
@@ -295,6 +372,11 @@ static int api_request(const char *method, const char *path, json_t *body, long 
         if (ret_reply)
                 *ret_reply = TAKE_PTR(reply);
         return 0;
+}
+
+static int api_request(const char *method, const char *path, json_t *body, long *ret_status,
+                       json_t **ret_reply) {
+        return api_request_full(method, path, body, NULL, ret_status, ret_reply);
 }
 
 /* api_request() that also logs a refusal (any status but 2xx) with the API's message. */
@@ -1066,12 +1148,353 @@ static int cmd_user(int argc, char *argv[]) {
         return 1;
 }
 
+/* ---- granary app … ---- */
+
+static void app_help(void) {
+        printf("Usage: granary app <command> [options]\n"
+               "\n"
+               "Manages the apps installed on the server.\n"
+               "\n"
+               "Commands:\n"
+               "  granary app install FILE.spk\n"
+               "  granary app list [--json]\n"
+               "  granary app remove APP_ID [--force]\n"
+               "\n"
+               "Each command has --help.\n");
+}
+
+/* Parses a command's options (the common ones, --json, --force), then expects exactly n_args arguments.
+ * Returns 1 after --help, 0 to go on, -EINVAL when the command line is wrong (already reported). */
+static int parse_app_options(int argc, char *argv[], const char *command, const struct option *options,
+                             void (*help)(void), size_t n_args, const char *missing, char **args,
+                             bool *ret_flag) {
+        int c;
+
+        optind = 0;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, ":h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        help();
+                        return 1;
+                case ARG_JSON:
+                case ARG_FORCE:
+                        *ret_flag = true;
+                        break;
+                default:
+                        if (!common_option(c)) {
+                                (void) option_error(c, argv, command);
+                                return -EINVAL;
+                        }
+                }
+        for (size_t i = 0; i < n_args; i++) {
+                if (optind >= argc) {
+                        log_error("Missing %s; see 'granary %s --help'.", missing, command);
+                        return -EINVAL;
+                }
+                args[i] = argv[optind++];
+        }
+        if (optind < argc) {
+                log_error("Unexpected argument '%s'; see 'granary %s --help'.", argv[optind], command);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+/* "1.2.0", or "version 3" when the package has no marketing version. */
+static char *version_text(json_t *marketing, json_t *version) {
+        const char *m = json_string_value(marketing);
+        char *s;
+
+        if (!isempty(m))
+                return terminal_text(m);
+        if (asprintf(&s, "version %lld", (long long) json_integer_value(version)) < 0)
+                return NULL;
+        return s;
+}
+
+static void app_install_help(void) {
+        printf("Usage: granary app install FILE.spk\n"
+               "\n"
+               "Uploads a Sandstorm package to granaryd, which verifies its signature, unpacks it and\n"
+               "records its app. A package of a known app with a higher version upgrades that app; its\n"
+               "grains move to the new version at their next start. On a terminal, the upload's progress\n"
+               "is shown.\n"
+               "\n"
+               "  -h, --help  show this help\n");
+}
+
+static int cmd_app_install(int argc, char *argv[]) {
+        static const struct option options[] = { COMMON_OPTIONS, {} };
+        _cleanup_(json_decrefp) json_t *reply = NULL;
+        _cleanup_free_ char *title = NULL, *version = NULL, *latest = NULL, *id = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        json_t *app, *package;
+        const char *outcome;
+        struct stat st;
+        Upload upload;
+        char *path;
+        bool unused = false;
+        long status;
+        int r;
+
+        r = parse_app_options(argc, argv, "app install", options, app_install_help, 1, "package file", &path,
+                              &unused);
+        if (r != 0)
+                return r > 0 ? 0 : 1;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return log_error_errno(-errno, "Failed to open '%s': %m", path), 1;
+        if (fstat(fd, &st) < 0)
+                return log_error_errno(-errno, "Failed to look at '%s': %m", path), 1;
+        if (!S_ISREG(st.st_mode)) {
+                log_error("'%s' is not a file.", path);
+                return 1;
+        }
+        upload = (Upload) {
+                .fd = fd,
+                .size = (uint64_t) st.st_size,
+                .content_type = "application/x-sandstorm-package",
+                .label = path_basename(path),
+                .progress = isatty(STDERR_FILENO),
+                .last_percent = -1,
+        };
+
+        r = api_request_full("POST", "/apps", NULL, &upload, &status, &reply);
+        if (r < 0)
+                return 1;
+        if (status < 200 || status >= 300)
+                return log_api_error(status, reply), 1;
+
+        app = json_object_get(reply, "app");
+        package = json_object_get(reply, "package");
+        outcome = json_string_value(json_object_get(reply, "outcome"));
+        if (!json_is_string(json_object_get(app, "id")) || !json_is_string(json_object_get(app, "title")) ||
+            !json_is_integer(json_object_get(package, "version")) || !outcome)
+                return log_unexpected_reply(), 1;
+        id = terminal_text(json_string_value(json_object_get(app, "id")));
+        title = terminal_text(json_string_value(json_object_get(app, "title")));
+        version = version_text(json_object_get(package, "marketingVersion"),
+                               json_object_get(package, "version"));
+        latest = version_text(json_object_get(app, "marketingVersion"), json_object_get(app, "version"));
+        if (!id || !title || !version || !latest)
+                return log_oom(), 1;
+
+        if (streq(outcome, "new"))
+                printf("Installed '%s' %s (app %s).\n", title, version, id);
+        else if (streq(outcome, "upgrade"))
+                printf("Upgraded '%s' to %s (app %s).\n", title, version, id);
+        else if (streq(outcome, "older"))
+                printf("Added %s of '%s' (app %s); %s stays the version in use.\n", version, title, id,
+                       latest);
+        else if (streq(outcome, "restored"))
+                printf("Restored the files of '%s' %s (app %s).\n", title, version, id);
+        else
+                return log_unexpected_reply(), 1;
+        return fflush(stdout) == 0 ? 0 : 1;
+}
+
+static void app_list_help(void) {
+        printf("Usage: granary app list [--json]\n"
+               "\n"
+               "Lists the installed apps: app ID, title, the version in use, and when it was installed\n"
+               "(local time).\n"
+               "\n"
+               "  --json      print the apps as the API gives them, a JSON array\n"
+               "  -h, --help  show this help\n");
+}
+
+#define APP_COLUMNS 4
+
+static int cmd_app_list(int argc, char *argv[]) {
+        static const struct option options[] = {
+                { "json", no_argument, NULL, ARG_JSON },
+                COMMON_OPTIONS,
+                {},
+        };
+        static const char *const header[APP_COLUMNS] = { "APP-ID", "TITLE", "VERSION", "INSTALLED" };
+        _cleanup_(json_decrefp) json_t *reply = NULL;
+        _cleanup_strv_free_ char **cells = NULL;
+        size_t width[APP_COLUMNS], n_rows, i;
+        json_t *apps, *a;
+        bool json = false;
+        int r;
+
+        r = parse_app_options(argc, argv, "app list", options, app_list_help, 0, NULL, NULL, &json);
+        if (r != 0)
+                return r > 0 ? 0 : 1;
+
+        if (api_call("GET", "/apps", NULL, &reply) < 0)
+                return 1;
+        apps = json_object_get(reply, "apps");
+        if (!json_is_array(apps))
+                return log_unexpected_reply(), 1;
+
+        if (json) {
+                _cleanup_free_ char *text = json_dumps(apps, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+                if (!text)
+                        return log_oom(), 1;
+                printf("%s\n", text);
+                return fflush(stdout) == 0 ? 0 : 1;
+        }
+        if (json_array_size(apps) == 0) {
+                printf("No apps are installed.\n");
+                return fflush(stdout) == 0 ? 0 : 1;
+        }
+
+        for (size_t k = 0; k < APP_COLUMNS; k++)
+                if (strv_extend(&cells, header[k]) < 0)
+                        return log_oom(), 1;
+        json_array_foreach(apps, i, a) {
+                const char *id = json_string_value(json_object_get(a, "id"));
+                const char *title = json_string_value(json_object_get(a, "title"));
+                json_t *version = json_object_get(a, "version");
+                char *installed = NULL, *v;
+
+                if (!id || !title)
+                        return log_unexpected_reply(), 1;
+                if (json_is_integer(version)) {
+                        _cleanup_free_ char *m = version_text(json_object_get(a, "marketingVersion"),
+                                                              version);
+
+                        if (!m || asprintf(&v, "%s (%lld)", m, (long long) json_integer_value(version)) < 0)
+                                return log_oom(), 1;
+                } else if (!(v = strdup("-")))
+                        return log_oom(), 1;
+                r = format_time(json_object_get(a, "installed"), &installed);
+                if (r == -ENOMEM) {
+                        free(v);
+                        return log_oom(), 1;
+                }
+                if (r < 0) {
+                        free(v);
+                        return log_unexpected_reply(), 1;
+                }
+                if (strv_consume(&cells, terminal_text(id)) < 0 ||
+                    strv_consume(&cells, terminal_text(title)) < 0 || strv_consume(&cells, v) < 0 ||
+                    strv_consume(&cells, installed) < 0)
+                        return log_oom(), 1;
+        }
+
+        n_rows = strv_length(cells) / APP_COLUMNS;
+        for (size_t k = 0; k < APP_COLUMNS; k++) {
+                width[k] = 0;
+                for (size_t row = 0; row < n_rows; row++)
+                        width[k] = MAX(width[k], text_width(cells[row * APP_COLUMNS + k]));
+        }
+        for (size_t row = 0; row < n_rows; row++)
+                for (size_t k = 0; k < APP_COLUMNS; k++) {
+                        const char *cell = cells[row * APP_COLUMNS + k];
+
+                        if (k == APP_COLUMNS - 1)
+                                printf("%s\n", cell);
+                        else
+                                printf("%s%*s", cell, (int) (width[k] - text_width(cell) + 2), "");
+                }
+        return fflush(stdout) == 0 ? 0 : 1;
+}
+
+static void app_remove_help(void) {
+        printf("Usage: granary app remove APP_ID [--force]\n"
+               "\n"
+               "Removes an app with all its versions and their files. An app that grains still use is not\n"
+               "removed, unless --force says so.\n"
+               "\n"
+               "  --force     remove it anyway, and the grains that use it with it (their data stays\n"
+               "              on disk)\n"
+               "  -h, --help  show this help\n");
+}
+
+static int cmd_app_remove(int argc, char *argv[]) {
+        static const struct option options[] = {
+                { "force", no_argument, NULL, ARG_FORCE },
+                COMMON_OPTIONS,
+                {},
+        };
+        _cleanup_(json_decrefp) json_t *reply = NULL;
+        _cleanup_free_ char *escaped = NULL, *path = NULL, *title = NULL, *id = NULL;
+        json_t *app, *grains;
+        bool force = false;
+        char *app_id;
+        int r;
+
+        r = parse_app_options(argc, argv, "app remove", options, app_remove_help, 1, "app ID", &app_id,
+                              &force);
+        if (r != 0)
+                return r > 0 ? 0 : 1;
+        if (isempty(app_id)) {
+                log_error("The app ID is empty.");
+                return 1;
+        }
+
+        escaped = curl_easy_escape(NULL, app_id, 0);
+        if (!escaped)
+                return log_oom(), 1;
+        path = strjoin("/apps/", escaped, force ? "?force=1" : "");
+        if (!path)
+                return log_oom(), 1;
+        if (api_call("DELETE", path, NULL, &reply) < 0)
+                return 1;
+
+        app = json_object_get(reply, "app");
+        grains = json_object_get(reply, "deletedGrains");
+        if (!json_is_string(json_object_get(app, "id")) || !json_is_string(json_object_get(app, "title")) ||
+            !json_is_array(grains))
+                return log_unexpected_reply(), 1;
+        id = terminal_text(json_string_value(json_object_get(app, "id")));
+        title = terminal_text(json_string_value(json_object_get(app, "title")));
+        if (!id || !title)
+                return log_oom(), 1;
+        if (json_array_size(grains) > 0)
+                printf("Removed '%s' (app %s) and the %zu grain%s that used it.\n", title, id,
+                       json_array_size(grains), json_array_size(grains) == 1 ? "" : "s");
+        else
+                printf("Removed '%s' (app %s).\n", title, id);
+        return fflush(stdout) == 0 ? 0 : 1;
+}
+
+static const Command app_commands[] = {
+        { "install", cmd_app_install },
+        { "list", cmd_app_list },
+        { "remove", cmd_app_remove },
+};
+
+static int cmd_app(int argc, char *argv[]) {
+        static const struct option options[] = { COMMON_OPTIONS, {} };
+        int c;
+
+        optind = 0;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "+:h", options, NULL)) >= 0)
+                if (c == 'h') {
+                        app_help();
+                        return 0;
+                } else if (!common_option(c))
+                        return option_error(c, argv, "app");
+        if (optind >= argc) {
+                log_error("Missing app command; see 'granary app --help'.");
+                return 1;
+        }
+        if (streq(argv[optind], "help")) {
+                app_help();
+                return 0;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(app_commands); i++)
+                if (streq(argv[optind], app_commands[i].name))
+                        return app_commands[i].run(argc - optind, argv + optind);
+        log_error("Unknown app command '%s'; see 'granary app --help'.", argv[optind]);
+        return 1;
+}
+
 /* ---- main ---- */
 
 static const Command commands[] = {
         { "status", cmd_status },
         { "admin-token", cmd_admin_token },
         { "user", cmd_user },
+        { "app", cmd_app },
 };
 
 static void help(void) {
@@ -1087,6 +1510,9 @@ static void help(void) {
                "  granary user passwd NAME [--password-stdin]\n"
                "  granary user admin NAME yes|no\n"
                "  granary user delete NAME\n"
+               "  granary app install FILE.spk   install an app, or a new version of one\n"
+               "  granary app list [--json]      list the installed apps\n"
+               "  granary app remove APP_ID [--force]\n"
                "\n"
                "Options for every command:\n"
                "  --socket=PATH     granaryd's control socket (default: $GRANARY_CONTROL_SOCKET,\n"

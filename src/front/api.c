@@ -5,8 +5,11 @@
  *
  *   api_handle() --route, method, caller, CSRF, body (api_dispatch)--> ANSWERED: done(response), freed
  *        \--a password to hash or check (call_start_worker)--> WORKING
- *   WORKING --worker done (on_worker_done → the call's continuation)--> ANSWERED: done(response), freed
- *        \--api_call_cancel(), api_free()--> worker killed and reaped, freed; done is not called
+ *        \--a package to install (install_start; also from api_app_install())--> WORKING
+ *   WORKING --worker done (on_worker_done → the call's continuation; on_install_done)--> ANSWERED:
+ *        done(response), freed
+ *        \--api_call_cancel(), api_free()--> worker killed and reaped, an install's staging directory moved
+ *        aside for the purge worker, freed; done is not called
  *
  * (1) done is called exactly once per call that is not cancelled, and the call is freed right after
  * (2) a call has at most one worker, and only in WORKING; the Api lists every call until it is freed
@@ -14,23 +17,30 @@
  *     deleted, or their password changed, while the worker ran
  * (4) passwords, tokens and secrets live only in the call (wiped when it is freed), the worker's input
  *     (wiped once forked) and response bodies that exist to hand them out (wiped by api_response_free())
+ * (5) the Api has at most one purge worker (deleting trees moved aside); a purge asked for while one runs
+ *     runs again after it; none starts once api_free() has begun, and the next start purges instead
  *
  * The order of checks for every request: 404 unknown path, 405 method, then who calls (401/403, the
  * control socket's 400), CSRF/Origin (403), 415 Content-Type, 400 malformed body, then the endpoint.
  */
 
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <strings.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
+#include "basic/fileio.h"
 #include "basic/hex.h"
 #include "basic/log.h"
 #include "basic/string-util.h"
 #include "front/accounts.h"
 #include "front/api.h"
+#include "front/apps.h"
 #include "front/totp.h"
 #include "front/worker.h"
 
@@ -47,6 +57,8 @@ typedef enum ApiRoute {
         ROUTE_TOTP_NEW,
         ROUTE_TOTP,
         ROUTE_ADMIN_TOKEN,
+        ROUTE_APPS,
+        ROUTE_APP,
         _ROUTE_MAX,
         _ROUTE_INVALID = -EINVAL,
 } ApiRoute;
@@ -64,6 +76,8 @@ static const uint64_t route_methods[_ROUTE_MAX] = {
         [ROUTE_TOTP_NEW] = METHOD_BIT(HTTP_METHOD_GET),
         [ROUTE_TOTP] = METHOD_BIT(HTTP_METHOD_POST) | METHOD_BIT(HTTP_METHOD_DELETE),
         [ROUTE_ADMIN_TOKEN] = METHOD_BIT(HTTP_METHOD_POST),
+        [ROUTE_APPS] = METHOD_BIT(HTTP_METHOD_GET) | METHOD_BIT(HTTP_METHOD_POST),
+        [ROUTE_APP] = METHOD_BIT(HTTP_METHOD_GET) | METHOD_BIT(HTTP_METHOD_DELETE),
 };
 
 struct Api {
@@ -78,6 +92,10 @@ struct Api {
         bool have_csrf_key;
         uint64_t started; /* api_startup()'s now; 0 before */
         ApiCall *calls;
+        int packages_fd; /* -EBADF: no packages directory, no app endpoints */
+        Worker *purge;
+        bool purge_again;
+        bool freeing;
 };
 
 typedef int (*ApiContinuation)(ApiCall *c, int error, const char *hash, ApiResponse **ret);
@@ -98,6 +116,8 @@ struct ApiCall {
         char address_key[ACCOUNTS_ADDRESS_KEY_SIZE]; /* "" when unknown */
         json_t *body;                                /* the parsed body, or NULL */
         char path_name[ACCOUNTS_NAME_MAX + 1];       /* NAME in /users/NAME */
+        char path_app[APP_ID_TEXT_SIZE + 1];          /* ID in /apps/ID, canonical; "" when not an id */
+        bool force;                                   /* DELETE /apps/ID?force=1 */
 
         /* Who calls. */
         bool admin;
@@ -110,6 +130,11 @@ struct ApiCall {
         char *target_name;
         char *target_hash; /* the hash a password was checked against: unchanged afterwards, or no go */
         bool verified;     /* the worker checked a password */
+
+        /* An install. */
+        int spk_fd;
+        AppsJob job;
+        bool job_running; /* a worker runs job: its staging directory is to be abandoned if it is killed */
 };
 
 /* ---- responses ---- */
@@ -1264,6 +1289,294 @@ static int handle_admin_token(ApiCall *c, ApiResponse **ret) {
         return reply(ret, 201, j);
 }
 
+/* ---- apps ---- */
+
+ApiResponse *api_response_new_error(int status, const char *message) {
+        ApiResponse *r = NULL;
+
+        assert(message);
+
+        if (reply_error(&r, status, "%s", message) < 0)
+                return NULL;
+        return r;
+}
+
+static int reply_apps_unavailable(ApiResponse **ret) {
+        return reply_error(ret, 503, "Apps are not available on this server.");
+}
+
+static bool is_package_content_type(const HttpHeader *headers, size_t n) {
+        const HttpHeader *h;
+        const char *p;
+        size_t len;
+
+        if (http_headers_count(headers, n, "Content-Type") != 1)
+                return false;
+        h = http_headers_find(headers, n, "Content-Type");
+        p = h->value;
+        len = strcspn(p, ";");
+        if (len > h->value_len)
+                len = h->value_len;
+        strip_span(&p, &len);
+        return http_strcaseeq(p, len, "application/x-sandstorm-package",
+                              STRLEN("application/x-sandstorm-package")) ||
+               http_strcaseeq(p, len, "application/octet-stream", STRLEN("application/octet-stream"));
+}
+
+static void api_purge_start(Api *api);
+
+static void on_purge_done(Worker *w, int error, const void *result, size_t size, void *userdata) {
+        Api *api = userdata;
+
+        api->purge = NULL;
+        if (error < 0)
+                log_warning_errno(error, "Failed to delete removed package trees; the next start tries "
+                                         "again: %m");
+        if (api->purge_again) {
+                api->purge_again = false;
+                api_purge_start(api);
+        }
+}
+
+/* Deletes the trees moved aside, in a worker (5). */
+static void api_purge_start(Api *api) {
+        int r;
+
+        if (api->freeing || api->packages_fd < 0)
+                return;
+        if (api->purge) {
+                api->purge_again = true;
+                return;
+        }
+        r = worker_run(api->event, apps_purge_job, &api->packages_fd, sizeof(api->packages_fd),
+                       API_PURGE_TIMEOUT_USEC, on_purge_done, api, &api->purge);
+        if (r < 0)
+                log_debug_errno(r, "Removed package trees stay until a later purge: %m");
+}
+
+static json_t *app_json(const AppsApp *a) {
+        assert(a);
+
+        return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o}",
+                         "id", a->id,
+                         "title", a->title,
+                         "version", a->package_id ? json_integer((json_int_t) a->version) : json_null(),
+                         "marketingVersion", a->package_id ? json_string(a->marketing_version) : json_null(),
+                         "packageId", a->package_id ? json_string(a->package_id) : json_null(),
+                         "installed", time_json(a->installed),
+                         "created", time_json(a->created));
+}
+
+static int handle_apps_get(ApiCall *c, ApiResponse **ret) {
+        _cleanup_(apps_app_list_freep) AppsApp **l = NULL;
+        json_t *a;
+        size_t n;
+        int r;
+
+        r = apps_list(c->api->store, &l, &n);
+        if (r < 0)
+                return r;
+        a = json_array();
+        if (!a)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                if (json_array_append_new(a, app_json(l[i])) < 0) {
+                        json_decref(a);
+                        return -ENOMEM;
+                }
+        return reply(ret, 200, json_pack("{s:o}", "apps", a));
+}
+
+static int handle_app_get(ApiCall *c, ApiResponse **ret) {
+        _cleanup_(apps_app_freep) AppsApp *app = NULL;
+        _cleanup_(store_package_list_freep) StorePackage **l = NULL;
+        json_t *j, *packages;
+        size_t n;
+        int r;
+
+        if (isempty(c->path_app))
+                return reply_error(ret, 404, "No such app.");
+        r = apps_get(c->api->store, c->path_app, &app);
+        if (r == -ENOENT)
+                return reply_error(ret, 404, "No such app.");
+        if (r < 0)
+                return r;
+        r = store_package_list_by_app(c->api->store, app->id, &l, &n);
+        if (r < 0)
+                return r;
+
+        j = app_json(app);
+        packages = json_array();
+        if (!j || !packages || json_object_set_new(j, "packages", packages) < 0) {
+                json_decref(j);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+                bool latest = app->package_id && streq(app->package_id, l[i]->id);
+
+                if (json_array_append_new(packages, json_pack("{s:s, s:I, s:s, s:o, s:b}", "id", l[i]->id,
+                                                              "version", (json_int_t) l[i]->app_version,
+                                                              "marketingVersion", l[i]->marketing_version,
+                                                              "installed", time_json(l[i]->installed),
+                                                              "latest", latest)) < 0) {
+                        json_decref(j);
+                        return -ENOMEM;
+                }
+        }
+        return reply(ret, 200, json_pack("{s:o}", "app", j));
+}
+
+static int handle_app_delete(ApiCall *c, ApiResponse **ret) {
+        _cleanup_(apps_app_freep) AppsApp *app = NULL;
+        _cleanup_strv_free_ char **grains = NULL;
+        json_t *deleted;
+        int r;
+
+        if (!c->admin)
+                return reply_error(ret, 403, "Only administrators may do that.");
+        if (c->api->packages_fd < 0)
+                return reply_apps_unavailable(ret);
+        if (isempty(c->path_app))
+                return reply_error(ret, 404, "No such app.");
+        r = apps_get(c->api->store, c->path_app, &app);
+        if (r == -ENOENT)
+                return reply_error(ret, 404, "No such app.");
+        if (r < 0)
+                return r;
+
+        r = apps_remove(c->api->store, c->api->packages_fd, app->id,
+                        APPS_REMOVE_DEFER | (c->force ? APPS_REMOVE_FORCE : 0), &grains);
+        if (r == -ENOENT)
+                return reply_error(ret, 404, "No such app.");
+        if (r == -EBUSY)
+                return reply_error(ret, 409,
+                                   "Grains use this app: delete them first, or force the removal.");
+        if (r < 0)
+                return r;
+        api_purge_start(c->api);
+
+        if (strv_length(grains) > 0)
+                log_struct(LOG_WARNING,
+                           "App %s removed by force, with the rows of the %zu grain(s) that used it; their "
+                           "storage stays.",
+                           app->id, strv_length(grains), "GRANARY_APP_ID=%s", app->id);
+        else
+                log_struct(LOG_INFO, "App %s removed.", app->id, "GRANARY_APP_ID=%s", app->id);
+
+        deleted = json_array();
+        if (!deleted)
+                return -ENOMEM;
+        STRV_FOREACH(g, grains)
+                if (json_array_append_new(deleted, json_string(*g)) < 0) {
+                        json_decref(deleted);
+                        return -ENOMEM;
+                }
+        return reply(ret, 200, json_pack("{s:o, s:o}", "app", app_json(app), "deletedGrains", deleted));
+}
+
+static int install_answer(ApiCall *c, int error, const void *result, size_t size, ApiResponse **ret) {
+        _cleanup_(apps_install_result_done) AppsInstallResult res = {};
+        _cleanup_(api_response_freep) ApiResponse *resp = NULL;
+        _cleanup_free_ char *message = NULL;
+        const char *outcome;
+        int r, status;
+
+        r = apps_job_finish(c->api->store, &c->job, error, result, size, c->now, &res, &message);
+        if (r == -EEXIST)
+                return reply_error(ret, 409, "%s", message ?: "This package is installed already.");
+        if (r < 0 && apps_error_is_package(r)) {
+                /* The message is spk's or ours, with every byte from the package escaped. */
+                log_struct(LOG_NOTICE, "Refused a package: %s", message ?: "invalid", "GRANARY_ERROR=%s",
+                           message ?: "invalid");
+                return reply_error(ret, 400, "%s", message ?: "This is not a valid package.");
+        }
+        if (r < 0) {
+                status = http_status_from_errno(r);
+                if (status < 500)
+                        status = 500;
+                log_error_errno(r, "Failed to install a package: %s", message ?: "%m");
+                return reply_error(ret, status, "%s",
+                                   r == -ENOSPC     ? "The server's disk is full."
+                                   : status == 504 ? "The server took too long."
+                                                   : "Internal error.");
+        }
+
+        outcome = apps_install_outcome_to_string(res.outcome);
+        log_struct(LOG_INFO, "Package %s of app %s installed (%s).", res.package_id, res.app->id, outcome,
+                   "GRANARY_APP_ID=%s", res.app->id, "GRANARY_PACKAGE_ID=%s", res.package_id);
+        r = reply(&resp, 201,
+                  json_pack("{s:o, s:{s:s, s:I, s:s}, s:s}", "app", app_json(res.app), "package", "id",
+                            res.package_id, "version", (json_int_t) res.version, "marketingVersion",
+                            res.marketing_version, "outcome", outcome));
+        if (r < 0)
+                return r;
+        r = response_add_header(resp, "Location: /api/v1/apps/%s", res.app->id);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(resp);
+        return 0;
+}
+
+static void on_install_done(Worker *w, int error, const void *result, size_t size, void *userdata) {
+        ApiCall *c = userdata;
+        ApiResponse *resp = NULL;
+        int r;
+
+        assert(c);
+        c->worker = NULL;
+        c->job_running = false;
+
+        r = install_answer(c, error, result, size, &resp);
+        /* A child that died (or timed out) may have left its staging directory. */
+        if (apps_job_abandon(&c->job) > 0)
+                api_purge_start(c->api);
+        c->spk_fd = safe_close(c->spk_fd);
+        if (r < 0) {
+                resp = api_response_free(resp);
+                resp = response_for_errno(c, r);
+        }
+        call_finish(c, resp);
+}
+
+/* Installs the package in fd (taken) in a worker. */
+static int install_start(ApiCall *c, int fd, ApiResponse **ret) {
+        _cleanup_close_ int spk_fd = fd;
+        int r;
+
+        assert(!c->worker);
+
+        if (c->api->packages_fd < 0)
+                return reply_apps_unavailable(ret);
+        r = apps_job_init(&c->job, c->api->packages_fd, spk_fd);
+        if (r < 0)
+                return r;
+        r = worker_run(c->api->event, apps_job_run, &c->job, sizeof(c->job), API_APP_INSTALL_TIMEOUT_USEC,
+                       on_install_done, c, &c->worker);
+        if (r == -EBUSY)
+                return reply_retry_after(ret, 503, 1, "The server is busy; try again in a moment.");
+        if (r < 0)
+                return r;
+        c->spk_fd = TAKE_FD(spk_fd);
+        c->job_running = true;
+        return API_PENDING;
+}
+
+/* POST /apps with the package as an ordinary (small) body. */
+static int handle_apps_post(ApiCall *c, const ApiRequest *req, ApiResponse **ret) {
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        fd = memfd_create("granary-package", MFD_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        r = loop_write(fd, req->body ?: "", req->body_size);
+        if (r < 0)
+                return r;
+        if (lseek(fd, 0, SEEK_SET) < 0)
+                return negative_errno();
+        return install_start(c, TAKE_FD(fd), ret);
+}
+
 /* ---- routing ---- */
 
 /* A percent-decoded user name of a path segment into ret; -ENOENT when it cannot be one. */
@@ -1297,7 +1610,48 @@ static bool span_eq(const char *p, size_t n, const char *s) {
         return n == strlen(s) && memcmp(p, s, n) == 0;
 }
 
-static ApiRoute route_parse(const char *path, size_t n, char name[static ACCOUNTS_NAME_MAX + 1]) {
+/* The canonical app id in a path segment into ret, or "" when it is none. */
+static void segment_app_id(const char *p, size_t n, char ret[static APP_ID_TEXT_SIZE + 1]) {
+        uint8_t id[APP_ID_SIZE];
+
+        if (n == APP_ID_TEXT_SIZE && app_id_from_string(p, n, id) >= 0)
+                app_id_to_string(id, ret);
+        else
+                ret[0] = '\0';
+}
+
+/* Whether the query ("?a=1&b", or "") has name, bare or as name=1, name=true or name=yes. */
+static bool query_flag(const char *q, size_t n, const char *name) {
+        size_t name_len = strlen(name);
+
+        if (n == 0 || q[0] != '?')
+                return false;
+        q++;
+        n--;
+        while (n > 0) {
+                const char *amp = memchr(q, '&', n);
+                size_t len = amp ? (size_t) (amp - q) : n;
+
+                if (len >= name_len && memcmp(q, name, name_len) == 0) {
+                        const char *v = q + name_len;
+                        size_t v_len = len - name_len;
+
+                        if (v_len == 0)
+                                return true;
+                        if (v[0] == '=')
+                                return span_eq(v + 1, v_len - 1, "1") || span_eq(v + 1, v_len - 1, "true") ||
+                                       span_eq(v + 1, v_len - 1, "yes");
+                }
+                if (!amp)
+                        break;
+                q = amp + 1;
+                n -= len + 1;
+        }
+        return false;
+}
+
+static ApiRoute route_parse(const char *path, size_t n, char name[static ACCOUNTS_NAME_MAX + 1],
+                            char app[static APP_ID_TEXT_SIZE + 1]) {
         const char *rest, *slash;
         size_t rest_len, seg_len;
 
@@ -1315,6 +1669,16 @@ static ApiRoute route_parse(const char *path, size_t n, char name[static ACCOUNT
                 return ROUTE_TOTP;
         if (span_eq(path, n, "/admin-token"))
                 return ROUTE_ADMIN_TOKEN;
+        if (span_eq(path, n, "/apps"))
+                return ROUTE_APPS;
+        if (n > STRLEN("/apps/") && memcmp(path, "/apps/", STRLEN("/apps/")) == 0) {
+                rest = path + STRLEN("/apps/");
+                rest_len = n - STRLEN("/apps/");
+                if (memchr(rest, '/', rest_len))
+                        return _ROUTE_INVALID;
+                segment_app_id(rest, rest_len, app);
+                return ROUTE_APP;
+        }
 
         if (n <= STRLEN("/users/") || memcmp(path, "/users/", STRLEN("/users/")) != 0)
                 return _ROUTE_INVALID;
@@ -1434,9 +1798,68 @@ static int authenticate_web(ApiCall *c, const ApiRequest *req) {
         return 0;
 }
 
+/* An answer made by a check: 1, so that the caller stops; or the error making it. */
+static int answered(int r) {
+        return r < 0 ? r : 1;
+}
+
+/* Who calls, and may they call route at all: 0 to go on, 1 with the answer in *ret (401, 403, the control
+ * socket's 400), < 0. Sets c->admin, c->user. */
+static int check_caller(ApiCall *c, const ApiRequest *req, ApiRoute route, HttpMethod method,
+                        ApiResponse **ret) {
+        bool changes = accounts_method_changes_state(req->method);
+        int r;
+
+        if (req->caller == API_CALLER_CONTROL) {
+                if (!req->control_admin && !(route == ROUTE_STATUS && method == HTTP_METHOD_GET))
+                        return answered(reply_error(ret, 403, "Only administrators may do that."));
+                c->admin = req->control_admin;
+                if (route_is_about_own_session(route))
+                        return answered(reply_error(ret, 400, "Not available on the control socket."));
+                return 0;
+        }
+
+        if (route == ROUTE_ADMIN_TOKEN)
+                return answered(reply_error(ret, 403, "Only on the control socket."));
+        r = authenticate_web(c, req);
+        if (r < 0)
+                return r;
+
+        if (route == ROUTE_SETUP || (route == ROUTE_SESSION && method == HTTP_METHOD_POST)) {
+                /* No session to protect yet, but no other site may log people in (or set the
+                 * server up) behind their backs either. */
+                if (changes && accounts_check_origin(req->headers, req->n_headers, c->api->base_origin) < 0)
+                        return answered(reply_error(ret, 403, "Cross-site request refused."));
+        } else if (!c->user) {
+                if (route != ROUTE_STATUS)
+                        return answered(reply_unauthenticated(c, ret));
+        } else if (changes) {
+                r = api_csrf_key(c->api);
+                if (r < 0)
+                        return r;
+                if (accounts_check_csrf(req->headers, req->n_headers, c->api->base_origin, c->api->csrf_key,
+                                        c->session_token, strlen(c->session_token)) < 0)
+                        return answered(reply_error(ret, 403,
+                                                    "Cross-site request refused (Origin or X-CSRF-Token)."));
+        }
+        return 0;
+}
+
+/* What only an admin may send to POST /apps, before its body: 0 to go on, 1 with the answer in *ret. */
+static int check_upload(ApiCall *c, const ApiRequest *req, ApiResponse **ret) {
+        if (!c->admin)
+                return answered(reply_error(ret, 403, "Only administrators may do that."));
+        if (c->api->packages_fd < 0)
+                return answered(reply_apps_unavailable(ret));
+        if (!is_package_content_type(req->headers, req->n_headers))
+                return answered(reply_error(ret, 415,
+                                            "The body must be a package (Content-Type "
+                                            "application/x-sandstorm-package or application/octet-stream)."));
+        return 0;
+}
+
 static int api_dispatch(ApiCall *c, const ApiRequest *req, ApiResponse **ret) {
         HttpMethod method = req->method == HTTP_METHOD_HEAD ? HTTP_METHOD_GET : req->method;
-        bool changes = accounts_method_changes_state(req->method);
         json_error_t json_error;
         ApiRoute route;
         size_t path_len;
@@ -1448,42 +1871,24 @@ static int api_dispatch(ApiCall *c, const ApiRequest *req, ApiResponse **ret) {
                         path_len = i;
                         break;
                 }
-        route = route_parse(req->path, path_len, c->path_name);
+        route = route_parse(req->path, path_len, c->path_name, c->path_app);
         if (route < 0)
                 return reply_error(ret, 404, "No such API endpoint.");
         if (method < 0 || method >= _HTTP_METHOD_MAX || !(route_methods[route] & METHOD_BIT(method)))
                 return reply_method_not_allowed(route, ret);
 
-        if (req->caller == API_CALLER_CONTROL) {
-                if (!req->control_admin && !(route == ROUTE_STATUS && method == HTTP_METHOD_GET))
-                        return reply_error(ret, 403, "Only administrators may do that.");
-                c->admin = req->control_admin;
-                if (route_is_about_own_session(route))
-                        return reply_error(ret, 400, "Not available on the control socket.");
-        } else {
-                if (route == ROUTE_ADMIN_TOKEN)
-                        return reply_error(ret, 403, "Only on the control socket.");
-                r = authenticate_web(c, req);
-                if (r < 0)
-                        return r;
+        r = check_caller(c, req, route, method, ret);
+        if (r != 0)
+                return r < 0 ? r : 0;
 
-                if (route == ROUTE_SETUP || (route == ROUTE_SESSION && method == HTTP_METHOD_POST)) {
-                        /* No session to protect yet, but no other site may log people in (or set the
-                         * server up) behind their backs either. */
-                        if (changes && accounts_check_origin(req->headers, req->n_headers, c->api->base_origin) < 0)
-                                return reply_error(ret, 403, "Cross-site request refused.");
-                } else if (!c->user) {
-                        if (route != ROUTE_STATUS)
-                                return reply_unauthenticated(c, ret);
-                } else if (changes) {
-                        r = api_csrf_key(c->api);
-                        if (r < 0)
-                                return r;
-                        if (accounts_check_csrf(req->headers, req->n_headers, c->api->base_origin, c->api->csrf_key,
-                                                c->session_token, strlen(c->session_token)) < 0)
-                                return reply_error(ret, 403, "Cross-site request refused (Origin or X-CSRF-Token).");
-                }
+        if (route == ROUTE_APPS && method == HTTP_METHOD_POST) {
+                r = check_upload(c, req, ret);
+                if (r != 0)
+                        return r < 0 ? r : 0;
+                return handle_apps_post(c, req, ret);
         }
+        if (route == ROUTE_APP && method == HTTP_METHOD_DELETE)
+                c->force = query_flag(req->path + path_len, req->path_len - path_len, "force");
 
         if (takes_json_body(route, method)) {
                 if (!is_json_content_type(req->headers, req->n_headers))
@@ -1528,6 +1933,10 @@ static int api_dispatch(ApiCall *c, const ApiRequest *req, ApiResponse **ret) {
                 return method == HTTP_METHOD_POST ? handle_totp_post(c, ret) : handle_totp_delete(c, ret);
         case ROUTE_ADMIN_TOKEN:
                 return handle_admin_token(c, ret);
+        case ROUTE_APPS:
+                return handle_apps_get(c, ret);
+        case ROUTE_APP:
+                return method == HTTP_METHOD_GET ? handle_app_get(c, ret) : handle_app_delete(c, ret);
         default:
                 assert(false);
                 return -EINVAL;
@@ -1541,6 +1950,13 @@ static ApiCall *call_free(ApiCall *c) {
                 return NULL;
 
         c->worker = worker_cancel(c->worker);
+        if (c->job_running) {
+                /* Killed with its child: what it had unpacked goes aside, for the purge worker. */
+                c->job_running = false;
+                if (apps_job_abandon(&c->job) > 0)
+                        api_purge_start(c->api);
+        }
+        c->spk_fd = safe_close(c->spk_fd);
         if (c->api) {
                 if (c->prev)
                         c->prev->next = c->next;
@@ -1572,17 +1988,8 @@ static void call_finish(ApiCall *c, ApiResponse *response) {
         call_free(c);
 }
 
-int api_handle(Api *api, const ApiRequest *req, ApiDone done, void *userdata, ApiCall **ret_call) {
-        ApiResponse *resp = NULL;
+static int call_new(Api *api, const ApiRequest *req, ApiDone done, void *userdata, ApiCall **ret) {
         ApiCall *c;
-        int r;
-
-        assert(api);
-        assert(req);
-        assert(req->path || req->path_len == 0);
-        assert(req->headers || req->n_headers == 0);
-        assert(req->body || req->body_size == 0);
-        assert(done);
 
         c = calloc(1, sizeof(ApiCall));
         if (!c)
@@ -1598,6 +2005,7 @@ int api_handle(Api *api, const ApiRequest *req, ApiDone done, void *userdata, Ap
         c->userdata = userdata;
         c->now = req->now;
         c->secure = api->cookie_secure || req->https;
+        c->spk_fd = -EBADF;
         if (req->caller == API_CALLER_WEB && accounts_address_key(req->address, c->address_key) < 0)
                 c->address_key[0] = '\0';
         c->next = api->calls;
@@ -1605,12 +2013,17 @@ int api_handle(Api *api, const ApiRequest *req, ApiDone done, void *userdata, Ap
                 c->next->prev = c;
         api->calls = c;
 
-        r = api_dispatch(c, req, &resp);
+        *ret = c;
+        return 0;
+}
+
+/* What api_handle() and api_app_install() do with what the call's handler returned. */
+static void call_settle(ApiCall *c, int r, ApiResponse *resp, ApiCall **ret_call) {
         if (r == API_PENDING) {
                 assert(!resp);
                 if (ret_call)
                         *ret_call = c;
-                return 0;
+                return;
         }
         if (r < 0) {
                 resp = api_response_free(resp);
@@ -1619,6 +2032,73 @@ int api_handle(Api *api, const ApiRequest *req, ApiDone done, void *userdata, Ap
         if (ret_call)
                 *ret_call = NULL;
         call_finish(c, resp);
+}
+
+int api_handle(Api *api, const ApiRequest *req, ApiDone done, void *userdata, ApiCall **ret_call) {
+        ApiResponse *resp = NULL;
+        ApiCall *c;
+        int r;
+
+        assert(api);
+        assert(req);
+        assert(req->path || req->path_len == 0);
+        assert(req->headers || req->n_headers == 0);
+        assert(req->body || req->body_size == 0);
+        assert(done);
+
+        r = call_new(api, req, done, userdata, &c);
+        if (r < 0)
+                return r;
+        r = api_dispatch(c, req, &resp);
+        call_settle(c, r, resp, ret_call);
+        return 0;
+}
+
+int api_app_upload_check(Api *api, const ApiRequest *req, ApiResponse **ret) {
+        _cleanup_(api_response_freep) ApiResponse *resp = NULL;
+        ApiCall *c;
+        int r;
+
+        assert(api);
+        assert(req);
+        assert(ret);
+
+        r = call_new(api, req, NULL, NULL, &c);
+        if (r < 0)
+                return r;
+        r = check_caller(c, req, ROUTE_APPS, HTTP_METHOD_POST, &resp);
+        if (r == 0)
+                r = check_upload(c, req, &resp);
+        call_free(c);
+        if (r <= 0)
+                return r;
+        *ret = TAKE_PTR(resp);
+        return 1;
+}
+
+int api_app_install(Api *api, const ApiRequest *req, int spk_fd, ApiDone done, void *userdata,
+                    ApiCall **ret_call) {
+        _cleanup_close_ int fd = spk_fd;
+        ApiResponse *resp = NULL;
+        ApiCall *c;
+        int r;
+
+        assert(api);
+        assert(req);
+        assert(spk_fd >= 0);
+        assert(done);
+
+        r = call_new(api, req, done, userdata, &c);
+        if (r < 0)
+                return r;
+        r = check_caller(c, req, ROUTE_APPS, HTTP_METHOD_POST, &resp);
+        if (r == 0)
+                r = check_upload(c, req, &resp);
+        if (r == 0)
+                r = install_start(c, TAKE_FD(fd), &resp);
+        else if (r > 0)
+                r = 0; /* answered by a check */
+        call_settle(c, r, resp, ret_call);
         return 0;
 }
 
@@ -1645,6 +2125,7 @@ int api_new(sd_event *e, Store *store, const ApiSettings *settings, Api **ret) {
         api->event = sd_event_ref(e);
         api->store = store;
         api->cookie_secure = settings->cookie_secure;
+        api->packages_fd = -EBADF;
 
         r = accounts_origin_from_url(settings->base_url, &api->base_origin);
         if (r < 0)
@@ -1657,6 +2138,14 @@ int api_new(sd_event *e, Store *store, const ApiSettings *settings, Api **ret) {
         api->version = strdup(settings->version ?: "");
         if (!api->base_url || !api->wildcard_host || !api->version)
                 return -ENOMEM;
+        if (settings->packages_dir) {
+                r = mkdir_p(settings->packages_dir, 0755);
+                if (r < 0)
+                        return r;
+                api->packages_fd = open(settings->packages_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (api->packages_fd < 0)
+                        return negative_errno();
+        }
 
         *ret = TAKE_PTR(api);
         return 0;
@@ -1666,8 +2155,11 @@ Api *api_free(Api *api) {
         if (!api)
                 return NULL;
 
+        api->freeing = true;
         while (api->calls)
                 call_free(api->calls);
+        api->purge = worker_cancel(api->purge);
+        api->packages_fd = safe_close(api->packages_fd);
         free(api->base_url);
         free(api->base_origin);
         free(api->wildcard_host);
@@ -1689,6 +2181,13 @@ int api_startup(Api *api, uint64_t now, char **ret_url) {
 
         if (api->started == 0)
                 api->started = now;
+        if (api->packages_fd >= 0) {
+                /* No install runs yet: every staging directory is a leftover. */
+                r = apps_purge(api->packages_fd, true);
+                if (r < 0)
+                        log_warning_errno(r, "Failed to delete what earlier installs and removals left "
+                                             "behind: %m");
+        }
 
         r = count_users(api->store, &users, NULL);
         if (r < 0)

@@ -4,13 +4,15 @@
 /*
  * front/api.h — granaryd's JSON API, /api/v1/…, as the shell's pages and the Unix control socket (the
  * `granary` CLI) call it: server status, first setup with the setup token, sessions (login, logout),
- * users, TOTP, and new setup tokens ("granary admin-token", spec §9.2).
+ * users, TOTP, new setup tokens ("granary admin-token", spec §9.2), and apps (install, list, remove).
  *
- * Owns the calls in flight and their workers (argon2id runs in forked children, worker.h, so that the
- * event loop never waits for it). Does not own connections, HTTP framing or body limits (server.c reads
- * the body, at most API_BODY_MAX, and sends what api_handle() answers); nor the facts (store.h) or the
- * account rules (accounts.h). Logs: failed logins (notice, with the name and address in their own
- * fields), accounts and tokens made (info), and every 5xx once (error). Never logs a secret.
+ * Owns the calls in flight and their workers (argon2id, package installs and the deletion of removed trees
+ * run in forked children, worker.h, so that the event loop never waits for them). Does not own connections,
+ * HTTP framing or body limits (server.c reads the body, at most API_BODY_MAX, and sends what api_handle()
+ * answers; granaryd streams packages to a file); nor the facts (store.h), the account rules (accounts.h) or
+ * what installing means (apps.h). Logs: failed logins (notice, with the name and address in their own
+ * fields), refused packages (notice), accounts, tokens, installs and removals (info), and every 5xx once
+ * (error). Never logs a secret.
  *
  * Who calls. A WEB caller is whoever the session cookie says, or nobody; every state-changing WEB call
  * with a session must pass the CSRF check (accounts.h), and POST /session and POST /setup, which have no
@@ -34,9 +36,26 @@
  *   POST   /totp               (self) {"secret","code"} → {"user"}; 400 wrong code
  *   DELETE /totp               (self) {"password"} → 204
  *   POST   /admin-token        (CONTROL admin) 201 {"token","url"}
+ *   GET    /apps               {"apps":[…]}, by title
+ *   POST   /apps               (admin) the body is the .spk (Content-Type application/octet-stream or
+ *                              application/x-sandstorm-package) → 201 {"app","package","outcome"}; 400 a
+ *                              bad package (spk's message), 409 installed already, 413 beyond
+ *                              APPS_UPLOAD_MAX
+ *   GET    /apps/ID            {"app"}, with "packages": [{"id","version","marketingVersion","installed",
+ *                              "latest"}]
+ *   DELETE /apps/ID[?force=1]  (admin) {"app","deletedGrains":[…]}; 409 while grains use it, unless
+ *                              forced: then the grains' rows go too (their storage stays)
  * A user object is {"id","name","displayName","admin","totp","created","lastLogin"} (milliseconds since
  * the epoch, null when unset). Changing a password ends the user's sessions; when users change their
  * own, the call answers with a new session (Set-Cookie and "csrfToken").
+ *
+ * An app object is {"id","title","version","marketingVersion","packageId","installed","created"}: the app's
+ * latest package (version, marketingVersion, packageId and installed are null when it has none). "outcome"
+ * is one of "new", "upgrade", "older" (recorded, but the latest stays) and "restored" (front/apps.h). A
+ * package is a body far beyond API_BODY_MAX: granaryd streams it to a file and calls api_app_install(); the
+ * body api_handle() gets for POST /apps is installed the same way, from memory. Installs run in a worker
+ * (front/apps.h's child half) and trees that removals and cancelled installs leave behind are deleted in
+ * another, so the event loop only ever records rows.
  */
 
 #include <stdbool.h>
@@ -57,6 +76,10 @@
 #define API_SETUP_TOKEN_USEC (UINT64_C(7) * 24 * 3600 * UINT64_C(1000000))
 /* POST /admin-token: like Sandstorm's, valid for 15 minutes. */
 #define API_ADMIN_TOKEN_USEC (UINT64_C(15) * 60 * UINT64_C(1000000))
+/* An install (verify, unpack) that takes longer than this is killed (504). */
+#define API_APP_INSTALL_TIMEOUT_USEC (UINT64_C(10) * 60 * UINT64_C(1000000))
+/* Deleting the trees removals leave behind: killed after this long, and tried again at the next start. */
+#define API_PURGE_TIMEOUT_USEC (UINT64_C(60) * 60 * UINT64_C(1000000))
 /* The store setting that remembers until when the last setup token we made is valid. */
 #define API_SETUP_TOKEN_EXPIRES_SETTING "setup_token_expires"
 
@@ -67,6 +90,7 @@ typedef struct ApiSettings {
         const char *wildcard_host; /* "*.granary.localhost:6080" */
         const char *version;       /* PACKAGE_VERSION */
         bool cookie_secure;        /* __Host- and Secure: accounts_base_url_is_secure(base_url) */
+        const char *packages_dir;  /* STATE_DIR/packages, made if missing; NULL: app endpoints answer 503 */
 } ApiSettings;
 
 /* Copies settings. The store is borrowed and must outlive the Api. -EINVAL if base_url is not
@@ -77,7 +101,8 @@ int api_new(sd_event *e, Store *store, const ApiSettings *settings, Api **ret);
 Api *api_free(Api *api);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Api *, api_free);
 
-/* At start (now: CLOCK_REALTIME usec; the first call's is where "uptime" counts from). When no user exists and no setup
+/* At start (now: CLOCK_REALTIME usec; the first call's is where "uptime" counts from). Deletes what
+ * interrupted installs and removals left in the packages directory. When no user exists and no setup
  * token made earlier is still valid, makes one, valid until used or replaced but at most
  * API_SETUP_TOKEN_USEC, and returns its setup URL (BASE_URL/setup?token=…) in *ret_url (malloc'd) for
  * granaryd to log: 0. When no user exists but the earlier token is still valid, *ret_url is NULL and the
@@ -135,3 +160,20 @@ int api_handle(Api *api, const ApiRequest *req, ApiDone done, void *userdata, Ap
 /* Stops a call in flight (its worker is killed) without calling done, e.g. when the client has gone.
  * Accepts NULL, returns NULL. Not from within its own done. */
 ApiCall *api_call_cancel(ApiCall *call);
+
+/* ---- POST /apps with a streamed body ---- */
+
+/* Before any byte of the body of POST /apps is read: 0 when req may upload a package (an admin, the CSRF
+ * check passed, a package's Content-Type); else 1 with the answer in *ret (401, 403, 415, 503). -ENOMEM. */
+int api_app_upload_check(Api *api, const ApiRequest *req, ApiResponse **ret);
+
+/* POST /apps with the package in spk_fd (taken: closed when the call ends, on every path), positioned at
+ * the package's first byte; req->body is ignored. Checks req as api_app_upload_check() does (again: the
+ * session may have ended meanwhile), then installs in a worker. done, ret_call and the failures as for
+ * api_handle(). */
+int api_app_install(Api *api, const ApiRequest *req, int spk_fd, ApiDone done, void *userdata,
+                    ApiCall **ret_call);
+
+/* An {"error": message} answer, for what granaryd refuses itself (413 past APPS_UPLOAD_MAX). NULL when
+ * memory runs out. */
+ApiResponse *api_response_new_error(int status, const char *message);

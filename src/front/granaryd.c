@@ -3,8 +3,8 @@
 /*
  * granaryd: the front server (DESIGN.md "A request, end to end"). Takes its listening sockets from systemd
  * or binds what granary.conf says, runs one sd-event loop, routes each request by Host, serves the shell
- * and the JSON API, and answers the control socket. This file decides and logs; the modules beside it do
- * the work.
+ * and the JSON API (streaming package uploads to a file for it), and answers the control socket. This file
+ * decides and logs; the modules beside it do the work.
  *
  *   start --sockets, store, TLS, shell, API ready--> RUNNING (READY=1)
  *   RUNNING --SIGHUP--> RELOADING --config, certificate, shell reloaded (or kept on error)--> RUNNING
@@ -32,11 +32,14 @@
 #include <systemd/sd-event.h>
 
 #include "basic/fileio.h"
+#include "basic/hex.h"
 #include "basic/log.h"
 #include "basic/macro.h"
+#include "basic/random-util.h"
 #include "basic/string-util.h"
 #include "front/accounts.h"
 #include "front/api.h"
+#include "front/apps.h"
 #include "front/config.h"
 #include "front/route.h"
 #include "front/server.h"
@@ -65,6 +68,7 @@ typedef struct Front {
         char *csp_shell;
         bool hsts;
         int exit_code;
+        int upload_dir_fd; /* STATE_DIR/tmp: uploaded packages, as unnamed files */
 } Front;
 
 typedef struct ApiContext {
@@ -72,6 +76,15 @@ typedef struct ApiContext {
         ServerRequest *req;
         ApiCall *call;
 } ApiContext;
+
+/* POST /api/v1/apps: the package goes to an unnamed file as it arrives, then to the API. */
+typedef struct Upload {
+        Front *front;
+        ServerRequest *req;
+        int fd;        /* until the body is complete; then the API's */
+        uint64_t size; /* bytes written */
+        ApiCall *call; /* once the body is complete */
+} Upload;
 
 static uint64_t realtime_usec(void) {
         struct timespec ts;
@@ -177,16 +190,12 @@ static void release_api_response(void *p) {
         api_response_free(p);
 }
 
-static void on_api_done(ApiCall *call, ApiResponse *resp, void *userdata) {
-        ApiContext *a = userdata;
-        Front *f = a->front;
-        ServerRequest *req = a->req;
+/* Sends what the API answered (resp is taken). */
+static void respond_api(Front *f, ServerRequest *req, ApiResponse *resp) {
         HttpHeader h[32];
         size_t n = common_headers(f, h);
         int r;
 
-        server_request_on_abort(req, NULL, NULL);
-        api_context_free(a);
         h[n++] = H("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
         h[n++] = H("Cache-Control", "no-store");
         if (resp->body)
@@ -204,6 +213,16 @@ static void on_api_done(ApiCall *call, ApiResponse *resp, void *userdata) {
                 api_response_free(resp);
                 answer_status(f, req, 500, NULL, 0);
         }
+}
+
+static void on_api_done(ApiCall *call, ApiResponse *resp, void *userdata) {
+        ApiContext *a = userdata;
+        Front *f = a->front;
+        ServerRequest *req = a->req;
+
+        server_request_on_abort(req, NULL, NULL);
+        api_context_free(a);
+        respond_api(f, req, resp);
 }
 
 static bool control_peer_is_admin(Front *f, ServerRequest *req) {
@@ -225,9 +244,8 @@ static bool control_peer_is_admin(Front *f, ServerRequest *req) {
         return false;
 }
 
-static void api_run(ServerRequest *req, const void *body, size_t size, void *userdata) {
-        ApiContext *a = userdata;
-        Front *f = a->front;
+/* The API's view of a request to /api/v1/…. */
+static ApiRequest api_request_of(Front *f, ServerRequest *req, const void *body, size_t size) {
         const HttpRequest *h = server_request_http(req);
         bool control = server_request_listener(req) == SERVER_LISTENER_CONTROL;
         ApiRequest ar = {
@@ -244,12 +262,20 @@ static void api_run(ServerRequest *req, const void *body, size_t size, void *use
                 .control_admin = control && control_peer_is_admin(f, req),
                 .now = realtime_usec(),
         };
-        int r;
 
         if (ar.path_len == 0) {
                 ar.path = "/";
                 ar.path_len = 1;
         }
+        return ar;
+}
+
+static void api_run(ServerRequest *req, const void *body, size_t size, void *userdata) {
+        ApiContext *a = userdata;
+        Front *f = a->front;
+        ApiRequest ar = api_request_of(f, req, body, size);
+        int r;
+
         server_request_on_abort(req, on_api_abort, a);
         r = api_handle(f->api, &ar, on_api_done, a, &a->call);
         if (r < 0) {
@@ -284,6 +310,167 @@ static void serve_api(Front *f, ServerRequest *req) {
         }
 }
 
+/* ---- POST /api/v1/apps ---- */
+
+/*
+ * A package is far larger than any other body, so it is neither buffered nor given to the API whole:
+ *   head --api_app_upload_check() (401/403/415), Content-Length past APPS_UPLOAD_MAX (413)--> answered
+ *   head --checks pass--> BODY: each piece written to an unnamed file under STATE_DIR/tmp, counted (past
+ *        APPS_UPLOAD_MAX: 413 and close) --end--> INSTALLING: api_app_install() (a worker)
+ *        --done--> answered
+ * The client going away (abort) closes the file, which then vanishes, and cancels the install, whose worker
+ * is killed and whose partial tree is purged.
+ */
+
+static Upload *upload_free(Upload *u) {
+        if (!u)
+                return NULL;
+        safe_close(u->fd);
+        free(u);
+        return NULL;
+}
+
+/* An {"error": …} answer of our own; the upload is over. */
+static void upload_refuse(Upload *u, int status, const char *message) {
+        Front *f = u->front;
+        ServerRequest *req = u->req;
+        ApiResponse *resp;
+
+        server_request_on_abort(req, NULL, NULL);
+        upload_free(u);
+        resp = api_response_new_error(status, message);
+        if (!resp) {
+                answer_status(f, req, status, NULL, 0);
+                return;
+        }
+        respond_api(f, req, resp);
+}
+
+static void on_upload_abort(ServerRequest *req, void *userdata) {
+        Upload *u = userdata;
+
+        api_call_cancel(u->call);
+        upload_free(u);
+}
+
+static void on_upload_done(ApiCall *call, ApiResponse *resp, void *userdata) {
+        Upload *u = userdata;
+        Front *f = u->front;
+        ServerRequest *req = u->req;
+
+        server_request_on_abort(req, NULL, NULL);
+        upload_free(u);
+        respond_api(f, req, resp);
+}
+
+static int on_upload_data(ServerRequest *req, const uint8_t *data, size_t n, void *userdata) {
+        Upload *u = userdata;
+        int r;
+
+        if (n > APPS_UPLOAD_MAX - u->size) {
+                /* A body without Content-Length (chunked, HTTP/2) that grew too big. */
+                server_request_close_after(req);
+                upload_refuse(u, 413, "The package is larger than 1 GiB.");
+                return 1; /* nothing more is read: the connection closes after the answer */
+        }
+        /* A local file: written at once, no need to slow the client down. */
+        r = loop_write(u->fd, data, n);
+        if (r < 0) {
+                log_error_errno(r, "Failed to store an uploaded package: %m");
+                server_request_close_after(req);
+                upload_refuse(u, http_status_from_errno(r),
+                              r == -ENOSPC ? "The server's disk is full." : "Internal error.");
+                return 1;
+        }
+        u->size += n;
+        return 0;
+}
+
+static void on_upload_end(ServerRequest *req, void *userdata) {
+        Upload *u = userdata;
+        Front *f = u->front;
+        ApiRequest ar = api_request_of(f, req, NULL, 0);
+        int r;
+
+        if (lseek(u->fd, 0, SEEK_SET) < 0) {
+                log_error_errno(-errno, "Failed to read an uploaded package back: %m");
+                upload_refuse(u, 500, "Internal error.");
+                return;
+        }
+        /* done may run before this returns (an answer without a worker): u is gone then. */
+        r = api_app_install(f->api, &ar, TAKE_FD(u->fd), on_upload_done, u, &u->call);
+        if (r < 0) {
+                server_request_on_abort(req, NULL, NULL);
+                upload_free(u);
+                answer_status(f, req, http_status_from_errno(r), NULL, 0);
+        }
+}
+
+/* An unnamed file in dir_fd; where O_TMPFILE is not supported, a named one, unlinked at once. */
+static int open_upload_file(int dir_fd) {
+        char name[32] = ".upload-";
+        uint8_t rnd[8];
+        int fd;
+
+        fd = openat(dir_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        if (fd >= 0)
+                return fd;
+        if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+                return -errno;
+        random_bytes(rnd, sizeof rnd);
+        hex_encode(rnd, sizeof rnd, name + strlen(name));
+        fd = openat(dir_fd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return -errno;
+        (void) unlinkat(dir_fd, name, 0);
+        return fd;
+}
+
+static void serve_upload(Front *f, ServerRequest *req) {
+        const HttpRequest *h = server_request_http(req);
+        ApiRequest ar = api_request_of(f, req, NULL, 0);
+        ApiResponse *resp = NULL;
+        Upload *u;
+        int r;
+
+        /* Who may upload, before a byte of the body is read. */
+        r = api_app_upload_check(f->api, &ar, &resp);
+        if (r < 0) {
+                answer_status(f, req, http_status_from_errno(r), NULL, 0);
+                return;
+        }
+        if (r > 0) {
+                respond_api(f, req, resp);
+                return;
+        }
+        if (h->framing == HTTP_FRAMING_LENGTH && h->content_length > APPS_UPLOAD_MAX) {
+                server_request_close_after(req);
+                resp = api_response_new_error(413, "The package is larger than 1 GiB.");
+                if (resp)
+                        respond_api(f, req, resp);
+                else
+                        answer_status(f, req, 413, NULL, 0);
+                return;
+        }
+
+        u = calloc(1, sizeof *u);
+        if (!u) {
+                answer_status(f, req, 503, NULL, 0);
+                return;
+        }
+        *u = (Upload) {.front = f, .req = req, .fd = open_upload_file(f->upload_dir_fd)};
+        if (u->fd < 0) {
+                log_error_errno(u->fd, "Failed to make a file for an uploaded package: %m");
+                upload_refuse(u, 500, "Internal error.");
+                return;
+        }
+        server_request_on_abort(req, on_upload_abort, u);
+        /* The body may be complete already: on_upload_end may run, and answer, before this returns. */
+        r = server_request_stream_body(req, on_upload_data, on_upload_end, u);
+        if (r < 0)
+                upload_refuse(u, 500, "Internal error.");
+}
+
 /* ---- routing ---- */
 
 static bool path_is_api(const HttpRequest *h) {
@@ -293,6 +480,16 @@ static bool path_is_api(const HttpRequest *h) {
         if (n < STRLEN("/api/v1") || memcmp(p, "/api/v1", STRLEN("/api/v1")) != 0)
                 return false;
         return n == STRLEN("/api/v1") || p[7] == '/' || p[7] == '?';
+}
+
+/* POST /api/v1/apps[?…]: a package upload, streamed (serve_upload()). */
+static bool is_app_upload(const HttpRequest *h) {
+        size_t n = strcspn(h->path, "?");
+
+        if (n > h->path_len)
+                n = h->path_len;
+        return h->method == HTTP_METHOD_POST && n == STRLEN("/api/v1/apps") &&
+               memcmp(h->path, "/api/v1/apps", n) == 0;
 }
 
 /* Splits "name[:port]" (IPv6 literals in brackets). */
@@ -327,7 +524,9 @@ static void on_request(ServerRequest *req, void *userdata) {
         RouteKind kind;
 
         if (server_request_listener(req) == SERVER_LISTENER_CONTROL) {
-                if (path_is_api(h))
+                if (is_app_upload(h))
+                        serve_upload(f, req);
+                else if (path_is_api(h))
                         serve_api(f, req);
                 else
                         answer_status(f, req, 404, NULL, 0);
@@ -374,7 +573,9 @@ static void on_request(ServerRequest *req, void *userdata) {
 
         switch (kind) {
         case ROUTE_BASE:
-                if (path_is_api(h))
+                if (is_app_upload(h))
+                        serve_upload(f, req);
+                else if (path_is_api(h))
                         serve_api(f, req);
                 else
                         serve_shell(f, req);
@@ -766,6 +967,7 @@ static void front_done(Front *f) {
         store_close(f->store);
         front_config_done(&f->config);
         free(f->csp_shell);
+        safe_close(f->upload_dir_fd);
         sd_event_unref(f->event);
 }
 
@@ -783,8 +985,8 @@ int main(int argc, char *argv[]) {
                 {"log-level", required_argument, NULL, ARG_LOG_LEVEL},
                 {},
         };
-        Front f = {.granary_gid = (gid_t) -1};
-        _cleanup_free_ char *error = NULL, *db = NULL, *setup_url = NULL;
+        Front f = {.granary_gid = (gid_t) -1, .upload_dir_fd = -EBADF};
+        _cleanup_free_ char *error = NULL, *db = NULL, *setup_url = NULL, *packages = NULL, *uploads = NULL;
         _cleanup_strv_free_ char **warnings = NULL;
         const char *log_level = NULL;
         bool dev = false;
@@ -903,6 +1105,22 @@ int main(int argc, char *argv[]) {
                 log_error_errno(r, "Failed to open the database '%s': %m", db);
                 goto finish;
         }
+        packages = path_join(f.config.state_dir, "packages");
+        uploads = path_join(f.config.state_dir, "tmp");
+        if (!packages || !uploads) {
+                r = log_oom();
+                goto finish;
+        }
+        r = mkdir_p(uploads, 0700);
+        if (r >= 0) {
+                f.upload_dir_fd = open(uploads, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (f.upload_dir_fd < 0)
+                        r = -errno;
+        }
+        if (r < 0) {
+                log_error_errno(r, "Failed to open '%s': %m", uploads);
+                goto finish;
+        }
         r = route_config_new(f.config.base_url, f.config.wildcard_host, &f.route);
         if (r < 0) {
                 log_error_errno(r, "BASE_URL '%s' and WILDCARD_HOST '%s' do not make sense together.",
@@ -922,6 +1140,7 @@ int main(int argc, char *argv[]) {
                         .wildcard_host = f.config.wildcard_host,
                         .version = PACKAGE_VERSION,
                         .cookie_secure = accounts_base_url_is_secure(f.config.base_url),
+                        .packages_dir = packages,
                 };
                 r = api_new(f.event, f.store, &settings, &f.api);
                 if (r < 0) {
