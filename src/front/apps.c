@@ -570,7 +570,7 @@ static int result_read_tree(int packages_dir_fd, Result *res) {
                 return r;
         res->manifest = (const uint8_t *) res->manifest_buf;
         fd = safe_close(fd);
-        free(path);
+        path = (free(path), NULL);
 
         if (!(res->h.flags & RESULT_HAS_BRIDGE_CONFIG))
                 return 0;
