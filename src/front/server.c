@@ -152,6 +152,7 @@ struct Conn {
         bool read_eof, closing, dead;
         bool lingering; /* answered and shut down for writing: reading what is left until EOF */
         bool busy, again; /* inside conn_process(); something asked for another step */
+        bool may_read;    /* epoll said readable, and no read since came back short */
         uint64_t head_started; /* when the head (or handshake) in progress began */
 };
 
@@ -1453,9 +1454,12 @@ static void conn_step(Conn *c) {
         /* requests parsed earlier but held back (pipelining) */
         conn_consume_buffered(c);
 
-        if (!c->dead && !c->write_blocked && conn_wants_input(c)) {
+        /* A plain socket that gave less than asked is empty for now: the next step (a handler answered)
+         * does not ask again, and epoll says when more comes. TLS may hold decrypted bytes: always ask. */
+        if (!c->dead && !c->write_blocked && conn_wants_input(c) && (c->ssl || c->may_read)) {
                 ssize_t k = conn_recv(c, s->rbuf, READ_BUFFER_SIZE);
 
+                c->may_read = k == (ssize_t) READ_BUFFER_SIZE;
                 if (k > 0) {
                         size_t used;
 
@@ -1515,6 +1519,8 @@ static void conn_process(Conn *c) {
 static void conn_on_io(Conn *c, uint32_t revents) {
         if (revents & (EPOLLERR | EPOLLHUP) && !(revents & EPOLLIN))
                 c->dead = true;
+        if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
+                c->may_read = true;
         conn_process(c);
 }
 
