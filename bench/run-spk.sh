@@ -7,7 +7,8 @@
 #   pack            vs  tar cf - TREE | xz -T0 >/dev/null        target: ≤ 1.2×
 #   peak RSS of verify and unpack, ~100 MB and ~400 MB packages  target: ≤ 64 MiB, and flat
 #
-# usage: bench/run-spk.sh [--no-big] [--quick] [--runs N] [--pack-runs N] [--workdir DIR] [--keep] [SPK]
+# usage: bench/run-spk.sh [--no-big] [--quick] [--runs N] [--pack-runs N] [--workdir DIR] [--keep]
+#                         [--reuse] [--rm-between] [SPK]
 #   SPK defaults to build-release/src/spk/spk, built with
 #     meson setup build-release --buildtype=release -Dtests=false && ninja -C build-release src/spk/spk
 #   --no-big   skip the ~400 MB package (it takes several minutes to pack)
@@ -16,13 +17,17 @@
 #   --pack-runs N  timed runs of pack and of its baseline (default 1: each takes minutes)
 #   --workdir  where trees and packages go (default: a new directory under $TMPDIR or /tmp)
 #   --keep     leave the work directory in place
+#   --reuse    take the tree and package from a work directory an earlier --keep run left, rather
+#              than generating and packing them again (the pack rows are that run's figures)
+#   --rm-between  remove the previous output right before each unpack and untar run, as this script
+#              did until 2026-11-22, instead of unpacking into a fresh directory each time (README.md)
 #
 # Prints a table and writes it, with the machine's details, to bench/results.md.
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 spk=$root/build-release/src/spk/spk
-big=1 runs=5 pack_runs=1 workdir='' keep=0 scale=1
+big=1 runs=5 pack_runs=1 workdir='' keep=0 scale=1 rm_between=0 reuse=0
 while [ $# -gt 0 ]; do
         case $1 in
         --no-big) big=0 ;;
@@ -31,7 +36,9 @@ while [ $# -gt 0 ]; do
         --pack-runs) pack_runs=$2; shift ;;
         --workdir) workdir=$2; shift ;;
         --keep) keep=1 ;;
-        -h | --help) sed -n '3,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --rm-between) rm_between=1 ;;
+        --reuse) reuse=1 ;;
+        -h | --help) sed -n '3,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) echo "run-spk.sh: unknown option $1" >&2; exit 2 ;;
         *) spk=$1 ;;
         esac
@@ -200,25 +207,35 @@ row() { rows="$rows
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 log "spk: $spk"
 log "work directory: $workdir"
-"$spk" keygen -q -k keyring >appid
+if [ $reuse -eq 1 ]; then
+        for f in appid keyring mixed.spk tree tree.tar.xz pack.times pack-base.times; do
+                [ -e "$f" ] || { echo "run-spk.sh: --reuse: no $f in $workdir (run with --keep first)" >&2; exit 1; }
+        done
+        pack_runs=$(wc -l <pack.times)
+        log "reusing the tree and package in $workdir (not packed again)"
+else
+        rm -rf tree keyring
+        "$spk" keygen -q -k keyring >appid
+        appid=$(cat appid)
+
+        log "generating the ~100 MB tree"
+        gen_tree tree mixed
+        write_pkgdef mixed.capnp "$appid" tree
+
+        log "packing it (timed: spk pack vs tar | xz -T0)"
+        # Minutes per run, so /usr/bin/time's 10 ms resolution is plenty; it gives the peak RSS too.
+        : >pack.times
+        : >pack-base.times
+        i=0
+        while [ $i -lt "$pack_runs" ]; do
+                rm -f mixed.spk
+                /usr/bin/time -f '%e %M' -a -o pack.times "$spk" pack -p mixed.capnp -k keyring mixed.spk >/dev/null
+                /usr/bin/time -f '%e %M' -a -o pack-base.times sh -c 'tar cf - tree | xz -T0 >tree.tar.xz'
+                i=$((i + 1))
+        done
+fi
 appid=$(cat appid)
-
-log "generating the ~100 MB tree"
-gen_tree tree mixed
-write_pkgdef mixed.capnp "$appid" tree
 tree_bytes=$(du -sb tree | cut -f1)
-
-log "packing it (timed: spk pack vs tar | xz -T0)"
-# Minutes per run, so /usr/bin/time's 10 ms resolution is plenty; it gives the peak RSS too.
-: >pack.times
-: >pack-base.times
-i=0
-while [ $i -lt "$pack_runs" ]; do
-        rm -f mixed.spk
-        /usr/bin/time -f '%e %M' -a -o pack.times "$spk" pack -p mixed.capnp -k keyring mixed.spk >/dev/null
-        /usr/bin/time -f '%e %M' -a -o pack-base.times sh -c 'tar cf - tree | xz -T0 >tree.tar.xz'
-        i=$((i + 1))
-done
 t_pack=$(awk '{ s += $1 } END { printf "%.3f", s / NR }' pack.times)
 rss_pack=$(awk '$2 > m { m = $2 } END { printf "%.1f", m / 1024 }' pack.times)
 t_pack_base=$(awk '{ s += $1 } END { printf "%.3f", s / NR }' pack-base.times)
@@ -228,10 +245,23 @@ spk_bytes=$(wc -c <mixed.spk)
 log "verify and unpack (timed: against xz -dc | sha512sum)"
 t_base=$(mean_seconds xz-base "true" 1 "$runs" "tail -c +9 mixed.spk | xz -dc | sha512sum >/dev/null")
 t_verify=$(mean_seconds verify "true" 1 "$runs" "'$spk' verify mixed.spk >/dev/null")
-t_unpack=$(mean_seconds unpack "rm -rf out" 1 "$runs" "'$spk' unpack mixed.spk out >/dev/null")
+# Each unpack and untar run writes a new directory, outs/N, N counted by the untimed preparation;
+# the outputs are removed after the last of them. Removing the previous output right before a run
+# (--rm-between) makes that run pay for it on some file systems (README.md).
+rm -rf outs && mkdir outs && echo 0 >outs/n
+if [ $rm_between -eq 1 ]; then
+        next="rm -rf outs/\$(cat outs/n) && echo \$((\$(cat outs/n) + 1)) >outs/n"
+else
+        next="echo \$((\$(cat outs/n) + 1)) >outs/n"
+fi
+t_unpack=$(mean_seconds unpack "$next" 1 "$runs" "'$spk' unpack mixed.spk outs/\$(cat outs/n) >/dev/null")
+# Context: unpack with the tree made only after the signature check, as before 2026-11-22.
+t_unpack_late=$(mean_seconds unpack-late "$next" 1 "$runs" \
+        "SPK_UNPACK_EARLY_TREE=0 '$spk' unpack mixed.spk outs/\$(cat outs/n) >/dev/null")
 # Context for unpack: the same tree out of a tar.xz, so that creating the files costs both sides.
-t_untar=$(mean_seconds untar "rm -rf out && mkdir out" 1 "$runs" "xz -dc tree.tar.xz | tar -x -C out")
-rm -rf out
+t_untar=$(mean_seconds untar "$next && mkdir outs/\$(cat outs/n)" 1 "$runs" \
+        "xz -dc tree.tar.xz | tar -x -C outs/\$(cat outs/n)")
+rm -rf out outs
 rss_verify=$(peak_rss_mib "true" "$spk" verify mixed.spk)
 rss_unpack=$(peak_rss_mib "rm -rf out" "$spk" unpack mixed.spk out)
 rm -rf out
@@ -239,6 +269,7 @@ rm -rf out
 printf '%-34s %12s %12s %8s %10s %4s\n' measurement spk baseline ratio target met
 row "verify, $(mib "$tree_bytes") MiB tree" "${t_verify} s" "${t_base} s" "$(ratio "$t_verify" "$t_base")×" "≤ 1.2×" "$(meets "$(ratio "$t_verify" "$t_base")" 1.2)"
 row "unpack, $(mib "$tree_bytes") MiB tree" "${t_unpack} s" "${t_base} s" "$(ratio "$t_unpack" "$t_base")×" "≤ 1.2×" "$(meets "$(ratio "$t_unpack" "$t_base")" 1.2)"
+row "unpack, tree made after the check" "${t_unpack_late} s" "${t_base} s" "$(ratio "$t_unpack_late" "$t_base")×" "(context)" ""
 row "unpack vs untar of a tar.xz" "${t_unpack} s" "${t_untar} s" "$(ratio "$t_unpack" "$t_untar")×" "(context)" ""
 row "pack, $(mib "$tree_bytes") MiB tree" "${t_pack} s" "${t_pack_base} s" "$(ratio "$t_pack" "$t_pack_base")×" "≤ 1.2×" "$(meets "$(ratio "$t_pack" "$t_pack_base")" 1.2)"
 row "verify peak RSS, $(mib "$tree_bytes") MiB" "$rss_verify MiB" "" "" "≤ 64 MiB" "$(meets "$rss_verify" 64)"
@@ -249,6 +280,7 @@ big_note=""
 if [ $big -eq 1 ]; then
         rm -rf tree
         log "generating the ~400 MB tree"
+        rm -rf bigtree
         gen_tree bigtree big
         write_pkgdef big.capnp "$appid" bigtree
         big_bytes=$(du -sb bigtree | cut -f1)
@@ -268,6 +300,10 @@ if [ $big -eq 1 ]; then
 fi
 
 timer="hyperfine for verify and unpack (mean of $runs runs after 1 warm-up), /usr/bin/time for pack (mean of $pack_runs)"
+outputs="each unpack and untar run into a new directory, all removed after the last"
+pack_note=""
+[ $reuse -eq 0 ] || pack_note=" The pack figures are those of the earlier run that made the package (\`--reuse\`)."
+[ $rm_between -eq 0 ] || outputs="the previous output removed right before each unpack and untar run (--rm-between)"
 [ $have_hyperfine -eq 1 ] || timer="/usr/bin/time (no hyperfine; mean of $runs runs for verify and unpack, $pack_runs for pack)"
 
 results=$root/bench/results.md
@@ -282,9 +318,9 @@ Written by \`bench/run-spk.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'). See README.
 
 - Load average (1, 5, 15 min) at the start: $load_start; at the end: $(cut -d' ' -f1-3 /proc/loadavg).
 - Machine: $(nproc) CPUs ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM, $(uname -sr).
-- spk: \`$spk\`; xz $(xz --version | awk 'NR == 1 { print $4 }'); timing by $timer.
-- ~100 MB tree: $tree_bytes bytes (text, random and binary-like files, some executables and symlinks); package $spk_bytes bytes.
+- spk: \`$spk\`; xz $(xz --version | awk 'NR == 1 { print $4 }'); timing by $timer; $outputs.
+- ~100 MB tree: $tree_bytes bytes (text, random and binary-like files, some executables and symlinks); package $spk_bytes bytes.$pack_note
 $big_note
-- Baselines: verify and unpack against \`tail -c +9 PKG | xz -dc | sha512sum\`; pack against \`tar cf - TREE | xz -T0 >TREE.tar.xz\` (its peak RSS is xz's); for context, unpack also against \`xz -dc TREE.tar.xz | tar -x\`, which creates the same files.
+- Baselines: verify and unpack against \`tail -c +9 PKG | xz -dc | sha512sum\`; pack against \`tar cf - TREE | xz -T0 >TREE.tar.xz\` (its peak RSS is xz's); for context, unpack with \`SPK_UNPACK_EARLY_TREE=0\` (the tree made only after the signature check) and unpack against \`xz -dc TREE.tar.xz | tar -x\`, which creates the same files.
 EOF
 log "wrote $results"

@@ -15,35 +15,38 @@
  * regular files are handed to a small pool of workers (see FilePool) and directory times are set once
  * the pool is done.
  *
- * EARLY (early_thread()): creating files is what unpacking spends its time on, and most of it is
- * waiting on the file system, not computing. Our packer (spk/pack.c) puts the whole tree in segment 0
- * and every file's contents behind it in segment 1, so the names are known long before xz is done.
- * While STREAM goes on, a thread walks segment 0 as it lands in the temporary file and creates the
- * directories and empty regular files in the private directory WRITE will fill; WRITE then only opens
- * them (adopts them), writes the contents, creates the symlinks and sets the times. Whatever else
- * happens (another layout, such as the single segment of Sandstorm's own packer, any error, or
- * EARLY not finishing the tree) EARLY's tree is emptied and WRITE creates everything as before.
- * SPK_UNPACK_EARLY_TREE=0 in the environment turns EARLY off (for tests and benchmarks).
+ * EARLY (early_thread()): beyond verifying, unpacking spends its time creating files, nearly all of
+ * it in the kernel, and that need not wait for the contents. Our packer (spk/pack.c) puts the whole
+ * tree in segment 0 and every file's contents behind it in segment 1, so the names are known long
+ * before xz is done. While STREAM goes on, a thread walks segment 0 as soon as it is in the temporary
+ * file and creates the directories and empty regular files in the private directory WRITE fills
+ * later. It stops when STREAM ends, or earlier at whatever it cannot read from segment 0 alone (with
+ * the single segment of Sandstorm's own packer it makes nothing) or at any error; WRITE then takes
+ * over what it made (opens it, writes the contents, sets the times) and creates the rest, symlinks
+ * included, as it always does. SPK_UNPACK_EARLY_TREE=0 in the environment turns EARLY off (for tests
+ * and benchmarks).
  *
  * (1) Nothing of the archive is interpreted before the signature over it has been verified, except
  *     by EARLY, and EARLY's reading has no effect outside a directory nobody else sees: see (5).
  * (2) Entries are created only beneath a directory fd that this code created itself, each with
  *     O_EXCL/mkdirat/mknodat/symlinkat semantics and O_NOFOLLOW, so an existing name, a symlink
- *     included, can never be written through. WRITE adopts an entry only when EARLY completed, only
- *     with O_NOFOLLOW and only of the type it expects, and checks that it adopted exactly as many
- *     entries as EARLY made.
+ *     included, can never be written through. WRITE takes over an existing entry only when EARLY made
+ *     some, only with O_NOFOLLOW, only a directory where it wants one and an empty regular file where
+ *     it wants a file, and checks that it took over exactly as many entries as EARLY made: so EARLY
+ *     made nothing that is not in the verified tree.
  * (3) The sum of file contents written never exceeds the archive's size, so blobs shared by several
  *     entries cannot multiply what reaches the disk.
  * (4) Memory is bounded by the limits, not by the package: the archive is mapped, never copied, and
- *     mapped pages are dropped as the walk goes.
+ *     mapped pages are dropped as the walk goes. EARLY maps only segment 0 and trims as the others
+ *     do, and it is joined before CHECK starts, so its walk never adds to CHECK's.
  * (5) Why EARLY is safe before the signature check: it runs the same walk_dir() as CHECK and WRITE,
  *     so every limit (entries, depth, name validity and length, total path length, duplicates,
  *     nesting, traversal) holds before a name is made, exactly as in WRITE; it writes no byte of
  *     content, only names and the modes WRITE would give them, in the mode-0700 directory that
  *     unpacking creates anyway, beneath directory fds it made itself, with mkdirat()/mknodat(), which
- *     never follow a symlink; and on any failure of STREAM or CHECK that directory is removed whole
- *     after EARLY has been stopped and joined. Its errors are its own: they never reach the caller,
- *     who hears only what CHECK finds, after the signature.
+ *     never follow a symlink; and on any failure, of STREAM, CHECK or WRITE, that directory is
+ *     removed whole after EARLY has been stopped and joined. Its errors are its own: they never reach
+ *     the caller, who hears only what CHECK finds, after the signature.
  */
 
 #include <fcntl.h>
@@ -226,15 +229,16 @@ typedef struct Walker {
         size_t bridge_config_size;
         bool has_bridge_config;
 
-        /* EARLY only: creates directories and empty regular files, reads nothing else; stops when
-         * *cancel is set. */
+        /* EARLY only (with unpack): makes directories and empty regular files, reads no contents
+         * and no symlink targets; stops when *cancel is set. */
         bool early;
         const atomic_bool *cancel;
+        uint64_t n_made; /* directories and regular files made */
 
         /* WRITE only */
         bool unpack;
-        bool adopt;      /* directories and regular files exist already, made by EARLY */
-        uint64_t n_made; /* EARLY: directories and regular files made; WRITE with adopt: adopted */
+        bool adopt;         /* EARLY made some directories and regular files: take those over */
+        uint64_t n_adopted; /* directories taken over (files: the pool's, or create_file()'s result) */
         int archive_fd; /* the file the archive is mapped from */
         const uint8_t *map;
         size_t map_size;
@@ -469,36 +473,43 @@ static int write_content(const ContentSource *src, bool *no_copy_file_range, int
         return 0;
 }
 
-/* Creates one regular file beneath dfd, or with adopt opens the empty one EARLY made there; path
- * (escaped) is for messages only. */
+/* Creates one regular file beneath dfd; path (escaped) is for messages only. With adopt, the file may
+ * exist already, made empty by EARLY: then it is opened instead, and 1 returned rather than 0. */
 static int create_file(const ContentSource *src, bool *no_copy_file_range, int dfd, const char *name,
                        const char *path, size_t path_len, bool adopt, bool executable, const uint8_t *data,
                        size_t len, const struct timespec ts[2], SpkError *error) {
         _cleanup_close_ int fd = -EBADF;
+        bool adopted = false;
         char buf[256];
         int r;
 
         if (adopt) {
-                struct stat st;
-
-                /* Made by EARLY with the mode below, in a directory only this process writes to; still,
-                 * nothing but an empty regular file of ours is written to (invariant 2). */
+                /* Whatever is there was made by EARLY, from the bytes now verified, in a directory only
+                 * this process writes to; still, only an empty regular file is taken over, and never
+                 * through a symlink (invariant 2). */
                 fd = openat(dfd, name, O_WRONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
-                if (fd < 0)
+                if (fd < 0 && errno != ENOENT)
                         return fail(error, negative_errno(), "Failed to open '%s': %s",
                                     escape_name(path, path_len, buf, sizeof(buf)), strerror(errno));
-                if (fstat(fd, &st) < 0)
-                        return fail(error, negative_errno(), "Failed to look at '%s': %s",
-                                    escape_name(path, path_len, buf, sizeof(buf)), strerror(errno));
-                if (!S_ISREG(st.st_mode) || st.st_size != 0 || st.st_nlink != 1)
-                        return fail(error, -EEXIST, "Failed to create '%s': %s",
-                                    escape_name(path, path_len, buf, sizeof(buf)), strerror(EEXIST));
-        } else
+                if (fd >= 0) {
+                        struct stat st;
+
+                        if (fstat(fd, &st) < 0)
+                                return fail(error, negative_errno(), "Failed to look at '%s': %s",
+                                            escape_name(path, path_len, buf, sizeof(buf)), strerror(errno));
+                        if (!S_ISREG(st.st_mode) || st.st_size != 0 || st.st_nlink != 1)
+                                return fail(error, -EEXIST, "Failed to create '%s': %s",
+                                            escape_name(path, path_len, buf, sizeof(buf)), strerror(EEXIST));
+                        adopted = true;
+                }
+        }
+        if (fd < 0) {
                 fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC,
                             executable ? 0777 : 0666);
-        if (fd < 0)
-                return fail(error, negative_errno(), "Failed to create '%s': %s",
-                            escape_name(path, path_len, buf, sizeof(buf)), strerror(errno));
+                if (fd < 0)
+                        return fail(error, negative_errno(), "Failed to create '%s': %s",
+                                    escape_name(path, path_len, buf, sizeof(buf)), strerror(errno));
+        }
         r = write_content(src, no_copy_file_range, fd, data, len);
         if (r < 0)
                 return fail(error, r, "Failed to write '%s': %s",
@@ -506,7 +517,7 @@ static int create_file(const ContentSource *src, bool *no_copy_file_range, int d
         if (futimens(fd, ts) < 0)
                 return fail(error, negative_errno(), "Failed to set the time of '%s': %s",
                             escape_name(path, path_len, buf, sizeof(buf)), strerror(errno));
-        return 0;
+        return adopted;
 }
 
 /*
@@ -549,7 +560,8 @@ typedef struct FileQueue {
 
 typedef struct FilePool {
         ContentSource src;
-        bool adopt; /* WRITE adopts the files EARLY made */
+        bool adopt;                    /* create_file()'s */
+        atomic_uint_fast64_t n_adopted; /* files create_file() took over */
         pthread_mutex_t lock; /* guards everything below */
         pthread_cond_t not_full;
         FileQueue queues[POOL_MAX_THREADS];
@@ -594,6 +606,8 @@ static void *pool_worker(void *userdata) {
                 if (!failed) {
                         r = create_file(&p->src, &no_copy_file_range, j.dfd, j.path + j.name_off, j.path,
                                         j.path_len, p->adopt, j.executable, j.data, j.len, j.ts, &error);
+                        if (r > 0)
+                                atomic_fetch_add_explicit(&p->n_adopted, 1, memory_order_relaxed);
                         if (r < 0) {
                                 pthread_mutex_lock(&p->lock);
                                 if (p->r >= 0) {
@@ -617,10 +631,10 @@ static unsigned pool_size(const SpkVerifyOptions *opts) {
         return n;
 }
 
-/* Joins the workers, which finish every queued job first, and frees the pool. r is the walk's result:
- * its own failure stands unless the pool's caused it (pool_failed); otherwise the pool's failure, if
- * any, is returned. */
-static int file_pool_finish(FilePool *p, int r, bool pool_failed, SpkError *error) {
+/* Joins the workers, which finish every queued job first, adds the files they took over from EARLY to
+ * *n_adopted, and frees the pool. r is the walk's result: its own failure stands unless the pool's
+ * caused it (pool_failed); otherwise the pool's failure, if any, is returned. */
+static int file_pool_finish(FilePool *p, int r, bool pool_failed, uint64_t *n_adopted, SpkError *error) {
         if (!p)
                 return r;
 
@@ -641,6 +655,8 @@ static int file_pool_finish(FilePool *p, int r, bool pool_failed, SpkError *erro
                 pthread_cond_destroy(&q->not_empty);
         }
 
+        if (n_adopted)
+                *n_adopted += atomic_load(&p->n_adopted);
         if ((r >= 0 || pool_failed) && p->r < 0) {
                 r = p->r;
                 if (error)
@@ -668,6 +684,7 @@ static int file_pool_new(const SpkVerifyOptions *opts, const ContentSource *src,
                 return fail(error, -ENOMEM, "Out of memory.");
         p->src = *src;
         p->adopt = adopt;
+        atomic_init(&p->n_adopted, 0);
         pthread_mutex_init(&p->lock, NULL);
         pthread_cond_init(&p->not_full, NULL);
         for (unsigned i = 0; i < POOL_MAX_THREADS; i++) {
@@ -678,7 +695,7 @@ static int file_pool_new(const SpkVerifyOptions *opts, const ContentSource *src,
         for (; p->n_threads < n; p->n_threads++) {
                 r = pthread_create(&p->threads[p->n_threads], NULL, pool_worker, &p->queues[p->n_threads]);
                 if (r != 0) {
-                        (void) file_pool_finish(p, 0, false, NULL);
+                        (void) file_pool_finish(p, 0, false, NULL, NULL);
                         return fail(error, -r, "Failed to start a thread: %s", strerror(r));
                 }
         }
@@ -736,11 +753,15 @@ static int file_pool_submit(Walker *w, int dfd, bool executable, const uint8_t *
 static int walker_create_file(Walker *w, int dfd, const char *name, bool executable, const uint8_t *data,
                               size_t len, const struct timespec ts[2]) {
         ContentSource src = { .archive_fd = w->archive_fd, .map = w->map, .map_size = w->map_size };
+        int r;
 
         if (w->pool)
                 return file_pool_submit(w, dfd, executable, data, len, ts);
-        return create_file(&src, &w->no_copy_file_range, dfd, name, w->path.data, w->path.len, w->adopt,
-                           executable, data, len, ts, w->error);
+        r = create_file(&src, &w->no_copy_file_range, dfd, name, w->path.data, w->path.len, w->adopt,
+                        executable, data, len, ts, w->error);
+        if (r > 0)
+                w->n_adopted++;
+        return r < 0 ? r : 0;
 }
 
 /* Records the time of directory w->path, to be set by walker_apply_dir_times(). */
@@ -824,8 +845,6 @@ static int walk_entry(Walker *w, const CapnpList *files, const NameRef *ref, uns
                         w->n_made++;
                         return 0;
                 }
-                if (w->adopt)
-                        w->n_made++;
 
                 r = capnp_struct_get_data(&f, FILE_CONTENT_PTR, &data, &len);
                 if (r < 0)
@@ -904,14 +923,16 @@ static int walk_entry(Walker *w, const CapnpList *files, const NameRef *ref, uns
                 walker_touch(w, children.start);
 
                 if (w->unpack) {
-                        /* With adopt, EARLY made it: O_DIRECTORY | O_NOFOLLOW below opens nothing
-                         * else. */
-                        if (!w->adopt && mkdirat(dfd, ref->name, 0777) < 0)
+                        /* With adopt, EARLY may have made it: O_DIRECTORY | O_NOFOLLOW below opens
+                         * nothing but a directory. */
+                        if (mkdirat(dfd, ref->name, 0777) >= 0)
+                                w->n_made += w->early;
+                        else if (w->adopt && errno == EEXIST)
+                                w->n_adopted++;
+                        else
                                 return fail(w->error, negative_errno(),
                                         "Failed to create directory '%s': %s",
                                         walker_path(w, buf, sizeof(buf)), strerror(errno));
-                        if (w->early || w->adopt)
-                                w->n_made++;
                         cfd = openat(dfd, ref->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                         if (cfd < 0)
                                 return fail(w->error, negative_errno(), "Failed to open directory '%s': %s",
@@ -1479,7 +1500,7 @@ typedef struct Early {
         uint64_t written;    /* archive bytes in the temporary file so far */
         uint64_t want;       /* what the thread waits for: the sink wakes it when written gets there */
         bool stream_over;    /* the sink will write no more */
-        atomic_bool cancel;  /* STREAM failed: stop making names */
+        atomic_bool cancel;  /* STREAM is over: stop making names */
         bool started;
         pthread_t thread;
 
@@ -1489,8 +1510,7 @@ typedef struct Early {
         const SpkLimits *limits;
 
         /* The thread's results, for the caller after the join. */
-        bool complete;   /* every directory and regular file of the tree was made */
-        uint64_t n_made; /* how many were, complete or not */
+        uint64_t n_made; /* directories and regular files made */
         SpkError error;  /* EARLY's own, never shown: the caller hears what CHECK finds */
 } Early;
 
@@ -1540,12 +1560,6 @@ static void early_advance(Early *e, uint64_t written) {
 
 /* EARLY's walk of segment 0 (already in the temporary file, mapped at map) beneath e->root. */
 static int early_walk(Early *e, const uint8_t *map, uint64_t table_bytes, uint32_t n_segments) {
-        uint64_t total_words = 0;
-        int r;
-
-        for (uint32_t i = 0; i < n_segments; i++)
-                total_words += unaligned_read_le32(map + 4 + 4 * (size_t) i);
-
         /* capnp_message_parse() wants the whole message. Segment 0 on its own is that message as far
          * as it is here: a far pointer into any other segment fails (no such segment), which stops the
          * walk. The budgets are those CHECK's parse of the whole message gets. */
@@ -1557,7 +1571,6 @@ static int early_walk(Early *e, const uint8_t *map, uint64_t table_bytes, uint32
                 .segments = &seg,
                 .n_segments = 1,
                 .total_words = seg.n_words,
-                .traversal_left = total_words,
                 .nesting_limit = walk_nesting_limit(e->limits),
         };
         Walker w = {
@@ -1570,7 +1583,10 @@ static int early_walk(Early *e, const uint8_t *map, uint64_t table_bytes, uint32
                 .map = map,
                 .map_size = table_bytes + (size_t) seg.n_words * 8,
         };
+        int r;
 
+        for (uint32_t i = 0; i < n_segments; i++)
+                msg.traversal_left += unaligned_read_le32(map + 4 + 4 * (size_t) i);
         if (msg.nesting_limit > CAPNP_MAX_NESTING_LIMIT)
                 return -EINVAL;
         r = walk_message(&w, &msg, e->root);
@@ -1605,7 +1621,7 @@ static void *early_thread(void *userdata) {
         if (map == MAP_FAILED)
                 return NULL;
         (void) madvise(map, seg0_end, MADV_RANDOM);
-        e->complete = early_walk(e, map, table_bytes, n_segments) >= 0;
+        (void) early_walk(e, map, table_bytes, n_segments);
         (void) munmap(map, seg0_end);
         return NULL;
 }
@@ -1617,16 +1633,14 @@ static void early_start(Early *e, int archive_fd) {
         e->started = pthread_create(&e->thread, NULL, early_thread, e) == 0;
 }
 
-/* STREAM is over (failed, or not): wakes EARLY if it waits for bytes that will not come, stops it if
- * STREAM failed, and joins it. */
-static void early_finish(Early *e, bool failed) {
+/* STREAM is over, failed or not: EARLY stops where it is (WRITE makes the rest), and is joined. */
+static void early_stop(Early *e) {
         if (!e || !e->started)
                 return;
 
         pthread_mutex_lock(&e->lock);
         e->stream_over = true;
-        if (failed)
-                atomic_store(&e->cancel, true);
+        atomic_store(&e->cancel, true);
         pthread_cond_broadcast(&e->cond);
         pthread_mutex_unlock(&e->lock);
         (void) pthread_join(e->thread, NULL);
@@ -1634,7 +1648,7 @@ static void early_finish(Early *e, bool failed) {
 }
 
 static void early_done(Early *e) {
-        early_finish(e, true);
+        early_stop(e);
         pthread_cond_destroy(&e->cond);
         pthread_mutex_destroy(&e->lock);
 }
@@ -2113,8 +2127,8 @@ static void verified_done(Verified *v) {
 
 /* STREAM and CHECK: everything short of writing the tree. The decompressed archive goes to an unnamed
  * file in tmp_dfd. With early, EARLY runs beside STREAM and is joined before CHECK. */
-static int verify_common(int fd, const SpkVerifyOptions *opts, int tmp_dfd, Early *early, SpkPackageInfo *info,
-                         Verified *v, SpkError *error) {
+static int verify_common(int fd, const SpkVerifyOptions *opts, int tmp_dfd, Early *early,
+                         SpkPackageInfo *info, Verified *v, SpkError *error) {
         static const uint8_t empty[8];
         SpkLimits lbuf;
         const SpkLimits *limits = limits_or_default(opts ? opts->limits : NULL, &lbuf);
@@ -2141,7 +2155,7 @@ static int verify_common(int fd, const SpkVerifyOptions *opts, int tmp_dfd, Earl
         if (early)
                 early_start(early, v->archive_fd);
         r = stream_package(fd, opts, sink, info->package_id, error);
-        early_finish(early, r < 0);
+        early_stop(early);
         memcpy(info->signer, sink->signer, 32);
         info->archive_bytes = sink->archive_bytes;
         EVP_MD_CTX_free(sink->sha512);
@@ -2231,19 +2245,6 @@ int spk_package_verify_fd(int fd, const SpkVerifyOptions *opts, SpkPackageInfo *
         return 0;
 }
 
-/* Empties the private directory root after an incomplete EARLY, for WRITE to start afresh. */
-static int empty_private_dir(int root, dev_t dev, SpkError *error) {
-        int fd, r;
-
-        fd = openat(root, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return fail(error, negative_errno(), "Failed to open a directory: %s", strerror(errno));
-        r = rm_rf_children(fd, dev);
-        if (r < 0)
-                return fail(error, r, "Failed to empty a directory: %s", strerror(-r));
-        return 0;
-}
-
 int spk_package_unpack_fd(int fd, int dir_fd, const char *name, const SpkVerifyOptions *opts,
                           SpkPackageInfo *ret, SpkError *error) {
         _cleanup_spk_package_info_ SpkPackageInfo info = {};
@@ -2299,19 +2300,13 @@ int spk_package_unpack_fd(int fd, int dir_fd, const char *name, const SpkVerifyO
         if (r < 0)
                 goto finish;
 
-        /* EARLY has been joined. Its tree is used whole or not at all. */
-        if (e && !e->complete && e->n_made > 0) {
-                r = empty_private_dir(root, st.st_dev, error);
-                if (r < 0)
-                        goto finish;
-        }
-
         {
                 Walker w = {
                         .limits = limits,
                         .error = error,
                         .unpack = true,
-                        .adopt = e && e->complete,
+                        /* EARLY has been joined: WRITE takes over what it made and makes the rest. */
+                        .adopt = e && e->n_made > 0,
                         .archive_fd = v.archive_fd,
                         .map = v.map,
                         .map_size = v.map_size,
@@ -2322,14 +2317,16 @@ int spk_package_unpack_fd(int fd, int dir_fd, const char *name, const SpkVerifyO
                 r = file_pool_new(opts, &src, w.adopt, &w.pool, error);
                 if (r >= 0)
                         r = walk_archive(&w, v.map ?: empty, v.map_size, root);
-                r = file_pool_finish(w.pool, r, w.pool_failed, error);
+                r = file_pool_finish(w.pool, r, w.pool_failed, &w.n_adopted, error);
                 w.pool = NULL;
                 if (r >= 0)
                         r = walker_apply_dir_times(&w, root);
-                /* Both walks read the same verified bytes, so this holds unless this code is wrong. */
-                if (r >= 0 && w.adopt && w.n_made != e->n_made)
-                        r = fail(error, -EIO, "Unpacking went wrong: %" PRIu64 " entries made early, %" PRIu64
-                                 " found.", e->n_made, w.n_made);
+                /* Whatever WRITE took over is in the verified tree; if that is all EARLY made, EARLY
+                 * made nothing else. Both walks read the same bytes, so this fails only if this code is
+                 * wrong. */
+                if (r >= 0 && w.adopt && w.n_adopted != e->n_made)
+                        r = fail(error, -EIO, "Unpacking went wrong: %" PRIu64 " entries made early, %"
+                                 PRIu64 " taken over.", e->n_made, w.n_adopted);
                 walker_trim(&w);
                 walker_done(&w);
                 if (r < 0)

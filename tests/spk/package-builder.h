@@ -31,6 +31,8 @@ typedef enum TestPlacement {
         TEST_FAR,        /* in a segment of its own, single-far pointer */
         TEST_DOUBLE_FAR, /* contents in one segment, the two-word landing pad in another */
         TEST_SHARED,     /* a far pointer to the previous external content's landing pad (overlap) */
+        TEST_PACKED,     /* spk/pack.c's layout: every such content in one segment, each behind its landing
+                          * pad, reached through a single-far pointer */
 } TestPlacement;
 
 typedef struct TestEntry {
@@ -42,11 +44,12 @@ typedef struct TestEntry {
         int64_t mtime_ns;
         const struct TestEntry *children;
         size_t n_children;
-        TestPlacement placement;
+        TestPlacement placement; /* directories: TEST_INLINE, or TEST_DOUBLE_FAR for a children list
+                                  * in segment 0 reached through a landing pad in a segment of its own */
         bool null_name;
 } TestEntry;
 
-#define TEST_MAX_SEGMENTS 64
+#define TEST_MAX_SEGMENTS 256
 
 typedef struct TestArchive {
         CapnpBuilder b;
@@ -54,6 +57,7 @@ typedef struct TestArchive {
         uint32_t seg_words[TEST_MAX_SEGMENTS];
         uint32_t n_segs; /* external segments, numbered from 1 */
         uint32_t last_far_segment;
+        uint32_t packed_segment; /* TEST_PACKED's, once there is one */
 } TestArchive;
 
 static inline uint32_t test_add_segment(TestArchive *a, const void *p, size_t n_bytes) {
@@ -87,6 +91,25 @@ static inline void test_place_external(TestArchive *a, const CapnpBuilderStruct 
         size_t n = len + (text ? 1 : 0);
         uint32_t count = (uint32_t) n;
 
+        if (placement == TEST_PACKED) {
+                size_t words = 1 + (n + 7) / 8, at;
+                uint8_t *seg;
+
+                if (a->packed_segment == 0)
+                        a->packed_segment = test_add_segment(a, NULL, 0);
+                at = a->seg_words[a->packed_segment - 1];
+                seg = realloc(a->segs[a->packed_segment - 1], (at + words) * 8);
+                assert(seg);
+                memset(seg + at * 8, 0, words * 8);
+                unaligned_write_le64(seg + at * 8, test_list_pointer(0, 2, count));
+                if (len)
+                        memcpy(seg + at * 8 + 8, p, len);
+                a->segs[a->packed_segment - 1] = seg;
+                a->seg_words[a->packed_segment - 1] = (uint32_t) (at + words);
+                test_set_pointer_word(s, ptr_index,
+                                      test_far_pointer(false, (uint32_t) at, a->packed_segment));
+                return;
+        }
         if (placement == TEST_SHARED) {
                 assert(a->last_far_segment > 0);
                 test_set_pointer_word(s, ptr_index, test_far_pointer(false, 0, a->last_far_segment));
@@ -156,6 +179,19 @@ static inline void test_fill_files(TestArchive *a, const CapnpBuilderList *l, co
                         assert(capnp_build_init_struct_list(&f, 1, (uint32_t) e[i].n_children, 2, 2,
                                                             &children) >= 0);
                         test_fill_files(a, &children, e[i].children, e[i].n_children);
+                        if (e[i].placement == TEST_DOUBLE_FAR) {
+                                /* The list stays where it is; its pointer moves to a landing pad. */
+                                size_t at = (size_t) f.data_word + f.data_words + 1;
+                                uint64_t ptr = unaligned_read_le64(f.b->buf + at * 8);
+                                int32_t offset = (int32_t) (uint32_t) ptr >> 2;
+                                uint32_t tag = (uint32_t) ((int64_t) at + 1 + offset), pad_id;
+                                uint8_t pad[16];
+
+                                unaligned_write_le64(pad, test_far_pointer(false, tag, 0));
+                                unaligned_write_le64(pad + 8, ptr & ~(uint64_t) UINT32_C(0xfffffffc));
+                                pad_id = test_add_segment(a, pad, sizeof(pad));
+                                test_set_pointer_word(&f, 1, test_far_pointer(true, 0, pad_id));
+                        }
                         break;
                 }
                 default:

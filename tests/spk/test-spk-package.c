@@ -171,8 +171,11 @@ static int group_setup(void **state) {
         return 0;
 }
 
+static uint8_t *early_big;
+
 static int group_teardown(void **state) {
         free(manifest);
+        free(early_big);
         return 0;
 }
 
@@ -211,7 +214,7 @@ static void check_tree(int dfd, const TestEntry *e, size_t n, mode_t mask) {
 
                         assert_true(S_ISREG(st.st_mode));
                         assert_int_equal(st.st_mode & 07777, (e[i].type ? 0777 : 0666) & ~mask);
-                        assert_int_equal(read_full_file_at(dfd, e[i].name, 1 << 20, &buf, &size), 0);
+                        assert_int_equal(read_full_file_at(dfd, e[i].name, 16 << 20, &buf, &size), 0);
                         assert_int_equal(size, e[i].content_len);
                         if (size)
                                 assert_memory_equal(buf, e[i].content, size);
@@ -996,6 +999,557 @@ static void test_unpack_destination(void **state) {
 }
 
 
+/* ---- the tree made while the archive streams in (EARLY, spk/package.c) ---- */
+
+/* Directories and regular files beneath dfd (symlinks are not counted: EARLY does not make them). */
+static size_t count_made(int dfd) {
+        int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        DIR *d = fdopendir(fd);
+        size_t n = 0;
+
+        assert_non_null(d);
+        for (struct dirent *de; (de = readdir(d));) {
+                struct stat st;
+
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                assert_int_equal(fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW), 0);
+                if (S_ISREG(st.st_mode))
+                        n++;
+                else if (S_ISDIR(st.st_mode)) {
+                        int cfd = openat(dirfd(d), de->d_name,
+                                         O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+                        assert_true(cfd >= 0);
+                        n += 1 + count_made(cfd);
+                        safe_close(cfd);
+                }
+        }
+        closedir(d);
+        return n;
+}
+
+/* The hidden directory an unpack is building beneath dfd, or -EBADF when there is none. */
+static int open_unpack_dir(int dfd) {
+        int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = -EBADF;
+        DIR *d = fdopendir(fd);
+
+        assert_non_null(d);
+        for (struct dirent *de; (de = readdir(d));)
+                if (strneq(de->d_name, ".spk-unpack-", 12)) {
+                        r = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        assert_true(r >= 0);
+                        break;
+                }
+        closedir(d);
+        return r;
+}
+
+/* Looks into the unpack in progress from its progress callback, which runs in the thread that
+ * decompresses, while the sink and EARLY go on. Once the first MiB of the archive has surely been
+ * handed on (3 MiB of incompressible input read), waits up to 10 s for the hidden directory to hold
+ * `expect` directories and files, and then a little longer to see that no more come; calls check
+ * on what it found. */
+typedef struct Watch {
+        int dfd;
+        size_t expect;
+        size_t seen; /* what was there; SIZE_MAX until looked */
+        void (*check)(int root);
+} Watch;
+
+static void watch_cb(void *userdata, uint64_t done, uint64_t total) {
+        Watch *w = userdata;
+        int root;
+
+        if (w->seen != SIZE_MAX || done >= total || done < (UINT64_C(3) << 20))
+                return;
+        root = open_unpack_dir(w->dfd);
+        assert_true(root >= 0);
+        for (unsigned i = 0; i < 1000 && count_made(root) < w->expect; i++)
+                usleep(10000);
+        usleep(w->expect > 0 ? 50000 : 300000);
+        w->seen = count_made(root);
+        if (w->check)
+                w->check(root);
+        safe_close(root);
+}
+
+static uint8_t *random_bytes(size_t n) {
+        uint8_t *p = malloc(n);
+
+        assert_non_null(p);
+        randombytes_buf(p, n);
+        return p;
+}
+
+/* Both trees are the same: names, types, modes, sizes, contents, symlink targets and times. */
+static void assert_same_tree(int a, int b) {
+        int fd = openat(a, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        DIR *d = fdopendir(fd);
+        size_t n = 0;
+
+        assert_non_null(d);
+        for (struct dirent *de; (de = readdir(d));) {
+                struct stat sa, sb;
+
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                n++;
+                assert_int_equal(fstatat(a, de->d_name, &sa, AT_SYMLINK_NOFOLLOW), 0);
+                assert_int_equal(fstatat(b, de->d_name, &sb, AT_SYMLINK_NOFOLLOW), 0);
+                assert_int_equal(sa.st_mode, sb.st_mode);
+                assert_int_equal(sa.st_size, sb.st_size);
+                assert_int_equal((int64_t) sa.st_mtim.tv_sec, (int64_t) sb.st_mtim.tv_sec);
+                assert_int_equal(sa.st_mtim.tv_nsec, sb.st_mtim.tv_nsec);
+                if (S_ISREG(sa.st_mode)) {
+                        _cleanup_free_ char *ca = NULL, *cb = NULL;
+                        size_t la, lb;
+
+                        assert_int_equal(read_full_file_at(a, de->d_name, 16 << 20, &ca, &la), 0);
+                        assert_int_equal(read_full_file_at(b, de->d_name, 16 << 20, &cb, &lb), 0);
+                        assert_int_equal(la, lb);
+                        assert_memory_equal(ca, cb, la);
+                } else if (S_ISLNK(sa.st_mode)) {
+                        char ta[4096], tb[4096];
+                        ssize_t ka = readlinkat(a, de->d_name, ta, sizeof(ta)),
+                                kb = readlinkat(b, de->d_name, tb, sizeof(tb));
+
+                        assert_true(ka > 0);
+                        assert_int_equal(ka, kb);
+                        assert_memory_equal(ta, tb, (size_t) ka);
+                } else {
+                        int ca = openat(a, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC),
+                            cb = openat(b, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+                        assert_true(S_ISDIR(sa.st_mode));
+                        assert_true(ca >= 0 && cb >= 0);
+                        assert_same_tree(ca, cb);
+                        safe_close(ca);
+                        safe_close(cb);
+                }
+        }
+        closedir(d);
+        assert_int_equal(count_dir(b), n);
+}
+
+/* A tree like our packer's output (with TEST_PACKED: contents in one segment after the tree): 2 × 40
+ * files in src/, nested and empty directories, executables, symlinks, times before 1970, and one 6 MiB
+ * file of random bytes so that the package streams in over several MiB. */
+#define EARLY_BIG_SIZE (6u << 20)
+static TestEntry early_d0[40], early_d1[40];
+static char early_names[80][16], early_contents[80][64];
+
+static const TestEntry early_nested3[] = {
+        { .name = "leaf", .type = TEST_REGULAR, .content = "leaf\n", .content_len = 5, .mtime_ns = 77,
+          .placement = TEST_PACKED },
+        { .name = "link-up", .type = TEST_SYMLINK, .content = "../../../x", .content_len = 10,
+          .mtime_ns = 78 },
+};
+static const TestEntry early_nested2[] = {
+        { .name = "n3", .type = TEST_DIRECTORY, .children = early_nested3, .n_children = 2, .mtime_ns = 79 },
+};
+static const TestEntry early_nested1[] = {
+        { .name = "n2", .type = TEST_DIRECTORY, .children = early_nested2, .n_children = 1,
+          .mtime_ns = INT64_C(-2000000001) },
+        { .name = "empty-dir", .type = TEST_DIRECTORY, .mtime_ns = 80 },
+};
+static TestEntry early_src[] = {
+        { .name = "d0", .type = TEST_DIRECTORY, .children = early_d0, .n_children = 40, .mtime_ns = 81 },
+        { .name = "d1", .type = TEST_DIRECTORY, .children = early_d1, .n_children = 40,
+          .mtime_ns = INT64_C(1700000000999999999) },
+};
+static TestEntry early_root[] = {
+        { .name = "sandstorm-manifest", .type = TEST_REGULAR },
+        { .name = "src", .type = TEST_DIRECTORY, .children = early_src, .n_children = 2, .mtime_ns = 82 },
+        { .name = "n1", .type = TEST_DIRECTORY, .children = early_nested1, .n_children = 2, .mtime_ns = 83 },
+        { .name = "big.bin", .type = TEST_REGULAR, .content_len = EARLY_BIG_SIZE, .mtime_ns = 84,
+          .placement = TEST_PACKED },
+        { .name = "run", .type = TEST_EXECUTABLE, .content = "#!/bin/sh\n", .content_len = 10,
+          .mtime_ns = 85, .placement = TEST_PACKED },
+        { .name = "empty", .type = TEST_REGULAR, .mtime_ns = 86 },
+        { .name = "lib", .type = TEST_SYMLINK, .content = "src/d0", .content_len = 6, .mtime_ns = 87 },
+        { .name = "dev", .type = TEST_DIRECTORY },
+        { .name = "tmp", .type = TEST_DIRECTORY },
+        { .name = "var", .type = TEST_DIRECTORY },
+};
+/* Its directories and regular files: 5 + 4 at the root, 2 + 80 in src/, 3 + 1 in n1/. */
+#define EARLY_MADE 95u
+
+static void early_tree_init(TestPlacement placement) {
+        if (!early_big)
+                early_big = random_bytes(EARLY_BIG_SIZE);
+        for (size_t i = 0; i < 80; i++) {
+                TestEntry *e = i < 40 ? &early_d0[i] : &early_d1[i - 40];
+
+                snprintf(early_names[i], sizeof(early_names[i]), "f%02zu.txt", i);
+                snprintf(early_contents[i], sizeof(early_contents[i]), "file %zu: %.*s\n", i, (int) (i % 40),
+                         "0123456789012345678901234567890123456789");
+                *e = (TestEntry) {
+                        .name = early_names[i],
+                        .type = i % 7 == 3 ? TEST_EXECUTABLE : TEST_REGULAR,
+                        .content = early_contents[i],
+                        .content_len = strlen(early_contents[i]),
+                        .mtime_ns = (int64_t) i * 1000000007,
+                        .placement = placement,
+                };
+        }
+        early_root[0].content = manifest;
+        early_root[0].content_len = manifest_size;
+        early_root[3].content = early_big;
+        early_root[3].placement = placement;
+        early_root[4].placement = placement;
+}
+
+/* Unpacks pkg to name three ways: as it comes (EARLY on), with EARLY turned off, and all in one
+ * thread; the three trees must be the same. Returns how many entries EARLY had made when watched. */
+static size_t unpack_three_ways(Fixture *f, const uint8_t *pkg, size_t n, size_t expect_early) {
+        Watch w = { .dfd = f->fd, .expect = expect_early, .seen = SIZE_MAX };
+        Watch off = { .dfd = f->fd, .expect = 0, .seen = SIZE_MAX };
+        SpkError error = {};
+        int a, b, c;
+
+        assert_int_equal(unpack_bytes(f, pkg, n, "early", &(SpkVerifyOptions) { .progress = watch_cb,
+                                                                                 .userdata = &w },
+                                      NULL, &error),
+                         0);
+        assert_int_equal(setenv("SPK_UNPACK_EARLY_TREE", "0", 1), 0);
+        assert_int_equal(unpack_bytes(f, pkg, n, "late", &(SpkVerifyOptions) { .progress = watch_cb,
+                                                                                .userdata = &off },
+                                      NULL, &error),
+                         0);
+        assert_int_equal(unsetenv("SPK_UNPACK_EARLY_TREE"), 0);
+        assert_int_equal(
+                unpack_bytes(f, pkg, n, "single", &(SpkVerifyOptions) { .threads = 1 }, NULL, &error), 0);
+        /* Turned off, nothing is made while the archive streams in. */
+        assert_int_equal(off.seen, 0);
+
+        assert_int_equal(count_dir(f->fd), 3);
+        a = openat(f->fd, "early", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        b = openat(f->fd, "late", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        c = openat(f->fd, "single", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        assert_true(a >= 0 && b >= 0 && c >= 0);
+        check_tree(a, early_root, ELEMENTSOF(early_root), 022);
+        assert_same_tree(a, b);
+        assert_same_tree(a, c);
+        {
+                struct stat sa, sb;
+
+                assert_int_equal(fstat(a, &sa), 0);
+                assert_int_equal(fstat(b, &sb), 0);
+                assert_int_equal(sa.st_mode, sb.st_mode);
+        }
+        safe_close(a);
+        safe_close(b);
+        safe_close(c);
+        assert_int_equal(rm_rf_at(f->fd, "early"), 0);
+        assert_int_equal(rm_rf_at(f->fd, "late"), 0);
+        assert_int_equal(rm_rf_at(f->fd, "single"), 0);
+        return w.seen;
+}
+
+static void test_unpack_early_same_tree(void **state) {
+        Fixture *f = *state;
+
+        /* Our packer's layout: EARLY makes every directory and regular file before the archive is
+         * through, and WRITE takes them over. */
+        {
+                _cleanup_free_ uint8_t *pkg = NULL;
+                size_t n;
+
+                early_tree_init(TEST_PACKED);
+                build_package(f, early_root, ELEMENTSOF(early_root), &pkg, &n);
+                assert_int_equal(unpack_three_ways(f, pkg, n, EARLY_MADE), EARLY_MADE);
+        }
+
+        /* Every content in a segment of its own: the tree is still all in segment 0. */
+        {
+                _cleanup_free_ uint8_t *pkg = NULL;
+                size_t n;
+
+                early_tree_init(TEST_FAR);
+                early_root[4].placement = TEST_DOUBLE_FAR;
+                build_package(f, early_root, ELEMENTSOF(early_root), &pkg, &n);
+                assert_int_equal(unpack_three_ways(f, pkg, n, EARLY_MADE), EARLY_MADE);
+        }
+
+        /* Sandstorm's own packer: one segment, contents among the tree. EARLY makes nothing. */
+        {
+                _cleanup_free_ uint8_t *pkg = NULL;
+                size_t n;
+
+                early_tree_init(TEST_INLINE);
+                build_package(f, early_root, ELEMENTSOF(early_root), &pkg, &n);
+                assert_int_equal(unpack_three_ways(f, pkg, n, 0), 0);
+        }
+
+        /* A directory whose list is reached through a segment EARLY does not have: EARLY stops there,
+         * having made sandstorm-manifest and src/ (1 + 83), and WRITE makes the rest. */
+        {
+                _cleanup_free_ uint8_t *pkg = NULL;
+                size_t n;
+
+                early_tree_init(TEST_PACKED);
+                early_root[2].placement = TEST_DOUBLE_FAR;
+                build_package(f, early_root, ELEMENTSOF(early_root), &pkg, &n);
+                early_root[2].placement = TEST_INLINE;
+                assert_int_equal(unpack_three_ways(f, pkg, n, 84), 84);
+        }
+
+        /* And the reference tree, far and double-far contents among inline ones. */
+        {
+                _cleanup_free_ uint8_t *pkg = NULL;
+                SpkError error = {};
+                int dfd;
+                size_t n;
+
+                build_package(f, root_entries, ELEMENTSOF(root_entries), &pkg, &n);
+                assert_int_equal(setenv("SPK_UNPACK_EARLY_TREE", "0", 1), 0);
+                assert_int_equal(unpack_bytes(f, pkg, n, "late", NULL, NULL, &error), 0);
+                assert_int_equal(unsetenv("SPK_UNPACK_EARLY_TREE"), 0);
+                assert_int_equal(unpack_bytes(f, pkg, n, "early", NULL, NULL, &error), 0);
+                dfd = openat(f->fd, "early", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                check_tree(dfd, root_entries, ELEMENTSOF(root_entries), 022);
+                {
+                        int late = openat(f->fd, "late", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+                        assert_same_tree(dfd, late);
+                        safe_close(late);
+                }
+                safe_close(dfd);
+        }
+}
+
+/* What EARLY made of a tree cut short by the entry limit: sandstorm-manifest, src/d0 and its 40 files,
+ * then src/d1, whose 40 entries are too many, empty. */
+static void check_entry_limit_tree(int root) {
+        int src = openat(root, "src", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), d;
+
+        assert_true(src >= 0);
+        assert_int_equal(count_dir(root), 2);
+        assert_int_equal(faccessat(root, "sandstorm-manifest", F_OK, AT_SYMLINK_NOFOLLOW), 0);
+        assert_int_equal(count_dir(src), 2);
+        d = openat(src, "d0", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        assert_int_equal(count_dir(d), 40);
+        safe_close(d);
+        d = openat(src, "d1", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        assert_int_equal(count_dir(d), 0);
+        safe_close(d);
+        safe_close(src);
+}
+
+/* What EARLY made of a chain deeper than the depth limit (5): c1/…/c5 with f1…f4 beside c2…c5, each
+ * file empty, and nothing in c5. */
+static void check_depth_limit_tree(int root) {
+        int fd = openat(root, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        for (unsigned level = 1; level <= 5; level++) {
+                char name[8];
+                int next;
+
+                snprintf(name, sizeof(name), "c%u", level);
+                assert_int_equal(count_dir(fd), level == 1 ? 1 : 2);
+                next = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                assert_true(next >= 0);
+                safe_close(fd);
+                fd = next;
+        }
+        assert_int_equal(count_dir(fd), 0);
+        safe_close(fd);
+}
+
+/* Fails as expected, EARLY having made `made` entries meanwhile (checked by check), and nothing is
+ * left: not the tree, not the hidden directory. */
+static void expect_early_failure(Fixture *f, const uint8_t *pkg, size_t n, const SpkLimits *limits,
+                                 size_t made, void (*check)(int root), int errno_expected,
+                                 const char *message) {
+        Watch w = { .dfd = f->fd, .expect = made, .seen = SIZE_MAX, .check = check };
+        SpkError error = {};
+
+        SpkVerifyOptions o = { .limits = limits, .progress = watch_cb, .userdata = &w };
+
+        assert_int_equal(unpack_bytes(f, pkg, n, "out", &o, NULL, &error), errno_expected);
+        assert_string_equal(error.message, message);
+        /* Refused before 3 MiB were read: not watched, and nothing could have been made. */
+        if (made > 0 || w.seen != SIZE_MAX)
+                assert_int_equal(w.seen, made);
+        assert_int_equal(count_dir(f->fd), 0);
+}
+
+static void test_unpack_early_failures(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ uint8_t *archive = NULL, *pkg = NULL;
+        size_t archive_size, n;
+
+        early_tree_init(TEST_PACKED);
+        test_build_archive(early_root, ELEMENTSOF(early_root), &archive, &archive_size);
+
+        /* Contents changed after signing: the whole tree was made, then the hash does not match. */
+        {
+                _cleanup_free_ uint8_t *sig = NULL, *payload = NULL, *bad = NULL;
+                uint8_t sm[128];
+                size_t sig_size;
+
+                test_sign(f->sk, archive, archive_size, sm);
+                test_build_signature(f->pk, 32, sm, 128, &sig, &sig_size);
+                payload = malloc(sig_size + archive_size);
+                assert_non_null(payload);
+                memcpy(payload, sig, sig_size);
+                memcpy(payload + sig_size, archive, archive_size);
+                payload[sig_size + archive_size - 100] ^= 1; /* in big.bin's bytes, near the end */
+                test_xz_wrap(payload, sig_size + archive_size, 0, &bad, &n);
+                expect_early_failure(f, bad, n, NULL, EARLY_MADE, NULL, -EKEYREJECTED,
+                                     "Signature didn't match package contents.");
+        }
+
+        /* Signed by one key, naming another: refused at the signature, before any name is made. */
+        {
+                _cleanup_free_ uint8_t *bad = NULL;
+                uint8_t pk2[32], sk2[64];
+
+                crypto_sign_keypair(pk2, sk2);
+                test_build_package(pk2, f->sk, archive, archive_size, NULL, 0, &bad, &n);
+                expect_early_failure(f, bad, n, NULL, 0, NULL, -EKEYREJECTED, "Invalid signature.");
+        }
+
+        /* The package cut short in its contents. */
+        test_build_package(f->pk, f->sk, archive, archive_size, NULL, 0, &pkg, &n);
+        expect_early_failure(f, pkg, n * 4 / 5, NULL, EARLY_MADE, NULL, -EBADMSG, "Package is truncated.");
+
+        /* A limit only CHECK can tell, after the signature: the tree was made, and goes. */
+        {
+                SpkLimits limits = SPK_LIMITS_DEFAULT;
+
+                limits.max_file_bytes = EARLY_BIG_SIZE - 1;
+                expect_early_failure(f, pkg, n, &limits, EARLY_MADE, NULL, -EFBIG,
+                                     "File 'big.bin' in archive is too big (6291456 bytes).");
+        }
+
+        /* Limits hold in EARLY as in WRITE: it stops where WRITE would. 10 root entries, src's 2, d0's
+         * 40 make 52; d1's 40 more are too many with a limit of 91. */
+        {
+                SpkLimits limits = SPK_LIMITS_DEFAULT;
+
+                limits.max_entries = 91;
+                expect_early_failure(f, pkg, n, &limits, 44, check_entry_limit_tree, -E2BIG,
+                                     "Archive has too many entries (limit 91).");
+        }
+        {
+                static TestEntry c[7][2];
+                TestEntry chain[] = {
+                        { .name = "c1", .type = TEST_DIRECTORY, .children = c[1], .n_children = 2 },
+                        early_root[3],
+                };
+                SpkLimits limits = SPK_LIMITS_DEFAULT;
+                _cleanup_free_ uint8_t *deep_archive = NULL, *deep = NULL;
+                size_t deep_size;
+
+                for (unsigned level = 1; level < 7; level++) {
+                        static char names[7][2][8];
+
+                        snprintf(names[level][0], sizeof(names[level][0]), "f%u", level);
+                        snprintf(names[level][1], sizeof(names[level][1]), "c%u", level + 1);
+                        c[level][0] = (TestEntry) { .name = names[level][0], .type = TEST_REGULAR,
+                                                    .content = "x", .content_len = 1,
+                                                    .placement = TEST_PACKED };
+                        c[level][1] = (TestEntry) { .name = names[level][1], .type = TEST_DIRECTORY,
+                                                    .children = level < 6 ? c[level + 1] : NULL,
+                                                    .n_children = level < 6 ? 2 : 0 };
+                }
+                test_build_archive(chain, ELEMENTSOF(chain), &deep_archive, &deep_size);
+                test_build_package(f->pk, f->sk, deep_archive, deep_size, NULL, 0, &deep, &n);
+                limits.max_depth = 5;
+                expect_early_failure(f, deep, n, &limits, 9, check_depth_limit_tree, -ELOOP,
+                                     "Archive nests directories more than 5 deep (at 'c1/c2/c3/c4/c5').");
+        }
+}
+
+/* Called once the whole input is read (the archive is in the temporary file, not yet checked): lets
+ * EARLY finish, waiting until what it made stops growing, and counts it. */
+typedef struct Settle {
+        int dfd;
+        size_t made;
+} Settle;
+
+static void settle_cb(void *userdata, uint64_t done, uint64_t total) {
+        Settle *s = userdata;
+        size_t last = SIZE_MAX, n;
+        int root;
+
+        if (done < total)
+                return;
+        root = open_unpack_dir(s->dfd);
+        assert_true(root >= 0);
+        for (unsigned same = 0, i = 0; same < 3 && i < 200; i++) {
+                usleep(5000);
+                n = count_made(root);
+                same = n == last ? same + 1 : 0;
+                last = n;
+        }
+        s->made = last;
+        safe_close(root);
+}
+
+/* EARLY reads segment 0 before anything checked it. Whatever a signed archive's segment 0 holds,
+ * unpacking with EARLY and without it must agree: the same result, the same message, the same tree,
+ * and nothing left after a failure. Bytes of segment 0 and the segment table are changed at random
+ * (a fixed seed), then signed. */
+static void test_unpack_early_mutations(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ uint8_t *archive = NULL;
+        TestEntry e[ELEMENTSOF(early_root)];
+        size_t archive_size, seg0_end;
+        uint64_t x = UINT64_C(0x9e3779b97f4a7c15);
+        unsigned ok = 0, made_some = 0;
+
+        early_tree_init(TEST_PACKED);
+        memcpy(e, early_root, sizeof(e));
+        e[3].content_len = 4000;
+        test_build_archive(e, ELEMENTSOF(e), &archive, &archive_size);
+        assert_int_equal(unaligned_read_le32(archive), 1); /* two segments */
+        seg0_end = 16 + (size_t) unaligned_read_le32(archive + 4) * 8;
+
+        for (unsigned i = 0; i < 100; i++) {
+                _cleanup_free_ uint8_t *mutated = malloc(archive_size), *pkg = NULL;
+                Settle settle = { .dfd = f->fd };
+                SpkVerifyOptions o = { .progress = settle_cb, .userdata = &settle };
+                SpkError ea = {}, eb = {};
+                size_t n;
+                int a, b;
+
+                assert_non_null(mutated);
+                memcpy(mutated, archive, archive_size);
+                for (unsigned k = 0; k < 1 + i % 3; k++) {
+                        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                        mutated[(x >> 8) % seg0_end] ^= (uint8_t) (1u << (x % 8));
+                }
+                test_build_package(f->pk, f->sk, mutated, archive_size, NULL, 0, &pkg, &n);
+
+                a = unpack_bytes(f, pkg, n, "a", &o, NULL, &ea);
+                made_some += settle.made > 0 && settle.made != SIZE_MAX;
+                assert_int_equal(setenv("SPK_UNPACK_EARLY_TREE", "0", 1), 0);
+                b = unpack_bytes(f, pkg, n, "b", NULL, NULL, &eb);
+                assert_int_equal(unsetenv("SPK_UNPACK_EARLY_TREE"), 0);
+                assert_int_equal(a, b);
+                assert_string_equal(ea.message, eb.message);
+                if (a >= 0) {
+                        int da = openat(f->fd, "a", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC),
+                            db = openat(f->fd, "b", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+                        assert_same_tree(da, db);
+                        safe_close(da);
+                        safe_close(db);
+                        assert_int_equal(rm_rf_at(f->fd, "a"), 0);
+                        assert_int_equal(rm_rf_at(f->fd, "b"), 0);
+                        ok++;
+                }
+                assert_int_equal(count_dir(f->fd), 0);
+        }
+        /* Both outcomes were seen, and EARLY made something most of the time. */
+        print_message("# %u of 100 unpacked, EARLY made entries in %u\n", ok, made_some);
+        assert_true(ok > 0 && ok < 100);
+        assert_true(made_some > 50);
+}
+
 /* The author's PGP signature (spec §1.8), with a signature and keyring made once by gpg for the
  * fixture's app id (tests/spk/data/pgp-*.gpg; key fingerprint below). */
 #define PGP_FINGERPRINT "6043FB7DAF723993882F2EB56CCDE684209C4A66"
@@ -1083,6 +1637,9 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_manifest, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_verified_info, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unpack_destination, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_unpack_early_same_tree, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_unpack_early_failures, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_unpack_early_mutations, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_pgp, setup, teardown),
         };
 
