@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -384,4 +385,19 @@ int error_set(char **ret_error, int r, const char *fmt, ...) {
         va_end(ap);
         *ret_error = m;
         return r;
+}
+
+int parse_uint64(const char *s, uint64_t max, uint64_t *ret) {
+        uint64_t v = 0;
+
+        if (!s || !*s)
+                return -EINVAL;
+        for (; *s; s++) {
+                if (*s < '0' || *s > '9')
+                        return -EINVAL;
+                if (!MUL_SAFE(&v, v, 10) || !ADD_SAFE(&v, v, (uint64_t) (*s - '0')) || v > max)
+                        return -ERANGE;
+        }
+        *ret = v;
+        return 0;
 }

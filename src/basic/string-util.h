@@ -61,6 +61,10 @@ bool string_is_printable(const char *p, size_t n) _pure_;
 /* Strict UTF-8 (RFC 3629): no overlong forms, surrogates or code points above U+10FFFF. */
 bool utf8_is_valid(const char *p, size_t n) _pure_;
 
+/* s as a decimal number: ASCII digits only (no sign, space or prefix), at most max. -EINVAL when it is
+ * not one, -ERANGE beyond max; *ret is written only on success. */
+int parse_uint64(const char *s, uint64_t max, uint64_t *ret);
+
 /* NULL-terminated string vectors. */
 char **strv_free(char **l);
 DEFINE_TRIVIAL_CLEANUP_FUNC(char **, strv_free);

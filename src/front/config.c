@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,30 +62,17 @@ static int bad_value(const Conf *conf, const char *key, const char *why, char **
         return error_set(ret_error, -EINVAL, "%s: %s", key, why);
 }
 
-static int parse_uint(const char *s, unsigned long long max, unsigned long long *ret) {
-        char *end;
-        unsigned long long v;
-
-        if (isempty(s) || s[0] < '0' || s[0] > '9')
-                return -EINVAL;
-        errno = 0;
-        v = strtoull(s, &end, 10);
-        if (errno != 0 || *end != '\0' || v > max)
-                return -ERANGE;
-        *ret = v;
-        return 0;
-}
-
-static int get_uint(const Conf *conf, const char *key, unsigned long long min, unsigned long long max,
-                    unsigned long long *value, char **ret_error) {
+static int get_uint(const Conf *conf, const char *key, uint64_t min, uint64_t max, uint64_t *value,
+                    char **ret_error) {
         const char *s = conf_get(conf, key);
-        unsigned long long v;
+        uint64_t v;
         char why[96];
 
         if (!s)
                 return 0;
-        if (parse_uint(s, max, &v) < 0 || v < min) {
-                snprintf(why, sizeof why, "expected a number from %llu to %llu, got '%s'", min, max, s);
+        if (parse_uint64(s, max, &v) < 0 || v < min) {
+                snprintf(why, sizeof why, "expected a number from %" PRIu64 " to %" PRIu64 ", got '%s'", min, max,
+                         s);
                 return bad_value(conf, key, why, ret_error);
         }
         *value = v;
@@ -93,7 +81,7 @@ static int get_uint(const Conf *conf, const char *key, unsigned long long min, u
 
 static int get_unsigned(const Conf *conf, const char *key, unsigned min, unsigned max, unsigned *value,
                         char **ret_error) {
-        unsigned long long v = *value;
+        uint64_t v = *value;
         int r = get_uint(conf, key, min, max, &v, ret_error);
 
         if (r < 0)
@@ -120,7 +108,7 @@ static int parse_ports(const char *s, uint16_t ports[static FRONT_PORTS_MAX], un
                 const char *comma = strchrnul(p, ',');
                 char buf[8];
                 size_t len = (size_t) (comma - p);
-                unsigned long long v;
+                uint64_t v;
 
                 while (len > 0 && (*p == ' ' || *p == '\t'))
                         p++, len--;
@@ -130,7 +118,7 @@ static int parse_ports(const char *s, uint16_t ports[static FRONT_PORTS_MAX], un
                         return -EINVAL;
                 memcpy(buf, p, len);
                 buf[len] = '\0';
-                if (parse_uint(buf, 65535, &v) < 0 || v == 0)
+                if (parse_uint64(buf, 65535, &v) < 0 || v == 0)
                         return -EINVAL;
                 ports[n++] = (uint16_t) v;
                 if (*comma == '\0')
@@ -195,7 +183,7 @@ int front_config_load(const char *path, bool dev, const FrontConfigOverrides *o,
                 .drain_timeout_sec = FRONT_DRAIN_TIMEOUT_SEC,
         };
         const FrontConfigOverrides none = {};
-        unsigned long long v;
+        uint64_t v;
         const char *s;
         int r;
 

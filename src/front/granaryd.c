@@ -947,12 +947,9 @@ static void help(void) {
 }
 
 static int parse_port(const char *s, uint16_t *ret) {
-        char *end;
-        unsigned long v;
+        uint64_t v;
 
-        errno = 0;
-        v = strtoul(s, &end, 10);
-        if (errno != 0 || *end || end == s || v == 0 || v > 65535)
+        if (parse_uint64(s, 65535, &v) < 0 || v == 0)
                 return -EINVAL;
         *ret = (uint16_t) v;
         return 0;

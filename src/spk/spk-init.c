@@ -296,14 +296,9 @@ static int template_build(const InitArgs *a, uint64_t file_id, StrBuf *b) {
 }
 
 static int parse_port(const char *s, unsigned *ret) {
-        unsigned long v;
-        char *end;
+        uint64_t v;
 
-        if (!s[0] || s[0] < '0' || s[0] > '9')
-                return -EINVAL;
-        errno = 0;
-        v = strtoul(s, &end, 10);
-        if (errno != 0 || *end != '\0' || v < 1024 || v > 65535)
+        if (parse_uint64(s, 65535, &v) < 0 || v < 1024)
                 return -EINVAL;
         *ret = (unsigned) v;
         return 0;

@@ -271,6 +271,30 @@ static void test_strv(void **state) {
         assert_null(strv_free(NULL));
 }
 
+static void test_parse_uint64(void **state) {
+        uint64_t v = 7;
+
+        assert_int_equal(parse_uint64("0", 10, &v), 0);
+        assert_int_equal(v, 0);
+        assert_int_equal(parse_uint64("65535", 65535, &v), 0);
+        assert_int_equal(v, 65535);
+        assert_int_equal(parse_uint64("18446744073709551615", UINT64_MAX, &v), 0);
+        assert_true(v == UINT64_MAX);
+        v = 7;
+        assert_int_equal(parse_uint64("65536", 65535, &v), -ERANGE);
+        assert_int_equal(parse_uint64("18446744073709551616", UINT64_MAX, &v), -ERANGE);
+        assert_int_equal(parse_uint64("", 10, &v), -EINVAL);
+        assert_int_equal(parse_uint64(NULL, 10, &v), -EINVAL);
+        assert_int_equal(parse_uint64("+1", 10, &v), -EINVAL);
+        assert_int_equal(parse_uint64("-1", 10, &v), -EINVAL);
+        assert_int_equal(parse_uint64(" 1", 10, &v), -EINVAL);
+        assert_int_equal(parse_uint64("1 ", 10, &v), -EINVAL);
+        assert_int_equal(parse_uint64("0x1", 10, &v), -EINVAL);
+        assert_int_equal(parse_uint64("1s", 10, &v), -EINVAL);
+        /* written only on success */
+        assert_int_equal(v, 7);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_strbuf_append),
@@ -284,6 +308,7 @@ int main(void) {
                 cmocka_unit_test(test_strjoin),
                 cmocka_unit_test(test_string_is_printable),
                 cmocka_unit_test(test_utf8_is_valid),
+                cmocka_unit_test(test_parse_uint64),
                 cmocka_unit_test(test_strv),
         };
 
