@@ -444,6 +444,40 @@ int store_grain_touch(Store *s, const char *id, uint64_t now) {
                 store_run(s, "UPDATE grains SET last_used = ?2 WHERE id = ?1", V_TEXT(id), V_UINT(now)));
 }
 
+int store_grain_set_package(Store *s, const char *id, const char *package_id) {
+        _cleanup_op_ StoreOp op = {};
+        int r;
+
+        assert(s);
+        assert(id);
+        assert(package_id);
+
+        r = store_op_begin(s, &op);
+        if (r < 0)
+                return r;
+        r = store_exists(s, "SELECT EXISTS (SELECT 1 FROM grains WHERE id = ?1)", V_TEXT(id));
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -ENOENT;
+        r = store_exists(s, "SELECT EXISTS (SELECT 1 FROM packages WHERE id = ?1)", V_TEXT(package_id));
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -ENOENT;
+        r = store_one_row(store_run(s,
+                                    "UPDATE grains SET package_id = ?2 WHERE id = ?1 AND "
+                                    "(SELECT app_id FROM packages WHERE id = ?2) = "
+                                    "(SELECT p.app_id FROM packages AS p JOIN grains AS g "
+                                    "ON g.package_id = p.id WHERE g.id = ?1)",
+                                    V_TEXT(id), V_TEXT(package_id)));
+        if (r == -ENOENT)
+                return -EXDEV;
+        if (r < 0)
+                return r;
+        return store_op_commit(&op);
+}
+
 int store_grain_delete(Store *s, const char *id) {
         assert(s);
         assert(id);

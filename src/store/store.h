@@ -346,6 +346,9 @@ int store_grain_list(Store *s, StoreGrain ***ret, size_t *ret_n);
 int store_grain_list_by_owner(Store *s, int64_t owner_id, StoreGrain ***ret, size_t *ret_n);
 int store_grain_set_title(Store *s, const char *id, const char *title);
 int store_grain_touch(Store *s, const char *id, uint64_t now);
+/* Moves the grain to package_id (an upgrade at its next start). -ENOENT unknown grain or package,
+ * -EXDEV a package of another app than the grain's. */
+int store_grain_set_package(Store *s, const char *id, const char *package_id);
 /* Deletes the row with its identities and tokens; the grain's storage is the caller's. */
 int store_grain_delete(Store *s, const char *id);
 

@@ -290,6 +290,31 @@ static void test_grains(void **state) {
         assert_int_equal(store_identity_get(f->store, 1, id, identity), -ENOENT);
 }
 
+/* An upgrade moves a grain to another package of its own app, never to another app's. */
+static void test_grain_set_package(void **state) {
+        Fixture *f = *state;
+        _cleanup_(store_grain_freep) StoreGrain *g = NULL;
+
+        add_grain(f->store, "grain-set-package-1234", 1, PKG_A1, "pad", T0);
+        assert_int_equal(store_grain_set_package(f->store, "grain-set-package-1234", PKG_A2), 0);
+        assert_int_equal(store_grain_get(f->store, "grain-set-package-1234", &g), 0);
+        assert_string_equal(g->package_id, PKG_A2);
+        assert_string_equal(g->app_id, APP_A);
+        g = store_grain_free(g);
+
+        /* Back to the older one is allowed too: the store keeps facts, the caller decides. */
+        assert_int_equal(store_grain_set_package(f->store, "grain-set-package-1234", PKG_A1), 0);
+        assert_int_equal(store_grain_set_package(f->store, "grain-set-package-1234", PKG_B1), -EXDEV);
+        assert_int_equal(store_grain_set_package(f->store, "grain-set-package-1234", "missing"), -ENOENT);
+        assert_int_equal(store_grain_set_package(f->store, "no-such-grain", PKG_A2), -ENOENT);
+        assert_int_equal(store_grain_get(f->store, "grain-set-package-1234", &g), 0);
+        assert_string_equal(g->package_id, PKG_A1);
+
+        /* The package a grain uses cannot go. */
+        assert_int_equal(store_package_delete(f->store, PKG_A1), -EBUSY);
+        assert_int_equal(store_package_delete(f->store, PKG_A2), 0);
+}
+
 static void test_identities(void **state) {
         Fixture *f = *state;
         char first[STORE_IDENTITY_ID_LENGTH + 1], again[STORE_IDENTITY_ID_LENGTH + 1];
@@ -567,6 +592,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_apps, setup_world, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_packages, setup_world, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_grains, setup_world, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_grain_set_package, setup_world, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_identities, setup_world, fixture_teardown),
                 cmocka_unit_test(test_token_hash),
                 cmocka_unit_test_setup_teardown(test_tokens, setup_world, fixture_teardown),
