@@ -7,7 +7,14 @@
  *      |                           \--done, otherwise--> H1
  *      \--(plain)--> DETECT --HTTP/2 preface--> H2
  *                        \--anything else--> H1          (CONTROL goes to H1 at once)
+ *   H1 --101 answered to an upgrade (h1_tunnel_start())--> TUNNEL
  *   H1, H2 --error, EOF, deadline, "Connection: close" answered, GOAWAY flushed--> closed (conn_free())
+ *   TUNNEL --both directions ended, error, write or tunnel idle deadline--> closed (conn_free())
+ *
+ * TUNNEL has one request, the upgrade, and no parser: input (what was buffered behind the head first) goes
+ * to its consumer (tunnel_consume()), output is its producer's bytes unframed; the producer's EOF shuts our
+ * side down (conn_flush()), the client's EOF ends the body (tunnel_input_check()). An HTTP/2 tunnel is one
+ * stream of H2 (an extended CONNECT answered 2xx), with the same request fields and deadlines.
  *
  * H1 runs one request at a time: the parser is not fed the bytes of the next request until the response to
  * the current one is written whole (pipelined requests wait in c->in), so responses can never be reordered
@@ -18,15 +25,20 @@
  * (2) a connection has exactly one deadline at a time (c->timer), chosen by conn_update() from its state:
  *     handshake or head in progress → header timeout (not moved by progress); nothing in flight → idle
  *     timeout; body being read → body timeout (moved by progress); output waiting → write timeout (moved by
- *     progress); a request waiting for its handler → none.
+ *     progress); a request waiting for its handler → none; a tunnel → (7).
  * (3) a request is freed exactly once: after its response is written (H1) or its stream closes (H2), or
- *     when its connection goes; its abort callback runs in the latter case only, if it was not answered.
+ *     when its connection goes; its abort callback runs in the latter case only, if it was not answered (or
+ *     is a tunnel that did not end both ways: then also when its HTTP/2 stream is reset).
  * (4) input is read only while c->in holds less than IN_MAX bytes and no output is waiting (back-pressure
  *     both ways: a client that does not read stops being read; a handler that does not answer stops its
  *     connection's reading once IN_MAX bytes are waiting).
  * (5) idle connections hold no buffers: c->in is freed when emptied, OpenSSL releases its buffers
  *     (SSL_MODE_RELEASE_BUFFERS), and reads go to the server's one shared buffer.
  * (6) handling one connection never frees another (see server_on_epoll()).
+ * (7) a tunnel (r->tunnel) has no body or idle deadline: only the write deadline and, when set, the
+ *     tunnel idle timeout since its last byte either way (r->active); on HTTP/2 that resets only its stream.
+ *     In TUNNEL, input is read while output waits: the two directions hold each other back only through
+ *     the handler.
  */
 
 #include <arpa/inet.h>
@@ -82,6 +94,7 @@ typedef enum ConnState {
         CONN_DETECT,
         CONN_H1,
         CONN_H2,
+        CONN_TUNNEL, /* after a 101 (H1): raw bytes both ways between the client and one request */
 } ConnState;
 
 typedef struct Conn Conn;
@@ -116,6 +129,10 @@ struct ServerRequest {
         uint8_t *stream_buf;
         int64_t stream_left; /* bytes promised by Content-Length and not yet produced; -1: unknown */
         bool streaming, stream_eof, stream_waiting, chunked;
+        /* answered 101 (H1; the connection is CONN_TUNNEL) or 2xx to an extended CONNECT (H2): body and
+         * response are a tunnel's two directions, under the tunnel's deadlines */
+        bool tunnel;
+        uint64_t active; /* a tunnel's last byte, either way */
 
         void (*abort_cb)(ServerRequest *r, void *userdata);
         void *abort_userdata;
@@ -151,6 +168,7 @@ struct Conn {
         bool write_blocked; /* the last write would have blocked */
         bool read_eof, closing, dead;
         bool lingering; /* answered and shut down for writing: reading what is left until EOF */
+        bool tunnel_out_done; /* CONN_TUNNEL: the producer ended, everything is sent, our side is shut down */
         bool busy, again; /* inside conn_process(); something asked for another step */
         bool may_read;    /* epoll said readable, and no read since came back short */
         uint64_t head_started; /* when the head (or handshake) in progress began */
@@ -312,12 +330,20 @@ static ServerRequest *request_free(ServerRequest *r) {
         return NULL;
 }
 
-/* The connection is going: tell the handler of every unanswered request, then free them. */
+/* A tunnel's client→server direction is over: the client's EOF came, and the consumer heard of it (or never
+ * registered). */
+static bool tunnel_input_done(const ServerRequest *r) {
+        return r->complete && (!r->body_data || !r->body_end);
+}
+
+/* The connection is going: tell the handler of every request it would otherwise wait on — unanswered, or a
+ * tunnel that did not end both ways (an H2 tunnel that did is gone already) — then free them. */
 static void conn_abort_requests(Conn *c) {
         while (c->requests) {
                 ServerRequest *r = c->requests;
+                bool ended = c->state == CONN_TUNNEL && c->tunnel_out_done && tunnel_input_done(r);
 
-                if (!r->answered && r->abort_cb)
+                if ((!r->answered || (r->tunnel && !ended)) && r->abort_cb)
                         r->abort_cb(r, r->abort_userdata);
                 request_free(r);
         }
@@ -383,6 +409,10 @@ const char *server_request_sni(const ServerRequest *r) {
         return r->conn->ssl ? tls_ssl_server_name(r->conn->ssl) : NULL;
 }
 
+bool server_request_is_tls(const ServerRequest *r) {
+        return r->conn->ssl;
+}
+
 int server_request_peer(const ServerRequest *r, struct ucred *ret, const gid_t **ret_groups, size_t *ret_n_groups) {
         if (r->conn->listener->kind != SERVER_LISTENER_CONTROL)
                 return -ENOENT;
@@ -408,17 +438,26 @@ void server_request_close_after(ServerRequest *r) {
         r->close_after = true;
 }
 
+/* Calls a streaming consumer's end callback once its body is complete and it is not paused. The body of an
+ * HTTP/1.1 upgrade is not over before the answer: a 101 makes the client's further bytes its body. */
+static void request_body_end(ServerRequest *r) {
+        void (*end)(ServerRequest *, void *) = r->body_end;
+
+        if (!r->complete || !r->body_data || r->body_paused || !end)
+                return;
+        if (r->conn->state == CONN_H1 && r->http->upgrade && !r->answered)
+                return;
+        r->body_end = NULL;
+        end(r, r->body_userdata);
+}
+
 /* The request body ended: tell whoever reads it. */
 static void request_body_complete(ServerRequest *r) {
         r->complete = true;
         if (r->reading)
                 request_body_done(r);
-        else if (r->body_data && !r->body_paused && r->body_end) {
-                void (*end)(ServerRequest *, void *) = r->body_end;
-
-                r->body_end = NULL;
-                end(r, r->body_userdata);
-        }
+        else
+                request_body_end(r);
 }
 
 static void request_body_done(ServerRequest *r) {
@@ -465,6 +504,10 @@ static int request_take_body(ServerRequest *r, const uint8_t *p, size_t n) {
         r->body_seen += n;
         if (r->body_data)
                 return request_stream_deliver(r, p, n);
+        if (!r->reading && r->http->protocol)
+                /* an extended CONNECT's first bytes, before its consumer: kept (the stream's window, not
+                 * given back, bounds them) for server_request_stream_body() */
+                return strbuf_append(&r->body, p, n);
         if (!r->reading)
                 return 0;
         if (r->body.len + n > r->body_max)
@@ -531,6 +574,8 @@ static int h2_read_body(Http2Session *session, int32_t stream_id, uint8_t *buf, 
                         r->stream_waiting = true;
                         return -EAGAIN;
                 }
+                if (r->tunnel)
+                        r->active = now_usec(c->server);
                 r->stream_eof = eof;
                 *ret_n = (size_t) m;
                 *ret_eof = eof;
@@ -600,16 +645,68 @@ static bool request_output_done(const ServerRequest *r) {
         return r->answered && r->out_off >= r->out_len && (!r->streaming || r->stream_eof);
 }
 
+/* 101: the head exactly as the handler gave it, and the connection becomes a tunnel (see the diagram). */
+static int h1_tunnel_start(ServerRequest *r, const HttpHeader *headers, size_t n_headers, ServerBodyRead stream_read,
+                           void *stream_userdata) {
+        Conn *c = r->conn;
+        const HttpRequest *h = r->http;
+        size_t before = c->head.len;
+        int k;
+
+        /* RFC 9110 §7.8: only what asked to upgrade, and only once its body (we take none) is read */
+        if (c->state != CONN_H1 || !h->upgrade || !stream_read || h->framing == HTTP_FRAMING_CHUNKED ||
+            (h->framing == HTTP_FRAMING_LENGTH && h->content_length > 0))
+                return -EINVAL;
+        k = http1_response_head_append(&c->head, 101, NULL, headers, n_headers);
+        if (k < 0) {
+                strbuf_truncate(&c->head, before);
+                return k;
+        }
+        /* the parser is done with: what follows the head (c->in, pipelined) is the tunnel's */
+        c->h1 = http1_parser_free(c->h1);
+        c->state = CONN_TUNNEL;
+        c->head_started = 0;
+        r->tunnel = true;
+        r->complete = false;
+        r->reading = false;
+        r->body_cb = NULL;
+        r->body_seen = 0;
+        r->streaming = true;
+        r->stream_read = stream_read;
+        r->stream_userdata = stream_userdata;
+        r->stream_left = -1;
+        r->chunked = false;
+        r->out = NULL;
+        r->out_off = r->out_len = 0;
+        r->active = now_usec(c->server);
+        return 0;
+}
+
 static int respond(ServerRequest *r, int status, const HttpHeader *headers, size_t n_headers, int64_t length,
                    const void *body, void (*release)(void *data), void *release_data, ServerBodyRead stream_read,
                    void *stream_userdata) {
         Conn *c = r->conn;
         bool send_body = status_has_body(status) && r->http->method != HTTP_METHOD_HEAD && length != 0;
+        bool was_busy, tunnel = false;
         int k;
 
         if (r->answered)
                 return -EALREADY;
         assert(!send_body || body || stream_read);
+
+        if (status == 101) {
+                k = h1_tunnel_start(r, headers, n_headers, stream_read, stream_userdata);
+                if (k < 0)
+                        return k;
+                goto answered;
+        }
+        if (r->http->protocol && status >= 200 && status < 300) {
+                /* an extended CONNECT (H2; plain ones never get here) accepted: a tunnel, whose bytes have no
+                 * length (RFC 9110 §9.3.6) */
+                if (!stream_read || length != -1)
+                        return -EINVAL;
+                tunnel = true;
+        }
 
         r->streaming = send_body && stream_read;
         r->stream_read = stream_read;
@@ -650,6 +747,10 @@ static int respond(ServerRequest *r, int status, const HttpHeader *headers, size
                         r->streaming = false;
                         return k;
                 }
+                if (tunnel) {
+                        r->tunnel = true;
+                        r->active = now_usec(c->server);
+                }
         } else {
                 bool close = r->close_after || c->closing || !r->http->keep_alive || c->server->draining;
 
@@ -679,12 +780,16 @@ static int respond(ServerRequest *r, int status, const HttpHeader *headers, size
                 r->out = body;
                 r->out_len = send_body && !stream_read ? (size_t) length : 0;
         }
+answered:
         r->answered = true;
         r->release = release;
         r->release_data = release_data;
         r->reading = false;
         r->body_cb = NULL;
-        conn_process(c);
+        /* an upgrade answered otherwise: its (empty) body was over all along */
+        was_busy = conn_hold(c);
+        request_body_end(r);
+        conn_release(c, was_busy);
         return 0;
 }
 
@@ -745,11 +850,14 @@ int server_request_stream_body(ServerRequest *r, ServerBodyData data, void (*end
         r->body_data = data;
         r->body_end = end;
         r->body_userdata = userdata;
-        was_busy = conn_hold(c);
-        if (r->complete && end) {
-                r->body_end = NULL;
-                end(r, userdata);
+        if (r->body.len > 0) {
+                /* bytes kept for the consumer (request_take_body()): delivered as after a pause */
+                r->body_paused = true;
+                server_request_resume_body(r);
+                return 0;
         }
+        was_busy = conn_hold(c);
+        request_body_end(r);
         conn_release(c, was_busy);
         return 0;
 }
@@ -796,12 +904,7 @@ void server_request_resume_body(ServerRequest *r) {
                 else if (k < 0)
                         c->dead = true;
         }
-        if (!r->body_paused && r->complete && r->body_end) {
-                void (*end)(ServerRequest *, void *) = r->body_end;
-
-                r->body_end = NULL;
-                end(r, r->body_userdata);
-        }
+        request_body_end(r);
         conn_release(c, was_busy);
 }
 
@@ -968,7 +1071,8 @@ static int in_append(Conn *c, const uint8_t *p, size_t n) {
 static size_t h1_parse(Conn *c, const uint8_t *p, size_t n) {
         size_t used = 0;
 
-        while (!c->dead) {
+        /* a 101 answered from the handler ends the parsing: the rest belongs to the tunnel */
+        while (!c->dead && c->state == CONN_H1) {
                 ServerRequest *cur = h1_current(c);
                 Http1Event ev;
                 int k;
@@ -998,10 +1102,8 @@ static size_t h1_parse(Conn *c, const uint8_t *p, size_t n) {
                 case HTTP1_EVENT_HEAD: {
                         ServerRequest *r;
 
-                        if (ev.request->upgrade) {
-                                /* nothing here upgrades (no h2c, WebSockets come with grains): answer as plain */
-                                ev.request->upgrade = false;
-                        }
+                        /* an upgrade reaches the handler as one: a 101 makes the connection a tunnel,
+                         * anything else answers it as a plain request */
                         r = request_new(c, ev.request, 0);
                         if (!r) {
                                 http_request_free(ev.request);
@@ -1057,11 +1159,14 @@ static int h2_on_body(Http2Session *session, int32_t stream_id, const uint8_t *d
         ServerRequest *r = request_by_stream(c, stream_id);
         int k;
 
-        /* a streaming consumer gives the window back as it takes the bytes */
-        if (!r || !r->body_data)
+        /* a streaming consumer gives the window back as it takes the bytes, and so will an extended
+         * CONNECT's consumer that is still to come */
+        if (!r || (!r->body_data && !r->http->protocol))
                 (void) http2_session_consume(session, stream_id, n);
         if (!r)
                 return 0;
+        if (r->tunnel)
+                r->active = now_usec(c->server);
         k = request_take_body(r, data, n);
         if (k == -EFBIG && !r->answered) {
                 request_take_over(r);
@@ -1083,7 +1188,8 @@ static void h2_on_close(Http2Session *session, int32_t stream_id, uint32_t error
 
         if (!r)
                 return;
-        if (!r->answered && r->abort_cb)
+        /* a tunnel that was reset did not end both ways: its handler waits on it as on an unanswered one */
+        if ((!r->answered || (r->tunnel && error_code != HTTP2_NO_ERROR)) && r->abort_cb)
                 r->abort_cb(r, r->abort_userdata);
         request_free(r);
 }
@@ -1116,6 +1222,33 @@ static int conn_start_h1(Conn *c) {
 
 /* ---- the connection's step ---- */
 
+/* A tunnel's input, for its consumer: all of it, or nothing while there is no consumer or it is paused (the
+ * bytes wait in c->in, and reading stops once IN_MAX of them wait: the client is slowed down). */
+static size_t tunnel_consume(Conn *c, const uint8_t *p, size_t n) {
+        ServerRequest *r = c->requests;
+        int k;
+
+        if (!r || !r->body_data || r->body_paused || n == 0)
+                return 0;
+        r->body_seen += n;
+        r->active = now_usec(c->server);
+        k = r->body_data(r, p, n, r->body_userdata);
+        if (k < 0)
+                c->dead = true;
+        else if (k > 0)
+                r->body_paused = true;
+        return n;
+}
+
+/* The client's EOF ends the tunnel's input once the consumer has every byte before it. */
+static void tunnel_input_check(Conn *c) {
+        ServerRequest *r = c->requests;
+
+        if (c->state != CONN_TUNNEL || c->dead || !r || r->complete || !c->read_eof || c->in_len > 0)
+                return;
+        request_body_complete(r);
+}
+
 /* Hands input to the protocol; returns how much it used. */
 static size_t conn_consume(Conn *c, const uint8_t *p, size_t n) {
         int k;
@@ -1132,6 +1265,8 @@ static size_t conn_consume(Conn *c, const uint8_t *p, size_t n) {
         }
         if (c->state == CONN_H1)
                 return h1_parse(c, p, n);
+        if (c->state == CONN_TUNNEL)
+                return tunnel_consume(c, p, n);
         if (c->state == CONN_H2) {
                 k = http2_session_feed(c->h2, p, n);
                 if (k < 0)
@@ -1229,11 +1364,27 @@ static int conn_flush(Conn *c) {
                 c->head_off += hl;
                 if (r && r->answered)
                         r->out_off += (size_t) k - hl;
+                if (r && r->tunnel)
+                        r->active = now_usec(c->server);
                 c->deadline = 0;
         }
         /* everything written */
         strbuf_truncate(&c->head, 0);
         c->head_off = 0;
+        if (c->state == CONN_TUNNEL) {
+                ServerRequest *r = c->requests;
+
+                /* (5): the 101 head was the last use of it */
+                strbuf_done(&c->head);
+                /* the producer ended: so does this direction (the client reads EOF), the other goes on */
+                if (r && r->stream_eof && !c->tunnel_out_done) {
+                        if (c->ssl)
+                                (void) SSL_shutdown(c->ssl);
+                        (void) shutdown(c->fd, SHUT_WR);
+                        c->tunnel_out_done = true;
+                }
+                return 0;
+        }
         {
                 ServerRequest *r = h1_current(c);
 
@@ -1257,7 +1408,7 @@ static bool conn_wants_input(Conn *c) {
 
         if (c->read_eof || c->in_len >= IN_MAX)
                 return false;
-        if (!c->closing)
+        if (!c->closing || c->state == CONN_TUNNEL)
                 return true;
         r = c->state == CONN_H1 ? h1_current(c) : NULL;
         return r && !r->complete && (!r->answered || r->reading || r->body_data);
@@ -1271,8 +1422,9 @@ static uint32_t conn_wanted_events(Conn *c) {
                 return EPOLLIN;
         if (output)
                 ev |= EPOLLOUT;
-        /* (4): do not read while output waits or while enough input is buffered */
-        if (!output && conn_wants_input(c))
+        /* (4): do not read while output waits or while enough input is buffered; (7) a tunnel's directions
+         * are independent */
+        if ((!output || c->state == CONN_TUNNEL) && conn_wants_input(c))
                 ev |= EPOLLIN;
         return ev;
 }
@@ -1298,6 +1450,13 @@ static uint64_t conn_wanted_deadline(Conn *c, uint64_t now) {
                 return c->deadline ?: now + l->write_timeout_usec;
         if (c->state == CONN_HANDSHAKE)
                 return c->head_started + l->header_timeout_usec;
+        if (c->state == CONN_TUNNEL) {
+                ServerRequest *r = c->requests;
+
+                if (!r || l->tunnel_idle_timeout_usec == 0)
+                        return UINT64_MAX;
+                return r->active + l->tunnel_idle_timeout_usec;
+        }
         if (c->state == CONN_H1) {
                 ServerRequest *r = h1_current(c);
 
@@ -1313,9 +1472,16 @@ static uint64_t conn_wanted_deadline(Conn *c, uint64_t now) {
                 if (in_flight) {
                         uint64_t d = UINT64_MAX;
 
-                        for (ServerRequest *r = c->requests; r; r = r->next)
+                        for (ServerRequest *r = c->requests; r; r = r->next) {
+                                /* an extended CONNECT is no body upload: quiet is fine, unless too long */
+                                if (r->http->protocol) {
+                                        if (r->tunnel && l->tunnel_idle_timeout_usec > 0)
+                                                d = MIN(d, r->active + l->tunnel_idle_timeout_usec);
+                                        continue;
+                                }
                                 if ((r->reading || r->body_data) && !r->complete && !r->body_paused)
                                         d = MIN(d, body_deadline(c->server, r, now));
+                        }
                         return d;
                 }
                 return now + l->idle_timeout_usec;
@@ -1325,7 +1491,36 @@ static uint64_t conn_wanted_deadline(Conn *c, uint64_t now) {
 
 static int conn_on_timer(sd_event_source *source, uint64_t usec, void *userdata) {
         Conn *c = userdata;
+        uint64_t idle = c->server->limits.tunnel_idle_timeout_usec, now = now_usec(c->server);
 
+        /* A tunnel's deadline may fire early (conn_update() re-arms one that moved later at most once a
+         * second): then it is only re-armed. On HTTP/2 an idle tunnel is one stream of many: only it goes. */
+        if (!c->write_blocked && !c->ssl_want_write) {
+                bool other = false, reset = false;
+
+                if (c->state == CONN_TUNNEL && c->requests && (idle == 0 || c->requests->active + idle > now)) {
+                        c->deadline = 0;
+                        conn_update(c);
+                        return 0;
+                }
+                if (c->state == CONN_H2 && c->requests) {
+                        for (ServerRequest *r = c->requests; r; r = r->next)
+                                if (r->tunnel) {
+                                        if (idle > 0 && r->active + idle <= now &&
+                                            http2_session_reset_stream(c->h2, r->stream_id, HTTP2_CANCEL) >= 0)
+                                                reset = true;
+                                } else if (!r->http->protocol && (r->reading || r->body_data) && !r->complete &&
+                                           !r->body_paused)
+                                        other = true; /* a body deadline is armed as well */
+                        if (reset || !other) {
+                                if (reset)
+                                        log_debug("Tunnel from %s idle, reset.", c->address);
+                                c->deadline = 0;
+                                conn_process(c);
+                                return 0;
+                        }
+                }
+        }
         log_debug("Connection from %s timed out, closing.", c->address);
         conn_free(c);
         return 0;
@@ -1336,6 +1531,8 @@ static bool conn_done(Conn *c) {
                 return true;
         if (c->state == CONN_H2)
                 return http2_session_want_close(c->h2) && !conn_has_output(c);
+        if (c->state == CONN_TUNNEL)
+                return !c->requests || (c->tunnel_out_done && tunnel_input_done(c->requests));
         if (c->lingering)
                 return c->read_eof;
         if (c->closing && !c->write_blocked && !c->ssl_want_write && c->head_off >= c->head.len) {
@@ -1456,7 +1653,8 @@ static void conn_step(Conn *c) {
 
         /* A plain socket that gave less than asked is empty for now: the next step (a handler answered)
          * does not ask again, and epoll says when more comes. TLS may hold decrypted bytes: always ask. */
-        if (!c->dead && !c->write_blocked && conn_wants_input(c) && (c->ssl || c->may_read)) {
+        if (!c->dead && (!c->write_blocked || c->state == CONN_TUNNEL) && conn_wants_input(c) &&
+            (c->ssl || c->may_read)) {
                 ssize_t k = conn_recv(c, s->rbuf, READ_BUFFER_SIZE);
 
                 c->may_read = k == (ssize_t) READ_BUFFER_SIZE;
@@ -1485,6 +1683,7 @@ static void conn_step(Conn *c) {
         }
         if (!c->dead && conn_flush(c) < 0)
                 c->dead = true;
+        tunnel_input_check(c);
         /* A client that closed while its request waits for the handler is gone, as far as HTTP/1.1 can
          * tell (a half-close cannot be told from a close): the handler is told by the abort. Requests
          * answered at once, pipelined ones included, are still answered. */

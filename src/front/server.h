@@ -5,7 +5,8 @@
  * front/server.h — granaryd's connections: listening sockets, accepting under global and per-address limits,
  * TLS handshakes, HTTP/1.1 (http1.h) and HTTP/2 (http2.h, by ALPN or prior knowledge) on one sd-event loop,
  * deadlines, back-pressure, and draining on shutdown. Turns both protocols into one request/response model
- * for the handler: a ServerRequest, whose body can be read whole, and a response with an in-memory body.
+ * for the handler: a ServerRequest, whose body can be read whole or streamed, and a response with an
+ * in-memory or streamed body — and, for WebSockets, one tunnel API over both protocols (see "Tunnels" below).
  *
  * Owns the listeners, the connections and the requests on them. Does not own routing, files, accounts or
  * anything a request means: every request goes to the one handler given to server_new(). Logs at debug
@@ -44,6 +45,7 @@ typedef struct ServerLimits {
         uint64_t body_timeout_usec;           /* a request body that makes no progress */
         uint64_t body_min_rate;               /* bytes/s a body must average after body_timeout; 0: off */
         uint64_t write_timeout_usec;          /* output that makes no progress */
+        uint64_t tunnel_idle_timeout_usec;    /* a tunnel (WebSocket) with no byte either way; 0: off */
 } ServerLimits;
 
 /* A new request whose head is complete. The handler answers it with server_request_respond(), now or
@@ -74,7 +76,8 @@ unsigned server_n_connections(const Server *s) _pure_;
 
 /* ---- one request ---- */
 
-/* method, target, headers: valid until the request is freed (after its response, or its abort). */
+/* method, target, headers: valid until the request is freed (after its response, or its abort). ->version
+ * tells HTTP/2 (HTTP_VERSION_2) from HTTP/1.x. */
 const HttpRequest *server_request_http(const ServerRequest *r) _pure_;
 ServerListenerKind server_request_listener(const ServerRequest *r) _pure_;
 /* The port of the listener it came in on (0 for CONTROL). */
@@ -83,14 +86,16 @@ uint16_t server_request_port(const ServerRequest *r) _pure_;
 const char *server_request_address(const ServerRequest *r) _pure_;
 /* The SNI name of a TLS connection, lowercased, or NULL. */
 const char *server_request_sni(const ServerRequest *r) _pure_;
+/* Whether the request came over TLS (X-Forwarded-Proto, the scheme of URLs built for the client). */
+bool server_request_is_tls(const ServerRequest *r) _pure_;
 /* The peer's credentials on the control socket: 0, or -ENOENT elsewhere. ret_groups: the supplementary
  * groups (borrowed), may be NULL. */
 int server_request_peer(const ServerRequest *r, struct ucred *ret, const gid_t **ret_groups, size_t *ret_n_groups);
 /* A number for log lines, unique within this process. */
 uint64_t server_request_id(const ServerRequest *r) _pure_;
 
-/* Called at most once, if the connection goes before the response was given; the request is freed right
- * after it returns. */
+/* Called at most once, if the connection goes before the response was given (or, for a tunnel, before both
+ * of its directions ended); the request is freed right after it returns. */
 void server_request_on_abort(ServerRequest *r, void (*cb)(ServerRequest *r, void *userdata), void *userdata);
 
 /* Reads the whole body into memory. A body longer than max is answered 413 by the server (and cb is never
@@ -142,6 +147,37 @@ typedef int (*ServerBodyData)(ServerRequest *r, const uint8_t *data, size_t n, v
 int server_request_stream_body(ServerRequest *r, ServerBodyData data, void (*end)(ServerRequest *r, void *userdata),
                                void *userdata);
 void server_request_resume_body(ServerRequest *r);
+
+/*
+ * Tunnels (WebSockets): one API over both protocols, made of the streaming calls above.
+ *
+ * Which requests: HTTP/1.1 — HttpRequest.upgrade is true (Upgrade with "Connection: upgrade"; protocol NULL),
+ * the protocols are in the Upgrade header. HTTP/2 — an extended CONNECT (RFC 8441; the server's SETTINGS
+ * enable it): method HTTP_METHOD_CONNECT, HttpRequest.protocol "websocket", path and authority as for any
+ * request. A plain CONNECT never reaches the handler.
+ *
+ * Accepting: server_request_respond_stream(r, 101 (HTTP/1.1) or 200 (HTTP/2), headers, n, -1, read, destroy,
+ * userdata), and server_request_stream_body() for the client's bytes (before or after answering; bytes wait
+ * until a consumer is registered). HTTP/1.1: the 101 head is written exactly with the handler's headers
+ * (give "Upgrade" and "Connection: upgrade" yourself; no Date or framing is added), and only an upgrade
+ * request without a body can get it (-EINVAL otherwise, and for 101 on HTTP/2 or without read). HTTP/2: no
+ * connection-specific header (Upgrade, Connection) may be given (-EINVAL), and the length must be -1.
+ *
+ * Then, both protocols alike:
+ *  - client → handler: every byte the client sends after the request head (on HTTP/1.1 including bytes that
+ *    came behind the head before the answer) goes to the consumer, with pause (return 1) and
+ *    server_request_resume_body(); the client's end (HTTP/1.1: EOF, TLS close_notify; HTTP/2: END_STREAM)
+ *    calls end. On HTTP/1.1, the end of an upgrade request's (empty) body is told only once the answer is
+ *    not a 101.
+ *  - handler → client: every byte read() produces goes to the client unframed (HTTP/2: DATA frames), with
+ *    0 meaning "nothing yet" until server_request_resume(); *ret_eof ends this direction (HTTP/1.1:
+ *    shutdown(SHUT_WR), TLS close_notify; HTTP/2: END_STREAM) and the other goes on.
+ *  - the tunnel is freed (destroy) once both directions ended; if the connection (or HTTP/2 stream: RST)
+ *    goes before that, the abort callback runs first. Body and idle deadlines do not apply to a tunnel:
+ *    only the write deadline and ServerLimits.tunnel_idle_timeout_usec (no byte either way; off when 0).
+ *
+ * Any other answer to an upgrade request answers it as a plain request, and the connection goes on.
+ */
 
 /* A short text/plain answer "<status> <reason>\n" with extra headers; for errors. */
 int server_request_respond_status(ServerRequest *r, int status, const HttpHeader *headers, size_t n_headers);

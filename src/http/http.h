@@ -123,6 +123,9 @@ typedef struct HttpRequest {
         uint64_t content_length; /* HTTP_FRAMING_LENGTH only */
         bool keep_alive;         /* the client allows another request on this connection after this one */
         bool upgrade; /* HTTP/1.1 Upgrade with Connection: upgrade; the protocols are in Upgrade */
+        /* HTTP/2 extended CONNECT (RFC 8441, method CONNECT): its :protocol, lowercase ("websocket"), a static
+         * string; NULL for every other request, HTTP/1.1 upgrades included (they have upgrade and Upgrade) */
+        const char *protocol;
 
         void *storage; /* private: the bytes the pointers above point into */
 } HttpRequest;
@@ -134,7 +137,8 @@ HttpRequest *http_request_free(HttpRequest *r);
  * :path ("*" gives HTTP_TARGET_ASTERISK, anything else HTTP_TARGET_ORIGIN), and is also the target;
  * authority is :authority or Host, or NULL. framing: NONE when the HEADERS frame ended the stream, LENGTH
  * with content-length, and CHUNKED for a body of unknown length that END_STREAM ends (HTTP/2 has no
- * chunked coding; the name means "delimited by the protocol"). keep_alive is true, upgrade false.
+ * chunked coding; the name means "delimited by the protocol"). keep_alive is true, upgrade false, protocol
+ * NULL (an extended CONNECT's caller sets it).
  * -ENOMEM, or 0 with *ret set.
  */
 int http_request_new_http2(

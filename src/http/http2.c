@@ -21,6 +21,9 @@
  *     and by what was never surfaced or was left unconsumed when a stream closed.
  * (5) every stream that ends in a reset, whoever reset it, costs a token; without one the connection gets
  *     GOAWAY ENHANCE_YOUR_CALM, and so does every flood nghttp2 detects. After that, input is dropped.
+ * (6) a CONNECT is surfaced only as an extended CONNECT (RFC 8441: :protocol from protocol_lookup()'s table,
+ *     with :scheme, :path and :authority, no content-length, not ended by its HEADERS); its DATA is a tunnel's
+ *     byte stream, so body_max does not apply to it — flow control does.
  */
 
 #include <errno.h>
@@ -63,11 +66,13 @@ struct Stream {
         size_t n_regular;                        /* regular fields */
         bool pseudo_done;                        /* a regular field was seen */
         ssize_t method, scheme, path, authority; /* index into fields, or -1 */
+        ssize_t protocol;                        /* :protocol (RFC 8441), or -1 */
 
         HttpRequest *request; /* PENDING */
         uint64_t unconsumed;  /* body bytes surfaced and not consumed */
         uint64_t received;    /* body bytes surfaced */
         bool rejected, reset, pending, end_pending, surfaced, answered;
+        bool tunnel; /* an extended CONNECT: its DATA is a byte stream, not a body held to body_max */
 };
 
 struct Http2Session {
@@ -250,7 +255,7 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, voi
                 return NGHTTP2_ERR_CALLBACK_FAILURE;
         st->session = s;
         st->id = frame->hd.stream_id;
-        st->method = st->scheme = st->path = st->authority = -1;
+        st->method = st->scheme = st->path = st->authority = st->protocol = -1;
         st->next = s->streams;
         if (s->streams)
                 s->streams->prev = st;
@@ -307,6 +312,8 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint
                         pseudo = &st->path;
                 else if (name_len == 10 && memcmp(name, ":authority", 10) == 0)
                         pseudo = &st->authority;
+                else if (name_len == 9 && memcmp(name, ":protocol", 9) == 0)
+                        pseudo = &st->protocol;
                 else
                         goto reject;
                 if (*pseudo >= 0)
@@ -356,6 +363,19 @@ static const char *field_value(const Stream *st, size_t i) {
         return (const char *) st->buf + st->fields[i].value_off;
 }
 
+/* The protocols an extended CONNECT (RFC 8441) may name: HttpRequest.protocol points at one of these, so that
+ * the request needs no copy of it. Anything else is refused like any malformed head. */
+static const char *protocol_lookup(const char *p, size_t n) {
+        static const char *const table[] = {
+                "websocket",
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(table); i++)
+                if (http_strcaseeq(p, n, table[i], strlen(table[i])))
+                        return table[i];
+        return NULL;
+}
+
 /* The whole head is here: the checks that need all of it, then the request. -EBADMSG for a malformed one. */
 static int head_build(Stream *st, bool end_stream, HttpRequest **ret) {
         _cleanup_free_ HttpHeader *headers = NULL;
@@ -363,15 +383,26 @@ static int head_build(Stream *st, bool end_stream, HttpRequest **ret) {
         const char *authority = NULL, *path, *cl = NULL;
         size_t authority_len = 0, path_len, n = 0, cookie_len = 0, n_cookies = 0, first_cookie = SIZE_MAX;
         uint64_t content_length = 0;
+        const char *protocol = NULL;
         HttpMethod method;
         HttpFraming framing;
         ssize_t host = -1;
+        int r;
 
         if (st->method < 0 || st->scheme < 0 || st->path < 0)
                 return -EBADMSG;
         method = http_method_from_string(field_value(st, st->method), st->fields[st->method].value_len);
-        if (method < 0 || method == HTTP_METHOD_CONNECT)
+        if (method < 0)
                 return -EBADMSG;
+        /* RFC 8441 §4: CONNECT with :protocol names a tunnel to a resource, with :scheme, :path and
+         * :authority like any request; a plain CONNECT (a TCP tunnel to :authority) is not served */
+        if ((method == HTTP_METHOD_CONNECT) != (st->protocol >= 0))
+                return -EBADMSG;
+        if (st->protocol >= 0) {
+                protocol = protocol_lookup(field_value(st, st->protocol), st->fields[st->protocol].value_len);
+                if (!protocol || st->authority < 0 || end_stream)
+                        return -EBADMSG;
+        }
         if (!streq(field_value(st, st->scheme), "https") && !streq(field_value(st, st->scheme), "http"))
                 return -EBADMSG;
 
@@ -459,11 +490,18 @@ static int head_build(Stream *st, bool end_stream, HttpRequest **ret) {
         framing = end_stream ? HTTP_FRAMING_NONE : cl ? HTTP_FRAMING_LENGTH : HTTP_FRAMING_CHUNKED;
         if (end_stream && cl && content_length != 0)
                 return -EBADMSG;
+        if (protocol && cl)
+                return -EBADMSG; /* a tunnel's bytes have no length */
         if (framing == HTTP_FRAMING_LENGTH && content_length > st->session->limits.body_max)
                 return -EBADMSG;
 
-        return http_request_new_http2(
+        r = http_request_new_http2(
                 method, path, path_len, authority, authority_len, headers, n, framing, content_length, ret);
+        if (r < 0)
+                return r;
+        (*ret)->protocol = protocol;
+        st->tunnel = protocol != NULL;
+        return 0;
 }
 
 static int request_end(Http2Session *s, Stream *st) {
@@ -563,7 +601,8 @@ static int on_data_chunk_recv(nghttp2_session *ng, uint8_t flags, int32_t stream
                 return 0;
         }
         st->unconsumed += len;
-        if (!ADD_SAFE(&st->received, st->received, (uint64_t) len) || st->received > s->limits.body_max)
+        if (!ADD_SAFE(&st->received, st->received, (uint64_t) len) ||
+                (st->received > s->limits.body_max && !st->tunnel))
                 /* only bodies of unknown length get here: nghttp2 holds the others to their content-length
                  */
                 return stream_reject(s, st, NGHTTP2_ENHANCE_YOUR_CALM, false);
@@ -639,7 +678,7 @@ int http2_session_new(const HttpLimits *limits, const Http2SessionCallbacks *cal
         nghttp2_session_callbacks *cbs = NULL;
         nghttp2_option *opt = NULL;
         HttpLimits l = limits ? *limits : HTTP_LIMITS_DEFAULT;
-        nghttp2_settings_entry settings[3];
+        nghttp2_settings_entry settings[4];
         int r;
 
         assert(callbacks);
@@ -689,6 +728,8 @@ int http2_session_new(const HttpLimits *limits, const Http2SessionCallbacks *cal
         settings[1] = (nghttp2_settings_entry){NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, l.h2_stream_window};
         settings[2] = (nghttp2_settings_entry){NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE,
                 (uint32_t) MIN(l.header_bytes_max, (size_t) UINT32_MAX)};
+        /* RFC 8441: WebSockets over HTTP/2, by extended CONNECT */
+        settings[3] = (nghttp2_settings_entry){NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1};
         if (nghttp2_submit_settings(s->ng, NGHTTP2_FLAG_NONE, settings, ELEMENTSOF(settings)) != 0)
                 return -ENOMEM;
         if (nghttp2_session_set_local_window_size(

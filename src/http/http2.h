@@ -14,8 +14,15 @@
  *
  * Strict, as RFC 9113 §8.1.1 allows: a malformed request — connection-specific fields, "te" other than
  * "trailers", content-length that the DATA frames do not add up to, a missing, repeated, unknown or late
- * pseudo-header, uppercase or invalid names, invalid values, :authority and Host that disagree, CONNECT, a
- * header list past the limits — gets RST_STREAM and is never surfaced. Floods (rapid reset, CONTINUATION,
+ * pseudo-header, uppercase or invalid names, invalid values, :authority and Host that disagree, a plain
+ * CONNECT, a header list past the limits — gets RST_STREAM and is never surfaced.
+ *
+ * WebSockets (RFC 8441): the server's SETTINGS carry ENABLE_CONNECT_PROTOCOL = 1, and an extended CONNECT —
+ * :method CONNECT with :protocol (only "websocket" is known), :scheme, :path and :authority, no
+ * content-length, not ended by its HEADERS — is surfaced as HTTP_METHOD_CONNECT with HttpRequest.protocol
+ * set and framing CHUNKED. Its DATA frames are the tunnel's bytes from the client (on_request_body, with the
+ * usual flow control but no body_max), END_STREAM ends that direction (on_request_end); the answer is a 2xx
+ * whose body is the bytes toward the client. Floods (rapid reset, CONTINUATION,
  * HPACK bombs, SETTINGS and PING without reading the acknowledgements) end the connection with GOAWAY
  * ENHANCE_YOUR_CALM. The limits are in limits.h.
  *

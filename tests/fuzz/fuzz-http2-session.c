@@ -6,8 +6,9 @@
  * the output taken after each piece. Every request gets a 200 with a short body and its body bytes are
  * consumed, so that responses, flow control and stream closing are exercised too. Checks, beyond "no
  * crash":
- * (1) every request surfaced keeps http2.h's promises: a known method other than CONNECT, a path that is
- *     "*" (OPTIONS) or starts with '/', names that are lowercase tokens and not connection-specific, "te"
+ * (1) every request surfaced keeps http2.h's promises: a known method, CONNECT only as an extended CONNECT
+ *     (protocol "websocket", an authority, a body delimited by END_STREAM) and protocol NULL otherwise, a
+ *     path that is "*" (OPTIONS) or starts with '/', names that are lowercase tokens and not connection-specific, "te"
  *     only as "trailers", values valid and without surrounding whitespace, strings NUL-terminated;
  * (2) body bytes never exceed a content-length, and nothing is reported for a stream before its head;
  * (3) the output is a sequence of whole frames of at most 16384 bytes, of types 0…9, starting with the
@@ -57,7 +58,11 @@ static int on_head(Http2Session *s, int32_t id, HttpRequest *req, void *userdata
 
         CHECK(req->version == HTTP_VERSION_2);
         CHECK(http_method_to_string(req->method));
-        CHECK(req->method != HTTP_METHOD_CONNECT);
+        if (req->method == HTTP_METHOD_CONNECT)
+                CHECK(req->protocol && streq(req->protocol, "websocket") && req->authority &&
+                        req->framing == HTTP_FRAMING_CHUNKED && req->path[0] == '/');
+        else
+                CHECK(!req->protocol);
         check_string(req->path, req->path_len);
         check_string(req->target, req->target_len);
         CHECK(req->path_len > 0);

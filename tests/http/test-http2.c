@@ -102,6 +102,7 @@ typedef struct Client {
         size_t body_len;
         const uint8_t *req_body;
         size_t req_body_len, req_body_off;
+        bool req_open; /* the request body goes on after req_body: defer instead of ending it */
 } Client;
 
 static void client_log(Client *c, const char *fmt, ...) _printf_(2, 3);
@@ -152,9 +153,11 @@ static ssize_t c_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t leng
         (void) ng;
         (void) id;
         (void) source;
+        if (k == 0 && c->req_open)
+                return NGHTTP2_ERR_DEFERRED;
         memcpy(buf, c->req_body + c->req_body_off, k);
         c->req_body_off += k;
-        if (c->req_body_off == c->req_body_len)
+        if (c->req_body_off == c->req_body_len && !c->req_open)
                 *flags |= NGHTTP2_DATA_FLAG_EOF;
         return (ssize_t) k;
 }
@@ -974,6 +977,166 @@ static void test_submit_response_checks(void **state) {
         nghttp2_session_del(c.ng);
 }
 
+/* RFC 8441: the SETTINGS say so, an extended CONNECT is surfaced with its protocol, and its DATA flows both
+ * ways as a tunnel: the client's before and after the answer, END_STREAM from either side. */
+static void test_extended_connect(void **state) {
+        _cleanup_(http2_session_freep) Http2Session *s = NULL;
+        static Rec r;
+        Client c;
+        const nghttp2_nv nva[] = {
+                NV(":method", "CONNECT"),
+                NV(":protocol", "websocket"),
+                NV(":scheme", "https"),
+                NV(":path", "/chat?x=1"),
+                NV(":authority", "a.example"),
+                NV("sec-websocket-version", "13"),
+        };
+        const HttpHeader resp[] = {{"sec-websocket-protocol", 22, "chat", 4}};
+        nghttp2_data_provider prd = {.read_callback = c_read};
+
+        (void) state;
+        memset(&r, 0, sizeof(r));
+        assert_int_equal(http2_session_new(NULL, &callbacks, &r, &s), 0);
+        client_init(&c);
+        pump(s, &c);
+        assert_int_equal(
+                nghttp2_session_get_remote_settings(c.ng, NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL), 1);
+
+        c.req_open = true;
+        c.req_body = (const uint8_t *) "ping";
+        c.req_body_len = 4;
+        assert_int_equal(nghttp2_submit_request(c.ng, NULL, nva, ELEMENTSOF(nva), &prd, NULL), 1);
+        pump(s, &c);
+        assert_string_equal(r.log, "head 1 CONNECT /chat?x=1\n");
+        assert_int_equal(r.req->method, HTTP_METHOD_CONNECT);
+        assert_string_equal(r.req->protocol, "websocket");
+        assert_int_equal(r.req->framing, HTTP_FRAMING_CHUNKED);
+        assert_string_equal(r.req->authority, "a.example");
+        assert_int_equal(r.req->n_headers, 1);
+        assert_string_equal(r.req->headers[0].name, "sec-websocket-version");
+        assert_int_equal(r.body_len, 4);
+        assert_memory_equal(r.body, "ping", 4);
+
+        /* the answer opens the other direction; the server's END_STREAM ends only that one */
+        r.resp = "pong";
+        r.resp_len = 4;
+        assert_int_equal(http2_session_submit_response(s, 1, 200, resp, 1, true), 0);
+        pump(s, &c);
+        assert_string_equal(c.log, "1 :status: 200\n1 sec-websocket-protocol: chat\n");
+        assert_int_equal(c.body_len, 4);
+        assert_memory_equal(c.body, "pong", 4);
+        assert_string_equal(r.log, "head 1 CONNECT /chat?x=1\n");
+
+        /* the client goes on sending, then ends its side: the stream closes cleanly */
+        c.req_body = (const uint8_t *) "more";
+        c.req_body_off = 0;
+        c.req_open = false;
+        assert_int_equal(nghttp2_session_resume_data(c.ng, 1), 0);
+        pump(s, &c);
+        assert_int_equal(r.body_len, 8);
+        assert_memory_equal(r.body, "pingmore", 8);
+        assert_string_equal(r.log, "head 1 CONNECT /chat?x=1\nend 1\nclose 1 0\n");
+
+        r.req = http_request_free(r.req);
+        nghttp2_session_del(c.ng);
+}
+
+/* What RFC 8441 and our strictness refuse: RST_STREAM PROTOCOL_ERROR, never surfaced. */
+static void test_extended_connect_malformed(void **state) {
+        static const Bad bad[] = {
+                {"plain CONNECT", true, {NV(":method", "CONNECT"), NV(":authority", "a.example:443")}, 2},
+                {":protocol on GET", false,
+                        {NV(":method", "GET"), NV(":protocol", "websocket"), NV(":scheme", "https"),
+                                NV(":path", "/")},
+                        4},
+                {"unknown protocol", false,
+                        {NV(":method", "CONNECT"), NV(":protocol", "h2c"), NV(":scheme", "https"),
+                                NV(":path", "/")},
+                        4},
+                {"no :path", false,
+                        {NV(":method", "CONNECT"), NV(":protocol", "websocket"), NV(":scheme", "https")}, 3},
+                {"no :authority", true,
+                        {NV(":method", "CONNECT"), NV(":protocol", "websocket"), NV(":scheme", "https"),
+                                NV(":path", "/")},
+                        4},
+                {"two :protocol", false,
+                        {NV(":method", "CONNECT"), NV(":protocol", "websocket"), NV(":protocol", "websocket"),
+                                NV(":scheme", "https"), NV(":path", "/")},
+                        5},
+                {"content-length", false,
+                        {NV(":method", "CONNECT"), NV(":protocol", "websocket"), NV(":scheme", "https"),
+                                NV(":path", "/"), NV("content-length", "4")},
+                        5},
+                {"upgrade field", false,
+                        {NV(":method", "CONNECT"), NV(":protocol", "websocket"), NV(":scheme", "https"),
+                                NV(":path", "/"), NV("upgrade", "websocket")},
+                        5},
+        };
+
+        (void) state;
+        for (size_t i = 0; i < ELEMENTSOF(bad) + 1; i++) {
+                _cleanup_(http2_session_freep) Http2Session *s = NULL;
+                static const nghttp2_nv ended[] = {NV(":method", "CONNECT"), NV(":protocol", "websocket"),
+                        NV(":scheme", "https"), NV(":path", "/")};
+                nghttp2_hd_deflater *d;
+                static Rec r;
+                static Raw w;
+                nghttp2_nv nva[9];
+                char out[256];
+
+                memset(&r, 0, sizeof(r));
+                assert_int_equal(http2_session_new(NULL, &callbacks, &r, &s), 0);
+                assert_int_equal(nghttp2_hd_deflate_new(&d, 4096), 0);
+                raw_start(&w);
+                nva[0] = (nghttp2_nv) NV(":authority", "a.example");
+                if (i == ELEMENTSOF(bad)) {
+                        /* a tunnel that ends with its HEADERS is none */
+                        print_message("# END_STREAM on the HEADERS\n");
+                        memcpy(nva + 1, ended, sizeof(ended));
+                        raw_headers(&w, d, 1, NGHTTP2_FLAG_END_STREAM, nva, 1 + ELEMENTSOF(ended));
+                } else {
+                        print_message("# %s\n", bad[i].what);
+                        memcpy(nva + 1, bad[i].nva, bad[i].n * sizeof(nghttp2_nv));
+                        if (bad[i].no_auth)
+                                raw_headers(&w, d, 1, 0, bad[i].nva, bad[i].n);
+                        else
+                                raw_headers(&w, d, 1, 0, nva, bad[i].n + 1);
+                }
+                assert_int_equal(feed_and_scan(s, &w, out, sizeof(out)), 0);
+                assert_string_equal(out, "rst 1 1\n");
+                assert_string_equal(r.log, "");
+                nghttp2_hd_deflate_del(d);
+        }
+}
+
+/* A tunnel's bytes are not a body: body_max does not end it. */
+static void test_extended_connect_no_body_max(void **state) {
+        _cleanup_(http2_session_freep) Http2Session *s = NULL;
+        HttpLimits l = HTTP_LIMITS_DEFAULT;
+        static Rec r;
+        static uint8_t data[5000];
+        Client c;
+        const nghttp2_nv nva[] = {NV(":method", "CONNECT"), NV(":protocol", "websocket"), NV(":scheme", "http"),
+                NV(":path", "/"), NV(":authority", "a.example")};
+        nghttp2_data_provider prd = {.read_callback = c_read};
+
+        (void) state;
+        memset(&r, 0, sizeof(r));
+        memset(data, 'w', sizeof(data));
+        l.body_max = 1000;
+        assert_int_equal(http2_session_new(&l, &callbacks, &r, &s), 0);
+        client_init(&c);
+        c.req_body = data;
+        c.req_body_len = sizeof(data);
+        assert_int_equal(nghttp2_submit_request(c.ng, NULL, nva, ELEMENTSOF(nva), &prd, NULL), 1);
+        pump(s, &c);
+        assert_int_equal(r.body_len, sizeof(data));
+        assert_string_equal(r.log, "head 1 CONNECT /\nend 1\n");
+        assert_string_equal(c.log, "");
+        r.req = http_request_free(r.req);
+        nghttp2_session_del(c.ng);
+}
+
 static void test_new_limits(void **state) {
         Http2Session *s = NULL;
         HttpLimits l = HTTP_LIMITS_DEFAULT;
@@ -1010,6 +1173,9 @@ int main(void) {
                 cmocka_unit_test(test_body_max),
                 cmocka_unit_test(test_bad_preface),
                 cmocka_unit_test(test_submit_response_checks),
+                cmocka_unit_test(test_extended_connect),
+                cmocka_unit_test(test_extended_connect_malformed),
+                cmocka_unit_test(test_extended_connect_no_body_max),
                 cmocka_unit_test(test_new_limits),
         };
 

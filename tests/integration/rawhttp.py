@@ -13,6 +13,8 @@
 #           @sleep=SEC          pause
 #           @file=PATH          the bytes of a file
 #           @repeat=N:TEXT      TEXT (with escapes) N times
+#           @shut               shut down our sending side (a half-close: FIN; over TLS without
+#                               close_notify)
 #       --trickle SEC sends one byte every SEC seconds (slowloris), stopping when the server closes.
 #       --no-read SEC reads nothing for SEC seconds after sending (a client that never reads), then reads.
 #       --no-body: the responses have no body whatever their fields say (answers to HEAD).
@@ -31,6 +33,8 @@
 #           leftover=N              bytes after the last complete response that start none
 #           alpn=h2|http/1.1|none   what ALPN chose (TLS)
 #           body_len=N              bytes of the first response's body
+#           tunnel_len=N            after a 101: the bytes that followed its head (the new protocol's)
+#           tunnel=TEXT             those bytes (the first 1000), printable ASCII as is, others as \xHH
 #           h.NAME=VALUE            the first response's fields (NAME lowercased; repeated NAMEs repeated)
 #       --out FILE gets every byte received, --body-out FILE the first response's body.
 #
@@ -61,7 +65,9 @@
 #       RST_STREAM) and --after seconds pass, N streams answered (--responses), or --timeout.
 #       Reports closed=, elapsed=, alpn=, goaway=CODE_NAME|none, goaway_last=SID, settings.ID=VALUE (the
 #       server's first SETTINGS, each value as first given), streams=ID ID…, and per stream
-#       sID.status=, sID.rst=CODE_NAME, sID.end=yes|no, sID.data_len=N, sID.h.NAME=VALUE. Only the
+#       sID.status=, sID.rst=CODE_NAME, sID.end=yes|no, sID.data_len=N, sID.data=TEXT (as tunnel= above),
+#       sID.h.NAME=VALUE. An extended CONNECT (RFC 8441) is a "headers" step with :protocol and no
+#       END_STREAM, then "data" steps; the server's SETTINGS_ENABLE_CONNECT_PROTOCOL is settings.8. Only the
 #       Huffman codes of digits are known here (statuses and lengths are numbers): other Huffman-coded
 #       values read "?", and fields whose name is Huffman-coded are left out.
 #
@@ -139,6 +145,8 @@ def parse_data(args):
         elif a.startswith("@repeat="):
             count, _, text = a[len("@repeat="):].partition(":")
             parts.append(decode_escapes(text) * int(count))
+        elif a == "@shut":
+            parts.append(("shut",))
         else:
             parts.append(decode_escapes(a))
     return parts
@@ -238,6 +246,19 @@ class Conn:
         return d
 
 
+    def shut(self):
+        """Half-closes: the server reads EOF, and we can still read."""
+        try:
+            self.raw.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+
+def printable(data, limit=1000):
+    """Bytes as one report value: printable ASCII as is, anything else (and backslash) as \\xHH."""
+    return "".join(chr(b) if 32 <= b < 127 and b != 92 else "\\x%02x" % b for b in data[:limit])
+
+
 OUT = threading.local()  # where emit() writes: a file per case in batch mode, stdout otherwise
 
 
@@ -259,13 +280,19 @@ class H1Responses:
         self.head_clean = True
         self.truncated = False
         self.cur = None  # (status, fields, body_remaining or -1 for "until close", chunked state)
+        self.tunnel = None  # after a 101: every byte that follows its head
 
     def feed(self, data):
+        if self.tunnel is not None:
+            self.tunnel += data
+            return
         self.buf += data
         while self.step():
             pass
 
     def step(self):
+        if self.tunnel is not None:
+            return False
         if self.cur is None:
             end = self.buf.find(b"\r\n\r\n")
             if end < 0:
@@ -298,6 +325,11 @@ class H1Responses:
             if self.no_body or status in (204, 304) or 100 <= status < 200:
                 length, chunked = 0, False
             self.cur = [status, fields, bytearray(), length, chunked]
+            if status == 101:
+                # the connection speaks another protocol from here on
+                self.finish()
+                self.tunnel, self.buf = bytearray(self.buf), b""
+                return False
             if 100 <= status < 200:
                 self.cur = None
             return True
@@ -379,6 +411,9 @@ def run_h1(opts):
     for p in parts:
         if c.eof:
             break
+        if isinstance(p, tuple) and p[0] == "shut":
+            c.shut()
+            continue
         if isinstance(p, tuple):
             end = time.monotonic() + p[1]
             while time.monotonic() < end and take(end - time.monotonic()):
@@ -441,6 +476,9 @@ def run_h1(opts):
                 f.write(body)
     else:
         emit("body_len", 0)
+    if parser.tunnel is not None:
+        emit("tunnel_len", len(parser.tunnel))
+        emit("tunnel", printable(parser.tunnel))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -620,6 +658,7 @@ class Stream:
         self.rst = None
         self.end = False
         self.data_len = 0
+        self.data = bytearray()
         self.fields = []
 
 
@@ -695,6 +734,7 @@ def run_h2(opts):
             if flags & FLAG["PADDED"]:
                 p = p[1:len(p) - p[0]]
             st.data_len += len(p)
+            st.data += p[:max(0, 1000 - len(st.data))]
             if flags & 1:
                 st.end = True
             if payload:
@@ -813,6 +853,7 @@ def run_h2(opts):
         emit("s%d.rst" % sid, error_name(st.rst) if st.rst is not None else "none")
         emit("s%d.end" % sid, "yes" if st.end else "no")
         emit("s%d.data_len" % sid, st.data_len)
+        emit("s%d.data" % sid, printable(st.data))
         for n, v in st.fields:
             if not n.startswith(":") and n != "?":
                 emit("s%d.h.%s" % (sid, n), v)
