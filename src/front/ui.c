@@ -1,0 +1,1214 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * One request to a grain (a UiCall):
+ *
+ *   ui_handle() --cookie, Origin ok--> call_start(): a pooled connection, or grains' connect()
+ *        --connect failed--> answered 404/503
+ *   SENDING: the head, then the body as the client gives it (call_flush())
+ *        --pooled connection found dead, nothing of the body sent--> SENDING again, on a fresh connection (once)
+ *        --grain closed or failed before a whole head came back--> answered 502 (503 if it refused)
+ *        --no head within response_timeout after the request was sent--> answered 504
+ *   head received (call_on_head()) --> STREAMING: the body flows grain → call->resp → client (call_read())
+ *        --response complete (and the request sent whole, keep-alive)--> the connection goes to the pool
+ *        --grain closed early, or broke the framing--> the client's body is cut off
+ *   the server frees the request (abort, release or destroy: call_gone()) --> the call is freed
+ *
+ * (1) a call lives exactly as long as its ServerRequest: every answer passes the call as release/destroy
+ *     data, and the abort callback covers a connection that goes before the answer; so no callback of the
+ *     server can reach a freed call. A call freed while one of our own handlers runs (the server may free
+ *     the request inside server_request_resume()) is freed when that handler returns (call->busy).
+ * (2) at most RESP_MAX body bytes wait in call->resp for the client, and at most UP_OUT_MAX request body
+ *     bytes in call->up_out for the grain: past them the grain is not read, or the client's body is paused
+ *     (back-pressure both ways).
+ * (3) a grain connection is pooled only after a complete response to a request that was sent whole, with
+ *     no byte after the response, and keep-alive on both sides; a pooled connection that becomes readable
+ *     (EOF, or bytes nobody asked for) or stays idle for pool_idle_usec is closed.
+ * (4) a request is answered once: by call_on_head() (the app's answer) or by call_fail() (ours).
+ */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <sodium.h>
+
+#include "basic/hex.h"
+#include "basic/log.h"
+#include "basic/random-util.h"
+#include "basic/string-util.h"
+#include "front/proxy.h"
+#include "front/sessions.h"
+#include "front/ui.h"
+#include "http/http1-response.h"
+
+#define RESP_MAX ((size_t) 65536)
+#define UP_OUT_MAX ((size_t) 65536)
+#define READ_MAX ((size_t) 65536)
+#define EXPIRE_INTERVAL_USEC (UINT64_C(60) * 1000000)
+#define INIT_PATH "/_sandstorm-init"
+#define WEBSOCKET_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+typedef struct UiGrain UiGrain;
+typedef struct UiConn UiConn;
+typedef struct UiCall UiCall;
+
+/* An idle, kept-alive connection to a grain. */
+struct UiConn {
+        UiConn *next;
+        UiGrain *grain;
+        int fd;
+        sd_event_source *io, *timer;
+};
+
+struct UiGrain {
+        UiGrain *next;
+        Ui *ui;
+        char *id;
+        uint64_t next_number; /* X-Sandstorm-Session-Id of the next session */
+        UiConn *idle;
+        unsigned n_idle;
+};
+
+struct UiCall {
+        UiCall *next, *prev;
+        Ui *ui;
+        ServerRequest *req; /* NULL once the server freed it */
+        char *grain_id;
+        uint64_t id;
+
+        int fd;
+        bool reused, retried;
+        sd_event_source *io, *timer;
+
+        StrBuf head; /* the request head, kept whole for a retry */
+        size_t head_sent;
+        StrBuf up_out; /* request body bytes (framed) for the grain */
+        uint64_t body_sent;
+        bool has_body, chunked, body_paused, body_complete;
+        bool sent; /* head and body are with the grain */
+
+        ProxyResponseParser *parser;
+        StrBuf resp; /* body bytes for the client: resp.data[resp_off..resp.len) */
+        size_t resp_off;
+        bool answered, upstream_complete, upstream_failed, extra_bytes, client_waiting;
+
+        /* WebSocket: tunnel once the app's 101 came */
+        bool websocket, h2, tunnel, shut;
+        char ws_key[25];
+
+        bool busy, gone;
+};
+
+struct Ui {
+        sd_event *event;
+        const RouteConfig *route;
+        UiConfig config;
+        UiConnect connect;
+        void *userdata;
+        bool https;
+        UiSessionTable *sessions;
+        UiGrain *grains;
+        UiCall *calls;
+        uint64_t next_call_id;
+        sd_event_source *expire_timer;
+};
+
+static uint64_t now_usec(Ui *u) {
+        uint64_t t;
+
+        if (sd_event_now(u->event, CLOCK_MONOTONIC, &t) < 0) {
+                struct timespec ts;
+
+                clock_gettime(CLOCK_MONOTONIC, &ts);
+                t = (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+        }
+        return t;
+}
+
+/* ---- grains and their pools ---- */
+
+static UiGrain *grain_find(Ui *u, const char *id) {
+        for (UiGrain *g = u->grains; g; g = g->next)
+                if (streq(g->id, id))
+                        return g;
+        return NULL;
+}
+
+static UiGrain *grain_get(Ui *u, const char *id) {
+        UiGrain *g = grain_find(u, id);
+
+        if (g)
+                return g;
+        g = calloc(1, sizeof *g);
+        if (!g)
+                return NULL;
+        g->id = strdup(id);
+        if (!g->id) {
+                free(g);
+                return NULL;
+        }
+        g->ui = u;
+        g->next = u->grains;
+        u->grains = g;
+        return g;
+}
+
+static UiConn *conn_free(UiConn *c) {
+        if (!c)
+                return NULL;
+        sd_event_source_disable_unref(c->io);
+        sd_event_source_disable_unref(c->timer);
+        safe_close(c->fd);
+        free(c);
+        return NULL;
+}
+
+static void pool_remove(UiConn *c) {
+        UiGrain *g = c->grain;
+
+        for (UiConn **p = &g->idle; *p; p = &(*p)->next)
+                if (*p == c) {
+                        *p = c->next;
+                        g->n_idle--;
+                        break;
+                }
+        conn_free(c);
+}
+
+static void pool_clear(UiGrain *g) {
+        while (g->idle)
+                pool_remove(g->idle);
+}
+
+static int pool_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        /* an idle connection has nothing to say: EOF (the grain went) or bytes nobody asked for */
+        pool_remove(userdata);
+        return 0;
+}
+
+static int pool_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        pool_remove(userdata);
+        return 0;
+}
+
+/* Keeps fd for the grain's next request; closes it when the pool is full. */
+static void pool_put(Ui *u, const char *grain_id, int fd) {
+        UiGrain *g = grain_find(u, grain_id);
+        UiConn *c;
+
+        if (!g || g->n_idle >= u->config.pool_max_per_grain || u->config.pool_idle_usec == 0) {
+                safe_close(fd);
+                return;
+        }
+        c = calloc(1, sizeof *c);
+        if (!c) {
+                safe_close(fd);
+                return;
+        }
+        c->fd = fd;
+        c->grain = g;
+        if (sd_event_add_io(u->event, &c->io, fd, EPOLLIN | EPOLLRDHUP, pool_on_io, c) < 0 ||
+            sd_event_add_time_relative(u->event, &c->timer, CLOCK_MONOTONIC, u->config.pool_idle_usec, 0,
+                                       pool_on_timer, c) < 0) {
+                conn_free(c);
+                return;
+        }
+        c->next = g->idle;
+        g->idle = c;
+        g->n_idle++;
+}
+
+/* A pooled connection that is still open, or -ENOENT. */
+static int pool_take(Ui *u, const char *grain_id) {
+        UiGrain *g = grain_find(u, grain_id);
+
+        while (g && g->idle) {
+                UiConn *c = g->idle;
+                int fd = c->fd;
+                char b;
+                ssize_t k;
+
+                g->idle = c->next;
+                g->n_idle--;
+                c->fd = -EBADF;
+                conn_free(c);
+                /* the grain may have closed it since the last turn of the loop */
+                k = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+                if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                        return fd;
+                safe_close(fd);
+        }
+        return -ENOENT;
+}
+
+/* ---- answers of our own ---- */
+
+static void log_call(UiCall *c, int status, int error, const char *what) {
+        if (status >= 500)
+                log_struct_errno(LOG_WARNING, error, "Grain request %" PRIu64 " for grain '%s' answered %d: %s",
+                                 c->id, c->grain_id, status, what, "GRAIN_ID=%s", c->grain_id,
+                                 "REQUEST_ID=%" PRIu64, c->id);
+        else
+                log_debug("Grain request %" PRIu64 " for grain '%s' answered %d", c->id, c->grain_id, status);
+}
+
+static size_t security_headers(Ui *u, const char *origin, HttpHeader *h, char **ret_csp) {
+        size_t n = 0;
+
+        if (asprintf(ret_csp, "frame-ancestors %s %s", route_config_base_origin(u->route), origin) < 0)
+                *ret_csp = NULL;
+        if (*ret_csp)
+                h[n++] = (HttpHeader) {"Content-Security-Policy", 23, *ret_csp, strlen(*ret_csp)};
+        h[n++] = (HttpHeader) {"Referrer-Policy", 15, "same-origin", 11};
+        return n;
+}
+
+/* A short text answer for a request that no call holds (yet). */
+static void answer_text(ServerRequest *req, int status, const char *text, const HttpHeader *extra, size_t n_extra) {
+        HttpHeader h[8];
+        size_t n = 0;
+        _cleanup_free_ char *body = NULL;
+
+        if (!text)
+                text = http_status_to_string(status) ?: "";
+        if (asprintf(&body, "%d %s\n", status, text) < 0) {
+                (void) server_request_respond_status(req, 503, NULL, 0);
+                return;
+        }
+        h[n++] = (HttpHeader) {"Content-Type", 12, "text/plain; charset=utf-8", 25};
+        h[n++] = (HttpHeader) {"Cache-Control", 13, "no-store", 8};
+        h[n++] = (HttpHeader) {"Referrer-Policy", 15, "no-referrer", 11};
+        for (size_t i = 0; i < n_extra && n < ELEMENTSOF(h); i++)
+                h[n++] = extra[i];
+        if (server_request_respond(req, status, h, n, body, strlen(body), free, body) == 0)
+                TAKE_PTR(body);
+        else
+                (void) server_request_respond_status(req, 500, NULL, 0);
+}
+
+/* ---- calls ---- */
+
+static void call_free(UiCall *c) {
+        Ui *u = c->ui;
+
+        if (c->prev)
+                c->prev->next = c->next;
+        else if (u && u->calls == c)
+                u->calls = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        sd_event_source_disable_unref(c->io);
+        sd_event_source_disable_unref(c->timer);
+        safe_close(c->fd);
+        strbuf_done(&c->head);
+        strbuf_done(&c->up_out);
+        strbuf_done(&c->resp);
+        proxy_response_parser_free(c->parser);
+        free(c->grain_id);
+        free(c);
+}
+
+/* The server is done with the request (aborted, or its answer is over). */
+static void call_close_upstream(UiCall *c);
+
+static void call_gone(UiCall *c) {
+        c->req = NULL;
+        c->gone = true;
+        if (!c->busy)
+                call_free(c);
+}
+
+static void call_on_abort(ServerRequest *r, void *userdata) {
+        UiCall *c = userdata;
+
+        /* a tunnel is told of its connection's end before its destroy callback: the call lives until then */
+        c->req = NULL;
+        if (!c->answered)
+                call_gone(c);
+        else
+                call_close_upstream(c);
+}
+
+static void call_release(void *userdata) {
+        call_gone(userdata);
+}
+
+/* Entering and leaving one of our own event handlers: a call the server let go meanwhile is freed at the
+ * end (invariant 1). Returns false when the call is gone already. */
+static void call_enter(UiCall *c) {
+        c->busy = true;
+}
+
+static void call_leave(UiCall *c) {
+        c->busy = false;
+        if (c->gone)
+                call_free(c);
+}
+
+static void call_close_upstream(UiCall *c) {
+        c->io = sd_event_source_disable_unref(c->io);
+        c->fd = safe_close(c->fd);
+}
+
+static void call_stop_timer(UiCall *c) {
+        c->timer = sd_event_source_disable_unref(c->timer);
+}
+
+/* Our own answer, before the app's (invariant 4), or the end of a body already under way. */
+static void call_fail(UiCall *c, int status, int error, const char *what) {
+        call_stop_timer(c);
+        call_close_upstream(c);
+        if (c->answered) {
+                /* the head went out already: the body is cut off */
+                c->upstream_failed = true;
+                log_struct_errno(LOG_WARNING, error, "Grain request %" PRIu64 " for grain '%s' cut off: %s", c->id,
+                                 c->grain_id, what, "GRAIN_ID=%s", c->grain_id, "REQUEST_ID=%" PRIu64, c->id);
+                if (c->req)
+                        server_request_resume(c->req);
+                return;
+        }
+        c->answered = true;
+        if (!c->req)
+                return;
+        log_call(c, status, error, what);
+        {
+                HttpHeader h[4];
+                size_t n = 0;
+                const char *reason = http_status_to_string(status) ?: "";
+                char *body = NULL;
+
+                if (asprintf(&body, "%d %s\n", status, reason) < 0)
+                        body = NULL;
+                h[n++] = (HttpHeader) {"Content-Type", 12, "text/plain; charset=utf-8", 25};
+                h[n++] = (HttpHeader) {"Cache-Control", 13, "no-store", 8};
+                h[n++] = (HttpHeader) {"Referrer-Policy", 15, "no-referrer", 11};
+                if (c->has_body && !c->body_complete)
+                        /* the rest of the body is not worth reading */
+                        server_request_close_after(c->req);
+                /* the body text is freed with the call: the release of the request */
+                strbuf_done(&c->resp);
+                c->resp = (StrBuf) {.data = body, .len = body ? strlen(body) : 0};
+                c->resp_off = c->resp.len;
+                if (server_request_respond(c->req, status, h, n, body ?: "", body ? strlen(body) : 0, call_release,
+                                           c) < 0) {
+                        /* the call then lives until ui_free(); it has nothing left to do */
+                        (void) server_request_respond_status(c->req, 500, NULL, 0);
+                        c->req = NULL;
+                }
+        }
+}
+
+static void call_update_io(UiCall *c);
+
+static int call_on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        UiCall *c = userdata;
+
+        call_enter(c);
+        c->timer = sd_event_source_disable_unref(c->timer);
+        call_fail(c, 504, -ETIMEDOUT, "no response from the grain in time");
+        call_leave(c);
+        return 0;
+}
+
+/* The request is with the grain: the response deadline starts. */
+static void call_sent(UiCall *c) {
+        if (c->sent)
+                return;
+        c->sent = true;
+        if (proxy_response_parser_head(c->parser) || c->ui->config.response_timeout_usec == 0)
+                return;
+        if (sd_event_add_time_relative(c->ui->event, &c->timer, CLOCK_MONOTONIC, c->ui->config.response_timeout_usec,
+                                       0, call_on_timeout, c) < 0)
+                c->timer = NULL;
+}
+
+/* The response is complete: the connection goes back to the pool when it can (invariant 3). */
+static void call_upstream_done(UiCall *c) {
+        const ProxyResponse *head = proxy_response_parser_head(c->parser);
+
+        c->upstream_complete = true;
+        call_stop_timer(c);
+        if (c->websocket)
+                return;
+        if (head && head->keep_alive && c->sent && !c->extra_bytes && c->fd >= 0) {
+                int fd = TAKE_FD(c->fd);
+
+                c->io = sd_event_source_disable_unref(c->io);
+                pool_put(c->ui, c->grain_id, fd);
+        } else
+                call_close_upstream(c);
+}
+
+static ssize_t call_read(ServerRequest *r, uint8_t *buf, size_t n, bool *ret_eof, void *userdata) {
+        UiCall *c = userdata;
+        size_t k = MIN(n, c->resp.len - c->resp_off);
+
+        if (k > 0)
+                memcpy(buf, c->resp.data + c->resp_off, k);
+        c->resp_off += k;
+        if (c->resp_off == c->resp.len) {
+                strbuf_truncate(&c->resp, 0);
+                c->resp_off = 0;
+        }
+        if (k == 0 && c->upstream_failed)
+                return -EIO;
+        *ret_eof = c->upstream_complete && c->resp.len == c->resp_off;
+        if (k == 0 && !*ret_eof)
+                c->client_waiting = true;
+        /* room again: read the grain */
+        call_update_io(c);
+        return (ssize_t) k;
+}
+
+static int call_connect(UiCall *c, bool fresh);
+
+static int call_on_body(ServerRequest *r, const uint8_t *data, size_t n, void *userdata);
+static void call_on_body_end(ServerRequest *r, void *userdata);
+
+/* base64(sha1(key + GUID)), RFC 6455 §4.2.2. */
+static void websocket_accept(const char *key, char ret[static 29]) {
+        _cleanup_free_ char *text = strjoin(key, WEBSOCKET_GUID);
+        uint8_t digest[SHA_DIGEST_LENGTH];
+
+        if (!text) {
+                ret[0] = '\0'; /* matches no answer: the app's is refused */
+                return;
+        }
+        SHA1((const unsigned char *) text, strlen(text), digest);
+        EVP_EncodeBlock((unsigned char *) ret, digest, sizeof digest);
+}
+
+/* The app accepted the WebSocket: the client gets 101 (HTTP/1.1) or 200 (HTTP/2), and bytes flow both ways
+ * through the server's tunnel from now on. all/n: the app's fields, filtered, with ours. */
+static void call_on_switch(UiCall *c, const ProxyResponse *head, HttpHeader *all, size_t n) {
+        const HttpHeader *accept = http_headers_find(head->headers, head->n_headers, "sec-websocket-accept");
+        char expected[29];
+        size_t k = 0;
+        int r;
+
+        websocket_accept(c->ws_key, expected);
+        if (!accept || expected[0] == '\0' || accept->value_len != strlen(expected) ||
+            memcmp(accept->value, expected, accept->value_len) != 0)
+                return call_fail(c, 502, -EPROTO, "the grain's Sec-WebSocket-Accept is wrong");
+        if (c->h2) {
+                /* RFC 8441: no Sec-WebSocket-Accept, and nothing connection-specific */
+                for (size_t i = 0; i < n; i++)
+                        if (!http_strcaseeq(all[i].name, all[i].name_len, "sec-websocket-accept", 20))
+                                all[k++] = all[i];
+                n = k;
+        } else {
+                all[n++] = (HttpHeader) {"Upgrade", 7, "websocket", 9};
+                all[n++] = (HttpHeader) {"Connection", 10, "upgrade", 7};
+        }
+        c->answered = true;
+        c->tunnel = true;
+        c->has_body = true;
+        c->body_complete = false;
+        c->chunked = false;
+        r = server_request_respond_stream(c->req, c->h2 ? 200 : 101, all, n, -1, call_read, call_release, c);
+        if (r < 0) {
+                c->answered = false;
+                c->tunnel = false;
+                return call_fail(c, 502, r, "the grain's WebSocket answer cannot be carried");
+        }
+        if (c->req) {
+                r = server_request_stream_body(c->req, call_on_body, call_on_body_end, c);
+                if (r < 0)
+                        return call_fail(c, 502, r, "the WebSocket cannot be read");
+        }
+        call_update_io(c);
+}
+
+/* The app's head arrived: answer the client with it. */
+static void call_on_head(UiCall *c) {
+        const ProxyResponse *head = proxy_response_parser_head(c->parser);
+        _cleanup_free_ HttpHeader *filtered = NULL, *all = NULL;
+        _cleanup_free_ char *csp = NULL, *origin = NULL;
+        size_t n_filtered, n = 0;
+        int status = head->status, r;
+
+        call_stop_timer(c);
+        if (!c->req) {
+                c->answered = true;
+                return;
+        }
+        r = proxy_response_headers_filter(head, &filtered, &n_filtered);
+        if (r < 0)
+                return call_fail(c, 503, r, "out of memory");
+        all = calloc(n_filtered + 8, sizeof(HttpHeader));
+        if (!all)
+                return call_fail(c, 503, -ENOMEM, "out of memory");
+        if (n_filtered > 0)
+                memcpy(all, filtered, n_filtered * sizeof(HttpHeader));
+        n = n_filtered;
+        {
+                const HttpRequest *h = server_request_http(c->req);
+                char label[3 + UI_SESSION_HOST_ID_LEN + 1];
+                const char *id;
+                size_t id_len;
+
+                /* the session's origin, for frame-ancestors */
+                if (route_host(c->ui->route, h->authority, h->authority_len, c->ui->https, &id, &id_len) ==
+                            ROUTE_UI &&
+                    id_len <= UI_SESSION_HOST_ID_LEN) {
+                        (void) snprintf(label, sizeof label, "ui-%.*s", (int) id_len, id);
+                        (void) route_config_wildcard_origin(c->ui->route, label, &origin);
+                }
+        }
+        n += security_headers(c->ui, origin ?: "", all + n, &csp);
+
+        if (status == 101)
+                return call_on_switch(c, head, all, n);
+        c->answered = true;
+        r = server_request_respond_stream(c->req, status, all, n, head->content_length, call_read, call_release, c);
+        if (r < 0) {
+                c->answered = false;
+                return call_fail(c, 502, r, "the grain's response head cannot be carried");
+        }
+}
+
+/* Reads what the grain sent; false when the call ended. */
+static void call_read_upstream(UiCall *c) {
+        uint8_t buf[READ_MAX];
+        size_t room;
+        ssize_t k, used;
+        bool had_head = proxy_response_parser_head(c->parser);
+
+        if (c->fd < 0 || c->upstream_complete)
+                return;
+        room = RESP_MAX - MIN(RESP_MAX, c->resp.len - c->resp_off);
+        if (room == 0)
+                return;
+        k = recv(c->fd, buf, MIN(room, sizeof buf), MSG_DONTWAIT);
+        if (c->tunnel) {
+                if (k < 0 && (errno == EAGAIN || errno == EINTR))
+                        return;
+                if (k < 0)
+                        return call_fail(c, 502, negative_errno(), "the grain's connection failed");
+                if (k == 0)
+                        c->upstream_complete = true; /* the client's side is shut down once it has it all */
+                else if (strbuf_append(&c->resp, buf, (size_t) k) < 0)
+                        return call_fail(c, 502, -ENOMEM, "out of memory");
+                if (c->req && c->client_waiting) {
+                        c->client_waiting = false;
+                        server_request_resume(c->req);
+                }
+                return;
+        }
+        if (k < 0) {
+                if (errno == EAGAIN || errno == EINTR)
+                        return;
+                k = negative_errno();
+                if (c->reused && !c->retried && proxy_response_parser_seen(c->parser) == 0 && c->body_sent == 0) {
+                        call_connect(c, true);
+                        return;
+                }
+                return call_fail(c, 502, (int) k, "the grain's connection failed");
+        }
+        if (k == 0 && c->reused && !c->retried && proxy_response_parser_seen(c->parser) == 0 && c->body_sent == 0) {
+                /* a kept-alive connection the grain had closed: once more, on a fresh one */
+                call_connect(c, true);
+                return;
+        }
+        used = proxy_response_parser_feed(c->parser, buf, (size_t) k, &c->resp);
+        if (used < 0)
+                return call_fail(c, 502, (int) used,
+                                 used == -ECONNRESET ? "the grain closed the connection early"
+                                                     : "the grain's response is malformed");
+        if (used < k) {
+                c->extra_bytes = true;
+                /* after a 101: the app's first WebSocket bytes */
+                if (proxy_response_parser_head(c->parser) && proxy_response_parser_head(c->parser)->upgrade &&
+                    strbuf_append(&c->resp, buf + used, (size_t) (k - used)) < 0)
+                        return call_fail(c, 502, -ENOMEM, "out of memory");
+        }
+        if (!had_head && proxy_response_parser_head(c->parser))
+                call_on_head(c);
+        if (c->tunnel || c->gone)
+                return;
+        if (proxy_response_parser_complete(c->parser))
+                call_upstream_done(c);
+        else if (c->answered && !c->req)
+                /* the client went: the rest of the body is of no use */
+                return call_close_upstream(c);
+        if (c->req && c->client_waiting && (c->resp.len > c->resp_off || c->upstream_complete)) {
+                c->client_waiting = false;
+                server_request_resume(c->req);
+        }
+}
+
+/* Writes the head and body bytes to the grain. */
+static void call_flush(UiCall *c) {
+        while (c->fd >= 0) {
+                const char *p;
+                size_t n;
+                ssize_t k;
+                bool head = c->head_sent < c->head.len;
+
+                if (head) {
+                        p = c->head.data + c->head_sent;
+                        n = c->head.len - c->head_sent;
+                } else if (c->up_out.len > 0) {
+                        p = c->up_out.data;
+                        n = c->up_out.len;
+                } else
+                        break;
+                k = send(c->fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+                if (k < 0) {
+                        int e = errno;
+
+                        if (e == EAGAIN || e == EINTR)
+                                return;
+                        if (c->reused && !c->retried && proxy_response_parser_seen(c->parser) == 0 && c->body_sent == 0) {
+                                call_connect(c, true);
+                                return;
+                        }
+                        if (proxy_response_parser_head(c->parser)) {
+                                /* the app answered without reading all of the body: no matter */
+                                call_close_upstream(c);
+                                return;
+                        }
+                        return call_fail(c, !c->reused && c->head_sent == 0 && (e == ECONNREFUSED || e == ENOENT) ? 503 : 502,
+                                         -e, "sending to the grain failed");
+                }
+                if (head)
+                        c->head_sent += (size_t) k;
+                else {
+                        c->body_sent += (uint64_t) k;
+                        memmove(c->up_out.data, c->up_out.data + k, c->up_out.len - (size_t) k);
+                        strbuf_truncate(&c->up_out, c->up_out.len - (size_t) k);
+                }
+        }
+        if (c->fd < 0)
+                return;
+        if (c->head_sent == c->head.len && c->up_out.len == 0) {
+                if (c->tunnel && c->body_complete && !c->shut) {
+                        /* the client ended its direction: so does the grain's */
+                        c->shut = true;
+                        (void) shutdown(c->fd, SHUT_WR);
+                } else if (!c->has_body || c->body_complete)
+                        call_sent(c);
+                else if (c->body_paused && c->req) {
+                        c->body_paused = false;
+                        server_request_resume_body(c->req);
+                }
+        }
+}
+
+static int call_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        UiCall *c = userdata;
+
+        call_enter(c);
+        if (revents & EPOLLOUT)
+                call_flush(c);
+        if (!c->gone && (revents & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)))
+                call_read_upstream(c);
+        if (!c->gone)
+                call_update_io(c);
+        call_leave(c);
+        return 0;
+}
+
+static void call_update_io(UiCall *c) {
+        uint32_t events = 0;
+
+        if (c->fd < 0 || !c->io)
+                return;
+        if (c->head_sent < c->head.len || c->up_out.len > 0)
+                events |= EPOLLOUT;
+        if (!c->upstream_complete && c->resp.len - c->resp_off < RESP_MAX)
+                events |= EPOLLIN | EPOLLRDHUP;
+        (void) sd_event_source_set_io_events(c->io, events);
+        (void) sd_event_source_set_enabled(c->io, events ? SD_EVENT_ON : SD_EVENT_OFF);
+}
+
+/* A connection to the grain for c: from the pool unless fresh, else a new one. */
+static int call_connect(UiCall *c, bool fresh) {
+        Ui *u = c->ui;
+        int fd = -ENOENT, r;
+
+        if (c->fd >= 0) {
+                /* a retry: the old connection was dead */
+                call_close_upstream(c);
+                c->retried = true;
+                c->head_sent = 0;
+                proxy_response_parser_free(c->parser);
+                c->parser = NULL;
+                r = proxy_response_parser_new(server_request_http(c->req)->method == HTTP_METHOD_HEAD, &c->parser);
+                if (r < 0) {
+                        call_fail(c, 503, r, "out of memory");
+                        return r;
+                }
+                if (c->websocket)
+                        proxy_response_parser_allow_upgrade(c->parser);
+        }
+        c->reused = false;
+        if (!fresh) {
+                fd = pool_take(u, c->grain_id);
+                c->reused = fd >= 0;
+        }
+        if (fd < 0) {
+                r = u->connect(c->grain_id, &fd, u->userdata);
+                if (r < 0) {
+                        call_fail(c, r == -ENOENT ? 404 : 503, r, "connecting to the grain failed");
+                        return r;
+                }
+        }
+        c->fd = fd;
+        r = sd_event_add_io(u->event, &c->io, fd, EPOLLOUT, call_on_io, c);
+        if (r < 0) {
+                call_fail(c, 503, r, "watching the grain's connection failed");
+                return r;
+        }
+        call_update_io(c);
+        return 0;
+}
+
+static int call_on_body(ServerRequest *r, const uint8_t *data, size_t n, void *userdata) {
+        UiCall *c = userdata;
+        int k;
+
+        if (c->fd < 0 || (c->answered && !c->req) || (c->upstream_complete && !c->tunnel))
+                return 0; /* nobody wants it any more: the server skips it, or closes */
+        if (c->chunked) {
+                char line[HTTP1_CHUNK_LINE_MAX];
+                size_t l = http1_chunk_line_format(n, line);
+
+                if (n == 0)
+                        return 0;
+                if ((k = strbuf_append(&c->up_out, line, l)) < 0 || (k = strbuf_append(&c->up_out, data, n)) < 0 ||
+                    (k = strbuf_append(&c->up_out, "\r\n", 2)) < 0)
+                        return k;
+        } else if ((k = strbuf_append(&c->up_out, data, n)) < 0)
+                return k;
+        call_update_io(c);
+        if (c->up_out.len >= UP_OUT_MAX) {
+                c->body_paused = true;
+                return 1;
+        }
+        return 0;
+}
+
+static void call_on_body_end(ServerRequest *r, void *userdata) {
+        UiCall *c = userdata;
+
+        c->body_complete = true;
+        if (c->chunked && strbuf_append_str(&c->up_out, "0\r\n\r\n") < 0) {
+                call_fail(c, 503, -ENOMEM, "out of memory");
+                return;
+        }
+        if (c->fd >= 0 && c->head_sent == c->head.len && c->up_out.len == 0)
+                call_flush(c);
+        call_update_io(c);
+}
+
+static void call_start(Ui *u, ServerRequest *req, UiSession *s, const char *origin, const char *ws_key) {
+        const HttpRequest *h = server_request_http(req);
+        UiCall *c;
+        int r;
+
+        c = calloc(1, sizeof *c);
+        if (!c)
+                return answer_text(req, 503, NULL, NULL, 0);
+        c->ui = u;
+        c->req = req;
+        c->fd = -EBADF;
+        c->id = server_request_id(req);
+        c->grain_id = strdup(s->grain_id);
+        c->websocket = ws_key;
+        c->h2 = h->version == HTTP_VERSION_2;
+        /* a WebSocket's bytes wait until the app accepted it */
+        c->has_body = !ws_key && h->framing != HTTP_FRAMING_NONE;
+        c->chunked = c->has_body && h->framing == HTTP_FRAMING_CHUNKED;
+        if (ws_key)
+                snprintf(c->ws_key, sizeof c->ws_key, "%s", ws_key);
+        c->next = u->calls;
+        if (u->calls)
+                u->calls->prev = c;
+        u->calls = c;
+        server_request_on_abort(req, call_on_abort, c);
+
+        call_enter(c);
+        if (!c->grain_id) {
+                call_fail(c, 503, -ENOMEM, "out of memory");
+                goto finish;
+        }
+        r = proxy_request_head_append(&c->head, s, origin, h, ws_key);
+        if (r >= 0)
+                r = proxy_response_parser_new(h->method == HTTP_METHOD_HEAD, &c->parser);
+        if (r >= 0 && ws_key)
+                proxy_response_parser_allow_upgrade(c->parser);
+        if (r < 0) {
+                call_fail(c, 503, r, "building the grain request failed");
+                goto finish;
+        }
+        if (call_connect(c, false) < 0)
+                goto finish;
+        if (c->has_body) {
+                r = server_request_stream_body(req, call_on_body, call_on_body_end, c);
+                if (r < 0) {
+                        call_fail(c, 503, r, "reading the request body failed");
+                        goto finish;
+                }
+        }
+finish:
+        call_leave(c);
+}
+
+/* ---- sessions ---- */
+
+static void answer_forbidden(ServerRequest *req, const char *why) {
+        answer_text(req, 403, why, NULL, 0);
+}
+
+/* The value of the cookie named name in the request's Cookie fields equals s's id (any of them, if several). */
+static bool cookie_matches(const HttpRequest *h, const UiSession *s) {
+        static const char name[] = "sandstorm-sid";
+
+        for (size_t i = 0; i < h->n_headers; i++) {
+                const HttpHeader *f = h->headers + i;
+                const char *p = f->value, *end = f->value + f->value_len;
+
+                if (!http_strcaseeq(f->name, f->name_len, "cookie", 6))
+                        continue;
+                while (p < end) {
+                        const char *semi = memchr(p, ';', (size_t) (end - p)), *q = p, *eq;
+                        size_t n = (size_t) ((semi ?: end) - p);
+
+                        strip_span(&q, &n);
+                        eq = memchr(q, '=', n);
+                        if (eq && (size_t) (eq - q) == STRLEN(name) && memcmp(q, name, STRLEN(name)) == 0 &&
+                            ui_session_id_equal(s, eq + 1, n - STRLEN(name) - 1))
+                                return true;
+                        p = semi ? semi + 1 : end;
+                }
+        }
+        return false;
+}
+
+static int percent_decode(const char *p, size_t n, char **ret) {
+        _cleanup_free_ char *s = malloc(n + 1);
+        size_t k = 0;
+
+        if (!s)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                if (p[i] == '%') {
+                        int a, b;
+
+                        if (i + 2 >= n)
+                                return -EINVAL;
+                        a = hex_digit_value(p[i + 1]);
+                        b = hex_digit_value(p[i + 2]);
+                        if (a < 0 || b < 0)
+                                return -EINVAL;
+                        s[k++] = (char) (a * 16 + b);
+                        i += 2;
+                } else
+                        s[k++] = p[i];
+        }
+        s[k] = '\0';
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+/* The target of the init redirect: a path on this host, nothing else (no "//host", no backslash, no
+ * scheme, no control character or space, which the shell percent-encodes). */
+static int init_location(const char *decoded, char **ret) {
+        size_t n = strlen(decoded), first;
+
+        for (size_t i = 0; i < n; i++) {
+                uint8_t ch = (uint8_t) decoded[i];
+
+                if (ch <= 0x20 || ch >= 0x7f || ch == '\\')
+                        return -EINVAL;
+        }
+        if (decoded[0] == '/') {
+                if (decoded[1] == '/')
+                        return -EINVAL;
+                *ret = strdup(decoded);
+                return *ret ? 0 : -ENOMEM;
+        }
+        /* "javascript:…", "https:…": a scheme, whatever a browser would make of "/" in front */
+        first = strcspn(decoded, "/?#");
+        if (memchr(decoded, ':', first))
+                return -EINVAL;
+        *ret = strjoin("/", decoded);
+        return *ret ? 0 : -ENOMEM;
+}
+
+/* GET /_sandstorm-init?sessionid=<id>&path=<path> (spec §5.10): the cookie that binds this browser to the
+ * session, and a redirect to where the grain opens. */
+static void handle_init(Ui *u, ServerRequest *req, UiSession *s) {
+        const HttpRequest *h = server_request_http(req);
+        const char *q = h->path + STRLEN(INIT_PATH), *end = h->path + h->path_len, *id, *path;
+        _cleanup_free_ char *decoded = NULL, *location = NULL, *cookie = NULL;
+        HttpHeader extra[3];
+        int r;
+
+        if (!startswith(q, "?sessionid=")) 
+                return answer_text(req, 400, NULL, NULL, 0);
+        id = q + STRLEN("?sessionid=");
+        path = memchr(id, '&', (size_t) (end - id));
+        if (!path || !startswith(path, "&path=") || memchr(path + 1, '&', (size_t) (end - path - 1)))
+                return answer_text(req, 400, NULL, NULL, 0);
+        r = percent_decode(path + STRLEN("&path="), (size_t) (end - path) - STRLEN("&path="), &decoded);
+        if (r == -ENOMEM)
+                return answer_text(req, 503, NULL, NULL, 0);
+        if (r >= 0)
+                r = init_location(decoded, &location);
+        if (r == -ENOMEM)
+                return answer_text(req, 503, NULL, NULL, 0);
+        if (r < 0)
+                return answer_text(req, 400, NULL, NULL, 0);
+        if (!s || !ui_session_id_equal(s, id, (size_t) (path - id)))
+                return answer_text(req, 404, NULL, NULL, 0);
+        ui_session_touch(s, now_usec(u));
+
+        if (asprintf(&cookie, "sandstorm-sid=%s; Path=/; HttpOnly; SameSite=Lax%s", s->id,
+                     u->https ? "; Secure" : "") < 0)
+                return answer_text(req, 503, NULL, NULL, 0);
+        extra[0] = (HttpHeader) {"Location", 8, location, strlen(location)};
+        extra[1] = (HttpHeader) {"Set-Cookie", 10, cookie, strlen(cookie)};
+        log_debug("Grain session for grain '%s' bound to a browser", s->grain_id);
+        answer_text(req, 303, NULL, extra, 2);
+}
+
+/* An HTTP/1.1 Upgrade to websocket, or an HTTP/2 extended CONNECT for it (RFC 8441). */
+static bool is_websocket(const HttpRequest *h) {
+        if (h->version == HTTP_VERSION_2)
+                return h->method == HTTP_METHOD_CONNECT && h->protocol && streq(h->protocol, "websocket");
+        return h->upgrade && http_headers_have_token(h->headers, h->n_headers, "upgrade", "websocket");
+}
+
+/* The key the app gets: the client's (HTTP/1.1, checked: 16 bytes in base64), or a new one (HTTP/2 has
+ * none). */
+static int websocket_key(const HttpRequest *h, char ret[static 25]) {
+        const HttpHeader *k;
+        uint8_t raw[16];
+
+        if (h->version == HTTP_VERSION_2) {
+                random_bytes(raw, sizeof raw);
+                EVP_EncodeBlock((unsigned char *) ret, raw, sizeof raw);
+                return 0;
+        }
+        k = http_request_header(h, "sec-websocket-key");
+        if (!k || http_headers_count(h->headers, h->n_headers, "sec-websocket-key") != 1 || k->value_len != 24 ||
+            EVP_DecodeBlock(raw, (const unsigned char *) k->value, 24) != 18 || k->value[22] != '=' ||
+            k->value[23] != '=')
+                return -EINVAL;
+        memcpy(ret, k->value, 24);
+        ret[24] = '\0';
+        return 0;
+}
+
+void ui_handle(Ui *u, ServerRequest *req, const char *host_id, size_t host_id_len) {
+        const HttpRequest *h = server_request_http(req);
+        uint64_t now = now_usec(u);
+        UiSession *s;
+        const HttpHeader *o;
+        _cleanup_free_ char *origin = NULL;
+        char label[3 + UI_SESSION_HOST_ID_LEN + 1];
+        size_t n = strcspn(h->path, "?");
+
+        assert(u);
+        assert(req);
+
+        s = ui_session_table_find(u->sessions, host_id, host_id_len, now, u->config.session_idle_usec);
+        if (MIN(n, h->path_len) == STRLEN(INIT_PATH) && memcmp(h->path, INIT_PATH, STRLEN(INIT_PATH)) == 0)
+                return handle_init(u, req, s);
+        if (!s || !cookie_matches(h, s))
+                return answer_forbidden(req, "Unauthorized due to missing cookie");
+
+        (void) snprintf(label, sizeof label, "ui-%s", s->host_id);
+        if (route_config_wildcard_origin(u->route, label, &origin) < 0)
+                return answer_text(req, 503, NULL, NULL, 0);
+        o = http_request_header(h, "origin");
+        if (o && (http_headers_count(h->headers, h->n_headers, "origin") > 1 ||
+                  !(streq(o->value, origin) || streq(o->value, "null"))))
+                return answer_forbidden(req, "CSRF not allowed");
+
+        ui_session_touch(s, now);
+        if (is_websocket(h)) {
+                char key[25];
+
+                if (websocket_key(h, key) < 0)
+                        return answer_text(req, 400, NULL, NULL, 0);
+                return call_start(u, req, s, origin, key);
+        }
+        if (h->method == HTTP_METHOD_CONNECT)
+                return answer_text(req, 405, NULL, NULL, 0);
+        call_start(u, req, s, origin, NULL);
+}
+
+/* ---- sessions, opened and dropped ---- */
+
+int ui_session_open(Ui *u, const UiSessionParams *p, const char *path, char **ret_url, char **ret_host) {
+        _cleanup_free_ char *origin = NULL, *host = NULL, *url = NULL;
+        _cleanup_strbuf_ StrBuf b = STRBUF_INIT;
+        UiSession *s;
+        UiGrain *g;
+        int r;
+
+        assert(u);
+        assert(p);
+
+        if (isempty(p->grain_id))
+                return -EINVAL;
+        if (!path)
+                path = "/";
+        g = grain_get(u, p->grain_id);
+        if (!g)
+                return -ENOMEM;
+        r = ui_session_table_open(u->sessions, p, g->next_number, now_usec(u), &s);
+        if (r < 0)
+                return r;
+        g->next_number++;
+
+        host = strjoin("ui-", s->host_id);
+        if (!host)
+                return -ENOMEM;
+        r = route_config_wildcard_origin(u->route, host, &origin);
+        if (r >= 0)
+                r = strbuf_printf(&b, "%s" INIT_PATH "?sessionid=%s&path=", origin, s->id);
+        if (r >= 0)
+                r = proxy_encode_uri_component(&b, path, strlen(path));
+        if (r < 0) {
+                ui_session_table_remove(u->sessions, s);
+                return r;
+        }
+        url = strbuf_steal(&b, NULL);
+        if (!url)
+                return -ENOMEM;
+        log_debug("Opened a session on grain '%s' for user %" PRIi64, p->grain_id, p->user_id);
+        if (ret_url)
+                *ret_url = TAKE_PTR(url);
+        if (ret_host)
+                *ret_host = TAKE_PTR(host);
+        return 0;
+}
+
+void ui_drop_grain(Ui *u, const char *grain_id) {
+        UiGrain *g;
+
+        assert(u);
+        assert(grain_id);
+        (void) ui_session_table_drop_grain(u->sessions, grain_id);
+        for (UiGrain **p = &u->grains; *p; p = &(*p)->next)
+                if (streq((*p)->id, grain_id)) {
+                        g = *p;
+                        *p = g->next;
+                        pool_clear(g);
+                        free(g->id);
+                        free(g);
+                        break;
+                }
+}
+
+void ui_drop_user(Ui *u, int64_t user_id) {
+        assert(u);
+        (void) ui_session_table_drop_user(u->sessions, user_id);
+}
+
+/* ---- the Ui ---- */
+
+static int expire_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Ui *u = userdata;
+
+        (void) ui_session_table_expire(u->sessions, usec, u->config.session_idle_usec);
+        (void) sd_event_source_set_time_relative(s, MIN(EXPIRE_INTERVAL_USEC, MAX(u->config.session_idle_usec, (uint64_t) 1000)));
+        (void) sd_event_source_set_enabled(s, SD_EVENT_ON);
+        return 0;
+}
+
+static int config_check(const UiConfig *c) {
+        if (c->session_idle_usec == 0)
+                return -EINVAL;
+        return 0;
+}
+
+int ui_new(sd_event *e, const RouteConfig *route, const UiConfig *c, UiConnect connect, void *userdata, Ui **ret) {
+        _cleanup_(ui_freep) Ui *u = NULL;
+        int r;
+
+        assert(e);
+        assert(route);
+        assert(c);
+        assert(connect);
+        assert(ret);
+
+        r = config_check(c);
+        if (r < 0)
+                return r;
+        u = calloc(1, sizeof *u);
+        if (!u)
+                return -ENOMEM;
+        u->event = sd_event_ref(e);
+        u->route = route;
+        u->config = *c;
+        u->connect = connect;
+        u->userdata = userdata;
+        u->https = startswith(route_config_base_origin(route), "https://");
+        r = ui_session_table_new(&u->sessions);
+        if (r < 0)
+                return r;
+        r = sd_event_add_time_relative(e, &u->expire_timer, CLOCK_MONOTONIC,
+                                       MIN(EXPIRE_INTERVAL_USEC, MAX(c->session_idle_usec, (uint64_t) 1000)), 0,
+                                       expire_on_timer, u);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(u);
+        return 0;
+}
+
+int ui_set_config(Ui *u, const UiConfig *c) {
+        int r;
+
+        assert(u);
+        assert(c);
+        r = config_check(c);
+        if (r < 0)
+                return r;
+        u->config = *c;
+        /* pools shrink to the new size as their connections are taken or time out */
+        return 0;
+}
+
+Ui *ui_free(Ui *u) {
+        if (!u)
+                return NULL;
+        /* requests in flight: their grain connections close; the server frees them (and the calls) later,
+         * so they are cut loose from u here */
+        while (u->calls) {
+                UiCall *c = u->calls;
+
+                u->calls = c->next;
+                c->next = c->prev = NULL;
+                call_enter(c);
+                call_fail(c, 503, -ECANCELED, "granaryd is stopping");
+                c->ui = NULL;
+                call_leave(c);
+        }
+        while (u->grains) {
+                UiGrain *g = u->grains;
+
+                u->grains = g->next;
+                pool_clear(g);
+                free(g->id);
+                free(g);
+        }
+        ui_session_table_free(u->sessions);
+        sd_event_source_disable_unref(u->expire_timer);
+        sd_event_unref(u->event);
+        free(u);
+        return NULL;
+}

@@ -1,0 +1,815 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * The ui-<hostId> hosts end to end (front/ui.h): a real Server on loopback whose handler routes by Host to
+ * ui_handle(), and a fake grain: a Unix listening socket served by a small HTTP/1.1 app on threads of its own.
+ * The server runs on this thread's sd-event loop; each client runs on a thread and ends the loop when done.
+ */
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
+#include "basic/random-util.h"
+#include "basic/string-util.h"
+#include "front/route.h"
+#include "front/server.h"
+#include "front/ui.h"
+
+#define MSEC UINT64_C(1000)
+#define BIG_SIZE ((size_t) 3 << 20)
+
+typedef struct Fixture {
+        sd_event *event;
+        Server *server;
+        RouteConfig *route;
+        Ui *ui;
+        uint16_t port;
+        int done_fd;
+        bool client_done;
+        char dir[64], grain_path[128], dead_path[128];
+        int grain_fd;
+        pthread_t grain_thread;
+        unsigned accepted; /* connections the grain accepted */
+        pthread_mutex_t lock;
+} Fixture;
+
+static Fixture *fixture;
+
+/* ---- the fake grain ---- */
+
+static unsigned grain_accepted(void) {
+        unsigned n;
+
+        pthread_mutex_lock(&fixture->lock);
+        n = fixture->accepted;
+        pthread_mutex_unlock(&fixture->lock);
+        return n;
+}
+
+/* Reads one request head (up to the empty line) into head, and the bytes after it into rest. */
+static bool grain_read_head(int fd, StrBuf *head, StrBuf *rest) {
+        char buf[8192];
+
+        strbuf_truncate(head, 0);
+        if (rest->len > 0) {
+                assert_int_equal(strbuf_append(head, rest->data, rest->len), 0);
+                strbuf_truncate(rest, 0);
+        }
+        for (;;) {
+                char *end = head->data ? strstr(head->data, "\r\n\r\n") : NULL;
+                ssize_t k;
+
+                if (end) {
+                        size_t n = (size_t) (end + 4 - head->data);
+
+                        assert_int_equal(strbuf_append(rest, head->data + n, head->len - n), 0);
+                        strbuf_truncate(head, n);
+                        return true;
+                }
+                k = recv(fd, buf, sizeof buf, 0);
+                if (k <= 0)
+                        return false;
+                assert_int_equal(strbuf_append(head, buf, (size_t) k), 0);
+        }
+}
+
+static void send_all(int fd, const void *p, size_t n) {
+        while (n > 0) {
+                ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+
+                if (k <= 0)
+                        return;
+                p = (const char *) p + k;
+                n -= (size_t) k;
+        }
+}
+
+static void send_str(int fd, const char *s) {
+        send_all(fd, s, strlen(s));
+}
+
+static void *grain_conn_main(void *userdata) {
+        int fd = (int) (intptr_t) userdata;
+        _cleanup_strbuf_ StrBuf head = STRBUF_INIT, rest = STRBUF_INIT;
+        unsigned conn, served = 0;
+
+        pthread_mutex_lock(&fixture->lock);
+        conn = ++fixture->accepted;
+        pthread_mutex_unlock(&fixture->lock);
+
+        while (grain_read_head(fd, &head, &rest)) {
+                char path[256] = "";
+                _cleanup_free_ char *reply = NULL;
+
+                served++;
+                assert_int_equal(sscanf(head.data, "%*s %255s", path), 1);
+                if (streq(path, "/headers")) {
+                        assert_true(asprintf(&reply, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
+                                                     "Set-Cookie: g=1; Domain=granary.localhost; Path=/\r\n\r\n%s",
+                                             head.len, head.data) > 0);
+                        send_str(fd, reply);
+                } else if (streq(path, "/count")) {
+                        char body[64];
+
+                        snprintf(body, sizeof body, "conn %u request %u", conn, served);
+                        assert_true(asprintf(&reply, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n%s", strlen(body),
+                                             body) > 0);
+                        send_str(fd, reply);
+                } else if (streq(path, "/chunked")) {
+                        send_str(fd, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                     "6\r\nhello \r\n");
+                        usleep(20000);
+                        send_str(fd, "5\r\nworld\r\n0\r\n\r\n");
+                } else if (streq(path, "/echo")) {
+                        /* streams the body back as it comes: Content-Length in, Content-Length out */
+                        const char *cl = strcasestr(head.data, "\r\nContent-Length: ");
+                        size_t left, n = 0;
+                        char buf[65536];
+
+                        assert_non_null(cl);
+                        left = strtoull(cl + 18, NULL, 10);
+                        assert_true(asprintf(&reply, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", left) > 0);
+                        send_str(fd, reply);
+                        if (rest.len > 0) {
+                                send_all(fd, rest.data, rest.len);
+                                left -= rest.len;
+                                strbuf_truncate(&rest, 0);
+                        }
+                        while (left > 0) {
+                                ssize_t k = recv(fd, buf, MIN(sizeof buf, left), 0);
+
+                                if (k <= 0)
+                                        break;
+                                send_all(fd, buf, (size_t) k);
+                                left -= (size_t) k;
+                                n += (size_t) k;
+                        }
+                } else if (startswith(path, "/ws")) {
+                        /* a WebSocket echo of raw bytes: "hello" right behind the 101, then "echo:<bytes>" */
+                        const char *key = strcasestr(head.data, "\r\nSec-WebSocket-Key: ");
+                        char text[128], accept[29], buf[4096];
+                        uint8_t digest[SHA_DIGEST_LENGTH];
+                        ssize_t k;
+
+                        assert_non_null(key);
+                        snprintf(text, sizeof text, "%.24s258EAFA5-E914-47DA-95CA-C5AB0DC85B11", key + 21);
+                        SHA1((const unsigned char *) text, strlen(text), digest);
+                        EVP_EncodeBlock((unsigned char *) accept, digest, sizeof digest);
+                        if (streq(path, "/ws-bad"))
+                                accept[0] ^= 1;
+                        assert_true(asprintf(&reply, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                                                     "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n"
+                                                     "Sec-WebSocket-Protocol: chat\r\n\r\nhello",
+                                             accept) > 0);
+                        send_str(fd, reply);
+                        while ((k = recv(fd, buf + 5, sizeof buf - 5, 0)) > 0) {
+                                memcpy(buf, "echo:", 5);
+                                send_all(fd, buf, (size_t) k + 5);
+                        }
+                        break;
+                } else if (streq(path, "/close")) {
+                        send_str(fd, "HTTP/1.1 200 OK\r\nContent-Le");
+                        break;
+                } else if (streq(path, "/cut")) {
+                        send_str(fd, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this");
+                        break;
+                } else if (streq(path, "/bad")) {
+                        send_str(fd, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\nabc");
+                } else if (streq(path, "/stall")) {
+                        char b;
+
+                        (void) recv(fd, &b, 1, 0); /* until granaryd gives up and closes */
+                        break;
+                } else {
+                        send_str(fd, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+                }
+        }
+        close(fd);
+        return NULL;
+}
+
+static void *grain_main(void *userdata) {
+        for (;;) {
+                int fd = accept4(fixture->grain_fd, NULL, NULL, SOCK_CLOEXEC);
+                pthread_t t;
+
+                if (fd < 0)
+                        return NULL;
+                assert_int_equal(pthread_create(&t, NULL, grain_conn_main, (void *) (intptr_t) fd), 0);
+                pthread_detach(t);
+        }
+}
+
+static int grain_connect(const char *grain_id, int *ret_fd, void *userdata) {
+        struct sockaddr_un a = {.sun_family = AF_UNIX};
+        int fd;
+
+        if (streq(grain_id, "missing"))
+                return -ENOENT;
+        if (streq(grain_id, "starting"))
+                return -EAGAIN;
+        strcpy(a.sun_path, streq(grain_id, "dead") ? fixture->dead_path : fixture->grain_path);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (connect(fd, (struct sockaddr *) &a, sizeof a) < 0 && errno != EINPROGRESS && errno != EAGAIN) {
+                int r = -errno;
+
+                close(fd);
+                return r;
+        }
+        *ret_fd = fd;
+        return 0;
+}
+
+/* ---- the server ---- */
+
+static void handler(ServerRequest *r, void *userdata) {
+        const HttpRequest *h = server_request_http(r);
+        const char *id;
+        size_t id_len;
+
+        if (h->authority && route_host(fixture->route, h->authority, h->authority_len, false, &id, &id_len) == ROUTE_UI)
+                ui_handle(fixture->ui, r, id, id_len);
+        else
+                assert_int_equal(server_request_respond_status(r, 404, NULL, 0), 0);
+}
+
+/* ---- clients ---- */
+
+typedef struct Client {
+        const char *send;
+        size_t send_len;
+        const char *send2; /* then, on the same connection, once the first answer is in */
+        bool sender_thread; /* send from a thread of its own while reading slowly */
+        bool slow;
+        StrBuf got;
+} Client;
+
+static int client_socket(void) {
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(fixture->port)};
+        struct timeval tv = {.tv_sec = 3};
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        assert_true(fd >= 0);
+        inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+        assert_int_equal(connect(fd, (struct sockaddr *) &a, sizeof a), 0);
+        assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+        return fd;
+}
+
+typedef struct Sender {
+        int fd;
+        const char *p;
+        size_t n;
+} Sender;
+
+static void *sender_main(void *userdata) {
+        Sender *s = userdata;
+
+        send_all(s->fd, s->p, s->n);
+        return NULL;
+}
+
+/* A WebSocket client over HTTP/1.1: the upgrade, then "ping" and the echo, then a half-close. */
+static void *ws_client_main(void *userdata) {
+        Client *cl = userdata;
+        char buf[4096];
+        int fd = client_socket();
+        bool pinged = false;
+
+        send_all(fd, cl->send, cl->send_len);
+        for (;;) {
+                ssize_t k = recv(fd, buf, sizeof buf, 0);
+
+                if (k <= 0)
+                        break;
+                assert_int_equal(strbuf_append(&cl->got, buf, (size_t) k), 0);
+                if (!pinged && startswith(cl->got.data, "HTTP/1.1 101 ") && endswith(cl->got.data, "\r\n\r\nhello")) {
+                        send_str(fd, "ping");
+                        pinged = true;
+                }
+                if (pinged && endswith(cl->got.data, "echo:ping"))
+                        shutdown(fd, SHUT_WR);
+        }
+        close(fd);
+        assert_int_equal(eventfd_write(fixture->done_fd, 1), 0);
+        return NULL;
+}
+
+static void *client_main(void *userdata) {
+        Client *cl = userdata;
+        char buf[65536];
+        int fd = client_socket();
+        pthread_t t;
+        Sender s = {fd, cl->send, cl->send_len};
+
+        if (cl->sender_thread)
+                assert_int_equal(pthread_create(&t, NULL, sender_main, &s), 0);
+        else
+                send_all(fd, cl->send, cl->send_len);
+        for (;;) {
+                ssize_t k = recv(fd, buf, cl->slow ? 4096 : sizeof buf, 0);
+
+                if (k <= 0)
+                        break;
+                assert_int_equal(strbuf_append(&cl->got, buf, (size_t) k), 0);
+                if (cl->slow)
+                        usleep(200);
+                if (cl->send2 && strstr(cl->got.data, "\r\n\r\n")) {
+                        send_str(fd, cl->send2);
+                        cl->send2 = NULL;
+                }
+        }
+        if (cl->sender_thread)
+                pthread_join(t, NULL);
+        close(fd);
+        assert_int_equal(eventfd_write(fixture->done_fd, 1), 0);
+        return NULL;
+}
+
+static int on_done(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        eventfd_t v;
+
+        (void) eventfd_read(fd, &v);
+        fixture->client_done = true;
+        return 0;
+}
+
+static char *run_with(Client *cl, void *(*main_fn)(void *)) {
+        pthread_t t;
+
+        fixture->client_done = false;
+        assert_int_equal(pthread_create(&t, NULL, main_fn, cl), 0);
+        while (!fixture->client_done)
+                assert_true(sd_event_run(fixture->event, UINT64_MAX) >= 0);
+        assert_int_equal(pthread_join(t, NULL), 0);
+        return cl->got.data ?: strdup("");
+}
+
+static char *run(Client *cl) {
+        return run_with(cl, client_main);
+}
+
+static char *exchange(const char *request) {
+        Client cl = {.send = request, .send_len = strlen(request)};
+
+        return run(&cl);
+}
+
+/* Runs the loop a little, for what happens after a client is done (pool watchers, timers). */
+static void spin(uint64_t usec) {
+        uint64_t end, now;
+
+        assert_int_equal(sd_event_now(fixture->event, CLOCK_MONOTONIC, &now), 0);
+        end = now + usec;
+        while (sd_event_now(fixture->event, CLOCK_MONOTONIC, &now) >= 0 && now < end)
+                assert_true(sd_event_run(fixture->event, end - now) >= 0);
+}
+
+/* ---- sessions for the tests ---- */
+
+typedef struct Session {
+        char *url, *host, *id, *authority;
+} Session;
+
+static void session_done(Session *s) {
+        free(s->url);
+        free(s->host);
+        free(s->authority);
+}
+
+static Session session_open(const char *grain_id, const char *path) {
+        const char *perms[] = {"read", "write", NULL};
+        UiSessionParams p = {
+                .grain_id = grain_id,
+                .user_id = 5,
+                .identity_id = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+                .display_name = "Kurt Friedrich Gödel",
+                .permissions = perms,
+                .user_agent = "TestAgent/1",
+        };
+        Session s = {};
+
+        assert_int_equal(ui_session_open(fixture->ui, &p, path, &s.url, &s.host), 0);
+        s.id = strstr(s.url, "sessionid=") + 10;
+        assert_true(asprintf(&s.authority, "%s.granary.localhost:%u", s.host, fixture->port) > 0);
+        return s;
+}
+
+static char *get(const Session *s, const char *path, const char *extra) {
+        _cleanup_free_ char *req = NULL;
+
+        assert_true(asprintf(&req, "GET %s HTTP/1.1\r\nHost: %s\r\nCookie: sandstorm-sid=%.64s\r\n%sConnection: close\r\n\r\n",
+                             path, s->authority, s->id, extra ?: "") > 0);
+        return exchange(req);
+}
+
+static const char *body_of(const char *response) {
+        const char *b = strstr(response, "\r\n\r\n");
+
+        assert_non_null(b);
+        return b + 4;
+}
+
+/* ---- tests ---- */
+
+static void test_init(void **state) {
+        Session s = session_open("g1", "/notes?x=1&y=ö");
+        _cleanup_free_ char *req = NULL, *got = NULL, *expected = NULL, *wrong = NULL;
+        char bad_id[65];
+        static const char *const bad_paths[] = {"%2F%2Fevil.example", "%5Cevil", "javascript%3Aalert(1)",
+                                                "https%3A%2F%2Fevil", "%2Fa%0D%0ASet-Cookie%3A%20x", "%zz"};
+
+        assert_true(asprintf(&expected, "http://%s/_sandstorm-init?sessionid=", s.authority) > 0);
+        assert_true(startswith(s.url, expected));
+        assert_true(endswith(s.url, "&path=%2Fnotes%3Fx%3D1%26y%3D%C3%B6"));
+        assert_int_equal(strlen(s.host), 3 + 32);
+
+        assert_true(asprintf(&req, "GET /_sandstorm-init?sessionid=%.64s&path=%%2Fnotes%%3Fx%%3D1 HTTP/1.1\r\nHost: %s\r\n"
+                                   "Connection: close\r\n\r\n",
+                             s.id, s.authority) > 0);
+        got = exchange(req);
+        free(expected);
+        assert_true(asprintf(&expected, "Set-Cookie: sandstorm-sid=%.64s; Path=/; HttpOnly; SameSite=Lax\r\n", s.id) > 0);
+        assert_true(startswith(got, "HTTP/1.1 303 See Other\r\n"));
+        assert_non_null(strstr(got, "\r\nLocation: /notes?x=1\r\n"));
+        assert_non_null(strstr(got, expected));
+
+        /* a path without its "/" gets one */
+        free(req), free(got);
+        assert_true(asprintf(&req, "GET /_sandstorm-init?sessionid=%.64s&path=a%%2Fb HTTP/1.1\r\nHost: %s\r\n"
+                                   "Connection: close\r\n\r\n",
+                             s.id, s.authority) > 0);
+        got = exchange(req);
+        assert_true(startswith(got, "HTTP/1.1 303 "));
+        assert_non_null(strstr(got, "\r\nLocation: /a/b\r\n"));
+
+        /* anything that is not a path */
+        for (size_t i = 0; i < ELEMENTSOF(bad_paths); i++) {
+                free(req), free(got);
+                assert_true(asprintf(&req, "GET /_sandstorm-init?sessionid=%.64s&path=%s HTTP/1.1\r\nHost: %s\r\n"
+                                           "Connection: close\r\n\r\n",
+                                     s.id, bad_paths[i], s.authority) > 0);
+                got = exchange(req);
+                assert_true(startswith(got, "HTTP/1.1 400 "));
+                assert_null(strstr(got, "Set-Cookie"));
+        }
+        /* the wrong id, and a third parameter */
+        memcpy(bad_id, s.id, 64);
+        bad_id[64] = '\0';
+        bad_id[0] = bad_id[0] == 'a' ? 'b' : 'a';
+        free(req), free(got);
+        assert_true(asprintf(&req, "GET /_sandstorm-init?sessionid=%s&path=%%2F HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
+                             bad_id, s.authority) > 0);
+        got = exchange(req);
+        assert_true(startswith(got, "HTTP/1.1 404 "));
+        assert_null(strstr(got, "Set-Cookie"));
+        free(req), free(got);
+        assert_true(asprintf(&req, "GET /_sandstorm-init?sessionid=%.64s&path=%%2F&x=1 HTTP/1.1\r\nHost: %s\r\n"
+                                   "Connection: close\r\n\r\n",
+                             s.id, s.authority) > 0);
+        got = exchange(req);
+        assert_true(startswith(got, "HTTP/1.1 400 "));
+        session_done(&s);
+}
+
+static void test_cookie_and_origin(void **state) {
+        Session s = session_open("g1", NULL), other = session_open("g1", NULL);
+        _cleanup_free_ char *req = NULL, *got = NULL, *origin = NULL;
+
+        /* no cookie */
+        assert_true(asprintf(&req, "GET /count HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", s.authority) > 0);
+        got = exchange(req);
+        assert_true(startswith(got, "HTTP/1.1 403 Forbidden\r\n"));
+        assert_string_equal(body_of(got), "403 Unauthorized due to missing cookie\n");
+        /* another session's cookie */
+        free(req), free(got);
+        assert_true(asprintf(&req, "GET /count HTTP/1.1\r\nHost: %s\r\nCookie: sandstorm-sid=%.64s\r\nConnection: close\r\n\r\n",
+                             s.authority, other.id) > 0);
+        got = exchange(req);
+        assert_true(startswith(got, "HTTP/1.1 403 "));
+        /* a foreign Origin; then the session's own, and "null" */
+        free(got);
+        got = get(&s, "/count", "Origin: http://granary.localhost\r\n");
+        assert_true(startswith(got, "HTTP/1.1 403 "));
+        assert_string_equal(body_of(got), "403 CSRF not allowed\n");
+        free(got);
+        assert_true(asprintf(&origin, "Origin: http://%s\r\n", s.authority) > 0);
+        got = get(&s, "/count", origin);
+        assert_true(startswith(got, "HTTP/1.1 200 OK\r\n"));
+        free(got);
+        got = get(&s, "/count", "Origin: null\r\n");
+        assert_true(startswith(got, "HTTP/1.1 200 OK\r\n"));
+        /* a host nobody opened */
+        free(req), free(got);
+        assert_true(asprintf(&req, "GET / HTTP/1.1\r\nHost: ui-0123456789abcdef0123456789abcdef.granary.localhost:%u\r\n"
+                                   "Cookie: sandstorm-sid=%.64s\r\nConnection: close\r\n\r\n",
+                             fixture->port, s.id) > 0);
+        got = exchange(req);
+        assert_true(startswith(got, "HTTP/1.1 403 "));
+        session_done(&s);
+        session_done(&other);
+}
+
+static void test_headers_the_app_sees(void **state) {
+        Session s = session_open("g1", NULL);
+        _cleanup_free_ char *got = NULL, *expected = NULL, *csp = NULL;
+        const char *b;
+
+        got = get(&s, "/headers",
+                  "X-Sandstorm-User-Id: forged\r\nX-Forwarded-For: 1.2.3.4\r\nAuthorization: Basic eA==\r\n"
+                  "Cookie: mine=1; __Host-granary-session=secret\r\nRange: bytes=0-1\r\n");
+        assert_true(startswith(got, "HTTP/1.1 200 OK\r\n"));
+        /* the response: Domain gone from the grain's cookie; frame-ancestors and Referrer-Policy added */
+        assert_non_null(strstr(got, "\r\nSet-Cookie: g=1; Path=/\r\n"));
+        assert_true(asprintf(&csp, "\r\nContent-Security-Policy: frame-ancestors http://granary.localhost:%u http://%s\r\n",
+                             fixture->port, s.authority) > 0);
+        assert_non_null(strstr(got, csp));
+        assert_non_null(strstr(got, "\r\nReferrer-Policy: same-origin\r\n"));
+
+        b = body_of(got);
+        assert_true(asprintf(&expected,
+                             "GET /headers HTTP/1.1\r\n"
+                             "Accept-Language: en-US,en\r\n"
+                             "User-Agent: TestAgent/1\r\n"
+                             "X-Sandstorm-Tab-Id: %s\r\n"
+                             "X-Sandstorm-Username: Kurt%%20Friedrich%%20G%%C3%%B6del\r\n"
+                             "X-Sandstorm-User-Id: 00112233445566778899aabbccddeeff\r\n"
+                             "X-Sandstorm-Session-Type: normal\r\n"
+                             "X-Sandstorm-Permissions: read,write\r\n"
+                             "X-Sandstorm-Base-Path: http://%s\r\n"
+                             "Host: %s\r\n"
+                             "X-Forwarded-Proto: http\r\n",
+                             "", s.authority, s.authority) > 0);
+        /* the tab id is checked by test-sessions; here: everything around it */
+        assert_true(startswith(b, "GET /headers HTTP/1.1\r\nAccept-Language: en-US,en\r\nUser-Agent: TestAgent/1\r\n"
+                                  "X-Sandstorm-Tab-Id: "));
+        assert_non_null(strstr(b, "\r\nX-Sandstorm-Username: Kurt%20Friedrich%20G%C3%B6del\r\n"
+                                  "X-Sandstorm-User-Id: 00112233445566778899aabbccddeeff\r\n"
+                                  "X-Sandstorm-Session-Type: normal\r\nX-Sandstorm-Permissions: read,write\r\n"));
+        assert_non_null(strstr(b, "\r\nCookie: mine=1\r\nRange: bytes=0-1\r\n\r\n"));
+        assert_null(strstr(b, "forged"));
+        assert_null(strstr(b, "1.2.3.4"));
+        assert_null(strstr(b, "Authorization"));
+        assert_null(strstr(b, "secret"));
+        assert_null(strstr(b, "sandstorm-sid"));
+        session_done(&s);
+}
+
+static void test_keep_alive_reuse(void **state) {
+        Session s = session_open("g2", NULL);
+        _cleanup_free_ char *a = NULL, *b = NULL, *c = NULL;
+        unsigned before;
+
+        spin(10 * MSEC);
+        before = grain_accepted();
+        a = get(&s, "/count", NULL);
+        b = get(&s, "/count", NULL);
+        c = get(&s, "/chunked", NULL);
+        /* one grain connection for all three, from two client connections each */
+        assert_true(startswith(a, "HTTP/1.1 200 OK\r\n"));
+        assert_string_equal(body_of(b) - 0, strstr(body_of(b), "conn"));
+        assert_true(endswith(a, " request 1"));
+        assert_true(endswith(b, " request 2"));
+        assert_int_equal(strtoul(body_of(a) + 5, NULL, 10), strtoul(body_of(b) + 5, NULL, 10));
+        assert_int_equal(grain_accepted(), before + 1);
+        /* chunked from the app (after a 100 Continue, which is dropped), chunked to the client */
+        assert_true(startswith(c, "HTTP/1.1 200 OK\r\n"));
+        assert_non_null(strstr(c, "\r\nTransfer-Encoding: chunked\r\n"));
+        assert_true(endswith(c, "\r\n\r\n6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n"));
+        session_done(&s);
+}
+
+static void test_big_bodies_slow_reader(void **state) {
+        Session s = session_open("g3", NULL);
+        _cleanup_free_ char *req = NULL, *got = NULL;
+        char *body = malloc(BIG_SIZE), *head;
+        size_t head_len;
+        Client cl = {.sender_thread = true, .slow = true};
+
+        assert_non_null(body);
+        for (size_t i = 0; i < BIG_SIZE; i++)
+                body[i] = (char) ('a' + (i * 7 + i / 4096) % 26);
+        assert_true(asprintf(&head, "POST /echo HTTP/1.1\r\nHost: %s\r\nCookie: sandstorm-sid=%.64s\r\nContent-Length: %zu\r\n"
+                                    "Connection: close\r\n\r\n",
+                             s.authority, s.id, BIG_SIZE) > 0);
+        head_len = strlen(head);
+        req = malloc(head_len + BIG_SIZE);
+        memcpy(req, head, head_len);
+        memcpy(req + head_len, body, BIG_SIZE);
+        free(head);
+        cl.send = req;
+        cl.send_len = head_len + BIG_SIZE;
+        got = run(&cl);
+        assert_true(startswith(got, "HTTP/1.1 200 OK\r\n"));
+        assert_int_equal(cl.got.len - (size_t) (body_of(got) - got), BIG_SIZE);
+        assert_memory_equal(body_of(got), body, BIG_SIZE);
+        free(body);
+        session_done(&s);
+}
+
+static void test_errors(void **state) {
+        Session s = session_open("g4", NULL), missing = session_open("missing", NULL),
+                starting = session_open("starting", NULL), dead = session_open("dead", NULL);
+        _cleanup_free_ char *got = NULL;
+
+        /* the grain closes before a whole head: 502, and the next request works */
+        got = get(&s, "/close", NULL);
+        assert_true(startswith(got, "HTTP/1.1 502 Bad Gateway\r\n"));
+        free(got);
+        got = get(&s, "/count", NULL);
+        assert_true(startswith(got, "HTTP/1.1 200 OK\r\n"));
+        /* bad framing from the app: 502 */
+        free(got);
+        got = get(&s, "/bad", NULL);
+        assert_true(startswith(got, "HTTP/1.1 502 "));
+        /* a body cut short: the client's response is cut off too (its framing cannot be kept) */
+        free(got);
+        got = get(&s, "/cut", NULL);
+        assert_true(startswith(got, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n") || startswith(got, "HTTP/1.1 200 OK\r\n"));
+        assert_true(endswith(got, "only this"));
+        /* a grain that does not exist, one that is starting, one whose socket refuses */
+        free(got);
+        got = get(&missing, "/", NULL);
+        assert_true(startswith(got, "HTTP/1.1 404 "));
+        free(got);
+        got = get(&starting, "/", NULL);
+        assert_true(startswith(got, "HTTP/1.1 503 "));
+        free(got);
+        got = get(&dead, "/", NULL);
+        assert_true(startswith(got, "HTTP/1.1 503 "));
+        /* a grain that never answers: 504 after response_timeout */
+        free(got);
+        got = get(&s, "/stall", NULL);
+        assert_true(startswith(got, "HTTP/1.1 504 Gateway Timeout\r\n"));
+        session_done(&s);
+        session_done(&missing);
+        session_done(&starting);
+        session_done(&dead);
+}
+
+static void test_drops(void **state) {
+        Session s = session_open("g5", NULL), t = session_open("g6", NULL);
+        _cleanup_free_ char *got = NULL;
+
+        got = get(&s, "/count", NULL);
+        assert_true(startswith(got, "HTTP/1.1 200 "));
+        ui_drop_grain(fixture->ui, "g5");
+        free(got);
+        got = get(&s, "/count", NULL);
+        assert_true(startswith(got, "HTTP/1.1 403 "));
+        free(got);
+        got = get(&t, "/count", NULL);
+        assert_true(startswith(got, "HTTP/1.1 200 "));
+        ui_drop_user(fixture->ui, 5);
+        free(got);
+        got = get(&t, "/count", NULL);
+        assert_true(startswith(got, "HTTP/1.1 403 "));
+        session_done(&s);
+        session_done(&t);
+}
+
+static void test_websocket_h1(void **state) {
+        Session s = session_open("g7", NULL);
+        _cleanup_free_ char *req = NULL, *got = NULL, *got2 = NULL;
+        Client cl = {};
+
+        assert_true(asprintf(&req, "GET /ws HTTP/1.1\r\nHost: %s\r\nCookie: sandstorm-sid=%.64s\r\nUpgrade: websocket\r\n"
+                                   "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                   "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat\r\n\r\n",
+                             s.authority, s.id) > 0);
+        cl.send = req;
+        cl.send_len = strlen(req);
+        got = run_with(&cl, ws_client_main);
+        /* the app's 101 with its accept (RFC 6455's example key), its first bytes, then the echo, then the end */
+        assert_true(startswith(got, "HTTP/1.1 101 Switching Protocols\r\n"));
+        assert_non_null(strstr(got, "\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
+        assert_non_null(strstr(got, "\r\nSec-WebSocket-Protocol: chat\r\n"));
+        assert_non_null(strstr(got, "\r\nUpgrade: websocket\r\n"));
+        assert_true(endswith(got, "\r\n\r\nhelloecho:ping"));
+
+        /* an app whose accept is wrong: 502 */
+        free(req);
+        assert_true(asprintf(&req, "GET /ws-bad HTTP/1.1\r\nHost: %s\r\nCookie: sandstorm-sid=%.64s\r\nUpgrade: websocket\r\n"
+                                   "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                   "Sec-WebSocket-Version: 13\r\n\r\n",
+                             s.authority, s.id) > 0);
+        got2 = exchange(req);
+        assert_true(startswith(got2, "HTTP/1.1 502 "));
+        session_done(&s);
+}
+
+static int setup(void **state) {
+        static Fixture f;
+        ServerLimits l = {
+                .http = HTTP_LIMITS_DEFAULT,
+                .connections_max = 100,
+                .connections_per_address_max = 100,
+                .header_timeout_usec = 5000000,
+                .idle_timeout_usec = 5000000,
+                .body_timeout_usec = 5000000,
+                .write_timeout_usec = 5000000,
+        };
+        UiConfig uc = {
+                .response_timeout_usec = 300 * MSEC,
+                .pool_idle_usec = 2000 * MSEC,
+                .pool_max_per_grain = 4,
+                .session_idle_usec = 60000 * MSEC,
+        };
+        struct sockaddr_in a = {.sin_family = AF_INET};
+        struct sockaddr_un un = {.sun_family = AF_UNIX};
+        socklen_t len = sizeof a;
+        char base[64], wild[64];
+        int fd;
+
+        fixture = &f;
+        if (random_init() < 0)
+                return -1;
+        pthread_mutex_init(&f.lock, NULL);
+        strcpy(f.dir, "/tmp/test-front-ui-XXXXXX");
+        if (!mkdtemp(f.dir))
+                return -1;
+        snprintf(f.grain_path, sizeof f.grain_path, "%s/grain.sock", f.dir);
+        snprintf(f.dead_path, sizeof f.dead_path, "%s/dead.sock", f.dir);
+        strcpy(un.sun_path, f.grain_path);
+        f.grain_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (f.grain_fd < 0 || bind(f.grain_fd, (struct sockaddr *) &un, sizeof un) < 0 || listen(f.grain_fd, 64) < 0)
+                return -1;
+        /* a socket file nobody listens on: connect() is refused */
+        strcpy(un.sun_path, f.dead_path);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || bind(fd, (struct sockaddr *) &un, sizeof un) < 0)
+                return -1;
+        close(fd);
+        if (pthread_create(&f.grain_thread, NULL, grain_main, NULL) != 0)
+                return -1;
+
+        inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || bind(fd, (struct sockaddr *) &a, sizeof a) < 0 || listen(fd, 64) < 0 ||
+            getsockname(fd, (struct sockaddr *) &a, &len) < 0)
+                return -1;
+        f.port = ntohs(a.sin_port);
+        snprintf(base, sizeof base, "http://granary.localhost:%u", f.port);
+        snprintf(wild, sizeof wild, "*.granary.localhost:%u", f.port);
+        if (sd_event_new(&f.event) < 0 || route_config_new(base, wild, &f.route) < 0 ||
+            server_new(f.event, &l, handler, NULL, &f.server) < 0 ||
+            server_add_listener(f.server, fd, SERVER_LISTENER_HTTP, f.port) < 0 ||
+            ui_new(f.event, f.route, &uc, grain_connect, NULL, &f.ui) < 0)
+                return -1;
+        f.done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (f.done_fd < 0 || sd_event_add_io(f.event, NULL, f.done_fd, EPOLLIN, on_done, NULL) < 0)
+                return -1;
+        *state = &f;
+        return 0;
+}
+
+static int teardown(void **state) {
+        Fixture *f = *state;
+        char path[128];
+
+        server_free(f->server);
+        ui_free(f->ui);
+        route_config_free(f->route);
+        sd_event_unref(f->event);
+        close(f->done_fd);
+        shutdown(f->grain_fd, SHUT_RDWR);
+        pthread_join(f->grain_thread, NULL);
+        close(f->grain_fd);
+        unlink(f->grain_path);
+        unlink(f->dead_path);
+        snprintf(path, sizeof path, "%s", f->dir);
+        rmdir(path);
+        return 0;
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_init),
+                cmocka_unit_test(test_cookie_and_origin),
+                cmocka_unit_test(test_headers_the_app_sees),
+                cmocka_unit_test(test_keep_alive_reuse),
+                cmocka_unit_test(test_big_bodies_slow_reader),
+                cmocka_unit_test(test_errors),
+                cmocka_unit_test(test_drops),
+                cmocka_unit_test(test_websocket_h1),
+        };
+
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
