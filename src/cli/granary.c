@@ -268,11 +268,12 @@ static void upload_progress_clear(Upload *u) {
 /*
  * Sends one API request: method, path below /api/v1 (already escaped), and an optional body: JSON, or a
  * file (upload). Any HTTP answer is success: *ret_status gets its status and *ret_reply (may be NULL) its
- * JSON object, or NULL when it had none. Logs the failures to get an answer: the socket cannot be reached,
- * the transfer broke, a 2xx reply is not JSON.
+ * JSON object, or NULL when it had none. With ret_text (may be NULL), a 2xx reply is not parsed but handed
+ * over as it is (GET /grains/ID/log is text). Logs the failures to get an answer: the socket cannot be
+ * reached, the transfer broke, a 2xx reply is not JSON.
  */
 static int api_request_full(const char *method, const char *path, json_t *body, Upload *upload,
-                            long *ret_status, json_t **ret_reply) {
+                            StrBuf *ret_text, long *ret_status, json_t **ret_reply) {
         _cleanup_(curl_easy_cleanupp) CURL *curl = NULL;
         _cleanup_(curl_slist_free_allp) struct curl_slist *headers = NULL;
         _cleanup_(erase_and_freep) char *request = NULL;
@@ -358,7 +359,11 @@ static int api_request_full(const char *method, const char *path, json_t *body, 
                                        curl_error[0] ? curl_error : curl_easy_strerror(c));
         (void) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
 
-        if (data.len > 0) {
+        if (ret_text && status >= 200 && status < 300) {
+                /* Not JSON: the body as it is. */
+                *ret_text = data;
+                data = STRBUF_INIT;
+        } else if (data.len > 0) {
                 reply = json_loadb(data.data, data.len, JSON_REJECT_DUPLICATES, NULL);
                 if (!reply || !json_is_object(reply)) {
                         if (status >= 200 && status < 300)
@@ -376,7 +381,7 @@ static int api_request_full(const char *method, const char *path, json_t *body, 
 
 static int api_request(const char *method, const char *path, json_t *body, long *ret_status,
                        json_t **ret_reply) {
-        return api_request_full(method, path, body, NULL, ret_status, ret_reply);
+        return api_request_full(method, path, body, NULL, NULL, ret_status, ret_reply);
 }
 
 /* api_request() that also logs a refusal (any status but 2xx) with the API's message. */
@@ -1261,7 +1266,7 @@ static int cmd_app_install(int argc, char *argv[]) {
                 .last_percent = -1,
         };
 
-        r = api_request_full("POST", "/apps", NULL, &upload, &status, &reply);
+        r = api_request_full("POST", "/apps", NULL, &upload, NULL, &status, &reply);
         if (r < 0)
                 return 1;
         if (status < 200 || status >= 300)
@@ -1488,6 +1493,559 @@ static int cmd_app(int argc, char *argv[]) {
         return 1;
 }
 
+/* ---- granary grain … ---- */
+
+static void grain_help(void) {
+        printf("Usage: granary grain <command> [options]\n"
+               "\n"
+               "Manages grains, the instances of apps.\n"
+               "\n"
+               "Commands:\n"
+               "  granary grain new APP_ID [--title TITLE] [--action N] [--user NAME] [-q]\n"
+               "  granary grain list [--all] [--json]\n"
+               "  granary grain open GRAIN_ID [--user NAME] [--path PATH]\n"
+               "  granary grain rename GRAIN_ID TITLE\n"
+               "  granary grain stop GRAIN_ID\n"
+               "  granary grain log GRAIN_ID [--bytes N]\n"
+               "  granary grain delete GRAIN_ID [--yes]\n"
+               "\n"
+               "Each command has --help.\n");
+}
+
+typedef struct GrainArgs {
+        const char *title;
+        const char *user;
+        const char *path;
+        const char *action; /* digits */
+        const char *bytes;  /* digits */
+        bool quiet, all, json, yes;
+} GrainArgs;
+
+enum {
+        ARG_TITLE = 0x200,
+        ARG_ACTION,
+        ARG_USER,
+        ARG_PATH,
+        ARG_BYTES,
+        ARG_ALL,
+        ARG_YES,
+};
+
+/* Parses a grain command's options into *a, then expects exactly n_args arguments (named by what, for the
+ * message). Returns 1 after --help, 0 to go on, -EINVAL when the command line is wrong (reported). */
+static int parse_grain_options(int argc, char *argv[], const char *command, const struct option *options,
+                               void (*help)(void), size_t n_args, const char *const *what, char **args,
+                               GrainArgs *a) {
+        int c;
+
+        optind = 0;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, ":hq", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        help();
+                        return 1;
+                case 'q':
+                        a->quiet = true;
+                        break;
+                case ARG_TITLE:
+                        a->title = optarg;
+                        break;
+                case ARG_ACTION:
+                        a->action = optarg;
+                        break;
+                case ARG_USER:
+                        a->user = optarg;
+                        break;
+                case ARG_PATH:
+                        a->path = optarg;
+                        break;
+                case ARG_BYTES:
+                        a->bytes = optarg;
+                        break;
+                case ARG_ALL:
+                        a->all = true;
+                        break;
+                case ARG_JSON:
+                        a->json = true;
+                        break;
+                case ARG_YES:
+                        a->yes = true;
+                        break;
+                default:
+                        if (!common_option(c)) {
+                                (void) option_error(c, argv, command);
+                                return -EINVAL;
+                        }
+                }
+        for (size_t i = 0; i < n_args; i++) {
+                if (optind >= argc) {
+                        log_error("Missing %s; see 'granary %s --help'.", what[i], command);
+                        return -EINVAL;
+                }
+                args[i] = argv[optind++];
+                if (isempty(args[i])) {
+                        log_error("The %s is empty.", what[i]);
+                        return -EINVAL;
+                }
+        }
+        if (optind < argc) {
+                log_error("Unexpected argument '%s'; see 'granary %s --help'.", argv[optind], command);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+/* "/grains/ID" and the like, with id percent-encoded. */
+static char *grain_path(const char *id, const char *suffix) {
+        _cleanup_free_ char *escaped = NULL;
+
+        escaped = curl_easy_escape(NULL, id, 0);
+        if (!escaped)
+                return NULL;
+        return strjoin("/grains/", escaped, suffix ?: "");
+}
+
+static const char *const GRAIN_ID_ARG[] = { "grain ID" };
+
+static void grain_new_help(void) {
+        printf("Usage: granary grain new APP_ID [--title TITLE] [--action N] [--user NAME] [-q]\n"
+               "\n"
+               "Creates a grain of the app's version in use and prints its ID. Its first start runs the\n"
+               "app's first action (or action N, counted from 0); it starts when it is first opened.\n"
+               "\n"
+               "  --title=TITLE  the grain's title (default: the app's title)\n"
+               "  --action=N     which of the app's actions makes the grain (default 0)\n"
+               "  --user=NAME    who owns it (default: the only admin, when there is exactly one)\n"
+               "  -q, --quiet    print only the grain's ID\n"
+               "  -h, --help     show this help\n");
+}
+
+static int cmd_grain_new(int argc, char *argv[]) {
+        static const struct option options[] = {
+                { "title", required_argument, NULL, ARG_TITLE },
+                { "action", required_argument, NULL, ARG_ACTION },
+                { "user", required_argument, NULL, ARG_USER },
+                { "quiet", no_argument, NULL, 'q' },
+                COMMON_OPTIONS,
+                {},
+        };
+        static const char *const what[] = { "app ID" };
+        _cleanup_(json_decrefp) json_t *body = NULL, *reply = NULL;
+        _cleanup_free_ char *id = NULL, *title = NULL;
+        GrainArgs a = {};
+        json_t *grain;
+        char *app_id;
+        int r;
+
+        r = parse_grain_options(argc, argv, "grain new", options, grain_new_help, 1, what, &app_id, &a);
+        if (r != 0)
+                return r > 0 ? 0 : 1;
+
+        body = json_pack("{s:s}", "appId", app_id);
+        if (!body)
+                return log_oom(), 1;
+        if (a.action) {
+                uint64_t n;
+
+                if (parse_uint64(a.action, 1000000, &n) < 0) {
+                        log_error("Invalid action '%s': a number from 0.", a.action);
+                        return 1;
+                }
+                if (json_object_set_new(body, "action", json_integer((json_int_t) n)) < 0)
+                        return log_oom(), 1;
+        }
+        if ((a.title && json_object_set_new(body, "title", json_string(a.title)) < 0) ||
+            (a.user && json_object_set_new(body, "user", json_string(a.user)) < 0))
+                return log_oom(), 1;
+        if (a.title && !json_object_get(body, "title")) {
+                log_error("The title is not UTF-8 text.");
+                return 1;
+        }
+
+        if (api_call("POST", "/grains", body, &reply) < 0)
+                return 1;
+        grain = json_object_get(reply, "grain");
+        if (!json_is_string(json_object_get(grain, "id")) || !json_is_string(json_object_get(grain, "title")))
+                return log_unexpected_reply(), 1;
+        id = terminal_text(json_string_value(json_object_get(grain, "id")));
+        title = terminal_text(json_string_value(json_object_get(grain, "title")));
+        if (!id || !title)
+                return log_oom(), 1;
+        if (a.quiet)
+                printf("%s\n", id);
+        else
+                printf("Created grain %s ('%s').\n", id, title);
+        return fflush(stdout) == 0 ? 0 : 1;
+}
+
+static void grain_list_help(void) {
+        printf("Usage: granary grain list [--all] [--json]\n"
+               "\n"
+               "Lists the grains: ID, title, app, owner, state and the memory of a running grain. The\n"
+               "control socket sees every user's grains.\n"
+               "\n"
+               "  --all       every user's grains (the default here; for symmetry with the web API)\n"
+               "  --json      print the grains as the API gives them, a JSON array\n"
+               "  -h, --help  show this help\n");
+}
+
+/* "512K", "1.5M", "2.0G": what a running grain's memory takes, in powers of 1024. */
+static char *memory_text(json_t *v) {
+        static const char units[] = "KMGT";
+        double x;
+        char *s;
+
+        if (!json_is_integer(v))
+                return strdup("-");
+        x = (double) json_integer_value(v);
+        if (x < 1024) {
+                if (asprintf(&s, "%lldB", (long long) json_integer_value(v)) < 0)
+                        return NULL;
+                return s;
+        }
+        for (size_t i = 0; i < strlen(units); i++) {
+                x /= 1024;
+                if (x < 1024 || i + 1 == strlen(units)) {
+                        if (asprintf(&s, x < 10 ? "%.1f%c" : "%.0f%c", x, units[i]) < 0)
+                                return NULL;
+                        return s;
+                }
+        }
+        return NULL;
+}
+
+#define GRAIN_COLUMNS 6
+
+static int cmd_grain_list(int argc, char *argv[]) {
+        static const struct option options[] = {
+                { "all", no_argument, NULL, ARG_ALL },
+                { "json", no_argument, NULL, ARG_JSON },
+                COMMON_OPTIONS,
+                {},
+        };
+        static const char *const header[GRAIN_COLUMNS] = { "ID", "TITLE", "APP", "OWNER", "STATE", "MEMORY" };
+        _cleanup_(json_decrefp) json_t *reply = NULL;
+        _cleanup_strv_free_ char **cells = NULL;
+        size_t width[GRAIN_COLUMNS], n_rows, i;
+        GrainArgs a = {};
+        json_t *grains, *g;
+        int r;
+
+        r = parse_grain_options(argc, argv, "grain list", options, grain_list_help, 0, NULL, NULL, &a);
+        if (r != 0)
+                return r > 0 ? 0 : 1;
+
+        if (api_call("GET", a.all ? "/grains?all=1" : "/grains", NULL, &reply) < 0)
+                return 1;
+        grains = json_object_get(reply, "grains");
+        if (!json_is_array(grains))
+                return log_unexpected_reply(), 1;
+
+        if (a.json) {
+                _cleanup_free_ char *text = json_dumps(grains, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+                if (!text)
+                        return log_oom(), 1;
+                printf("%s\n", text);
+                return fflush(stdout) == 0 ? 0 : 1;
+        }
+        if (json_array_size(grains) == 0) {
+                printf("No grains.\n");
+                return fflush(stdout) == 0 ? 0 : 1;
+        }
+
+        for (size_t k = 0; k < GRAIN_COLUMNS; k++)
+                if (strv_extend(&cells, header[k]) < 0)
+                        return log_oom(), 1;
+        json_array_foreach(grains, i, g) {
+                const char *id = json_string_value(json_object_get(g, "id"));
+                const char *title = json_string_value(json_object_get(g, "title"));
+                const char *app = json_string_value(json_object_get(g, "appTitle")) ?:
+                                  json_string_value(json_object_get(g, "appId")) ?: "-";
+                const char *owner = json_string_value(json_object_get(g, "owner")) ?: "-";
+                const char *state = json_string_value(json_object_get(g, "state"));
+
+                if (!id || !title || !state)
+                        return log_unexpected_reply(), 1;
+                if (strv_consume(&cells, terminal_text(id)) < 0 || strv_consume(&cells, terminal_text(title)) < 0 ||
+                    strv_consume(&cells, terminal_text(app)) < 0 || strv_consume(&cells, terminal_text(owner)) < 0 ||
+                    strv_consume(&cells, terminal_text(state)) < 0 ||
+                    strv_consume(&cells, memory_text(json_object_get(g, "memory"))) < 0)
+                        return log_oom(), 1;
+        }
+
+        n_rows = strv_length(cells) / GRAIN_COLUMNS;
+        for (size_t k = 0; k < GRAIN_COLUMNS; k++) {
+                width[k] = 0;
+                for (size_t row = 0; row < n_rows; row++)
+                        width[k] = MAX(width[k], text_width(cells[row * GRAIN_COLUMNS + k]));
+        }
+        for (size_t row = 0; row < n_rows; row++)
+                for (size_t k = 0; k < GRAIN_COLUMNS; k++) {
+                        const char *cell = cells[row * GRAIN_COLUMNS + k];
+
+                        if (k == GRAIN_COLUMNS - 1)
+                                printf("%s\n", cell);
+                        else
+                                printf("%s%*s", cell, (int) (width[k] - text_width(cell) + 2), "");
+                }
+        return fflush(stdout) == 0 ? 0 : 1;
+}
+
+static void grain_open_help(void) {
+        printf("Usage: granary grain open GRAIN_ID [--user NAME] [--path PATH]\n"
+               "\n"
+               "Opens a session on the grain and prints its URL. The URL works once in a browser, or with\n"
+               "curl -L -c JAR -b JAR URL: it sets the session's cookie and leads to PATH. Whoever has the\n"
+               "URL and the cookie acts as the user, so keep it to yourself.\n"
+               "\n"
+               "  --user=NAME  for whom (default: the grain's owner; only the owner may open it for now)\n"
+               "  --path=PATH  where in the app to go (default /)\n"
+               "  -h, --help   show this help\n");
+}
+
+static int cmd_grain_open(int argc, char *argv[]) {
+        static const struct option options[] = {
+                { "user", required_argument, NULL, ARG_USER },
+                { "path", required_argument, NULL, ARG_PATH },
+                COMMON_OPTIONS,
+                {},
+        };
+        _cleanup_(json_decrefp) json_t *body = NULL, *reply = NULL;
+        _cleanup_free_ char *path = NULL, *url = NULL;
+        GrainArgs a = {};
+        char *id;
+        int r;
+
+        r = parse_grain_options(argc, argv, "grain open", options, grain_open_help, 1, GRAIN_ID_ARG, &id, &a);
+        if (r != 0)
+                return r > 0 ? 0 : 1;
+        body = json_object();
+        if (!body || (a.user && json_object_set_new(body, "user", json_string(a.user)) < 0) ||
+            (a.path && json_object_set_new(body, "path", json_string(a.path)) < 0))
+                return log_oom(), 1;
+        path = grain_path(id, "/session");
+        if (!path)
+                return log_oom(), 1;
+        if (api_call("POST", path, body, &reply) < 0)
+                return 1;
+        if (!json_is_string(json_object_get(reply, "url")))
+                return log_unexpected_reply(), 1;
+        url = terminal_text(json_string_value(json_object_get(reply, "url")));
+        if (!url)
+                return log_oom(), 1;
+        printf("%s\n", url);
+        return fflush(stdout) == 0 ? 0 : 1;
+}
+
+static void grain_rename_help(void) {
+        printf("Usage: granary grain rename GRAIN_ID TITLE\n"
+               "\n"
+               "Gives the grain a new title.\n"
+               "\n"
+               "  -h, --help  show this help\n");
+}
+
+static int cmd_grain_rename(int argc, char *argv[]) {
+        static const struct option options[] = { COMMON_OPTIONS, {} };
+        static const char *const what[] = { "grain ID", "title" };
+        _cleanup_(json_decrefp) json_t *body = NULL, *reply = NULL;
+        _cleanup_free_ char *path = NULL, *title = NULL;
+        GrainArgs a = {};
+        char *args[2];
+        int r;
+
+        r = parse_grain_options(argc, argv, "grain rename", options, grain_rename_help, 2, what, args, &a);
+        if (r != 0)
+                return r > 0 ? 0 : 1;
+        body = json_pack("{s:s}", "title", args[1]);
+        path = grain_path(args[0], NULL);
+        if (!path)
+                return log_oom(), 1;
+        if (!body) {
+                log_error("The title is not UTF-8 text.");
+                return 1;
+        }
+        if (api_call("PATCH", path, body, &reply) < 0)
+                return 1;
+        if (!json_is_string(json_object_get(json_object_get(reply, "grain"), "title")))
+                return log_unexpected_reply(), 1;
+        title = terminal_text(json_string_value(json_object_get(json_object_get(reply, "grain"), "title")));
+        if (!title)
+                return log_oom(), 1;
+        printf("Renamed grain %s to '%s'.\n", args[0], title);
+        return fflush(stdout) == 0 ? 0 : 1;
+}
+
+static void grain_stop_help(void) {
+        printf("Usage: granary grain stop GRAIN_ID\n"
+               "\n"
+               "Stops the grain if it runs (SIGTERM, then SIGKILL after GRAIN_STOP_TIMEOUT_SEC). The next\n"
+               "request to it starts it again.\n"
+               "\n"
+               "  -h, --help  show this help\n");
+}
+
+static int cmd_grain_stop(int argc, char *argv[]) {
+        static const struct option options[] = { COMMON_OPTIONS, {} };
+        _cleanup_free_ char *path = NULL;
+        GrainArgs a = {};
+        char *id;
+        int r;
+
+        r = parse_grain_options(argc, argv, "grain stop", options, grain_stop_help, 1, GRAIN_ID_ARG, &id, &a);
+        if (r != 0)
+                return r > 0 ? 0 : 1;
+        path = grain_path(id, "/stop");
+        if (!path)
+                return log_oom(), 1;
+        if (api_call("POST", path, NULL, NULL) < 0)
+                return 1;
+        printf("Stopped grain %s.\n", id);
+        return fflush(stdout) == 0 ? 0 : 1;
+}
+
+static void grain_log_help(void) {
+        printf("Usage: granary grain log GRAIN_ID [--bytes N]\n"
+               "\n"
+               "Prints the end of the grain's console: what its app and bridge wrote to standard output\n"
+               "and standard error, as it is.\n"
+               "\n"
+               "  --bytes=N   how much (default 65536, at most 1048576)\n"
+               "  -h, --help  show this help\n");
+}
+
+static int cmd_grain_log(int argc, char *argv[]) {
+        static const struct option options[] = {
+                { "bytes", required_argument, NULL, ARG_BYTES },
+                COMMON_OPTIONS,
+                {},
+        };
+        _cleanup_(json_decrefp) json_t *reply = NULL;
+        _cleanup_strbuf_ StrBuf text = STRBUF_INIT;
+        _cleanup_free_ char *path = NULL, *query = NULL;
+        GrainArgs a = {};
+        long status;
+        uint64_t n = 0;
+        char *id;
+        int r;
+
+        r = parse_grain_options(argc, argv, "grain log", options, grain_log_help, 1, GRAIN_ID_ARG, &id, &a);
+        if (r != 0)
+                return r > 0 ? 0 : 1;
+        if (a.bytes && (parse_uint64(a.bytes, 1024 * 1024, &n) < 0 || n == 0)) {
+                log_error("Invalid --bytes '%s': a number from 1 to 1048576.", a.bytes);
+                return 1;
+        }
+        if (a.bytes && asprintf(&query, "/log?bytes=%" PRIu64, n) < 0)
+                return log_oom(), 1;
+        path = grain_path(id, query ?: "/log");
+        if (!path)
+                return log_oom(), 1;
+        r = api_request_full("GET", path, NULL, NULL, &text, &status, &reply);
+        if (r < 0)
+                return 1;
+        if (status < 200 || status >= 300)
+                return log_api_error(status, reply), 1;
+        /* The console as it is: the app's bytes are for whoever reads them, as with journalctl -o cat. */
+        if (text.len > 0 && fwrite(text.data, 1, text.len, stdout) != text.len)
+                return 1;
+        return fflush(stdout) == 0 ? 0 : 1;
+}
+
+static void grain_delete_help(void) {
+        printf("Usage: granary grain delete GRAIN_ID [--yes]\n"
+               "\n"
+               "Stops the grain and deletes it with all its data. On a terminal it asks first; otherwise\n"
+               "--yes is needed.\n"
+               "\n"
+               "  --yes       do not ask\n"
+               "  -h, --help  show this help\n");
+}
+
+static int cmd_grain_delete(int argc, char *argv[]) {
+        static const struct option options[] = {
+                { "yes", no_argument, NULL, ARG_YES },
+                COMMON_OPTIONS,
+                {},
+        };
+        _cleanup_(json_decrefp) json_t *reply = NULL;
+        _cleanup_free_ char *path = NULL, *title = NULL;
+        GrainArgs a = {};
+        char *id;
+        int r;
+
+        r = parse_grain_options(argc, argv, "grain delete", options, grain_delete_help, 1, GRAIN_ID_ARG, &id,
+                                &a);
+        if (r != 0)
+                return r > 0 ? 0 : 1;
+        path = grain_path(id, NULL);
+        if (!path)
+                return log_oom(), 1;
+
+        if (!a.yes) {
+                char answer[16] = "";
+
+                if (!isatty(STDIN_FILENO)) {
+                        log_error("Deleting a grain destroys its data: say --yes (standard input is not a "
+                                  "terminal to ask).");
+                        return 1;
+                }
+                if (api_call("GET", path, NULL, &reply) < 0)
+                        return 1;
+                title = terminal_text(json_string_value(json_object_get(json_object_get(reply, "grain"), "title")) ?: "");
+                if (!title)
+                        return log_oom(), 1;
+                fprintf(stderr, "Delete grain %s ('%s') and all its data? [y/N] ", id, title);
+                if (!fgets(answer, sizeof(answer), stdin) || (answer[0] != 'y' && answer[0] != 'Y')) {
+                        log_error("Not deleted.");
+                        return 1;
+                }
+        }
+        if (api_call("DELETE", path, NULL, NULL) < 0)
+                return 1;
+        printf("Deleted grain %s.\n", id);
+        return fflush(stdout) == 0 ? 0 : 1;
+}
+
+static const Command grain_commands[] = {
+        { "new", cmd_grain_new },
+        { "list", cmd_grain_list },
+        { "open", cmd_grain_open },
+        { "rename", cmd_grain_rename },
+        { "stop", cmd_grain_stop },
+        { "log", cmd_grain_log },
+        { "delete", cmd_grain_delete },
+};
+
+static int cmd_grain(int argc, char *argv[]) {
+        static const struct option options[] = { COMMON_OPTIONS, {} };
+        int c;
+
+        optind = 0;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "+:h", options, NULL)) >= 0)
+                if (c == 'h') {
+                        grain_help();
+                        return 0;
+                } else if (!common_option(c))
+                        return option_error(c, argv, "grain");
+        if (optind >= argc) {
+                log_error("Missing grain command; see 'granary grain --help'.");
+                return 1;
+        }
+        if (streq(argv[optind], "help")) {
+                grain_help();
+                return 0;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(grain_commands); i++)
+                if (streq(argv[optind], grain_commands[i].name))
+                        return grain_commands[i].run(argc - optind, argv + optind);
+        log_error("Unknown grain command '%s'; see 'granary grain --help'.", argv[optind]);
+        return 1;
+}
+
 /* ---- main ---- */
 
 static const Command commands[] = {
@@ -1495,6 +2053,7 @@ static const Command commands[] = {
         { "admin-token", cmd_admin_token },
         { "user", cmd_user },
         { "app", cmd_app },
+        { "grain", cmd_grain },
 };
 
 static void help(void) {
@@ -1513,6 +2072,13 @@ static void help(void) {
                "  granary app install FILE.spk   install an app, or a new version of one\n"
                "  granary app list [--json]      list the installed apps\n"
                "  granary app remove APP_ID [--force]\n"
+               "  granary grain new APP_ID [--title TITLE] [--action N] [--user NAME] [-q]\n"
+               "  granary grain list [--all] [--json]\n"
+               "  granary grain open GRAIN_ID [--user NAME] [--path PATH]   print a session URL\n"
+               "  granary grain rename GRAIN_ID TITLE\n"
+               "  granary grain stop GRAIN_ID\n"
+               "  granary grain log GRAIN_ID [--bytes N]\n"
+               "  granary grain delete GRAIN_ID [--yes]\n"
                "\n"
                "Options for every command:\n"
                "  --socket=PATH     granaryd's control socket (default: $GRANARY_CONTROL_SOCKET,\n"

@@ -59,6 +59,11 @@ typedef enum ApiRoute {
         ROUTE_ADMIN_TOKEN,
         ROUTE_APPS,
         ROUTE_APP,
+        ROUTE_GRAINS,
+        ROUTE_GRAIN,
+        ROUTE_GRAIN_SESSION,
+        ROUTE_GRAIN_STOP,
+        ROUTE_GRAIN_LOG,
         _ROUTE_MAX,
         _ROUTE_INVALID = -EINVAL,
 } ApiRoute;
@@ -78,6 +83,11 @@ static const uint64_t route_methods[_ROUTE_MAX] = {
         [ROUTE_ADMIN_TOKEN] = METHOD_BIT(HTTP_METHOD_POST),
         [ROUTE_APPS] = METHOD_BIT(HTTP_METHOD_GET) | METHOD_BIT(HTTP_METHOD_POST),
         [ROUTE_APP] = METHOD_BIT(HTTP_METHOD_GET) | METHOD_BIT(HTTP_METHOD_DELETE),
+        [ROUTE_GRAINS] = METHOD_BIT(HTTP_METHOD_GET) | METHOD_BIT(HTTP_METHOD_POST),
+        [ROUTE_GRAIN] = METHOD_BIT(HTTP_METHOD_GET) | METHOD_BIT(HTTP_METHOD_PATCH) | METHOD_BIT(HTTP_METHOD_DELETE),
+        [ROUTE_GRAIN_SESSION] = METHOD_BIT(HTTP_METHOD_POST),
+        [ROUTE_GRAIN_STOP] = METHOD_BIT(HTTP_METHOD_POST),
+        [ROUTE_GRAIN_LOG] = METHOD_BIT(HTTP_METHOD_GET),
 };
 
 struct Api {
@@ -96,6 +106,8 @@ struct Api {
         Worker *purge;
         bool purge_again;
         bool freeing;
+        Grains *grains; /* borrowed; NULL: no grain endpoints */
+        Ui *ui;         /* borrowed; NULL: no sessions */
 };
 
 typedef int (*ApiContinuation)(ApiCall *c, int error, const char *hash, ApiResponse **ret);
@@ -118,8 +130,15 @@ struct ApiCall {
         char path_name[ACCOUNTS_NAME_MAX + 1];       /* NAME in /users/NAME */
         char path_app[APP_ID_TEXT_SIZE + 1];          /* ID in /apps/ID, canonical; "" when not an id */
         bool force;                                   /* DELETE /apps/ID?force=1 */
+        char path_grain[STORE_ID_MAX + 1];            /* ID in /grains/ID…; "" when it cannot be one */
+        bool all;                                     /* GET /grains?all=1 */
+        bool bad_query;                               /* GET /grains/ID/log?bytes=… not a number in range */
+        size_t log_bytes;                             /* GET /grains/ID/log?bytes=N */
+        char *user_agent;                             /* WEB: for a grain session */
+        char *accept_language;
 
         /* Who calls. */
+        ApiCaller caller;
         bool admin;
         bool had_cookie;
         StoreUser *user; /* WEB with a valid session */
@@ -248,6 +267,7 @@ static json_t *user_json(const StoreUser *u) {
 typedef enum FieldType {
         FIELD_STRING,
         FIELD_BOOL,
+        FIELD_INTEGER,
 } FieldType;
 
 typedef struct Field {
@@ -273,9 +293,12 @@ static int body_check(ApiCall *c, const Field *fields, size_t n, ApiResponse **r
                         return r < 0 ? r : 1;
                 }
                 if ((f->type == FIELD_STRING && !json_is_string(value)) ||
-                    (f->type == FIELD_BOOL && !json_is_boolean(value))) {
+                    (f->type == FIELD_BOOL && !json_is_boolean(value)) ||
+                    (f->type == FIELD_INTEGER && !json_is_integer(value))) {
                         int r = reply_error(ret, 400, "'%s' must be a %s.", f->name,
-                                            f->type == FIELD_STRING ? "string" : "boolean");
+                                            f->type == FIELD_STRING ? "string"
+                                            : f->type == FIELD_BOOL ? "boolean"
+                                                                    : "number");
                         return r < 0 ? r : 1;
                 }
         }
@@ -1097,6 +1120,8 @@ static int handle_user_delete(ApiCall *c, ApiResponse **ret) {
         if (r < 0)
                 return r;
 
+        if (c->api->ui)
+                ui_drop_user(c->api->ui, u->id);
         log_struct(LOG_INFO, "User '%s' deleted.", u->name, "GRANARY_USER_NAME=%s", u->name);
         return reply_empty(ret, 204);
 }
@@ -1426,9 +1451,11 @@ static int handle_app_get(ApiCall *c, ApiResponse **ret) {
         return reply(ret, 200, json_pack("{s:o}", "app", j));
 }
 
+static int delete_grains_of_app(ApiCall *c, const char *app_id, char ***ret_ids);
+
 static int handle_app_delete(ApiCall *c, ApiResponse **ret) {
         _cleanup_(apps_app_freep) AppsApp *app = NULL;
-        _cleanup_strv_free_ char **grains = NULL;
+        _cleanup_strv_free_ char **grains = NULL, **removed = NULL;
         json_t *deleted;
         int r;
 
@@ -1444,8 +1471,15 @@ static int handle_app_delete(ApiCall *c, ApiResponse **ret) {
         if (r < 0)
                 return r;
 
+        if (c->force && c->api->grains) {
+                /* The grains go first, storage and all, as DELETE /grains/ID deletes them; apps_remove()
+                 * then finds none (or removes the rows of any made meanwhile). */
+                r = delete_grains_of_app(c, app->id, &grains);
+                if (r < 0)
+                        return r;
+        }
         r = apps_remove(c->api->store, c->api->packages_fd, app->id,
-                        APPS_REMOVE_DEFER | (c->force ? APPS_REMOVE_FORCE : 0), &grains);
+                        APPS_REMOVE_DEFER | (c->force ? APPS_REMOVE_FORCE : 0), &removed);
         if (r == -ENOENT)
                 return reply_error(ret, 404, "No such app.");
         if (r == -EBUSY)
@@ -1454,12 +1488,18 @@ static int handle_app_delete(ApiCall *c, ApiResponse **ret) {
         if (r < 0)
                 return r;
         api_purge_start(c->api);
+        STRV_FOREACH(g, removed)
+                if (strv_extend(&grains, *g) < 0)
+                        return -ENOMEM;
 
-        if (strv_length(grains) > 0)
+        if (strv_length(removed) > 0)
                 log_struct(LOG_WARNING,
                            "App %s removed by force, with the rows of the %zu grain(s) that used it; their "
                            "storage stays.",
-                           app->id, strv_length(grains), "GRANARY_APP_ID=%s", app->id);
+                           app->id, strv_length(removed), "GRANARY_APP_ID=%s", app->id);
+        else if (strv_length(grains) > 0)
+                log_struct(LOG_WARNING, "App %s removed by force, with the %zu grain(s) that used it.", app->id,
+                           strv_length(grains), "GRANARY_APP_ID=%s", app->id);
         else
                 log_struct(LOG_INFO, "App %s removed.", app->id, "GRANARY_APP_ID=%s", app->id);
 
@@ -1577,6 +1617,486 @@ static int handle_apps_post(ApiCall *c, const ApiRequest *req, ApiResponse **ret
         return install_start(c, TAKE_FD(fd), ret);
 }
 
+/* ---- grains ---- */
+
+static void segment_app_id(const char *p, size_t n, char ret[static APP_ID_TEXT_SIZE + 1]);
+static int answered(int r);
+
+static int reply_grains_unavailable(ApiResponse **ret) {
+        return reply_error(ret, 503, "Grains are not available on this server.");
+}
+
+static int reply_no_grain(ApiResponse **ret) {
+        return reply_error(ret, 404, "No such grain.");
+}
+
+/* Deletes every grain of app_id (DELETE /apps/ID?force=1), appending their ids to *ret_ids. */
+static int delete_grains_of_app(ApiCall *c, const char *app_id, char ***ret_ids) {
+        _cleanup_(store_grain_list_freep) StoreGrain **l = NULL;
+        size_t n;
+        int r;
+
+        r = store_grain_list(c->api->store, &l, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                if (!l[i]->app_id || !streq(l[i]->app_id, app_id))
+                        continue;
+                r = grains_delete(c->api->grains, l[i]->id);
+                if (r == -ENOENT)
+                        continue;
+                if (r < 0)
+                        return r;
+                log_struct(LOG_INFO, "Grain %s deleted with its app.", l[i]->id, "GRANARY_GRAIN_ID=%s",
+                           l[i]->id);
+                r = strv_extend(ret_ids, l[i]->id);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* The title rule: 1…API_GRAIN_TITLE_MAX bytes of UTF-8 without control characters. */
+static bool grain_title_is_valid(const char *s, size_t n) {
+        if (n == 0 || n > API_GRAIN_TITLE_MAX || !utf8_is_valid(s, n))
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if ((unsigned char) s[i] < 0x20 || s[i] == 0x7f)
+                        return false;
+        return true;
+}
+
+static int reply_invalid_title(ApiResponse **ret) {
+        return reply_error(ret, 400, "A title has 1 to %u bytes of text without control characters.",
+                           API_GRAIN_TITLE_MAX);
+}
+
+/* Whether the caller may see and change g: its owner, and admins. */
+static bool grain_visible(ApiCall *c, const StoreGrain *g) {
+        return c->admin || (c->user && c->user->id == g->owner_id);
+}
+
+/* The grain of the path, when the caller may see it: 0; a 404 (or 503) answer made: 1. */
+static int find_grain(ApiCall *c, StoreGrain **ret_grain, ApiResponse **ret) {
+        _cleanup_(store_grain_freep) StoreGrain *g = NULL;
+        int r;
+
+        if (!c->api->grains)
+                return answered(reply_grains_unavailable(ret));
+        if (isempty(c->path_grain))
+                return answered(reply_no_grain(ret));
+        r = store_grain_get(c->api->store, c->path_grain, &g);
+        if (r == -ENOENT || (r >= 0 && !grain_visible(c, g)))
+                /* Someone else's grain is answered like one that does not exist. */
+                return answered(reply_no_grain(ret));
+        if (r < 0)
+                return r;
+        *ret_grain = TAKE_PTR(g);
+        return 0;
+}
+
+static int grain_json(ApiCall *c, const StoreGrain *g, json_t **ret) {
+        _cleanup_(store_user_freep) StoreUser *owner = NULL;
+        _cleanup_(store_app_freep) StoreApp *app = NULL;
+        _cleanup_(store_package_freep) StorePackage *package = NULL;
+        GrainState state = GRAIN_STOPPED;
+        uint64_t memory = 0;
+        json_t *j;
+        int r;
+
+        r = store_user_get(c->api->store, g->owner_id, &owner);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        if (g->app_id) {
+                r = store_app_get(c->api->store, g->app_id, &app);
+                if (r < 0 && r != -ENOENT)
+                        return r;
+        }
+        r = store_package_get(c->api->store, g->package_id, &package);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        r = grains_info(c->api->grains, g->id, &state, &memory);
+        if (r == -ENOENT)
+                /* Deleted meanwhile (it is answered as it was). */
+                state = GRAIN_STOPPED;
+        else if (r < 0)
+                return r;
+
+        j = json_pack("{s:s, s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:o, s:s, s:o}",
+                      "id", g->id,
+                      "title", g->title ?: "",
+                      "appId", g->app_id ? json_string(g->app_id) : json_null(),
+                      "appTitle", app ? json_string(app->title) : json_null(),
+                      "packageId", g->package_id,
+                      "appVersion", package ? json_integer((json_int_t) package->app_version) : json_null(),
+                      "owner", owner ? json_string(owner->name) : json_null(),
+                      "created", time_json(g->created),
+                      "lastUsed", time_json(g->last_used),
+                      "state", grain_state_to_string(state) ?: "stopped",
+                      "memory", state == GRAIN_RUNNING ? json_integer((json_int_t) memory) : json_null());
+        if (!j)
+                return -ENOMEM;
+        *ret = j;
+        return 0;
+}
+
+static int reply_grain(ApiCall *c, const char *id, int status, ApiResponse **ret) {
+        _cleanup_(store_grain_freep) StoreGrain *g = NULL;
+        json_t *j;
+        int r;
+
+        r = store_grain_get(c->api->store, id, &g);
+        if (r == -ENOENT)
+                return reply_no_grain(ret);
+        if (r < 0)
+                return r;
+        r = grain_json(c, g, &j);
+        if (r < 0)
+                return r;
+        return reply(ret, status, json_pack("{s:o}", "grain", j));
+}
+
+static int handle_grains_get(ApiCall *c, ApiResponse **ret) {
+        _cleanup_(store_grain_list_freep) StoreGrain **l = NULL;
+        json_t *a;
+        size_t n;
+        int r;
+
+        if (!c->api->grains)
+                return reply_grains_unavailable(ret);
+        if (c->all && !c->admin)
+                return reply_error(ret, 403, "Only administrators may do that.");
+        if (c->all || !c->user)
+                r = store_grain_list(c->api->store, &l, &n);
+        else
+                r = store_grain_list_by_owner(c->api->store, c->user->id, &l, &n);
+        if (r < 0)
+                return r;
+
+        a = json_array();
+        if (!a)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                json_t *j;
+
+                r = grain_json(c, l[i], &j);
+                if (r >= 0)
+                        r = json_array_append_new(a, j) < 0 ? -ENOMEM : 0;
+                if (r < 0) {
+                        json_decref(a);
+                        return r;
+                }
+        }
+        return reply(ret, 200, json_pack("{s:o}", "grains", a));
+}
+
+/* For whom the control socket acts: "user", else the only admin. 0, or 1 with a 400 answer. */
+static int control_user(ApiCall *c, int64_t default_id, int64_t *ret_id, ApiResponse **ret) {
+        _cleanup_(store_user_list_freep) StoreUser **l = NULL;
+        _cleanup_(store_user_freep) StoreUser *u = NULL;
+        const char *name = body_string(c, "user", NULL);
+        int64_t id = 0;
+        size_t n, admins = 0;
+        int r;
+
+        if (name) {
+                r = store_user_get_by_name(c->api->store, name, &u);
+                if (r == -ENOENT)
+                        return answered(reply_error(ret, 400, "No such user '%.64s'.", name));
+                if (r < 0)
+                        return r;
+                *ret_id = u->id;
+                return 0;
+        }
+        if (default_id > 0) {
+                *ret_id = default_id;
+                return 0;
+        }
+        r = store_user_list(c->api->store, &l, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++)
+                if (l[i]->is_admin) {
+                        admins++;
+                        id = l[i]->id;
+                }
+        if (admins != 1)
+                return answered(reply_error(ret, 400, "Say for which user (\"user\")."));
+        *ret_id = id;
+        return 0;
+}
+
+static int handle_grains_post(ApiCall *c, ApiResponse **ret) {
+        _cleanup_(store_app_freep) StoreApp *app = NULL;
+        _cleanup_free_ char *id = NULL;
+        char app_id[APP_ID_TEXT_SIZE + 1];
+        const char *app_text, *title;
+        size_t app_len, title_len;
+        json_t *action_json;
+        json_int_t action = 0;
+        int64_t owner;
+        int r;
+
+        if (!c->api->grains)
+                return reply_grains_unavailable(ret);
+        r = BODY_CHECK(c, ret, { "appId", FIELD_STRING, true }, { "title", FIELD_STRING, false },
+                       { "action", FIELD_INTEGER, false }, { "user", FIELD_STRING, false });
+        if (r != 0)
+                return r < 0 ? r : 0;
+        app_text = body_string(c, "appId", &app_len);
+        title = body_string(c, "title", &title_len);
+        action_json = json_object_get(c->body, "action");
+        if (action_json)
+                action = json_integer_value(action_json);
+        if (action < 0)
+                return reply_error(ret, 400, "'action' must be 0 or more.");
+        if (title && !grain_title_is_valid(title, title_len))
+                return reply_invalid_title(ret);
+
+        if (c->caller == API_CALLER_CONTROL) {
+                r = control_user(c, 0, &owner, ret);
+                if (r != 0)
+                        return r < 0 ? r : 0;
+        } else {
+                if (json_object_get(c->body, "user"))
+                        return reply_error(ret, 400, "'user' is for the control socket only.");
+                owner = c->user->id;
+        }
+
+        segment_app_id(app_text, app_len, app_id);
+        if (app_id[0] == '\0')
+                return reply_error(ret, 404, "No such app.");
+        r = store_app_get(c->api->store, app_id, &app);
+        if (r == -ENOENT)
+                return reply_error(ret, 404, "No such app.");
+        if (r < 0)
+                return r;
+
+        r = grains_create(c->api->grains, owner, app_id, (size_t) action, title ?: app->title, &id);
+        if (r == -ENOENT)
+                return reply_error(ret, 404, "No such app.");
+        if (r == -ENXIO)
+                return reply_error(ret, 409, "This app has no package to run.");
+        if (r == -ERANGE)
+                return reply_error(ret, 400, "The app has no action %lld.", (long long) action);
+        if (r == -EBADMSG)
+                return reply_error(ret, 400, "The app's manifest has no command that can run.");
+        if (r == -EINVAL)
+                return reply_invalid_title(ret);
+        if (r < 0)
+                return r;
+
+        log_struct(LOG_INFO, "Grain %s of app %s created.", id, app_id, "GRANARY_GRAIN_ID=%s", id,
+                   "GRANARY_APP_ID=%s", app_id);
+        {
+                _cleanup_(api_response_freep) ApiResponse *resp = NULL;
+
+                r = reply_grain(c, id, 201, &resp);
+                if (r < 0)
+                        return r;
+                r = response_add_header(resp, "Location: /api/v1/grains/%s", id);
+                if (r < 0)
+                        return r;
+                *ret = TAKE_PTR(resp);
+        }
+        return 0;
+}
+
+static int handle_grain_get(ApiCall *c, ApiResponse **ret) {
+        _cleanup_(store_grain_freep) StoreGrain *g = NULL;
+        json_t *j;
+        int r;
+
+        r = find_grain(c, &g, ret);
+        if (r != 0)
+                return r < 0 ? r : 0;
+        r = grain_json(c, g, &j);
+        if (r < 0)
+                return r;
+        return reply(ret, 200, json_pack("{s:o}", "grain", j));
+}
+
+static int handle_grain_patch(ApiCall *c, ApiResponse **ret) {
+        _cleanup_(store_grain_freep) StoreGrain *g = NULL;
+        const char *title;
+        size_t title_len;
+        int r;
+
+        r = find_grain(c, &g, ret);
+        if (r != 0)
+                return r < 0 ? r : 0;
+        r = BODY_CHECK(c, ret, { "title", FIELD_STRING, true });
+        if (r != 0)
+                return r < 0 ? r : 0;
+        title = body_string(c, "title", &title_len);
+        if (!grain_title_is_valid(title, title_len))
+                return reply_invalid_title(ret);
+
+        r = store_grain_set_title(c->api->store, g->id, title);
+        if (r == -ENOENT)
+                return reply_no_grain(ret);
+        if (r < 0)
+                return r;
+        return reply_grain(c, g->id, 200, ret);
+}
+
+static int handle_grain_delete(ApiCall *c, ApiResponse **ret) {
+        _cleanup_(store_grain_freep) StoreGrain *g = NULL;
+        int r;
+
+        r = find_grain(c, &g, ret);
+        if (r != 0)
+                return r < 0 ? r : 0;
+        r = grains_delete(c->api->grains, g->id);
+        if (r == -ENOENT)
+                return reply_no_grain(ret);
+        if (r < 0)
+                return r;
+        log_struct(LOG_INFO, "Grain %s deleted.", g->id, "GRANARY_GRAIN_ID=%s", g->id);
+        return reply_empty(ret, 204);
+}
+
+static int handle_grain_stop(ApiCall *c, ApiResponse **ret) {
+        _cleanup_(store_grain_freep) StoreGrain *g = NULL;
+        int r;
+
+        r = find_grain(c, &g, ret);
+        if (r != 0)
+                return r < 0 ? r : 0;
+        r = grains_stop(c->api->grains, g->id);
+        if (r == -ENOENT)
+                return reply_no_grain(ret);
+        if (r < 0)
+                return r;
+        return reply_empty(ret, 204);
+}
+
+static int handle_grain_log(ApiCall *c, ApiResponse **ret) {
+        _cleanup_(store_grain_freep) StoreGrain *g = NULL;
+        _cleanup_(api_response_freep) ApiResponse *resp = NULL;
+        _cleanup_free_ char *text = NULL;
+        size_t size;
+        int r;
+
+        r = find_grain(c, &g, ret);
+        if (r != 0)
+                return r < 0 ? r : 0;
+        if (c->bad_query)
+                return reply_error(ret, 400, "'bytes' must be a number from 1 to %u.", API_GRAIN_LOG_MAX);
+        r = grains_log_tail(c->api->grains, g->id, c->log_bytes, &text, &size);
+        if (r == -ENOENT)
+                return reply_no_grain(ret);
+        if (r < 0)
+                return r;
+
+        r = reply_empty(&resp, 200);
+        if (r < 0)
+                return r;
+        resp->body = TAKE_PTR(text);
+        resp->body_size = size;
+        resp->content_type = "text/plain; charset=utf-8";
+        *ret = TAKE_PTR(resp);
+        return 0;
+}
+
+/* A path a session may start at: '/' and printable text, at most API_SESSION_PATH_MAX bytes. */
+static bool session_path_is_valid(const char *s, size_t n) {
+        if (n == 0 || n > API_SESSION_PATH_MAX || s[0] != '/' || !utf8_is_valid(s, n))
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if ((unsigned char) s[i] <= 0x20 || s[i] == 0x7f)
+                        return false;
+        return true;
+}
+
+static int handle_grain_session(ApiCall *c, ApiResponse **ret) {
+        _cleanup_(store_grain_freep) StoreGrain *g = NULL;
+        _cleanup_(store_user_freep) StoreUser *u = NULL;
+        _cleanup_strv_free_ char **permissions = NULL;
+        _cleanup_free_ char *url = NULL, *label = NULL, *origin = NULL;
+        char identity[STORE_IDENTITY_ID_LENGTH + 1];
+        const char *path, *init, *host;
+        size_t path_len;
+        int64_t user_id;
+        int r;
+
+        r = find_grain(c, &g, ret);
+        if (r != 0)
+                return r < 0 ? r : 0;
+        if (!c->api->ui)
+                return reply_error(ret, 503, "Grain sessions are not available on this server.");
+        r = BODY_CHECK(c, ret, { "path", FIELD_STRING, false }, { "user", FIELD_STRING, false });
+        if (r != 0)
+                return r < 0 ? r : 0;
+        path = body_string(c, "path", &path_len);
+        if (path && !session_path_is_valid(path, path_len))
+                return reply_error(ret, 400, "'path' must start with '/' and have at most %u bytes of text "
+                                   "without spaces or control characters.", API_SESSION_PATH_MAX);
+
+        if (c->caller == API_CALLER_CONTROL) {
+                r = control_user(c, g->owner_id, &user_id, ret);
+                if (r != 0)
+                        return r < 0 ? r : 0;
+        } else {
+                if (json_object_get(c->body, "user"))
+                        return reply_error(ret, 400, "'user' is for the control socket only.");
+                user_id = c->user->id;
+        }
+        if (user_id != g->owner_id)
+                return reply_error(ret, 403, "Only the grain's owner may open it.");
+
+        r = store_user_get(c->api->store, user_id, &u);
+        if (r == -ENOENT)
+                return reply_error(ret, 400, "No such user.");
+        if (r < 0)
+                return r;
+        r = store_identity_get_or_new(c->api->store, user_id, g->id, c->now, identity);
+        if (r == -ENOENT)
+                return reply_no_grain(ret);
+        if (r < 0)
+                return r;
+        /* The owner holds every permission the package defines (spec §5.4). */
+        r = grains_permissions(c->api->grains, g->id, &permissions);
+        if (r == -ENOENT)
+                return reply_no_grain(ret);
+        if (r < 0)
+                return r;
+
+        r = ui_session_open(c->api->ui,
+                            &(const UiSessionParams) {
+                                    .grain_id = g->id,
+                                    .user_id = user_id,
+                                    .identity_id = identity,
+                                    .display_name = u->display_name,
+                                    .preferred_handle = u->name,
+                                    .permissions = (const char *const *) permissions,
+                                    .user_agent = c->user_agent,
+                                    .accept_language = c->accept_language,
+                            },
+                            path ?: "/", &url, &label);
+        explicit_bzero_safe(identity, sizeof(identity));
+        if (r == -EINVAL)
+                return reply_error(ret, 400, "The session cannot be made with these values.");
+        if (r < 0)
+                return r;
+
+        /* ui.h: the URL is the session's origin followed by /_sandstorm-init?… */
+        init = strstr(url, "/_sandstorm-init?");
+        host = strstr(url, "://");
+        if (!init || !host || host > init)
+                return -EBADMSG;
+        origin = strndup(url, (size_t) (init - url));
+        if (!origin)
+                return -ENOMEM;
+        host += 3;
+
+        r = store_grain_touch(c->api->store, g->id, c->now);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        return reply(ret, 201, json_pack("{s:s, s:s%, s:s}", "url", url, "host", host, (int) (init - host),
+                                         "origin", origin));
+}
+
 /* ---- routing ---- */
 
 /* A percent-decoded user name of a path segment into ret; -ENOENT when it cannot be one. */
@@ -1650,8 +2170,86 @@ static bool query_flag(const char *q, size_t n, const char *name) {
         return false;
 }
 
+/* A grain id in a path segment into ret (letters and digits, as store_grain_id_new() makes them), or ""
+ * when it cannot be one. */
+static void segment_grain_id(const char *p, size_t n, char ret[static STORE_ID_MAX + 1]) {
+        ret[0] = '\0';
+        if (n == 0 || n > STORE_ID_MAX)
+                return;
+        for (size_t i = 0; i < n; i++)
+                if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z')))
+                        return;
+        memcpy(ret, p, n);
+        ret[n] = '\0';
+}
+
+/* The value of name in the query ("?a=1&b=2", or ""): 1 with *ret_value and *ret_len, 0 when absent. */
+static int query_value(const char *q, size_t n, const char *name, const char **ret_value, size_t *ret_len) {
+        size_t name_len = strlen(name);
+
+        if (n == 0 || q[0] != '?')
+                return 0;
+        q++;
+        n--;
+        while (n > 0) {
+                const char *amp = memchr(q, '&', n);
+                size_t len = amp ? (size_t) (amp - q) : n;
+
+                if (len > name_len && memcmp(q, name, name_len) == 0 && q[name_len] == '=') {
+                        *ret_value = q + name_len + 1;
+                        *ret_len = len - name_len - 1;
+                        return 1;
+                }
+                if (!amp)
+                        break;
+                q = amp + 1;
+                n -= len + 1;
+        }
+        return 0;
+}
+
+/* GET /grains/ID/log?bytes=N: N into c->log_bytes, or c->bad_query. */
+static void parse_log_query(ApiCall *c, const char *q, size_t n) {
+        const char *v;
+        size_t len;
+        char buf[16];
+        uint64_t bytes;
+
+        c->log_bytes = API_GRAIN_LOG_DEFAULT;
+        if (query_value(q, n, "bytes", &v, &len) <= 0)
+                return;
+        if (len == 0 || len >= sizeof(buf)) {
+                c->bad_query = true;
+                return;
+        }
+        memcpy(buf, v, len);
+        buf[len] = '\0';
+        if (parse_uint64(buf, API_GRAIN_LOG_MAX, &bytes) < 0 || bytes == 0) {
+                c->bad_query = true;
+                return;
+        }
+        c->log_bytes = (size_t) bytes;
+}
+
+/* A header's value as a string, when the request has exactly one and it is printable text. */
+static int copy_header(const HttpHeader *headers, size_t n, const char *name, char **ret) {
+        const HttpHeader *h;
+
+        *ret = NULL;
+        if (http_headers_count(headers, n, name) != 1)
+                return 0;
+        h = http_headers_find(headers, n, name);
+        if (h->value_len > 1024 || !utf8_is_valid(h->value, h->value_len))
+                return 0;
+        for (size_t i = 0; i < h->value_len; i++)
+                if ((unsigned char) h->value[i] < 0x20 || h->value[i] == 0x7f)
+                        return 0;
+        *ret = strndup_safe(h->value, h->value_len);
+        return *ret ? 0 : -ENOMEM;
+}
+
 static ApiRoute route_parse(const char *path, size_t n, char name[static ACCOUNTS_NAME_MAX + 1],
-                            char app[static APP_ID_TEXT_SIZE + 1]) {
+                            char app[static APP_ID_TEXT_SIZE + 1], char grain[static STORE_ID_MAX + 1]) {
         const char *rest, *slash;
         size_t rest_len, seg_len;
 
@@ -1671,6 +2269,24 @@ static ApiRoute route_parse(const char *path, size_t n, char name[static ACCOUNT
                 return ROUTE_ADMIN_TOKEN;
         if (span_eq(path, n, "/apps"))
                 return ROUTE_APPS;
+        if (span_eq(path, n, "/grains"))
+                return ROUTE_GRAINS;
+        if (n > STRLEN("/grains/") && memcmp(path, "/grains/", STRLEN("/grains/")) == 0) {
+                rest = path + STRLEN("/grains/");
+                rest_len = n - STRLEN("/grains/");
+                slash = memchr(rest, '/', rest_len);
+                seg_len = slash ? (size_t) (slash - rest) : rest_len;
+                segment_grain_id(rest, seg_len, grain);
+                if (seg_len == rest_len)
+                        return ROUTE_GRAIN;
+                if (span_eq(rest + seg_len, rest_len - seg_len, "/session"))
+                        return ROUTE_GRAIN_SESSION;
+                if (span_eq(rest + seg_len, rest_len - seg_len, "/stop"))
+                        return ROUTE_GRAIN_STOP;
+                if (span_eq(rest + seg_len, rest_len - seg_len, "/log"))
+                        return ROUTE_GRAIN_LOG;
+                return _ROUTE_INVALID;
+        }
         if (n > STRLEN("/apps/") && memcmp(path, "/apps/", STRLEN("/apps/")) == 0) {
                 rest = path + STRLEN("/apps/");
                 rest_len = n - STRLEN("/apps/");
@@ -1740,9 +2356,18 @@ static bool takes_json_body(ApiRoute route, HttpMethod m) {
                 return m == HTTP_METHOD_PATCH;
         case ROUTE_TOTP:
                 return true;
+        case ROUTE_GRAINS:
+                return m == HTTP_METHOD_POST;
+        case ROUTE_GRAIN:
+                return m == HTTP_METHOD_PATCH;
         default:
                 return false;
         }
+}
+
+/* A JSON body that may also be left out (no body, no Content-Type): as if it were {}. */
+static bool body_is_optional(ApiRoute route, HttpMethod m) {
+        return route == ROUTE_GRAIN_SESSION && m == HTTP_METHOD_POST;
 }
 
 static bool is_json_content_type(const HttpHeader *headers, size_t n) {
@@ -1871,7 +2496,7 @@ static int api_dispatch(ApiCall *c, const ApiRequest *req, ApiResponse **ret) {
                         path_len = i;
                         break;
                 }
-        route = route_parse(req->path, path_len, c->path_name, c->path_app);
+        route = route_parse(req->path, path_len, c->path_name, c->path_app, c->path_grain);
         if (route < 0)
                 return reply_error(ret, 404, "No such API endpoint.");
         if (method < 0 || method >= _HTTP_METHOD_MAX || !(route_methods[route] & METHOD_BIT(method)))
@@ -1889,8 +2514,25 @@ static int api_dispatch(ApiCall *c, const ApiRequest *req, ApiResponse **ret) {
         }
         if (route == ROUTE_APP && method == HTTP_METHOD_DELETE)
                 c->force = query_flag(req->path + path_len, req->path_len - path_len, "force");
+        if (route == ROUTE_GRAINS && method == HTTP_METHOD_GET)
+                c->all = query_flag(req->path + path_len, req->path_len - path_len, "all");
+        if (route == ROUTE_GRAIN_LOG)
+                parse_log_query(c, req->path + path_len, req->path_len - path_len);
+        if (route == ROUTE_GRAIN_SESSION && req->caller == API_CALLER_WEB) {
+                /* Fixed for the session's life, as Sandstorm fixes them (spec §5.5). */
+                r = copy_header(req->headers, req->n_headers, "User-Agent", &c->user_agent);
+                if (r >= 0)
+                        r = copy_header(req->headers, req->n_headers, "Accept-Language", &c->accept_language);
+                if (r < 0)
+                        return r;
+        }
 
-        if (takes_json_body(route, method)) {
+        if (body_is_optional(route, method) && req->body_size == 0 &&
+            http_headers_count(req->headers, req->n_headers, "Content-Type") == 0) {
+                c->body = json_object();
+                if (!c->body)
+                        return -ENOMEM;
+        } else if (takes_json_body(route, method) || body_is_optional(route, method)) {
                 if (!is_json_content_type(req->headers, req->n_headers))
                         return reply_error(ret, 415, "The body must be application/json.");
                 if (req->body_size > API_BODY_MAX)
@@ -1937,6 +2579,20 @@ static int api_dispatch(ApiCall *c, const ApiRequest *req, ApiResponse **ret) {
                 return handle_apps_get(c, ret);
         case ROUTE_APP:
                 return method == HTTP_METHOD_GET ? handle_app_get(c, ret) : handle_app_delete(c, ret);
+        case ROUTE_GRAINS:
+                return method == HTTP_METHOD_GET ? handle_grains_get(c, ret) : handle_grains_post(c, ret);
+        case ROUTE_GRAIN:
+                if (method == HTTP_METHOD_GET)
+                        return handle_grain_get(c, ret);
+                if (method == HTTP_METHOD_PATCH)
+                        return handle_grain_patch(c, ret);
+                return handle_grain_delete(c, ret);
+        case ROUTE_GRAIN_SESSION:
+                return handle_grain_session(c, ret);
+        case ROUTE_GRAIN_STOP:
+                return handle_grain_stop(c, ret);
+        case ROUTE_GRAIN_LOG:
+                return handle_grain_log(c, ret);
         default:
                 assert(false);
                 return -EINVAL;
@@ -1968,6 +2624,8 @@ static ApiCall *call_free(ApiCall *c) {
         api_response_free(c->fallback);
         json_decref(c->body);
         store_user_free(c->user);
+        free(c->user_agent);
+        free(c->accept_language);
         explicit_bzero_safe(c->session_token, sizeof(c->session_token));
         free(c->target_name);
         if (c->target_hash) {
@@ -2004,6 +2662,7 @@ static int call_new(Api *api, const ApiRequest *req, ApiDone done, void *userdat
         c->done = done;
         c->userdata = userdata;
         c->now = req->now;
+        c->caller = req->caller;
         c->secure = api->cookie_secure || req->https;
         c->spk_fd = -EBADF;
         if (req->caller == API_CALLER_WEB && accounts_address_key(req->address, c->address_key) < 0)
@@ -2126,6 +2785,8 @@ int api_new(sd_event *e, Store *store, const ApiSettings *settings, Api **ret) {
         api->store = store;
         api->cookie_secure = settings->cookie_secure;
         api->packages_fd = -EBADF;
+        api->grains = settings->grains;
+        api->ui = settings->ui;
 
         r = accounts_origin_from_url(settings->base_url, &api->base_origin);
         if (r < 0)

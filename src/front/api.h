@@ -4,13 +4,14 @@
 /*
  * front/api.h — granaryd's JSON API, /api/v1/…, as the shell's pages and the Unix control socket (the
  * `granary` CLI) call it: server status, first setup with the setup token, sessions (login, logout),
- * users, TOTP, new setup tokens ("granary admin-token", spec §9.2), and apps (install, list, remove).
+ * users, TOTP, new setup tokens ("granary admin-token", spec §9.2), apps (install, list, remove), and grains
+ * (create, list, rename, stop, delete, read the console, open a session on them).
  *
  * Owns the calls in flight and their workers (argon2id, package installs and the deletion of removed trees
  * run in forked children, worker.h, so that the event loop never waits for them). Does not own connections,
  * HTTP framing or body limits (server.c reads the body, at most API_BODY_MAX, and sends what api_handle()
  * answers; granaryd streams packages to a file); nor the facts (store.h), the account rules (accounts.h) or
- * what installing means (apps.h). Logs: failed logins (notice, with the name and address in their own
+ * what installing means (apps.h); nor grains (grains.h runs them) and their sessions (ui.h). Logs: failed logins (notice, with the name and address in their own
  * fields), refused packages (notice), accounts, tokens, installs and removals (info), and every 5xx once
  * (error). Never logs a secret.
  *
@@ -44,10 +45,35 @@
  *   GET    /apps/ID            {"app"}, with "packages": [{"id","version","marketingVersion","installed",
  *                              "latest"}]
  *   DELETE /apps/ID[?force=1]  (admin) {"app","deletedGrains":[…]}; 409 while grains use it, unless
- *                              forced: then the grains' rows go too (their storage stays)
+ *                              forced: then those grains are deleted first, storage and all (grains.h)
+ *   GET    /grains[?all=1]     {"grains":[…]}: the caller's own, most recently used first; with ?all=1 (admins
+ *                              only, else 403) and on the control socket everyone's, by id
+ *   POST   /grains             {"appId","title"?,"action"?,"user"?} → 201 {"grain"}: a new grain of the
+ *                              app's latest package, whose first start runs actions[action] (default 0).
+ *                              title: default the app's title. "user" (control socket only): the owner;
+ *                              default the only admin when there is exactly one, else 400. 404 unknown
+ *                              app, 409 an app without a package, 400 no such action
+ *   GET    /grains/ID          {"grain"}
+ *   PATCH  /grains/ID          {"title"} → {"grain"}
+ *   DELETE /grains/ID          204: stopped, its row, sessions and storage gone
+ *   POST   /grains/ID/stop     204 (also when it was not running); the next request starts it again
+ *   GET    /grains/ID/log[?bytes=N]  200 text/plain: the last N bytes of the console (default
+ *                              API_GRAIN_LOG_DEFAULT, 1…API_GRAIN_LOG_MAX, else 400)
+ *   POST   /grains/ID/session  {"path"?,"user"?} (the body may be empty) → 201 {"url","host","origin"}: a UI
+ *                              session for the caller (control socket: for "user", default the owner) on
+ *                              host ui-<hostId> under the wildcard (spec §5.10). url opens it
+ *                              (/_sandstorm-init, then path, default "/"); host is the session's whole
+ *                              host name with its port; origin is scheme://host. The owner holds every
+ *                              permission the package defines; anyone else gets 403 (sharing comes later)
+ * Who sees a grain: its owner and admins (on the web and the control socket); anyone else gets 404, as for
+ * a grain that does not exist. Grain endpoints answer 503 on a server without grains (ApiSettings.grains).
  * A user object is {"id","name","displayName","admin","totp","created","lastLogin"} (milliseconds since
  * the epoch, null when unset). Changing a password ends the user's sessions; when users change their
  * own, the call answers with a new session (Set-Cookie and "csrfToken").
+ *
+ * A grain object is {"id","title","appId","appTitle","packageId","appVersion","owner" (the owner's user
+ * name),"created","lastUsed","state" ("running", "stopped", "stopping"),"memory" (bytes while running, else
+ * null)}; packageId and appVersion are the package it ran last (or will run first).
  *
  * An app object is {"id","title","version","marketingVersion","packageId","installed","created"}: the app's
  * latest package (version, marketingVersion, packageId and installed are null when it has none). "outcome"
@@ -65,6 +91,8 @@
 #include <systemd/sd-event.h>
 
 #include "basic/macro.h"
+#include "front/grains.h"
+#include "front/ui.h"
 #include "http/http.h"
 #include "store/store.h"
 
@@ -80,6 +108,14 @@
 #define API_APP_INSTALL_TIMEOUT_USEC (UINT64_C(10) * 60 * UINT64_C(1000000))
 /* Deleting the trees removals leave behind: killed after this long, and tried again at the next start. */
 #define API_PURGE_TIMEOUT_USEC (UINT64_C(60) * 60 * UINT64_C(1000000))
+/* GET /grains/ID/log: bytes of the console by default, and at most. */
+#define API_GRAIN_LOG_DEFAULT (64u * 1024u)
+#define API_GRAIN_LOG_MAX (1024u * 1024u)
+/* A grain's title: bytes of UTF-8 text without control characters. */
+#define API_GRAIN_TITLE_MAX 256u
+/* POST /grains/ID/session: bytes of "path". */
+#define API_SESSION_PATH_MAX 2048u
+
 /* The store setting that remembers until when the last setup token we made is valid. */
 #define API_SETUP_TOKEN_EXPIRES_SETTING "setup_token_expires"
 
@@ -91,6 +127,8 @@ typedef struct ApiSettings {
         const char *version;       /* PACKAGE_VERSION */
         bool cookie_secure;        /* __Host- and Secure: accounts_base_url_is_secure(base_url) */
         const char *packages_dir;  /* STATE_DIR/packages, made if missing; NULL: app endpoints answer 503 */
+        Grains *grains;            /* borrowed, must outlive the Api; NULL: grain endpoints answer 503 */
+        Ui *ui;                    /* borrowed, must outlive the Api; NULL: POST /grains/ID/session answers 503 */
 } ApiSettings;
 
 /* Copies settings. The store is borrowed and must outlive the Api. -EINVAL if base_url is not
@@ -135,10 +173,11 @@ typedef struct ApiRequest {
 typedef struct ApiResponse {
         int status;
         char **headers; /* strv of "Name: value" lines to add (Set-Cookie, Retry-After, Location, Allow);
-                         * NULL when none. The server adds the rest: Content-Type: application/json
-                         * whenever body is not NULL, and Cache-Control: no-store always (answers carry
+                         * NULL when none. The server adds the rest: Content-Type (content_type, by
+                         * default application/json) whenever body is not NULL, and Cache-Control: no-store always (answers carry
                          * sessions, tokens and secrets) */
-        char *body;     /* JSON text, or NULL (204) */
+        char *body;     /* JSON text (or what content_type says), or NULL (204) */
+        const char *content_type; /* a static string; NULL: application/json */
         size_t body_size;
 } ApiResponse;
 

@@ -27,8 +27,61 @@ static const char *const known_keys[] = {
         "CONTROL_SOCKET", "SHELL_DIR", "TLS_CERT_FILE", "TLS_KEY_FILE", "LOG_LEVEL", "MAX_REQUEST_LINE",
         "MAX_HEADER_BYTES", "MAX_HEADER_COUNT", "MAX_BODY_BYTES", "MAX_CONNECTIONS",
         "MAX_CONNECTIONS_PER_ADDRESS", "HEADER_TIMEOUT_SEC", "IDLE_TIMEOUT_SEC", "BODY_TIMEOUT_SEC",
-        "WRITE_TIMEOUT_SEC", "DRAIN_TIMEOUT_SEC", "MIN_BODY_RATE",
+        "WRITE_TIMEOUT_SEC", "DRAIN_TIMEOUT_SEC", "MIN_BODY_RATE", "GRAIN_BACKEND", "GRAIN_IDLE_SEC",
+        "GRAIN_STOP_TIMEOUT_SEC", "GRAIN_MEMORY_MAX", "GRAIN_TASKS_MAX", "GRAIN_NOFILE_MAX", "GRAIN_CPU_WEIGHT",
+        "GRAIN_RESPONSE_TIMEOUT_SEC", "GRAIN_SESSION_IDLE_SEC",
 };
+
+static const char *const grain_backend_names[_FRONT_GRAIN_BACKEND_MAX] = {
+        [FRONT_GRAIN_BACKEND_AUTO] = "auto",
+        [FRONT_GRAIN_BACKEND_DIRECT] = "direct",
+        [FRONT_GRAIN_BACKEND_SYSTEMD] = "systemd",
+};
+
+const char *front_grain_backend_to_string(FrontGrainBackend b) {
+        if (b < 0 || b >= _FRONT_GRAIN_BACKEND_MAX)
+                return NULL;
+        return grain_backend_names[b];
+}
+
+FrontGrainBackend front_grain_backend_from_string(const char *s) {
+        if (!s)
+                return _FRONT_GRAIN_BACKEND_INVALID;
+        for (int i = 0; i < _FRONT_GRAIN_BACKEND_MAX; i++)
+                if (streq(s, grain_backend_names[i]))
+                        return (FrontGrainBackend) i;
+        return _FRONT_GRAIN_BACKEND_INVALID;
+}
+
+int front_config_parse_size(const char *s, uint64_t max, uint64_t *ret) {
+        static const char suffixes[] = "KMGT";
+        char digits[24];
+        size_t n;
+        unsigned shift = 0;
+        uint64_t v;
+
+        assert(s);
+        assert(ret);
+
+        n = strspn(s, "0123456789");
+        if (n == 0 || n >= sizeof digits)
+                return n == 0 ? -EINVAL : -ERANGE;
+        if (s[n] != '\0') {
+                const char *k = strchr(suffixes, s[n]);
+
+                if (!k || s[n + 1] != '\0')
+                        return -EINVAL;
+                shift = 10 * (unsigned) (k - suffixes + 1);
+        }
+        memcpy(digits, s, n);
+        digits[n] = '\0';
+        if (parse_uint64(digits, UINT64_MAX, &v) < 0)
+                return -ERANGE;
+        if (v > (max >> shift))
+                return -ERANGE;
+        *ret = v << shift;
+        return 0;
+}
 
 void front_config_done(FrontConfig *c) {
         if (!c)
@@ -181,6 +234,15 @@ int front_config_load(const char *path, bool dev, const FrontConfigOverrides *o,
                 .body_min_rate = FRONT_BODY_MIN_RATE,
                 .write_timeout_sec = FRONT_WRITE_TIMEOUT_SEC,
                 .drain_timeout_sec = FRONT_DRAIN_TIMEOUT_SEC,
+                .grain_backend = FRONT_GRAIN_BACKEND_AUTO,
+                .grain_idle_sec = FRONT_GRAIN_IDLE_SEC,
+                .grain_stop_timeout_sec = FRONT_GRAIN_STOP_TIMEOUT_SEC,
+                .grain_response_timeout_sec = FRONT_GRAIN_RESPONSE_TIMEOUT_SEC,
+                .grain_session_idle_sec = FRONT_GRAIN_SESSION_IDLE_SEC,
+                .grain_memory_max = FRONT_GRAIN_MEMORY_MAX,
+                .grain_tasks_max = FRONT_GRAIN_TASKS_MAX,
+                .grain_nofile_max = FRONT_GRAIN_NOFILE_MAX,
+                .grain_cpu_weight = FRONT_GRAIN_CPU_WEIGHT,
         };
         const FrontConfigOverrides none = {};
         uint64_t v;
@@ -354,6 +416,33 @@ int front_config_load(const char *path, bool dev, const FrontConfigOverrides *o,
             (r = get_unsigned(&conf, "WRITE_TIMEOUT_SEC", 1, 3600, &c.write_timeout_sec, ret_error)) < 0 ||
             (r = get_unsigned(&conf, "MIN_BODY_RATE", 0, 1U << 30, &c.body_min_rate, ret_error)) < 0 ||
             (r = get_unsigned(&conf, "DRAIN_TIMEOUT_SEC", 0, 3600, &c.drain_timeout_sec, ret_error)) < 0)
+                goto fail;
+
+        /* grains */
+        s = conf_get(&conf, "GRAIN_BACKEND");
+        if (s) {
+                c.grain_backend = front_grain_backend_from_string(s);
+                if (c.grain_backend < 0) {
+                        r = bad_value(&conf, "GRAIN_BACKEND", "expected 'direct', 'systemd' or 'auto'", ret_error);
+                        goto fail;
+                }
+        }
+        s = conf_get(&conf, "GRAIN_MEMORY_MAX");
+        if (s && (front_config_parse_size(s, UINT64_C(1) << 50, &c.grain_memory_max) < 0 ||
+                  c.grain_memory_max < FRONT_GRAIN_MEMORY_MIN)) {
+                r = bad_value(&conf, "GRAIN_MEMORY_MAX",
+                              "expected a size from 16M to 1024T: digits and an optional K, M, G or T", ret_error);
+                goto fail;
+        }
+        if ((r = get_unsigned(&conf, "GRAIN_IDLE_SEC", 0, 86400 * 365, &c.grain_idle_sec, ret_error)) < 0 ||
+            (r = get_unsigned(&conf, "GRAIN_STOP_TIMEOUT_SEC", 1, 600, &c.grain_stop_timeout_sec, ret_error)) < 0 ||
+            (r = get_unsigned(&conf, "GRAIN_RESPONSE_TIMEOUT_SEC", 1, 86400, &c.grain_response_timeout_sec,
+                              ret_error)) < 0 ||
+            (r = get_unsigned(&conf, "GRAIN_SESSION_IDLE_SEC", 1, 86400 * 365, &c.grain_session_idle_sec,
+                              ret_error)) < 0 ||
+            (r = get_unsigned(&conf, "GRAIN_TASKS_MAX", 8, 4194304, &c.grain_tasks_max, ret_error)) < 0 ||
+            (r = get_unsigned(&conf, "GRAIN_NOFILE_MAX", 64, 1048576, &c.grain_nofile_max, ret_error)) < 0 ||
+            (r = get_unsigned(&conf, "GRAIN_CPU_WEIGHT", 1, 10000, &c.grain_cpu_weight, ret_error)) < 0)
                 goto fail;
 
         *ret = c;

@@ -10,6 +10,7 @@
  * warnings for the caller to log. Errors name "file:line: …".
  */
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -37,6 +38,29 @@
 #define FRONT_WRITE_TIMEOUT_SEC 30U             /* WRITE_TIMEOUT_SEC: a client that reads nothing we send */
 #define FRONT_DRAIN_TIMEOUT_SEC 10U             /* DRAIN_TIMEOUT_SEC: SIGTERM waits this long for requests */
 
+/* Defaults of the grain keys (README "Configuration"). */
+#define FRONT_GRAIN_IDLE_SEC 120U               /* GRAIN_IDLE_SEC: a grain with no connection stops (0: never) */
+#define FRONT_GRAIN_STOP_TIMEOUT_SEC 5U         /* GRAIN_STOP_TIMEOUT_SEC: SIGTERM to SIGKILL */
+#define FRONT_GRAIN_MEMORY_MAX (UINT64_C(1) << 30) /* GRAIN_MEMORY_MAX: bytes; K, M, G, T suffixes (1024) */
+#define FRONT_GRAIN_MEMORY_MIN (UINT64_C(16) << 20) /* the least GRAIN_MEMORY_MAX a grain can start with */
+#define FRONT_GRAIN_TASKS_MAX 512U              /* GRAIN_TASKS_MAX: processes and threads */
+#define FRONT_GRAIN_NOFILE_MAX 4096U            /* GRAIN_NOFILE_MAX: open files per process */
+#define FRONT_GRAIN_CPU_WEIGHT 100U             /* GRAIN_CPU_WEIGHT: cgroup v2 cpu.weight, 1…10000 */
+#define FRONT_GRAIN_RESPONSE_TIMEOUT_SEC 60U    /* GRAIN_RESPONSE_TIMEOUT_SEC: a grain's response head (504) */
+#define FRONT_GRAIN_SESSION_IDLE_SEC 3600U      /* GRAIN_SESSION_IDLE_SEC: an unused grain session ends */
+
+/* GRAIN_BACKEND: who builds a grain's sandbox. */
+typedef enum FrontGrainBackend {
+        FRONT_GRAIN_BACKEND_AUTO,    /* "auto": the best this machine offers (for now always direct) */
+        FRONT_GRAIN_BACKEND_DIRECT,  /* "direct": namespaces, seccomp and capabilities set up by granaryd */
+        FRONT_GRAIN_BACKEND_SYSTEMD, /* "systemd": transient units; accepted, refused at start until it exists */
+        _FRONT_GRAIN_BACKEND_MAX,
+        _FRONT_GRAIN_BACKEND_INVALID = -EINVAL,
+} FrontGrainBackend;
+
+const char *front_grain_backend_to_string(FrontGrainBackend b) _const_;
+FrontGrainBackend front_grain_backend_from_string(const char *s) _pure_;
+
 typedef struct FrontConfig {
         bool dev;
         char *base_url;      /* scheme://host[:port], no trailing '/' */
@@ -57,6 +81,11 @@ typedef struct FrontConfig {
         unsigned connections_per_address_max;
         unsigned header_timeout_sec, idle_timeout_sec, body_timeout_sec, write_timeout_sec, drain_timeout_sec;
         unsigned body_min_rate;
+        /* grains */
+        FrontGrainBackend grain_backend;
+        unsigned grain_idle_sec, grain_stop_timeout_sec, grain_response_timeout_sec, grain_session_idle_sec;
+        uint64_t grain_memory_max; /* bytes */
+        unsigned grain_tasks_max, grain_nofile_max, grain_cpu_weight;
 } FrontConfig;
 
 void front_config_done(FrontConfig *c);
@@ -80,6 +109,10 @@ typedef struct FrontConfigOverrides {
  */
 int front_config_load(const char *path, bool dev, const FrontConfigOverrides *o, FrontConfig *ret,
                       char ***ret_warnings, char **ret_error);
+
+/* A size: decimal digits, then optionally one of K, M, G, T (powers of 1024, as systemd's MemoryMax=
+ * reads them), nothing else (no spaces, no "B", no fractions). -EINVAL malformed, -ERANGE beyond max. */
+int front_config_parse_size(const char *s, uint64_t max, uint64_t *ret);
 
 /* The port of the base URL: where requests for our hosts on other ports are redirected. */
 uint16_t front_config_primary_port(const FrontConfig *c) _pure_;

@@ -3,12 +3,20 @@
 /*
  * granaryd: the front server (DESIGN.md "A request, end to end"). Takes its listening sockets from systemd
  * or binds what granary.conf says, runs one sd-event loop, routes each request by Host, serves the shell
- * and the JSON API (streaming package uploads to a file for it), and answers the control socket. This file
- * decides and logs; the modules beside it do the work.
+ * and the JSON API (streaming package uploads to a file for it), hands the requests of grain sessions
+ * (ui-<hostId> hosts) to the Ui, which reaches grains through the grain manager, and answers the control
+ * socket. This file decides and logs; the modules beside it do the work.
  *
- *   start --sockets, store, TLS, shell, API ready--> RUNNING (READY=1)
- *   RUNNING --SIGHUP--> RELOADING --config, certificate, shell reloaded (or kept on error)--> RUNNING
- *   RUNNING --SIGTERM/SIGINT--> DRAINING (STOPPING=1) --no connection left, or drain timeout--> exit 0
+ *   start --sockets, store, TLS, shell, grains, Ui, API ready--> RUNNING (READY=1)
+ *   RUNNING --SIGHUP--> RELOADING --config, certificate, shell, Ui's timeouts reloaded (or kept on
+ *           error)--> RUNNING
+ *   RUNNING --SIGTERM/SIGINT--> DRAINING (STOPPING=1) --no connection left, or drain timeout-->
+ *           STOPPING GRAINS (grains_stop_all: SIGTERM, SIGKILL after GRAIN_STOP_TIMEOUT_SEC) --none runs-->
+ *           exit 0
+ *
+ * The bridge every grain runs (granary-grain) is found at $GRANARY_GRAIN_PATH, else beside granaryd (an
+ * install: both live in LIBEXECDIR), else at ../grain/granary-grain from granaryd (a build tree), else in
+ * LIBEXECDIR.
  */
 
 #include <arpa/inet.h>
@@ -41,15 +49,21 @@
 #include "front/api.h"
 #include "front/apps.h"
 #include "front/config.h"
+#include "front/grains.h"
 #include "front/route.h"
 #include "front/server.h"
 #include "front/static.h"
+#include "front/ui.h"
 #include "http/tls.h"
 #include "store/store.h"
 
 #define USEC_PER_SEC UINT64_C(1000000)
 /* Expired sessions and old login attempts are swept this often. */
 #define SWEEP_INTERVAL_USEC (3600 * USEC_PER_SEC)
+/* Kept-alive connections to a grain: how many per grain, and how long one may idle. An open connection
+ * keeps a grain running, so the idle time stays well below GRAIN_IDLE_SEC. */
+#define UI_POOL_MAX_PER_GRAIN 8U
+#define UI_POOL_IDLE_MAX_USEC (30 * USEC_PER_SEC)
 
 typedef struct Front {
         sd_event *event;
@@ -62,6 +76,9 @@ typedef struct Front {
         RouteConfig *route;
         StaticSite *shell;
         Api *api;
+        Grains *grains;
+        Ui *ui;
+        char *grain_path; /* granary-grain */
         gid_t granary_gid; /* (gid_t) -1: no such group */
         uint16_t listener_ports[FRONT_PORTS_MAX + 2];
         size_t n_listener_ports;
@@ -199,7 +216,7 @@ static void respond_api(Front *f, ServerRequest *req, ApiResponse *resp) {
         h[n++] = H("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
         h[n++] = H("Cache-Control", "no-store");
         if (resp->body)
-                h[n++] = H("Content-Type", "application/json");
+                h[n++] = H("Content-Type", resp->content_type ?: "application/json");
         for (char **l = resp->headers; l && *l && n < ELEMENTSOF(h); l++) {
                 const char *colon = strchr(*l, ':');
 
@@ -492,22 +509,7 @@ static bool is_app_upload(const HttpRequest *h) {
                memcmp(h->path, "/api/v1/apps", n) == 0;
 }
 
-/* Splits "name[:port]" (IPv6 literals in brackets). */
-static void host_split(const char *host, size_t n, size_t *ret_name_len, long *ret_port) {
-        size_t i = n;
-
-        *ret_port = -1;
-        while (i > 0 && host[i - 1] >= '0' && host[i - 1] <= '9')
-                i--;
-        if (i > 0 && i < n && host[i - 1] == ':' && n - i <= 5) {
-                *ret_name_len = i - 1;
-                *ret_port = strtol(host + i, NULL, 10);
-                return;
-        }
-        *ret_name_len = n;
-}
-
-static bool is_listener_port(Front *f, long port) {
+static bool is_listener_port(Front *f, unsigned port) {
         for (size_t i = 0; i < f->n_listener_ports; i++)
                 if (f->listener_ports[i] == port)
                         return true;
@@ -520,7 +522,7 @@ static void on_request(ServerRequest *req, void *userdata) {
         bool https = front_config_https(&f->config);
         const char *sni, *id = NULL;
         size_t id_len = 0, name_len;
-        long port;
+        unsigned port;
         RouteKind kind;
 
         if (server_request_listener(req) == SERVER_LISTENER_CONTROL) {
@@ -537,7 +539,11 @@ static void on_request(ServerRequest *req, void *userdata) {
                 answer_status(f, req, 400, NULL, 0);
                 return;
         }
-        host_split(h->authority, h->authority_len, &name_len, &port);
+        if (route_authority_split(h->authority, h->authority_len, &name_len, &port) < 0) {
+                /* route_host() calls it misdirected: no redirect, and the SNI check compares it whole */
+                name_len = h->authority_len;
+                port = 0;
+        }
 
         /* SNI and Host must name the same host (SECURITY.md: "Host/SNI mismatch → 421") */
         sni = server_request_sni(req);
@@ -597,8 +603,11 @@ static void on_request(ServerRequest *req, void *userdata) {
         case ROUTE_MISDIRECTED:
                 answer_status(f, req, 421, NULL, 0);
                 return;
+        case ROUTE_UI:
+                ui_handle(f->ui, req, id, id_len);
+                return;
         default:
-                /* grain sessions, APIs and published sites have no grains to reach yet */
+                /* APIs and published sites: not yet */
                 answer_status(f, req, 404, NULL, 0);
                 return;
         }
@@ -841,13 +850,172 @@ static int setup_listeners(Front *f) {
         return 0;
 }
 
+/* ---- grains ---- */
+
+static UiConfig ui_config_of(const FrontConfig *c) {
+        uint64_t pool_idle = UI_POOL_IDLE_MAX_USEC;
+
+        /* Half the grain's idle time at most, so that a pooled connection alone never keeps it up. */
+        if (c->grain_idle_sec > 0 && (uint64_t) c->grain_idle_sec * USEC_PER_SEC / 2 < pool_idle)
+                pool_idle = (uint64_t) c->grain_idle_sec * USEC_PER_SEC / 2;
+        return (UiConfig) {
+                .response_timeout_usec = (uint64_t) c->grain_response_timeout_sec * USEC_PER_SEC,
+                .pool_idle_usec = pool_idle,
+                .pool_max_per_grain = UI_POOL_MAX_PER_GRAIN,
+                .session_idle_usec = (uint64_t) c->grain_session_idle_sec * USEC_PER_SEC,
+        };
+}
+
+static bool grain_settings_differ(const FrontConfig *a, const FrontConfig *b) {
+        return a->grain_backend != b->grain_backend || a->grain_idle_sec != b->grain_idle_sec ||
+               a->grain_stop_timeout_sec != b->grain_stop_timeout_sec ||
+               a->grain_memory_max != b->grain_memory_max || a->grain_tasks_max != b->grain_tasks_max ||
+               a->grain_nofile_max != b->grain_nofile_max || a->grain_cpu_weight != b->grain_cpu_weight;
+}
+
+static int on_ui_connect(const char *grain_id, int *ret_fd, void *userdata) {
+        Front *f = userdata;
+
+        return grains_connect(f->grains, grain_id, ret_fd);
+}
+
+static void on_grain_deleted(const char *id, void *userdata) {
+        Front *f = userdata;
+
+        if (f->ui)
+                ui_drop_grain(f->ui, id);
+}
+
+/* granary-grain: see the top of this file. */
+static int find_grain_path(char **ret) {
+        _cleanup_free_ char *exe = NULL, *dir = NULL, *beside = NULL, *build = NULL;
+        const char *e = getenv("GRANARY_GRAIN_PATH");
+
+        if (!isempty(e)) {
+                if (access(e, X_OK) < 0)
+                        return log_error_errno(-errno, "GRANARY_GRAIN_PATH='%s' cannot be run: %m", e);
+                *ret = strdup(e);
+                return *ret ? 0 : log_oom();
+        }
+        exe = realpath("/proc/self/exe", NULL);
+        dir = exe ? path_dirname(exe) : NULL;
+        if (dir) {
+                beside = path_join(dir, "granary-grain");
+                build = path_join(dir, "../grain/granary-grain");
+                if (!beside || !build)
+                        return log_oom();
+                if (access(beside, X_OK) >= 0) {
+                        *ret = TAKE_PTR(beside);
+                        return 0;
+                }
+                if (access(build, X_OK) >= 0) {
+                        *ret = realpath(build, NULL);
+                        return *ret ? 0 : log_oom();
+                }
+        }
+        if (access(LIBEXECDIR "/granary-grain", X_OK) < 0)
+                return log_error_errno(-errno, "Failed to find granary-grain (" LIBEXECDIR "/granary-grain; "
+                                               "GRANARY_GRAIN_PATH says where it is): %m");
+        *ret = strdup(LIBEXECDIR "/granary-grain");
+        return *ret ? 0 : log_oom();
+}
+
+/* The grain manager and the Ui, before the API that uses them. */
+static int setup_grains(Front *f, const char *packages) {
+        _cleanup_free_ char *grains_dir = NULL, *sockets_dir = NULL;
+        GrainsConfig gc;
+        UiConfig uc;
+        int r;
+
+        switch (f->config.grain_backend) {
+        case FRONT_GRAIN_BACKEND_SYSTEMD:
+                return log_error_errno(-EOPNOTSUPP, "GRAIN_BACKEND=systemd is not available yet; use "
+                                                    "GRAIN_BACKEND=direct (or auto).");
+        case FRONT_GRAIN_BACKEND_AUTO:
+        case FRONT_GRAIN_BACKEND_DIRECT:
+                break;
+        default:
+                return log_error_errno(-EINVAL, "Unknown grain backend.");
+        }
+
+        r = find_grain_path(&f->grain_path);
+        if (r < 0)
+                return r;
+        /* The API makes it too; the grain manager wants it first. */
+        r = mkdir_p(packages, 0755);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create '%s': %m", packages);
+        grains_dir = path_join(f->config.state_dir, "grains");
+        sockets_dir = path_join(f->config.runtime_dir, "grains");
+        if (!grains_dir || !sockets_dir)
+                return log_oom();
+        if (streq(grains_dir, sockets_dir)) {
+                /* --dev keeps its runtime files in the state directory: the sockets get their own folder. */
+                free(sockets_dir);
+                sockets_dir = path_join(f->config.runtime_dir, "grain-sockets");
+                if (!sockets_dir)
+                        return log_oom();
+        }
+
+        gc = (GrainsConfig) {
+                .grains_dir = grains_dir,
+                .packages_dir = packages,
+                .sockets_dir = sockets_dir,
+                .bridge_path = f->grain_path,
+                .idle_usec = f->config.grain_idle_sec == 0 ? GRAINS_IDLE_NEVER
+                                                           : (uint64_t) f->config.grain_idle_sec * USEC_PER_SEC,
+                .stop_timeout_usec = (uint64_t) f->config.grain_stop_timeout_sec * USEC_PER_SEC,
+                .limits = {
+                        .memory_max = f->config.grain_memory_max,
+                        .tasks_max = f->config.grain_tasks_max,
+                        .nofile_max = f->config.grain_nofile_max,
+                        .cpu_weight = f->config.grain_cpu_weight,
+                },
+        };
+        sandbox_default_ids(&gc.uid, &gc.gid);
+        r = grains_new(f->event, f->store, &gc, &f->grains);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start the grain manager in '%s': %m", grains_dir);
+
+        uc = ui_config_of(&f->config);
+        r = ui_new(f->event, f->route, &uc, on_ui_connect, f, &f->ui);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start the grain sessions: %m");
+        grains_on_delete(f->grains, on_grain_deleted, f);
+        log_info("Grains run in the direct backend's sandbox, with the bridge '%s'.", f->grain_path);
+        return 0;
+}
+
 /* ---- signals ---- */
+
+static void on_grains_stopped(void *userdata) {
+        Front *f = userdata;
+
+        log_info("All grains stopped, exiting.");
+        (void) sd_event_exit(f->event, f->exit_code);
+}
+
+/* After the connections: no request can start a grain any more, so the grains stop for good. */
+static void stop_grains(Front *f) {
+        int r;
+
+        if (!f->grains) {
+                (void) sd_event_exit(f->event, f->exit_code);
+                return;
+        }
+        (void) sd_notify(false, "STATUS=Stopping the grains...");
+        r = grains_stop_all(f->grains, on_grains_stopped, f);
+        if (r < 0) {
+                log_warning_errno(r, "Failed to stop the grains gracefully; they are killed: %m");
+                (void) sd_event_exit(f->event, f->exit_code);
+        }
+}
 
 static void on_drained(Server *s, void *userdata) {
         Front *f = userdata;
 
-        log_info("All connections closed, exiting.");
-        (void) sd_event_exit(f->event, f->exit_code);
+        log_info("All connections closed.");
+        stop_grains(f);
 }
 
 static int on_terminate(sd_event_source *source, const struct signalfd_siginfo *si, void *userdata) {
@@ -860,7 +1028,7 @@ static int on_terminate(sd_event_source *source, const struct signalfd_siginfo *
                  server_n_connections(f->server));
         (void) sd_event_source_set_enabled(source, SD_EVENT_OFF);
         if (server_drain(f->server, f->config.drain_timeout_sec * USEC_PER_SEC, on_drained, f) < 0)
-                (void) sd_event_exit(f->event, 0);
+                stop_grains(f);
         return 0;
 }
 
@@ -884,6 +1052,16 @@ static int on_reload(sd_event_source *source, const struct signalfd_siginfo *si,
             c.https_port != f->config.https_port || c.n_ports != f->config.n_ports ||
             memcmp(c.ports, f->config.ports, sizeof c.ports) != 0 || !streq(c.bind_ip, f->config.bind_ip))
                 log_warning("BASE_URL, WILDCARD_HOST, BIND_IP and the ports change only with a restart.");
+        if (grain_settings_differ(&c, &f->config))
+                log_warning("The GRAIN_* keys but GRAIN_RESPONSE_TIMEOUT_SEC and GRAIN_SESSION_IDLE_SEC change "
+                            "only with a restart.");
+        c.grain_backend = f->config.grain_backend;
+        c.grain_idle_sec = f->config.grain_idle_sec;
+        c.grain_stop_timeout_sec = f->config.grain_stop_timeout_sec;
+        c.grain_memory_max = f->config.grain_memory_max;
+        c.grain_tasks_max = f->config.grain_tasks_max;
+        c.grain_nofile_max = f->config.grain_nofile_max;
+        c.grain_cpu_weight = f->config.grain_cpu_weight;
         free(c.base_url);
         c.base_url = TAKE_PTR(f->config.base_url);
         free(c.wildcard_host);
@@ -902,6 +1080,13 @@ static int on_reload(sd_event_source *source, const struct signalfd_siginfo *si,
         l = limits_of(&f->config);
         if (server_set_limits(f->server, &l) < 0)
                 log_warning("The new limits do not fit together, keeping the old ones.");
+        if (f->ui) {
+                UiConfig uc = ui_config_of(&f->config);
+
+                r = ui_set_config(f->ui, &uc);
+                if (r < 0)
+                        log_warning_errno(r, "Failed to apply the new grain session settings: %m");
+        }
         (void) load_shell(f);
         if (f->tls)
                 (void) load_tls(f);
@@ -942,8 +1127,24 @@ static void help(void) {
                "                        start when none is configured (overrides HTTPS_PORT=)\n"
                "     --bind-ip=ADDR     Listen on ADDR (overrides BIND_IP=)\n"
                "     --shell-dir=DIR    Serve the web shell from DIR\n"
-               "     --log-level=LEVEL  debug, info, notice, warning or err\n",
-               FRONT_DEV_PORT);
+               "     --log-level=LEVEL  debug, info, notice, warning or err\n"
+               "\n"
+               "Grains (granary.conf keys, with their defaults):\n"
+               "  GRAIN_BACKEND=auto             direct, systemd (not available yet) or auto (direct)\n"
+               "  GRAIN_IDLE_SEC=%u             a grain without connections stops after this (0: never)\n"
+               "  GRAIN_STOP_TIMEOUT_SEC=%u       SIGTERM to SIGKILL when a grain stops\n"
+               "  GRAIN_MEMORY_MAX=1G            memory of one grain: bytes, or with K, M, G or T (1024)\n"
+               "  GRAIN_TASKS_MAX=%u            processes and threads of one grain\n"
+               "  GRAIN_NOFILE_MAX=%u          open files per process\n"
+               "  GRAIN_CPU_WEIGHT=%u           CPU share (cgroup cpu.weight, 1...10000)\n"
+               "  GRAIN_RESPONSE_TIMEOUT_SEC=%u  until a grain's response head arrives (else 504)\n"
+               "  GRAIN_SESSION_IDLE_SEC=%u    an unused grain session ends\n"
+               "\n"
+               "Environment: GRANARY_GRAIN_PATH, the granary-grain bridge to run in grains (default: beside\n"
+               "granaryd, else " LIBEXECDIR "/granary-grain).\n",
+               FRONT_DEV_PORT, FRONT_GRAIN_IDLE_SEC, FRONT_GRAIN_STOP_TIMEOUT_SEC, FRONT_GRAIN_TASKS_MAX,
+               FRONT_GRAIN_NOFILE_MAX, FRONT_GRAIN_CPU_WEIGHT, FRONT_GRAIN_RESPONSE_TIMEOUT_SEC,
+               FRONT_GRAIN_SESSION_IDLE_SEC);
 }
 
 static int parse_port(const char *s, uint16_t *ret) {
@@ -958,6 +1159,9 @@ static int parse_port(const char *s, uint16_t *ret) {
 static void front_done(Front *f) {
         server_free(f->server);
         api_free(f->api);
+        ui_free(f->ui);
+        grains_free(f->grains);
+        free(f->grain_path);
         static_site_unref(f->shell);
         route_config_free(f->route);
         tls_context_free(f->tls);
@@ -1037,8 +1241,10 @@ int main(int argc, char *argv[]) {
         if (dev && !f.overrides.state_dir)
                 f.overrides.state_dir = "granary-dev";
 
+        /* Traversable, not listable: a grain's sandbox enters packages/<id>/ under it as the app's uid
+         * (65534 when granaryd runs as root); what is inside has modes of its own. */
         if (dev) {
-                r = mkdir_p(f.overrides.state_dir, 0700);
+                r = mkdir_p(f.overrides.state_dir, 0711);
                 if (r < 0) {
                         log_error_errno(r, "Failed to create the state directory '%s': %m", f.overrides.state_dir);
                         return 1;
@@ -1087,7 +1293,7 @@ int main(int argc, char *argv[]) {
         (void) sd_event_add_signal(f.event, NULL, SIGHUP, on_reload, &f);
         (void) sd_event_set_watchdog(f.event, true);
 
-        r = mkdir_p(f.config.state_dir, 0750);
+        r = mkdir_p(f.config.state_dir, 0751);
         if (r < 0) {
                 log_error_errno(r, "Failed to create '%s': %m", f.config.state_dir);
                 goto finish;
@@ -1131,6 +1337,9 @@ int main(int argc, char *argv[]) {
         r = load_shell(&f);
         if (r < 0)
                 goto finish;
+        r = setup_grains(&f, packages);
+        if (r < 0)
+                goto finish;
         {
                 ApiSettings settings = {
                         .base_url = f.config.base_url,
@@ -1138,6 +1347,8 @@ int main(int argc, char *argv[]) {
                         .version = PACKAGE_VERSION,
                         .cookie_secure = accounts_base_url_is_secure(f.config.base_url),
                         .packages_dir = packages,
+                        .grains = f.grains,
+                        .ui = f.ui,
                 };
                 r = api_new(f.event, f.store, &settings, &f.api);
                 if (r < 0) {

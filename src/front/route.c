@@ -133,6 +133,7 @@ typedef struct Authority {
         size_t name_len;
         bool ipv6;
         uint8_t addr[16];
+        size_t host_len;  /* the bytes before ":" port, brackets included */
         unsigned port; /* 0: none given */
 } Authority;
 
@@ -172,6 +173,7 @@ static int authority_parse(const char *p, size_t n, Authority *ret) {
                 a.name_len = i;
         }
 
+        a.host_len = i;
         if (i < n) {
                 if (p[i] != ':')
                         return -EINVAL;
@@ -180,6 +182,18 @@ static int authority_parse(const char *p, size_t n, Authority *ret) {
         }
 
         *ret = a;
+        return 0;
+}
+
+int route_authority_split(const char *host, size_t n, size_t *ret_name_len, unsigned *ret_port) {
+        Authority a;
+        int r;
+
+        r = authority_parse(host, n, &a);
+        if (r < 0)
+                return r;
+        *ret_name_len = a.host_len;
+        *ret_port = a.port;
         return 0;
 }
 

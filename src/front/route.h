@@ -75,6 +75,11 @@ const char *route_config_wildcard_pattern(const RouteConfig *c) _pure_;
  * digits and '-'); -ENOMEM. */
 int route_config_wildcard_origin(const RouteConfig *c, const char *id, char **ret);
 
+/* Splits a Host (or :authority) value, n bytes, into its name (a DNS name, or an IPv6 literal with its
+ * brackets: the first *ret_name_len bytes) and its port (0 when none is given). -EINVAL when it is no
+ * valid authority (route_host() calls it misdirected). Pure. */
+int route_authority_split(const char *host, size_t n, size_t *ret_name_len, unsigned *ret_port);
+
 /*
  * Classifies a Host (or :authority) value, n bytes, untrusted, with no terminating NUL needed. https:
  * whether the request came over TLS; it decides the port a Host without one means (80 or 443), which

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/wait.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <cmocka.h>
@@ -958,6 +959,224 @@ static void test_busy_and_cancel(void **state) {
         /* The rest go with the Api (teardown checks that no child is left). */
 }
 
+/* ---- grains ---- */
+
+#define APP_ID "07nwwgkeg6t63hqefg48ggq1hmvg5un8n6kgw4dusa7mwm0uyxn0"
+#define PACKAGE_ID "775c3399f994106a59348803b157de71"
+
+/* Grain endpoints on an Api with a real grain manager (nothing is started: these calls never connect).
+ * The app, its package and the grains are rows made directly in the store. */
+static void test_grains(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *grains_dir = NULL, *packages_dir = NULL, *sockets_dir = NULL;
+        char path[128], alice_grain[STORE_GRAIN_ID_LENGTH + 1], bob_grain[STORE_GRAIN_ID_LENGTH + 1];
+        Grains *grains = NULL;
+        Api *api = NULL;
+        Session alice, bob, admin;
+        ApiResponse *r;
+        json_t *j, *g;
+        int64_t alice_id, bob_id;
+
+        /* Without a grain manager: 503. */
+        make_user(f, "root-ish", NULL, true, &admin);
+        expect(CALL(f, .method = HTTP_METHOD_GET, .path = "/grains", .session = &admin), 503,
+               "Grains are not available on this server.");
+
+        grains_dir = path_join(f->dir, "grains");
+        packages_dir = path_join(f->dir, "packages");
+        sockets_dir = path_join(f->dir, "sockets");
+        assert_non_null(grains_dir);
+        assert_non_null(packages_dir);
+        assert_non_null(sockets_dir);
+        assert_int_equal(mkdir_p(packages_dir, 0755), 0);
+        {
+                GrainsConfig gc = {
+                        .grains_dir = grains_dir,
+                        .packages_dir = packages_dir,
+                        .sockets_dir = sockets_dir,
+                        .bridge_path = "/nonexistent/granary-grain",
+                        .uid = getuid() ?: 65534,
+                        .gid = getgid() ?: 65534,
+                };
+                ApiSettings settings = {
+                        .base_url = BASE_URL,
+                        .wildcard_host = "*.granary.localhost:6080",
+                        .version = "0.1.0",
+                        .cookie_secure = accounts_base_url_is_secure(BASE_URL),
+                        .grains = NULL,
+                };
+
+                assert_int_equal(grains_new(f->event, f->store, &gc, &grains), 0);
+                settings.grains = grains;
+                f->api = api_free(f->api);
+                assert_int_equal(api_new(f->event, f->store, &settings, &api), 0);
+                f->api = api;
+        }
+
+        alice_id = make_user(f, "alice", NULL, false, &alice);
+        bob_id = make_user(f, "bob", NULL, false, &bob);
+        assert_int_equal(store_app_add(f->store, APP_ID, "Test App", f->now), 0);
+        assert_int_equal(store_package_add(f->store, &(const StorePackage) { .id = (char *) PACKAGE_ID,
+                                                                             .app_id = (char *) APP_ID,
+                                                                             .app_version = 3,
+                                                                             .marketing_version = (char *) "3.0",
+                                                                             .manifest = (void *) "\0\0\0\0\0\0\0\0",
+                                                                             .manifest_size = 8,
+                                                                             .installed = f->now }),
+                         0);
+        store_grain_id_new(alice_grain);
+        store_grain_id_new(bob_grain);
+        assert_int_equal(store_grain_add(f->store, &(const StoreGrain) { .id = alice_grain, .owner_id = alice_id,
+                                                                         .package_id = (char *) PACKAGE_ID,
+                                                                         .title = (char *) "Alice's",
+                                                                         .created = f->now, .last_used = f->now },
+                                         NULL),
+                         0);
+        assert_int_equal(store_grain_add(f->store, &(const StoreGrain) { .id = bob_grain, .owner_id = bob_id,
+                                                                         .package_id = (char *) PACKAGE_ID,
+                                                                         .title = (char *) "Bob's",
+                                                                         .created = f->now, .last_used = f->now },
+                                         NULL),
+                         0);
+
+        /* What grains_create() would have made on disk. */
+        (void) snprintf(path, sizeof(path), "%s/%s/var", grains_dir, alice_grain);
+        assert_int_equal(mkdir_p(path, 0700), 0);
+
+        /* Routing: 404 for paths that are none, 405 with Allow. */
+        expect(CALL(f, .method = HTTP_METHOD_GET, .path = "/grains/x/nothing", .session = &alice), 404,
+               "No such API endpoint.");
+        r = CALL(f, .method = HTTP_METHOD_PUT, .path = "/grains/x", .session = &alice, .body = "{}");
+        assert_string_equal(resp_header(r, "Allow"), "GET, HEAD, PATCH, DELETE");
+        expect(r, 405, "Method not allowed.");
+        r = CALL(f, .method = HTTP_METHOD_GET, .path = "/grains/x/session", .session = &alice);
+        assert_string_equal(resp_header(r, "Allow"), "POST");
+        expect(r, 405, "Method not allowed.");
+        expect(CALL(f, .method = HTTP_METHOD_GET, .path = "/grains", .origin = ""), 401, "Not logged in.");
+
+        /* Alice sees her own grain, and only hers. */
+        r = CALL(f, .method = HTTP_METHOD_GET, .path = "/grains", .session = &alice);
+        j = resp_json(r);
+        assert_int_equal(json_array_size(json_object_get(j, "grains")), 1);
+        g = json_array_get(json_object_get(j, "grains"), 0);
+        assert_int_equal(json_object_size(g), 11);
+        assert_string_equal(json_str(g, "id"), alice_grain);
+        assert_string_equal(json_str(g, "title"), "Alice's");
+        assert_string_equal(json_str(g, "appId"), APP_ID);
+        assert_string_equal(json_str(g, "appTitle"), "Test App");
+        assert_string_equal(json_str(g, "packageId"), PACKAGE_ID);
+        assert_int_equal(json_integer_value(json_object_get(g, "appVersion")), 3);
+        assert_string_equal(json_str(g, "owner"), "alice");
+        assert_int_equal(json_integer_value(json_object_get(g, "created")), T0 / 1000);
+        assert_int_equal(json_integer_value(json_object_get(g, "lastUsed")), T0 / 1000);
+        assert_string_equal(json_str(g, "state"), "stopped");
+        assert_true(json_is_null(json_object_get(g, "memory")));
+        json_decref(j);
+        expect(r, 200, NULL);
+        expect(CALL(f, .method = HTTP_METHOD_GET, .path = "/grains?all=1", .session = &alice), 403,
+               "Only administrators may do that.");
+
+        /* Bob's grain is as invisible to her as one that does not exist. */
+        (void) snprintf(path, sizeof(path), "/grains/%s", bob_grain);
+        expect(CALL(f, .method = HTTP_METHOD_GET, .path = path, .session = &alice), 404, "No such grain.");
+        expect(CALL(f, .method = HTTP_METHOD_PATCH, .path = path, .session = &alice, .body = "{\"title\":\"x\"}"),
+               404, "No such grain.");
+        expect(CALL(f, .method = HTTP_METHOD_DELETE, .path = path, .session = &alice), 404, "No such grain.");
+        (void) snprintf(path, sizeof(path), "/grains/%s/stop", bob_grain);
+        expect(CALL(f, .method = HTTP_METHOD_POST, .path = path, .session = &alice), 404, "No such grain.");
+        (void) snprintf(path, sizeof(path), "/grains/%s/log", bob_grain);
+        expect(CALL(f, .method = HTTP_METHOD_GET, .path = path, .session = &alice), 404, "No such grain.");
+        expect(CALL(f, .method = HTTP_METHOD_GET, .path = "/grains/no-such!grain", .session = &alice), 404,
+               "No such grain.");
+
+        /* Renaming: the rules, then the new title. */
+        (void) snprintf(path, sizeof(path), "/grains/%s", alice_grain);
+        expect(CALL(f, .method = HTTP_METHOD_PATCH, .path = path, .session = &alice, .body = "{\"title\":\"\"}"), 400,
+               "A title has 1 to 256 bytes of text without control characters.");
+        expect(CALL(f, .method = HTTP_METHOD_PATCH, .path = path, .session = &alice,
+                    .body = "{\"title\":\"a\\u0007b\"}"),
+               400, "A title has 1 to 256 bytes of text without control characters.");
+        expect(CALL(f, .method = HTTP_METHOD_PATCH, .path = path, .session = &alice, .body = "{\"title\":1}"), 400,
+               "'title' must be a string.");
+        expect(CALL(f, .method = HTTP_METHOD_PATCH, .path = path, .session = &alice, .body = "{\"name\":\"x\"}"), 400,
+               "Unknown field 'name'.");
+        expect(CALL(f, .method = HTTP_METHOD_PATCH, .path = path, .session = &alice, .body = "{\"title\":\"x\"}",
+                    .csrf = ""),
+               403, "Cross-site request refused (Origin or X-CSRF-Token).");
+        r = CALL(f, .method = HTTP_METHOD_PATCH, .path = path, .session = &alice,
+                 .body = "{\"title\":\"Gr\\u00fcn\"}");
+        j = resp_json(r);
+        assert_string_equal(json_str(json_object_get(j, "grain"), "title"), "Gr\xc3\xbcn");
+        json_decref(j);
+        expect(r, 200, NULL);
+
+        /* The console of a grain that never ran is empty; bytes must be 1…1 MiB. */
+        (void) snprintf(path, sizeof(path), "/grains/%s/log?bytes=0", alice_grain);
+        expect(CALL(f, .method = HTTP_METHOD_GET, .path = path, .session = &alice), 400,
+               "'bytes' must be a number from 1 to 1048576.");
+        (void) snprintf(path, sizeof(path), "/grains/%s/log?bytes=1048577", alice_grain);
+        expect(CALL(f, .method = HTTP_METHOD_GET, .path = path, .session = &alice), 400,
+               "'bytes' must be a number from 1 to 1048576.");
+        (void) snprintf(path, sizeof(path), "/grains/%s/log?bytes=100", alice_grain);
+        r = CALL(f, .method = HTTP_METHOD_GET, .path = path, .session = &alice);
+        if (!r->content_type)
+                print_message("# got %d: %s\n", r->status, r->body ?: "(no body)");
+        assert_non_null(r->content_type);
+        assert_string_equal(r->content_type, "text/plain; charset=utf-8");
+        assert_int_equal(r->body_size, 0);
+        expect(r, 200, NULL);
+
+        /* POST /grains: what is refused before anything is made. */
+        expect(CALL(f, .method = HTTP_METHOD_POST, .path = "/grains", .session = &alice, .body = "{}"), 400,
+               "'appId' is missing.");
+        expect(CALL(f, .method = HTTP_METHOD_POST, .path = "/grains", .session = &alice,
+                    .body = "{\"appId\":\"" APP_ID "\",\"action\":-1}"),
+               400, "'action' must be 0 or more.");
+        expect(CALL(f, .method = HTTP_METHOD_POST, .path = "/grains", .session = &alice,
+                    .body = "{\"appId\":\"" APP_ID "\",\"user\":\"bob\"}"),
+               400, "'user' is for the control socket only.");
+        expect(CALL(f, .method = HTTP_METHOD_POST, .path = "/grains", .session = &alice,
+                    .body = "{\"appId\":\"nope\"}"),
+               404, "No such app.");
+        /* The control socket, with two admins and no "user", cannot guess for whom. */
+        make_user(f, "root-too", NULL, true, NULL);
+        expect(CALL(f, .method = HTTP_METHOD_POST, .path = "/grains", .caller = API_CALLER_CONTROL,
+                    .control_admin = true, .origin = "", .body = "{\"appId\":\"" APP_ID "\"}"),
+               400, "Say for which user (\"user\").");
+        expect(CALL(f, .method = HTTP_METHOD_POST, .path = "/grains", .caller = API_CALLER_CONTROL,
+                    .control_admin = true, .origin = "", .body = "{\"appId\":\"" APP_ID "\",\"user\":\"zed\"}"),
+               400, "No such user 'zed'.");
+
+        /* Sessions: this Api has no Ui. */
+        (void) snprintf(path, sizeof(path), "/grains/%s/session", alice_grain);
+        expect(CALL(f, .method = HTTP_METHOD_POST, .path = path, .session = &alice), 503,
+               "Grain sessions are not available on this server.");
+
+        /* Admins see everyone's, on the web with ?all=1 and on the control socket. */
+        r = CALL(f, .method = HTTP_METHOD_GET, .path = "/grains?all=1", .session = &admin);
+        j = resp_json(r);
+        assert_int_equal(json_array_size(json_object_get(j, "grains")), 2);
+        json_decref(j);
+        expect(r, 200, NULL);
+        r = CALL(f, .method = HTTP_METHOD_GET, .path = "/grains", .caller = API_CALLER_CONTROL, .control_admin = true,
+                 .origin = "");
+        j = resp_json(r);
+        assert_int_equal(json_array_size(json_object_get(j, "grains")), 2);
+        json_decref(j);
+        expect(r, 200, NULL);
+
+        /* Deleting: the row goes; a user who owns grains cannot be deleted before. */
+        expect(CALL(f, .method = HTTP_METHOD_DELETE, .path = "/users/bob", .session = &admin), 409,
+               "This user still owns grains.");
+        (void) snprintf(path, sizeof(path), "/grains/%s", bob_grain);
+        expect(CALL(f, .method = HTTP_METHOD_DELETE, .path = path, .session = &bob), 204, NULL);
+        expect(CALL(f, .method = HTTP_METHOD_GET, .path = path, .session = &bob), 404, "No such grain.");
+        expect(CALL(f, .method = HTTP_METHOD_DELETE, .path = "/users/bob", .session = &admin), 204, NULL);
+
+        f->api = api_free(f->api);
+        grains_free(grains);
+}
+
 int main(void) {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
         const struct CMUnitTest tests[] = {
@@ -969,6 +1188,7 @@ int main(void) {
                 T(test_control_socket),
                 T(test_errors),
                 T(test_busy_and_cancel),
+                T(test_grains),
         };
         sigset_t mask;
 

@@ -116,6 +116,104 @@ static void test_limits(void **state) {
         front_config_done(&c);
 }
 
+static void test_backend_names(void **state) {
+        for (int i = 0; i < _FRONT_GRAIN_BACKEND_MAX; i++)
+                assert_int_equal(front_grain_backend_from_string(front_grain_backend_to_string(i)), i);
+        assert_string_equal(front_grain_backend_to_string(FRONT_GRAIN_BACKEND_DIRECT), "direct");
+        assert_null(front_grain_backend_to_string(_FRONT_GRAIN_BACKEND_MAX));
+        assert_int_equal(front_grain_backend_from_string("none"), -EINVAL);
+        assert_int_equal(front_grain_backend_from_string(NULL), -EINVAL);
+}
+
+static void test_grain_defaults(void **state) {
+        FrontConfig c = {};
+        _cleanup_free_ char *error = NULL;
+        FrontConfigOverrides o = {.state_dir = dir};
+
+        assert_int_equal(front_config_load(NULL, true, &o, &c, NULL, &error), 0);
+        assert_int_equal(c.grain_backend, FRONT_GRAIN_BACKEND_AUTO);
+        assert_int_equal(c.grain_idle_sec, 120);
+        assert_int_equal(c.grain_stop_timeout_sec, 5);
+        assert_true(c.grain_memory_max == UINT64_C(1073741824));
+        assert_int_equal(c.grain_tasks_max, 512);
+        assert_int_equal(c.grain_nofile_max, 4096);
+        assert_int_equal(c.grain_cpu_weight, 100);
+        assert_int_equal(c.grain_response_timeout_sec, 60);
+        assert_int_equal(c.grain_session_idle_sec, 3600);
+        front_config_done(&c);
+}
+
+static void test_grain_keys(void **state) {
+        _cleanup_free_ char *p = write_conf("WILDCARD_HOST=*.g.test\n"
+                                            "GRAIN_BACKEND=direct\n"
+                                            "GRAIN_IDLE_SEC=0 # never\n"
+                                            "GRAIN_STOP_TIMEOUT_SEC=2\n"
+                                            "GRAIN_MEMORY_MAX=512M\n"
+                                            "GRAIN_TASKS_MAX=64\n"
+                                            "GRAIN_NOFILE_MAX=1024\n"
+                                            "GRAIN_CPU_WEIGHT=10000\n"
+                                            "GRAIN_RESPONSE_TIMEOUT_SEC=5\n"
+                                            "GRAIN_SESSION_IDLE_SEC=60\n");
+        _cleanup_strv_free_ char **warnings = NULL;
+        _cleanup_free_ char *error = NULL;
+        FrontConfig c = {};
+
+        assert_int_equal(front_config_load(p, false, NULL, &c, &warnings, &error), 0);
+        assert_int_equal(strv_length(warnings), 0);
+        assert_int_equal(c.grain_backend, FRONT_GRAIN_BACKEND_DIRECT);
+        assert_int_equal(c.grain_idle_sec, 0);
+        assert_int_equal(c.grain_stop_timeout_sec, 2);
+        assert_true(c.grain_memory_max == UINT64_C(536870912));
+        assert_int_equal(c.grain_tasks_max, 64);
+        assert_int_equal(c.grain_nofile_max, 1024);
+        assert_int_equal(c.grain_cpu_weight, 10000);
+        assert_int_equal(c.grain_response_timeout_sec, 5);
+        assert_int_equal(c.grain_session_idle_sec, 60);
+        front_config_done(&c);
+
+        /* systemd is a value the file may hold today; granaryd refuses it at start, not the parser */
+        free(p);
+        p = write_conf("WILDCARD_HOST=*.g.test\nGRAIN_BACKEND=systemd\nGRAIN_MEMORY_MAX=17179869184\n");
+        assert_int_equal(front_config_load(p, false, NULL, &c, NULL, &error), 0);
+        assert_int_equal(c.grain_backend, FRONT_GRAIN_BACKEND_SYSTEMD);
+        assert_true(c.grain_memory_max == UINT64_C(17179869184));
+        front_config_done(&c);
+}
+
+static void test_size(void **state) {
+        uint64_t v = 7;
+
+        assert_int_equal(front_config_parse_size("0", UINT64_MAX, &v), 0);
+        assert_true(v == 0);
+        assert_int_equal(front_config_parse_size("1536", UINT64_MAX, &v), 0);
+        assert_true(v == 1536);
+        assert_int_equal(front_config_parse_size("4K", UINT64_MAX, &v), 0);
+        assert_true(v == 4096);
+        assert_int_equal(front_config_parse_size("3M", UINT64_MAX, &v), 0);
+        assert_true(v == UINT64_C(3) << 20);
+        assert_int_equal(front_config_parse_size("2G", UINT64_MAX, &v), 0);
+        assert_true(v == UINT64_C(2) << 30);
+        assert_int_equal(front_config_parse_size("1T", UINT64_MAX, &v), 0);
+        assert_true(v == UINT64_C(1) << 40);
+        assert_int_equal(front_config_parse_size("16383P", UINT64_MAX, &v), -EINVAL);
+        v = 7;
+        assert_int_equal(front_config_parse_size("", UINT64_MAX, &v), -EINVAL);
+        assert_int_equal(front_config_parse_size("M", UINT64_MAX, &v), -EINVAL);
+        assert_int_equal(front_config_parse_size("1m", UINT64_MAX, &v), -EINVAL);
+        assert_int_equal(front_config_parse_size("1MB", UINT64_MAX, &v), -EINVAL);
+        assert_int_equal(front_config_parse_size("1 M", UINT64_MAX, &v), -EINVAL);
+        assert_int_equal(front_config_parse_size("1.5G", UINT64_MAX, &v), -EINVAL);
+        assert_int_equal(front_config_parse_size("-1", UINT64_MAX, &v), -EINVAL);
+        assert_int_equal(front_config_parse_size("+1", UINT64_MAX, &v), -EINVAL);
+        assert_int_equal(front_config_parse_size("0x10", UINT64_MAX, &v), -EINVAL);
+        /* overflow, past max, and a shift past 64 bits */
+        assert_int_equal(front_config_parse_size("18446744073709551616", UINT64_MAX, &v), -ERANGE);
+        assert_int_equal(front_config_parse_size("1025", 1024, &v), -ERANGE);
+        assert_int_equal(front_config_parse_size("16777216T", UINT64_MAX, &v), -ERANGE);
+        assert_int_equal(front_config_parse_size("2K", 2047, &v), -ERANGE);
+        assert_true(v == 7);
+}
+
 static void check_refused(const char *text, const char *message) {
         _cleanup_free_ char *p = write_conf(text);
         _cleanup_free_ char *error = NULL;
@@ -141,6 +239,21 @@ static void test_refused(void **state) {
         check_refused("WILDCARD_HOST=*.x.test\nMAX_CONNECTIONS=-1\n", "MAX_CONNECTIONS: expected a number");
         check_refused("WILDCARD_HOST=*.x.test\nHEADER_TIMEOUT_SEC=10s\n", "HEADER_TIMEOUT_SEC");
         check_refused("WILDCARD_HOST=*.x.test\nnot a line\n", "granary.conf:2");
+        check_refused("WILDCARD_HOST=*.x.test\nGRAIN_BACKEND=docker\n",
+                      "granary.conf:2: GRAIN_BACKEND: expected 'direct', 'systemd' or 'auto'");
+        check_refused("WILDCARD_HOST=*.x.test\nGRAIN_BACKEND=Direct\n", "GRAIN_BACKEND");
+        check_refused("WILDCARD_HOST=*.x.test\nGRAIN_MEMORY_MAX=512MB\n", "granary.conf:2: GRAIN_MEMORY_MAX");
+        check_refused("WILDCARD_HOST=*.x.test\nGRAIN_MEMORY_MAX=15M\n", "GRAIN_MEMORY_MAX: expected a size");
+        check_refused("WILDCARD_HOST=*.x.test\nGRAIN_MEMORY_MAX=2048T\n", "GRAIN_MEMORY_MAX");
+        check_refused("WILDCARD_HOST=*.x.test\nGRAIN_IDLE_SEC=2m\n", "GRAIN_IDLE_SEC: expected a number");
+        check_refused("WILDCARD_HOST=*.x.test\nGRAIN_STOP_TIMEOUT_SEC=0\n",
+                      "GRAIN_STOP_TIMEOUT_SEC: expected a number from 1 to 600");
+        check_refused("WILDCARD_HOST=*.x.test\nGRAIN_TASKS_MAX=4\n", "GRAIN_TASKS_MAX");
+        check_refused("WILDCARD_HOST=*.x.test\nGRAIN_NOFILE_MAX=10\n", "GRAIN_NOFILE_MAX");
+        check_refused("WILDCARD_HOST=*.x.test\nGRAIN_CPU_WEIGHT=0\n", "GRAIN_CPU_WEIGHT");
+        check_refused("WILDCARD_HOST=*.x.test\nGRAIN_CPU_WEIGHT=10001\n", "GRAIN_CPU_WEIGHT");
+        check_refused("WILDCARD_HOST=*.x.test\nGRAIN_RESPONSE_TIMEOUT_SEC=0\n", "GRAIN_RESPONSE_TIMEOUT_SEC");
+        check_refused("WILDCARD_HOST=*.x.test\nGRAIN_SESSION_IDLE_SEC=\n", "GRAIN_SESSION_IDLE_SEC");
 }
 
 static void test_missing_file(void **state) {
@@ -163,6 +276,10 @@ int main(void) {
                 cmocka_unit_test(test_dev_defaults),
                 cmocka_unit_test(test_sandstorm_conf),
                 cmocka_unit_test(test_limits),
+                cmocka_unit_test(test_backend_names),
+                cmocka_unit_test(test_grain_defaults),
+                cmocka_unit_test(test_grain_keys),
+                cmocka_unit_test(test_size),
                 cmocka_unit_test(test_refused),
                 cmocka_unit_test(test_missing_file),
         };

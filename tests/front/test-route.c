@@ -68,6 +68,30 @@ static void test_kind_strings(void **state) {
         assert_int_equal(route_kind_from_string(NULL), -EINVAL);
 }
 
+static void test_authority_split(void **state) {
+        size_t n;
+        unsigned port;
+
+        (void) state;
+        assert_int_equal(route_authority_split("granary.localhost:6080", 22, &n, &port), 0);
+        assert_int_equal(n, 17);
+        assert_int_equal(port, 6080);
+        assert_int_equal(route_authority_split("example.org", 11, &n, &port), 0);
+        assert_int_equal(n, 11);
+        assert_int_equal(port, 0);
+        assert_int_equal(route_authority_split("[::1]:443", 9, &n, &port), 0);
+        assert_int_equal(n, 5);
+        assert_int_equal(port, 443);
+        assert_int_equal(route_authority_split("[::1]", 5, &n, &port), 0);
+        assert_int_equal(n, 5);
+        assert_int_equal(port, 0);
+        assert_int_equal(route_authority_split("a.b:0", 5, &n, &port), -EINVAL);
+        assert_int_equal(route_authority_split("a.b:65536", 9, &n, &port), -EINVAL);
+        assert_int_equal(route_authority_split("a.b:", 4, &n, &port), -EINVAL);
+        assert_int_equal(route_authority_split("u@a.b", 5, &n, &port), -EINVAL);
+        assert_int_equal(route_authority_split("", 0, &n, &port), -EINVAL);
+}
+
 static void test_every_kind(void **state) {
         _cleanup_(route_config_freep) RouteConfig *c =
                 config("http://granary.localhost:6080", "*.granary.localhost:6080");
@@ -428,6 +452,7 @@ static void test_bad_config(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_kind_strings),
+                cmocka_unit_test(test_authority_split),
                 cmocka_unit_test(test_every_kind),
                 cmocka_unit_test(test_case_insensitive),
                 cmocka_unit_test(test_ports),

@@ -290,3 +290,88 @@ header() {
                 { i = index($0, ":"); if (i && tolower(substr($0, 1, i - 1)) == tolower(n)) { v = substr($0, i + 1); sub(/^[ \t]+/, "", v) } }
                 END { printf "%s", v }'
 }
+
+# ------------------------------------------------------------------------------------------------
+# Grains: the test app (testapp/) installed and run as grains, reached through session hosts
+
+# The app id of testapp/testapp.keyring.
+TESTAPP_ID=07nwwgkeg6t63hqefg48ggq1hmvg5un8n6kgw4dusa7mwm0uyxn0
+
+# grains_skip_unless_possible: skips the whole script (plan and exit 0) when grains cannot run here: no
+# bridge, no packed test app, or no user namespaces for the direct backend's sandbox.
+grains_skip_unless_possible() {
+        local why=''
+        if [ -z "${GRANARY_GRAIN_PATH:-}" ] || [ ! -x "$GRANARY_GRAIN_PATH" ]; then
+                why="granary-grain is not built (GRANARY_GRAIN_PATH)"
+        elif [ ! -f "${TESTAPP_DIR:-}/testapp-v1.spk" ] || [ ! -f "$TESTAPP_DIR/testapp-v2.spk" ]; then
+                why="the test app is not packed (TESTAPP_DIR)"
+        elif [ "$(cat /proc/sys/user/max_user_namespaces 2>/dev/null || echo 0)" -eq 0 ]; then
+                why="user namespaces are not available for the direct backend's sandbox"
+        fi
+        if [ -n "$why" ]; then
+                skip "$why"
+                done_testing
+                exit 0
+        fi
+        # The sandbox enters STATE_DIR/packages/<id>/ as the app's uid (65534 when the tests run as root):
+        # the directories above it must let it through.
+        chmod 0711 "$TAP_TMP"
+}
+
+# grains_conf FILE KEY=VALUE...: a granary.conf for grain tests (the default limits, unless given).
+grains_conf() {
+        local f=$1
+        shift
+        write_conf "$f" "$@"
+}
+
+# g ARGS...: the granary CLI, pointed at the granaryd of $state.
+g() {
+        "$GRANARY" --dev "$state" "$@"
+}
+
+# jq_file FILE EXPR: a Python expression over the JSON in FILE (as j), printed.
+jq_file() {
+        "$PYTHON" -c 'import json, sys; j = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2" 2>&1
+}
+
+# session_open GRAIN_ID [PATH [GRANARY ARGS...]]: `granary grain open`, then the URL it printed fetched
+# with curl -L and a cookie jar, as a person's browser would. Sets s_url, s_host (ui-….localhost:PORT),
+# s_origin, s_jar, s_init_status (of the /_sandstorm-init answer) and s_status (of where it led); the
+# answer's body is in $TAP_TMP/.sbody. Returns 1 when no URL was printed.
+S_N=0
+session_open() {
+        local id=$1 path=${2:-/}
+        shift 2 2>/dev/null || shift $#
+        S_N=$((S_N + 1))
+        s_jar=$TAP_TMP/jar-$S_N
+        s_url=$(g grain open "$id" --path "$path" "$@") || return 1
+        s_origin=${s_url%%/_sandstorm-init*}
+        s_host=${s_origin#*://}
+        s_status=$(hc -L -c "$s_jar" -b "$s_jar" -o "$TAP_TMP/.sbody" -D "$TAP_TMP/.sheaders" -w '%{http_code}' "$s_url")
+        s_init_status=$(head -1 "$TAP_TMP/.sheaders" | awk '{ print $2 }')
+}
+
+# sreq PATH [CURL ARGS...]: a request in the last session (its cookie jar) to PATH on its host; prints the
+# status; the body in $TAP_TMP/.sbody, the head in $TAP_TMP/.sheaders.
+sreq() {
+        local path=$1
+        shift
+        hc -b "$s_jar" -o "$TAP_TMP/.sbody" -D "$TAP_TMP/.sheaders" -w '%{http_code}' "$@" "$s_origin$path"
+}
+
+# grain_state ID: the grain's "state" as the API gives it.
+grain_state() {
+        curl -sS --unix-socket "$state/control.sock" "http://localhost/api/v1/grains/$1" >"$TAP_TMP/.gstate" &&
+                jq_file "$TAP_TMP/.gstate" 'j["grain"]["state"]'
+}
+
+# wait_grain_state ID STATE [SECONDS]: the grain reaches STATE within SECONDS (10).
+wait_grain_state() {
+        local i
+        for i in $(seq $((${3:-10} * 10))); do
+                [ "$(grain_state "$1")" = "$2" ] && return 0
+                sleep 0.1
+        done
+        return 1
+}
