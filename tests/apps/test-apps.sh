@@ -1,10 +1,11 @@
 #!/bin/sh
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# The example apps (contrib/apps/notes, headers, wsecho), each built binary started directly on a free
-# loopback port: notes adds, lists and shows notes, keeps them across a restart and greets the user;
-# headers dumps exactly what it received; wsecho completes RFC 6455's sample handshake and echoes
-# masked frames. Then each .spk the build made must pass spk verify and hold what its command needs.
+# The example apps (contrib/apps/hello, notes, headers, wsecho), each built binary started directly on a
+# free loopback port: hello answers every request with its page over one kept-alive connection; notes
+# adds, lists and shows notes, keeps them across a restart and greets the user; headers dumps exactly
+# what it received; wsecho completes RFC 6455's sample handshake and echoes masked frames. Then each
+# .spk the build made must pass spk verify and hold what its command needs.
 . "$SOURCE_ROOT/tests/lib/tap.sh"
 
 PYTHON=/usr/bin/python3
@@ -140,9 +141,42 @@ def response(status, ctype, body, close=False):
             (b"Connection: close\r\n" if close else b"") + b"\r\n" + body)
 
 
+# ---- hello ----
+
+if what == "hello-keepalive":
+    # Many requests on one connection, some pipelined: each gets the same page, in order, and the
+    # connection stays open until the client says close. A body is read and dropped.
+    s = connect()
+    s.sendall(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+    head = read_head(s)
+    check(head.startswith(b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"), "head %r" % head)
+    check(b"Connection: close" not in head, "the first answer closes: %r" % head)
+    n = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+    page = read_exact(s, n)
+    check(page.startswith(b"<!DOCTYPE html>") and b"<h1>Hello from granary!</h1>" in page, "page %r" % page)
+    one = response(b"200 OK", b"text/html; charset=utf-8", page)
+    for i in range(50):
+        s.sendall(b"GET /%d HTTP/1.1\r\nHost: h\r\n\r\n" % i)
+        got = read_exact(s, len(one))
+        check(got == one, "request %d on the same connection: %r" % (i + 2, got))
+    s.sendall(b"POST /form HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc"
+              b"HEAD / HTTP/1.1\r\nHost: h\r\n\r\n"
+              b"GET /last HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+    got = read_all(s)
+    want = one + one[:-len(page)] + response(b"200 OK", b"text/html; charset=utf-8", page, close=True)
+    check(got == want, "pipelined POST, HEAD, close:\nwant %r\ngot  %r" % (want, got))
+
+elif what == "hello-http10":
+    # HTTP/1.0 without keep-alive gets its answer and the connection closed.
+    s = connect()
+    s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    got = read_all(s)
+    check(got.startswith(b"HTTP/1.1 200 OK\r\n") and b"\r\nConnection: close\r\n" in got and
+          got.endswith(b"</html>\n"), "got %r" % got)
+
 # ---- notes ----
 
-if what == "notes-head":
+elif what == "notes-head":
     s = connect()
     s.sendall(b"HEAD /notes/1.txt HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
     got = read_all(s)
@@ -356,13 +390,32 @@ else:
     sys.exit(2)
 EOF
 
-for app in notes headers wsecho; do
+for app in hello notes headers wsecho; do
         if [ ! -x "$APPS_BUILD_DIR/$app/$app" ]; then
                 not_ok "$app is built"; diag "no $APPS_BUILD_DIR/$app/$app: run ninja before meson test"
                 done_testing
                 exit 1
         fi
 done
+
+# ---- hello ----
+
+port=$(free_port)
+url=http://127.0.0.1:$port
+started "hello starts" hello.log "$APPS_BUILD_DIR/hello/hello" "$port"
+pid=$app_pid
+expect "hello: 200" 200 "$(get h1 "$url/any/path?x")"
+expect "hello's page is HTML" "text/html; charset=utf-8" "$(header h1 Content-Type)"
+has "hello's page greets" h1.b "<h1>Hello from granary!</h1>"
+expect "its length is the page's" "$(wc -c <h1.b | tr -d ' ')" "$(header h1 Content-Length)"
+check "keep-alive: 50 requests on one connection, pipelining, a body, HEAD, close" \
+        "$PYTHON" raw.py "$port" hello-keepalive
+check "HTTP/1.0 is answered and closed" "$PYTHON" raw.py "$port" hello-http10
+expect "a request without Host: 400" 400 "$(get h2 -H 'Host:' "$url/")"
+expect "still serving after all that" 200 "$(get h3 "$url/")"
+expect "hello logs where it listens" "hello: listening on 127.0.0.1:$port" "$(head -n 1 hello.log)"
+if stop "$pid"; then ok "hello exits 0 on SIGTERM"; else not_ok "hello exit status"; fi
+expect "and says so" "hello: stopping" "$(tail -n 1 hello.log)"
 
 # ---- notes ----
 
@@ -486,7 +539,7 @@ if stop "$pid"; then ok "wsecho exits 0 on SIGTERM"; else not_ok "wsecho exit st
 
 # ---- the packages ----
 
-for app in notes headers wsecho; do
+for app in hello notes headers wsecho; do
         bin=$APPS_BUILD_DIR/$app/$app
         if LC_ALL=C readelf -lW "$bin" 2>/dev/null | grep -q 'INTERP'; then
                 not_ok "$app is linked statically"

@@ -3,10 +3,12 @@
 # Package definition for the example app `hello`, in the shape `spk init -p 8000 -- /hello 8000`
 # writes, filled in.
 #
-# Pack it from the build tree, where meson puts the static binary `hello` next to copies of this
-# file and icon.svg (contrib/apps/hello/meson.build):
+# The build packs it (contrib/apps/hello/meson.build): meson puts the static binary `hello` next to
+# copies of this file and icon.svg in build/contrib/apps/hello/ and runs there, with granary-grain as
+# the bridge to include:
 #
-#   cd build/contrib/apps/hello && spk pack -k ../../../../contrib/apps/hello/example.keyring hello.spk
+#   cd build/contrib/apps/hello && SPK_BRIDGE_PATH=../../../src/grain/granary-grain \
+#           spk pack -k ../../../../contrib/apps/hello/example.keyring hello.spk
 #
 # example.keyring holds the key of the app ID below. It is a published example key (its seed is
 # SHA-256 of "granary example app: hello"), good for demos and tests only: never sign a real
@@ -94,20 +96,23 @@ const pkgdef :Spk.PackageDefinition = (
     ]
   ),
 
-  # No fileList: everything the package needs is listed here. sandstorm-manifest has to be named
-  # because the root is not included as a whole ("."); spk adds dev/, tmp/, var/ and proc/cpuinfo
-  # itself.
-  alwaysInclude = [ "hello", "sandstorm-manifest" ],
+  # No fileList: everything the package needs is listed here. The root is not included as a whole
+  # ("."), so what spk would otherwise add by itself is named: the manifest, and the bridge and its
+  # configuration, which the command below runs. spk adds dev/, tmp/, var/ and proc/cpuinfo itself.
+  alwaysInclude = [
+    "hello",
+    "sandstorm-manifest",
+    "sandstorm-http-bridge",
+    "sandstorm-http-bridge-config",
+  ],
 
   # No bridgeConfig: hello needs no permissions or roles.
 );
 
 const myCommand :Spk.Manifest.Command = (
-  # `spk init -p 8000` would write ["/sandstorm-http-bridge", "8000", "--", "/hello", "8000"].
-  # granary has no sandstorm-http-bridge binary yet, and a command naming it would make spk pack
-  # look for one to include, so for now the app is started directly. Put the bridge back in front
-  # once granary-grain can stand in for it at /sandstorm-http-bridge.
-  argv = ["/hello", "8000"],
+  # Here we define the command used to start up your server. The bridge listens for the platform and
+  # forwards each request to the app on 127.0.0.1:8000.
+  argv = ["/sandstorm-http-bridge", "8000", "--", "/hello", "8000"],
   environ = [
     # Note that this defines the *entire* environment seen by your app.
     (key = "PATH", value = "/usr/local/bin:/usr/bin:/bin"),
