@@ -1,9 +1,10 @@
 #!/bin/sh
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# Runs the browser test of the web shell (test-shell.mjs). First installs playwright-core as
+# Runs a browser test of the web shell: the script named by $1, test-shell.mjs by default (see
+# lib.mjs for what they share). First installs playwright-core as
 # package-lock.json pins it, with `npm ci`, when node_modules is missing or older than the lockfile.
-# npm's output is shown as TAP diagnostics only when it fails; test-shell.mjs then says SKIP with the
+# npm's output is shown as TAP diagnostics only when it fails; the test then says SKIP with the
 # reason. Expects GRANARYD, GRANARY and SHELL_DIR in the environment, as meson.build sets them.
 set -u
 cd "$(dirname "$0")" || exit 1
@@ -26,4 +27,8 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
         fi
 fi
 
-exec node test-shell.mjs
+script=${1:-test-shell.mjs}
+case $script in
+*/* | '') echo "Bail out! $script: a script beside test-shell.sh, by its name"; exit 1 ;;
+esac
+exec node "$script"

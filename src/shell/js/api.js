@@ -64,6 +64,68 @@ export async function api(method, path, body) {
         return data;
 }
 
+// GET of a text/plain resource under /api/v1 (a grain's log): its text, or ApiError.
+export async function apiText(path) {
+        let response;
+        try {
+                response = await fetch('/api/v1' + path,
+                        { headers: { Accept: 'text/plain' }, credentials: 'same-origin', cache: 'no-store' });
+        } catch {
+                throw new ApiError(0, 'The server cannot be reached. Check the connection and try again.');
+        }
+        const text = await response.text();
+        if (!response.ok) {
+                let message = `The server answered ${response.status} ${response.statusText}.`.replace(' .', '.');
+                try {
+                        const data = JSON.parse(text);
+                        if (typeof data?.error === 'string' && data.error)
+                                message = data.error;
+                } catch {
+                        // not JSON: the status says it
+                }
+                throw new ApiError(response.status, message);
+        }
+        return text;
+}
+
+// POST /apps with the package FILE as the body. fetch() cannot tell how far an upload got, so this is
+// XMLHttpRequest: onProgress(sent, total) while the body goes out, then onProgress(total, total) once
+// the server has it all and is verifying. Resolves to the answer ({app, package, outcome}).
+export function uploadPackage(file, onProgress = () => {}) {
+        return new Promise((resolve, reject) => {
+                const xhr = new XMLHttpRequest();
+                xhr.open('POST', '/api/v1/apps');
+                xhr.withCredentials = true;
+                xhr.responseType = 'text';
+                xhr.setRequestHeader('Accept', 'application/json');
+                xhr.setRequestHeader('Content-Type', 'application/octet-stream');
+                if (csrfToken)
+                        xhr.setRequestHeader('X-CSRF-Token', csrfToken);
+                xhr.upload.addEventListener('progress', (e) => onProgress(e.loaded, e.lengthComputable ? e.total : file.size));
+                xhr.upload.addEventListener('load', () => onProgress(file.size, file.size));
+                xhr.addEventListener('error', () => reject(new ApiError(0,
+                        'The upload broke off. Check the connection and try again.')));
+                xhr.addEventListener('abort', () => reject(new ApiError(0, 'The upload was cancelled.')));
+                xhr.addEventListener('load', () => {
+                        let data = null;
+                        try {
+                                data = xhr.responseText ? JSON.parse(xhr.responseText) : null;
+                        } catch {
+                                data = null;
+                        }
+                        if (xhr.status >= 200 && xhr.status < 300) {
+                                resolve(data);
+                                return;
+                        }
+                        const message = typeof data?.error === 'string' && data.error
+                                ? data.error
+                                : `The server answered ${xhr.status} ${xhr.statusText}.`.replace(' .', '.');
+                        reject(new ApiError(xhr.status, message, data));
+                });
+                xhr.send(file);
+        });
+}
+
 export function getStatus() {
         return api('GET', '/status');
 }
@@ -83,6 +145,19 @@ export async function getSession() {
 
 export function userPath(name, suffix = '') {
         return '/users/' + encodeURIComponent(name) + suffix;
+}
+
+export function appPath(id, suffix = '') {
+        return '/apps/' + encodeURIComponent(id) + suffix;
+}
+
+export function grainPath(id, suffix = '') {
+        return '/grains/' + encodeURIComponent(id) + suffix;
+}
+
+// The shell's page for one grain.
+export function grainPage(id) {
+        return '/grain?id=' + encodeURIComponent(id);
 }
 
 // el('p', {class: 'note'}, 'text', child…): an element built without HTML parsing, so that no name or
@@ -108,6 +183,18 @@ export function formatTime(ms) {
         if (ms === null || ms === undefined)
                 return 'never';
         return new Date(ms).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+}
+
+// 1536 → "1.5 KiB".
+export function formatBytes(n) {
+        const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
+        let i = 0;
+        let v = Number(n) || 0;
+        while (v >= 1024 && i < units.length - 1) {
+                v /= 1024;
+                i++;
+        }
+        return i === 0 ? `${v} bytes` : `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
 }
 
 // "in 3 minutes" from a Retry-After value in seconds.

@@ -1,8 +1,9 @@
 // The home page: who you are and your account (display name, password, two-factor sign-in); for
-// admins also the server's status and its users.
+// admins also the server's status and its users. Your grains and the installed apps are apps.js's.
 import {
         api, el, formatTime, getSession, getStatus, handleForm, setCsrfToken, toLogin, userPath, ApiError, FormError,
 } from './api.js';
+import { startApps } from './apps.js';
 
 const $ = (id) => document.getElementById(id);
 let me = null;
@@ -242,10 +243,10 @@ function userRow(u) {
                 self ? 'You cannot delete your own account.' : null));
         return el('tr', {},
                 el('th', { scope: 'row' }, u.name, self ? el('span', { class: 'tag' }, 'you') : null),
-                el('td', {}, display),
-                el('td', {}, u.admin ? 'yes' : 'no'),
-                el('td', {}, u.totp ? 'on' : 'off'),
-                el('td', {}, formatTime(u.lastLogin)),
+                el('td', { 'data-label': 'Display name' }, display),
+                el('td', { 'data-label': 'Admin' }, u.admin ? 'yes' : 'no'),
+                el('td', { 'data-label': 'Two-factor' }, u.totp ? 'on' : 'off'),
+                el('td', { 'data-label': 'Last sign-in' }, formatTime(u.lastLogin)),
                 el('td', { class: 'actions-cell' }, actions));
 }
 
@@ -291,8 +292,9 @@ async function start() {
                 if (!(await reloadMe()))
                         return;
                 $('main').hidden = false;
-                if (me.admin)
-                        await Promise.all([loadStatus(), loadUsers()]);
+                $('sections').hidden = false;
+                await Promise.all([startApps(me, sessionGone), me.admin ? loadStatus() : null,
+                        me.admin ? loadUsers() : null]);
         } catch (e) {
                 showPageError(e);
         }
