@@ -6,8 +6,9 @@
  *   parent: [cgroup: sandbox-<random> made under cgroup_dir, limits written]
  *           clone3(CLONE_NEWUSER|NEWNS|NEWPID|NEWNET|NEWIPC|NEWUTS|NEWCGROUP|PIDFD[|INTO_CGROUP])
  *   parent: writes setgroups, uid_map "1000 <host_uid> 1", gid_map; then one byte on the go pipe
- *   child:  waits for the byte; uid/gid 1000 (and no supplementary groups when the parent could drop them)
- *           opens the package dir, /var's dir, the bridge and the host's /dev nodes (O_PATH)
+ *   child:  waits for the byte; opens the package dir, /var's dir, the bridge and the host's /dev nodes
+ *           (O_PATH) with granaryd's credentials still; then uid/gid 1000 (and no supplementary groups
+ *           when the parent could drop them)
  *           mounts / private; the new root is a tmpfs at STAGING (this mount namespace's copy of the host's
  *           /tmp), in which every top-level entry of the package is bound read-only, nosuid, nodev (or
  *           copied, for a symlink) except var, tmp, dev, proc, sys and sandstorm-http-bridge; then
@@ -485,14 +486,9 @@ static _noreturn_ void sandbox_child(SandboxChild *sc) {
                 child_fail(sc, STEP_WAIT, errno ?: ECANCELED);
         safe_close(sc->go_fd);
 
-        if (sc->drop_groups && setgroups(0, NULL) < 0)
-                child_fail(sc, STEP_IDS, errno);
-        if (setresgid(SANDBOX_GID, SANDBOX_GID, SANDBOX_GID) < 0 || setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID) < 0)
-                child_fail(sc, STEP_IDS, errno);
-        /* After the id change, which clears it. The parent is outside this PID namespace. */
-        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
-                child_fail(sc, STEP_IDS, errno);
-
+        /* Opened while the credentials are still granaryd's (the id maps change how they read, not what
+         * they are): so the grain's own uid needs no way through the directories above its package and
+         * storage, which can stay private to granaryd. */
         package_fd = open(c->package_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (package_fd < 0)
                 child_fail(sc, STEP_OPEN_PACKAGE, errno);
@@ -509,6 +505,14 @@ static _noreturn_ void sandbox_child(SandboxChild *sc) {
                 if (dev_fds[i] < 0)
                         child_fail(sc, STEP_OPEN_DEV, errno);
         }
+
+        if (sc->drop_groups && setgroups(0, NULL) < 0)
+                child_fail(sc, STEP_IDS, errno);
+        if (setresgid(SANDBOX_GID, SANDBOX_GID, SANDBOX_GID) < 0 || setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID) < 0)
+                child_fail(sc, STEP_IDS, errno);
+        /* After the id change, which clears it. The parent is outside this PID namespace. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+                child_fail(sc, STEP_IDS, errno);
 
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
                 child_fail(sc, STEP_PRIVATE, errno);
