@@ -134,6 +134,7 @@ typedef struct Bridge {
         usec_t start_usec;
         usec_t next_probe_usec;
         bool probe_warned;
+        unsigned probes_failed;
         usec_t idle_since_usec;
         usec_t kill_usec;
         usec_t accept_pause_usec; /* accept() ran out of descriptors or memory: retry then */
@@ -610,7 +611,9 @@ static void bridge_ready(Bridge *b) {
 static void probe_failed(Bridge *b) {
         usec_t now = now_usec();
 
-        b->next_probe_usec = now + GRAIN_PROBE_INTERVAL_USEC;
+        b->next_probe_usec = now + (b->probes_failed < 4 ? GRAIN_PROBE_FIRST_USEC << b->probes_failed
+                                                          : GRAIN_PROBE_INTERVAL_USEC);
+        b->probes_failed++;
         if (!b->probe_warned && now - b->start_usec >= GRAIN_PROBE_WARN_USEC) {
                 bridge_log("App isn't listening for TCP connections after 30 seconds; still trying.");
                 b->probe_warned = true;
