@@ -62,7 +62,7 @@
 #define SWEEP_INTERVAL_USEC (3600 * USEC_PER_SEC)
 /* Kept-alive connections to a grain: how many per grain, and how long one may idle. An open connection
  * keeps a grain running, so the idle time stays well below GRAIN_IDLE_SEC. */
-#define UI_POOL_MAX_PER_GRAIN 8U
+#define UI_POOL_MAX_PER_GRAIN 64U
 #define UI_POOL_IDLE_MAX_USEC (30 * USEC_PER_SEC)
 
 typedef struct Front {
