@@ -146,6 +146,29 @@ static size_t text_width(const char *s) {
         return w;
 }
 
+/* Prints cells, n_columns to a row (the first row the header), in columns two spaces apart. The exit
+ * status: 0, or 1 when stdout failed. */
+static int print_table(char **cells, size_t n_columns) {
+        size_t n_rows = strv_length(cells) / n_columns;
+        _cleanup_free_ size_t *width = calloc(n_columns, sizeof(size_t));
+
+        if (!width)
+                return log_oom(), 1;
+        for (size_t row = 0; row < n_rows; row++)
+                for (size_t k = 0; k < n_columns; k++)
+                        width[k] = MAX(width[k], text_width(cells[row * n_columns + k]));
+        for (size_t row = 0; row < n_rows; row++)
+                for (size_t k = 0; k < n_columns; k++) {
+                        const char *cell = cells[row * n_columns + k];
+
+                        if (k == n_columns - 1)
+                                printf("%s\n", cell);
+                        else
+                                printf("%s%*s", cell, (int) (width[k] - text_width(cell) + 2), "");
+                }
+        return fflush(stdout) == 0 ? 0 : 1;
+}
+
 /* ---- the control socket ---- */
 
 static char *control_socket_path(void) {
@@ -840,7 +863,6 @@ static int cmd_user_list(int argc, char *argv[]) {
                                                           "LAST-LOGIN" };
         _cleanup_(json_decrefp) json_t *reply = NULL;
         _cleanup_strv_free_ char **cells = NULL;
-        size_t width[USER_COLUMNS], n_users;
         UserOptions o = {};
         json_t *users, *u;
         size_t i;
@@ -892,22 +914,7 @@ static int cmd_user_list(int argc, char *argv[]) {
                         return log_oom(), 1;
         }
 
-        n_users = strv_length(cells) / USER_COLUMNS;
-        for (size_t k = 0; k < USER_COLUMNS; k++) {
-                width[k] = 0;
-                for (size_t row = 0; row < n_users; row++)
-                        width[k] = MAX(width[k], text_width(cells[row * USER_COLUMNS + k]));
-        }
-        for (size_t row = 0; row < n_users; row++)
-                for (size_t k = 0; k < USER_COLUMNS; k++) {
-                        const char *cell = cells[row * USER_COLUMNS + k];
-
-                        if (k == USER_COLUMNS - 1)
-                                printf("%s\n", cell);
-                        else
-                                printf("%s%*s", cell, (int) (width[k] - text_width(cell) + 2), "");
-                }
-        return fflush(stdout) == 0 ? 0 : 1;
+        return print_table(cells, USER_COLUMNS);
 }
 
 static void user_add_help(void) {
@@ -1321,7 +1328,7 @@ static int cmd_app_list(int argc, char *argv[]) {
         static const char *const header[APP_COLUMNS] = { "APP-ID", "TITLE", "VERSION", "INSTALLED" };
         _cleanup_(json_decrefp) json_t *reply = NULL;
         _cleanup_strv_free_ char **cells = NULL;
-        size_t width[APP_COLUMNS], n_rows, i;
+        size_t i;
         json_t *apps, *a;
         bool json = false;
         int r;
@@ -1383,22 +1390,7 @@ static int cmd_app_list(int argc, char *argv[]) {
                         return log_oom(), 1;
         }
 
-        n_rows = strv_length(cells) / APP_COLUMNS;
-        for (size_t k = 0; k < APP_COLUMNS; k++) {
-                width[k] = 0;
-                for (size_t row = 0; row < n_rows; row++)
-                        width[k] = MAX(width[k], text_width(cells[row * APP_COLUMNS + k]));
-        }
-        for (size_t row = 0; row < n_rows; row++)
-                for (size_t k = 0; k < APP_COLUMNS; k++) {
-                        const char *cell = cells[row * APP_COLUMNS + k];
-
-                        if (k == APP_COLUMNS - 1)
-                                printf("%s\n", cell);
-                        else
-                                printf("%s%*s", cell, (int) (width[k] - text_width(cell) + 2), "");
-                }
-        return fflush(stdout) == 0 ? 0 : 1;
+        return print_table(cells, APP_COLUMNS);
 }
 
 static void app_remove_help(void) {
@@ -1727,7 +1719,7 @@ static int cmd_grain_list(int argc, char *argv[]) {
         static const char *const header[GRAIN_COLUMNS] = { "ID", "TITLE", "APP", "OWNER", "STATE", "MEMORY" };
         _cleanup_(json_decrefp) json_t *reply = NULL;
         _cleanup_strv_free_ char **cells = NULL;
-        size_t width[GRAIN_COLUMNS], n_rows, i;
+        size_t i;
         GrainArgs a = {};
         json_t *grains, *g;
         int r;
@@ -1775,22 +1767,7 @@ static int cmd_grain_list(int argc, char *argv[]) {
                         return log_oom(), 1;
         }
 
-        n_rows = strv_length(cells) / GRAIN_COLUMNS;
-        for (size_t k = 0; k < GRAIN_COLUMNS; k++) {
-                width[k] = 0;
-                for (size_t row = 0; row < n_rows; row++)
-                        width[k] = MAX(width[k], text_width(cells[row * GRAIN_COLUMNS + k]));
-        }
-        for (size_t row = 0; row < n_rows; row++)
-                for (size_t k = 0; k < GRAIN_COLUMNS; k++) {
-                        const char *cell = cells[row * GRAIN_COLUMNS + k];
-
-                        if (k == GRAIN_COLUMNS - 1)
-                                printf("%s\n", cell);
-                        else
-                                printf("%s%*s", cell, (int) (width[k] - text_width(cell) + 2), "");
-                }
-        return fflush(stdout) == 0 ? 0 : 1;
+        return print_table(cells, GRAIN_COLUMNS);
 }
 
 static void grain_open_help(void) {
