@@ -146,6 +146,16 @@ static size_t text_width(const char *s) {
         return w;
 }
 
+/* Prints v as indented JSON. The exit status: 0, or 1. */
+static int print_json(const json_t *v) {
+        _cleanup_free_ char *text = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+        if (!text)
+                return log_oom(), 1;
+        printf("%s\n", text);
+        return fflush(stdout) == 0 ? 0 : 1;
+}
+
 /* Prints cells, n_columns to a row (the first row the header), in columns two spaces apart. The exit
  * status: 0, or 1 when stdout failed. */
 static int print_table(char **cells, size_t n_columns) {
@@ -878,14 +888,8 @@ static int cmd_user_list(int argc, char *argv[]) {
         if (!json_is_array(users))
                 return log_unexpected_reply(), 1;
 
-        if (o.json) {
-                _cleanup_free_ char *text = json_dumps(users, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-
-                if (!text)
-                        return log_oom(), 1;
-                printf("%s\n", text);
-                return fflush(stdout) == 0 ? 0 : 1;
-        }
+        if (o.json)
+                return print_json(users);
 
         for (size_t k = 0; k < USER_COLUMNS; k++)
                 if (strv_extend(&cells, header[k]) < 0)
@@ -1343,14 +1347,8 @@ static int cmd_app_list(int argc, char *argv[]) {
         if (!json_is_array(apps))
                 return log_unexpected_reply(), 1;
 
-        if (json) {
-                _cleanup_free_ char *text = json_dumps(apps, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-
-                if (!text)
-                        return log_oom(), 1;
-                printf("%s\n", text);
-                return fflush(stdout) == 0 ? 0 : 1;
-        }
+        if (json)
+                return print_json(apps);
         if (json_array_size(apps) == 0) {
                 printf("No apps are installed.\n");
                 return fflush(stdout) == 0 ? 0 : 1;
@@ -1734,14 +1732,8 @@ static int cmd_grain_list(int argc, char *argv[]) {
         if (!json_is_array(grains))
                 return log_unexpected_reply(), 1;
 
-        if (a.json) {
-                _cleanup_free_ char *text = json_dumps(grains, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-
-                if (!text)
-                        return log_oom(), 1;
-                printf("%s\n", text);
-                return fflush(stdout) == 0 ? 0 : 1;
-        }
+        if (a.json)
+                return print_json(grains);
         if (json_array_size(grains) == 0) {
                 printf("No grains.\n");
                 return fflush(stdout) == 0 ? 0 : 1;
