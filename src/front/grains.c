@@ -688,6 +688,30 @@ static int grain_environment(Grains *g, char **environ, char ***ret) {
         return 0;
 }
 
+/* The grain's row and the package its next start runs (*ret_upgrade: a newer one than the row's), whose
+ * tree must be on disk: -ESTALE otherwise. */
+static int grain_runnable(Grains *g, const char *id, StoreGrain **ret_row, StorePackage **ret_pkg,
+                          bool *ret_upgrade) {
+        _cleanup_(store_grain_freep) StoreGrain *row = NULL;
+        _cleanup_(store_package_freep) StorePackage *pkg = NULL;
+        bool upgrade;
+        int r;
+
+        r = store_grain_get(g->store, id, &row);
+        if (r < 0)
+                return r;
+        r = grain_package(g, row, &pkg, &upgrade);
+        if (r < 0)
+                return r;
+        r = package_tree_exists(g, pkg->id);
+        if (r < 0)
+                return r;
+        *ret_row = TAKE_PTR(row);
+        *ret_pkg = TAKE_PTR(pkg);
+        *ret_upgrade = upgrade;
+        return 0;
+}
+
 static int grain_start(Grain *gr) {
         Grains *g = gr->grains;
         _cleanup_(store_grain_freep) StoreGrain *row = NULL;
@@ -703,13 +727,7 @@ static int grain_start(Grain *gr) {
 
         assert(gr->state == GRAIN_STOPPED);
 
-        r = store_grain_get(g->store, gr->id, &row);
-        if (r < 0)
-                return r;
-        r = grain_package(g, row, &pkg, &upgrade);
-        if (r < 0)
-                return r;
-        r = package_tree_exists(g, pkg->id);
+        r = grain_runnable(g, gr->id, &row, &pkg, &upgrade);
         if (r < 0)
                 return r;
         if (upgrade) {
@@ -1193,13 +1211,7 @@ int grains_connect(Grains *g, const char *id, int *ret_fd) {
         if (r < 0)
                 return r;
         if (gr->state == GRAIN_STOPPED && !gr->held) {
-                r = store_grain_get(g->store, gr->id, &row);
-                if (r < 0)
-                        return r;
-                r = grain_package(g, row, &pkg, &upgrade);
-                if (r < 0)
-                        return r;
-                r = package_tree_exists(g, pkg->id);
+                r = grain_runnable(g, gr->id, &row, &pkg, &upgrade);
                 if (r < 0)
                         return r;
         }
