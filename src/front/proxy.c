@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include <http_parser.h>
 
@@ -142,10 +143,47 @@ static int cookies_append(StrBuf *out, const HttpRequest *req) {
         return strbuf_append(out, "\r\n", 2);
 }
 
+/* Appends the n bytes of each of the count pieces (pointer, length pairs): one reservation, memcpy's only
+ * (the request head is built once per request, so no printf). */
+static int append_pieces(StrBuf *out, size_t count, const struct iovec *v) {
+        size_t total = 0;
+        int r;
+
+        for (size_t i = 0; i < count; i++)
+                total += v[i].iov_len;
+        r = strbuf_reserve(out, total);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < count; i++)
+                if (v[i].iov_len > 0) {
+                        r = strbuf_append(out, v[i].iov_base, v[i].iov_len);
+                        if (r < 0)
+                                return r;
+                }
+        return 0;
+}
+
+#define IOV(p, n) ((struct iovec) {(void *) (p), (n)})
+#define IOV_STR(s) IOV(s, strlen(s))
+#define IOV_LIT(s) IOV(s, STRLEN(s))
+
+static int u64_append(StrBuf *out, uint64_t v) {
+        char buf[20]; /* UINT64_MAX has 20 digits */
+        size_t i = sizeof buf;
+
+        do {
+                buf[--i] = (char) ('0' + v % 10);
+                v /= 10;
+        } while (v > 0);
+        return strbuf_append(out, buf + i, sizeof buf - i);
+}
+
 static int field_append(StrBuf *out, const char *name, const char *value) {
-        if (!http_field_value_is_valid(value, strlen(value)))
+        size_t n = strlen(value);
+
+        if (!http_field_value_is_valid(value, n))
                 return -EINVAL;
-        return strbuf_printf(out, "%s: %s\r\n", name, value);
+        return append_pieces(out, 4, (const struct iovec[]) {IOV_STR(name), IOV_LIT(": "), IOV(value, n), IOV_LIT("\r\n")});
 }
 
 static int head_append(StrBuf *out, const UiSession *s, const char *origin, const HttpRequest *req,
@@ -157,8 +195,9 @@ static int head_append(StrBuf *out, const UiSession *s, const char *origin, cons
         if (!authority || !http_field_value_is_valid(origin, strlen(origin)))
                 return -EINVAL;
 
-        r = strbuf_printf(out, "%s %.*s HTTP/1.1\r\n",
-                          websocket ? "GET" : http_method_to_string(req->method), (int) req->path_len, req->path);
+        r = append_pieces(out, 4, (const struct iovec[]) {
+                IOV_STR(websocket ? "GET" : http_method_to_string(req->method)), IOV_LIT(" "),
+                IOV(req->path, req->path_len), IOV_LIT(" HTTP/1.1\r\n")});
         if (r < 0)
                 return r;
         if (websocket) {
@@ -176,7 +215,9 @@ static int head_append(StrBuf *out, const UiSession *s, const char *origin, cons
             (r = strbuf_append(out, "\r\n", 2)) < 0)
                 return r;
         if (s->identity_id) {
-                r = strbuf_printf(out, "X-Sandstorm-User-Id: %.32s\r\n", s->identity_id);
+                r = append_pieces(out, 3, (const struct iovec[]) {
+                        IOV_LIT("X-Sandstorm-User-Id: "), IOV(s->identity_id, strnlen(s->identity_id, 32)),
+                        IOV_LIT("\r\n")});
                 if (r < 0)
                         return r;
                 if (s->preferred_handle && (r = field_append(out, "X-Sandstorm-Preferred-Handle", s->preferred_handle)) < 0)
@@ -190,14 +231,15 @@ static int head_append(StrBuf *out, const UiSession *s, const char *origin, cons
         STRV_FOREACH(p, s->permissions) {
                 if (!http_field_value_is_valid(*p, strlen(*p)) || strchr(*p, ','))
                         return -EINVAL;
-                r = strbuf_printf(out, "%s%s", p == s->permissions ? "" : ",", *p);
+                r = append_pieces(out, 2, (const struct iovec[]) {IOV(",", p == s->permissions ? 0 : 1), IOV_STR(*p)});
                 if (r < 0)
                         return r;
         }
-        r = strbuf_printf(out, "\r\nX-Sandstorm-Base-Path: %s\r\nHost: %s\r\nX-Forwarded-Proto: %.*s\r\n"
-                               "X-Sandstorm-Session-Id: %" PRIu64 "\r\n",
-                          origin, authority + 3, (int) (authority - origin), origin, s->number);
-        if (r < 0)
+        r = append_pieces(out, 7, (const struct iovec[]) {
+                IOV_LIT("\r\nX-Sandstorm-Base-Path: "), IOV_STR(origin), IOV_LIT("\r\nHost: "), IOV_STR(authority + 3),
+                IOV_LIT("\r\nX-Forwarded-Proto: "), IOV(origin, (size_t) (authority - origin)),
+                IOV_LIT("\r\nX-Sandstorm-Session-Id: ")});
+        if (r < 0 || (r = u64_append(out, s->number)) < 0 || (r = strbuf_append(out, "\r\n", 2)) < 0)
                 return r;
 
         r = cookies_append(out, req);
@@ -208,14 +250,17 @@ static int head_append(StrBuf *out, const UiSession *s, const char *origin, cons
 
                 if (!request_header_passes(req->headers, req->n_headers, h, websocket))
                         continue;
-                if ((r = strbuf_append(out, h->name, h->name_len)) < 0 || (r = strbuf_append(out, ": ", 2)) < 0 ||
-                    (r = strbuf_append(out, h->value, h->value_len)) < 0 || (r = strbuf_append(out, "\r\n", 2)) < 0)
+                r = append_pieces(out, 4, (const struct iovec[]) {
+                        IOV(h->name, h->name_len), IOV_LIT(": "), IOV(h->value, h->value_len), IOV_LIT("\r\n")});
+                if (r < 0)
                         return r;
         }
 
-        if (!websocket && req->framing == HTTP_FRAMING_LENGTH)
-                r = strbuf_printf(out, "Content-Length: %" PRIu64 "\r\n", req->content_length);
-        else if (!websocket && req->framing == HTTP_FRAMING_CHUNKED)
+        if (!websocket && req->framing == HTTP_FRAMING_LENGTH) {
+                r = strbuf_append_str(out, "Content-Length: ");
+                if (r >= 0 && (r = u64_append(out, req->content_length)) >= 0)
+                        r = strbuf_append(out, "\r\n", 2);
+        } else if (!websocket && req->framing == HTTP_FRAMING_CHUNKED)
                 r = strbuf_append_str(out, "Transfer-Encoding: chunked\r\n");
         if (r < 0)
                 return r;

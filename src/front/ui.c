@@ -61,12 +61,17 @@ typedef struct UiGrain UiGrain;
 typedef struct UiConn UiConn;
 typedef struct UiCall UiCall;
 
-/* An idle, kept-alive connection to a grain. */
+/* A connection to a grain, from its connect() to its close: used by one call at a time, idle in its grain's
+ * pool between calls. One io source for its whole life, watching EPOLLIN|EPOLLRDHUP (plus EPOLLOUT only
+ * while a send would block), so that a request on a pooled connection costs no epoll_ctl. */
 struct UiConn {
-        UiConn *next;
-        UiGrain *grain;
+        UiConn *next;      /* in the pool */
+        Ui *ui;
+        UiGrain *grain;    /* while pooled */
+        UiCall *call;      /* while a call uses it */
         int fd;
-        sd_event_source *io, *timer;
+        sd_event_source *io;
+        uint64_t idle_since;
 };
 
 struct UiGrain {
@@ -85,9 +90,9 @@ struct UiCall {
         char *grain_id;
         uint64_t id;
 
-        int fd;
+        UiConn *conn;
         bool reused, retried;
-        sd_event_source *io, *timer;
+        uint64_t deadline; /* of the response head; 0: none (see sweep_on_timer()) */
 
         StrBuf head; /* the request head, kept whole for a retry */
         size_t head_sent;
@@ -120,6 +125,8 @@ struct Ui {
         UiCall *calls;
         uint64_t next_call_id;
         sd_event_source *expire_timer;
+        sd_event_source *sweep_timer; /* response deadlines and idle pooled connections */
+        bool sweep_armed;
 };
 
 static uint64_t now_usec(Ui *u) {
@@ -166,10 +173,31 @@ static UiConn *conn_free(UiConn *c) {
         if (!c)
                 return NULL;
         sd_event_source_disable_unref(c->io);
-        sd_event_source_disable_unref(c->timer);
         safe_close(c->fd);
         free(c);
         return NULL;
+}
+
+static int conn_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
+
+/* Takes fd (closed on failure). */
+static int conn_new(Ui *u, int fd, UiConn **ret) {
+        UiConn *c = calloc(1, sizeof *c);
+        int r;
+
+        if (!c) {
+                safe_close(fd);
+                return -ENOMEM;
+        }
+        c->ui = u;
+        c->fd = fd;
+        r = sd_event_add_io(u->event, &c->io, fd, EPOLLIN | EPOLLRDHUP, conn_on_io, c);
+        if (r < 0) {
+                conn_free(c);
+                return r;
+        }
+        *ret = c;
+        return 0;
 }
 
 static void pool_remove(UiConn *c) {
@@ -189,65 +217,45 @@ static void pool_clear(UiGrain *g) {
                 pool_remove(g->idle);
 }
 
-static int pool_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        /* an idle connection has nothing to say: EOF (the grain went) or bytes nobody asked for */
-        pool_remove(userdata);
-        return 0;
-}
+static void sweep_arm(Ui *u);
 
-static int pool_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
-        pool_remove(userdata);
-        return 0;
-}
-
-/* Keeps fd for the grain's next request; closes it when the pool is full. */
-static void pool_put(Ui *u, const char *grain_id, int fd) {
+/* Keeps c for the grain's next request; closes it when the pool is full. */
+static void pool_put(Ui *u, const char *grain_id, UiConn *c) {
         UiGrain *g = grain_find(u, grain_id);
-        UiConn *c;
 
+        c->call = NULL;
         if (!g || g->n_idle >= u->config.pool_max_per_grain || u->config.pool_idle_usec == 0) {
-                safe_close(fd);
-                return;
-        }
-        c = calloc(1, sizeof *c);
-        if (!c) {
-                safe_close(fd);
-                return;
-        }
-        c->fd = fd;
-        c->grain = g;
-        if (sd_event_add_io(u->event, &c->io, fd, EPOLLIN | EPOLLRDHUP, pool_on_io, c) < 0 ||
-            sd_event_add_time_relative(u->event, &c->timer, CLOCK_MONOTONIC, u->config.pool_idle_usec, 0,
-                                       pool_on_timer, c) < 0) {
                 conn_free(c);
                 return;
         }
+        /* no-ops unless a call changed them */
+        if (sd_event_source_set_io_events(c->io, EPOLLIN | EPOLLRDHUP) < 0 ||
+            sd_event_source_set_enabled(c->io, SD_EVENT_ON) < 0) {
+                conn_free(c);
+                return;
+        }
+        c->grain = g;
+        c->idle_since = now_usec(u);
         c->next = g->idle;
         g->idle = c;
         g->n_idle++;
+        sweep_arm(u);
 }
 
-/* A pooled connection that is still open, or -ENOENT. */
-static int pool_take(Ui *u, const char *grain_id) {
+/* The most recently pooled connection, or NULL. One that closed meanwhile was removed by conn_on_io(),
+ * unless its EOF is not seen yet: the caller retries once on a fresh connection for that race. */
+static UiConn *pool_take(Ui *u, const char *grain_id) {
         UiGrain *g = grain_find(u, grain_id);
+        UiConn *c;
 
-        while (g && g->idle) {
-                UiConn *c = g->idle;
-                int fd = c->fd;
-                char b;
-                ssize_t k;
-
-                g->idle = c->next;
-                g->n_idle--;
-                c->fd = -EBADF;
-                conn_free(c);
-                /* the grain may have closed it since the last turn of the loop */
-                k = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-                if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-                        return fd;
-                safe_close(fd);
-        }
-        return -ENOENT;
+        if (!g || !g->idle)
+                return NULL;
+        c = g->idle;
+        g->idle = c->next;
+        g->n_idle--;
+        c->next = NULL;
+        c->grain = NULL;
+        return c;
 }
 
 /* ---- answers of our own ---- */
@@ -306,9 +314,10 @@ static void call_free(UiCall *c) {
                 u->calls = c->next;
         if (c->next)
                 c->next->prev = c->prev;
-        sd_event_source_disable_unref(c->io);
-        sd_event_source_disable_unref(c->timer);
-        safe_close(c->fd);
+        if (c->conn) {
+                c->conn->call = NULL;
+                conn_free(c->conn);
+        }
         strbuf_done(&c->head);
         strbuf_done(&c->up_out);
         strbuf_done(&c->resp);
@@ -355,12 +364,14 @@ static void call_leave(UiCall *c) {
 }
 
 static void call_close_upstream(UiCall *c) {
-        c->io = sd_event_source_disable_unref(c->io);
-        c->fd = safe_close(c->fd);
+        if (!c->conn)
+                return;
+        c->conn->call = NULL;
+        c->conn = conn_free(c->conn);
 }
 
 static void call_stop_timer(UiCall *c) {
-        c->timer = sd_event_source_disable_unref(c->timer);
+        c->deadline = 0;
 }
 
 /* Our own answer, before the app's (invariant 4), or the end of a body already under way. */
@@ -409,16 +420,6 @@ static void call_fail(UiCall *c, int status, int error, const char *what) {
 
 static void call_update_io(UiCall *c);
 
-static int call_on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
-        UiCall *c = userdata;
-
-        call_enter(c);
-        c->timer = sd_event_source_disable_unref(c->timer);
-        call_fail(c, 504, -ETIMEDOUT, "no response from the grain in time");
-        call_leave(c);
-        return 0;
-}
-
 /* The request is with the grain: the response deadline starts. */
 static void call_sent(UiCall *c) {
         if (c->sent)
@@ -426,9 +427,8 @@ static void call_sent(UiCall *c) {
         c->sent = true;
         if (proxy_response_parser_head(c->parser) || c->ui->config.response_timeout_usec == 0)
                 return;
-        if (sd_event_add_time_relative(c->ui->event, &c->timer, CLOCK_MONOTONIC, c->ui->config.response_timeout_usec,
-                                       0, call_on_timeout, c) < 0)
-                c->timer = NULL;
+        c->deadline = now_usec(c->ui) + c->ui->config.response_timeout_usec;
+        sweep_arm(c->ui);
 }
 
 /* The response is complete: the connection goes back to the pool when it can (invariant 3). */
@@ -439,11 +439,10 @@ static void call_upstream_done(UiCall *c) {
         call_stop_timer(c);
         if (c->websocket)
                 return;
-        if (head && head->keep_alive && c->sent && !c->extra_bytes && c->fd >= 0) {
-                int fd = TAKE_FD(c->fd);
+        if (head && head->keep_alive && c->sent && !c->extra_bytes && c->conn) {
+                UiConn *conn = TAKE_PTR(c->conn);
 
-                c->io = sd_event_source_disable_unref(c->io);
-                pool_put(c->ui, c->grain_id, fd);
+                pool_put(c->ui, c->grain_id, conn);
         } else
                 call_close_upstream(c);
 }
@@ -569,7 +568,14 @@ static void call_on_head(UiCall *c) {
         if (status == 101)
                 return call_on_switch(c, head, all, n);
         c->answered = true;
-        r = server_request_respond_stream(c->req, status, all, n, head->content_length, call_read, call_release, c);
+        if (proxy_response_parser_complete(c->parser) && server_request_http(c->req)->method != HTTP_METHOD_HEAD) {
+                /* the whole (small) response is in hand: answered from memory, c->resp lives until the
+                 * release; a HEAD keeps the streaming path, which passes the app's Content-Length on */
+                r = server_request_respond(c->req, status, all, n, c->resp.data + c->resp_off,
+                                           c->resp.len - c->resp_off, call_release, c);
+        } else
+                r = server_request_respond_stream(c->req, status, all, n, head->content_length, call_read,
+                                                  call_release, c);
         if (r < 0) {
                 c->answered = false;
                 return call_fail(c, 502, r, "the grain's response head cannot be carried");
@@ -583,12 +589,12 @@ static void call_read_upstream(UiCall *c) {
         ssize_t k, used;
         bool had_head = proxy_response_parser_head(c->parser);
 
-        if (c->fd < 0 || c->upstream_complete)
+        if (!c->conn || c->upstream_complete)
                 return;
         room = RESP_MAX - MIN(RESP_MAX, c->resp.len - c->resp_off);
         if (room == 0)
                 return;
-        k = recv(c->fd, buf, MIN(room, sizeof buf), MSG_DONTWAIT);
+        k = recv(c->conn->fd, buf, MIN(room, sizeof buf), MSG_DONTWAIT);
         if (c->tunnel) {
                 if (k < 0 && (errno == EAGAIN || errno == EINTR))
                         return;
@@ -633,10 +639,16 @@ static void call_read_upstream(UiCall *c) {
         }
         if (!had_head && proxy_response_parser_head(c->parser))
                 call_on_head(c);
-        if (c->tunnel || c->gone)
+        if (c->tunnel)
                 return;
-        if (proxy_response_parser_complete(c->parser))
+        if (proxy_response_parser_complete(c->parser)) {
+                /* even when the answer is over already (the server may release an in-memory answer at
+                 * once): the connection still goes back to the pool */
                 call_upstream_done(c);
+                if (c->gone)
+                        return;
+        } else if (c->gone)
+                return;
         else if (c->answered && !c->req)
                 /* the client went: the rest of the body is of no use */
                 return call_close_upstream(c);
@@ -648,7 +660,7 @@ static void call_read_upstream(UiCall *c) {
 
 /* Writes the head and body bytes to the grain. */
 static void call_flush(UiCall *c) {
-        while (c->fd >= 0) {
+        while (c->conn) {
                 const char *p;
                 size_t n;
                 ssize_t k;
@@ -662,7 +674,7 @@ static void call_flush(UiCall *c) {
                         n = c->up_out.len;
                 } else
                         break;
-                k = send(c->fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+                k = send(c->conn->fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
                 if (k < 0) {
                         int e = errno;
 
@@ -688,13 +700,13 @@ static void call_flush(UiCall *c) {
                         strbuf_truncate(&c->up_out, c->up_out.len - (size_t) k);
                 }
         }
-        if (c->fd < 0)
+        if (!c->conn)
                 return;
         if (c->head_sent == c->head.len && c->up_out.len == 0) {
                 if (c->tunnel && c->body_complete && !c->shut) {
                         /* the client ended its direction: so does the grain's */
                         c->shut = true;
-                        (void) shutdown(c->fd, SHUT_WR);
+                        (void) shutdown(c->conn->fd, SHUT_WR);
                 } else if (!c->has_body || c->body_complete)
                         call_sent(c);
                 else if (c->body_paused && c->req) {
@@ -704,13 +716,22 @@ static void call_flush(UiCall *c) {
         }
 }
 
-static int call_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        UiCall *c = userdata;
+/* Input on an idle connection is its end (EOF, or bytes nobody asked for); otherwise it is its call's. */
+static int conn_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        UiConn *conn = userdata;
+        UiCall *c = conn->call;
 
+        if (!c) {
+                if (conn->grain)
+                        pool_remove(conn);
+                else
+                        (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
+                return 0;
+        }
         call_enter(c);
         if (revents & EPOLLOUT)
                 call_flush(c);
-        if (!c->gone && (revents & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)))
+        if (!c->gone && c->conn && (revents & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)))
                 call_read_upstream(c);
         if (!c->gone)
                 call_update_io(c);
@@ -718,25 +739,29 @@ static int call_on_io(sd_event_source *s, int fd, uint32_t revents, void *userda
         return 0;
 }
 
+/* EPOLLIN|EPOLLRDHUP while the grain may be read, EPOLLOUT only while bytes wait that a send could not
+ * take: unchanged masks cost nothing (sd-event skips the epoll_ctl). */
 static void call_update_io(UiCall *c) {
         uint32_t events = 0;
 
-        if (c->fd < 0 || !c->io)
+        if (!c->conn)
                 return;
         if (c->head_sent < c->head.len || c->up_out.len > 0)
                 events |= EPOLLOUT;
         if (!c->upstream_complete && c->resp.len - c->resp_off < RESP_MAX)
                 events |= EPOLLIN | EPOLLRDHUP;
-        (void) sd_event_source_set_io_events(c->io, events);
-        (void) sd_event_source_set_enabled(c->io, events ? SD_EVENT_ON : SD_EVENT_OFF);
+        if (events)
+                (void) sd_event_source_set_io_events(c->conn->io, events);
+        (void) sd_event_source_set_enabled(c->conn->io, events ? SD_EVENT_ON : SD_EVENT_OFF);
 }
 
-/* A connection to the grain for c: from the pool unless fresh, else a new one. */
+/* A connection to the grain for c: from the pool unless fresh, else a new one. The head goes out at once. */
 static int call_connect(UiCall *c, bool fresh) {
         Ui *u = c->ui;
-        int fd = -ENOENT, r;
+        UiConn *conn = NULL;
+        int fd, r;
 
-        if (c->fd >= 0) {
+        if (c->conn) {
                 /* a retry: the old connection was dead */
                 call_close_upstream(c);
                 c->retried = true;
@@ -753,22 +778,24 @@ static int call_connect(UiCall *c, bool fresh) {
         }
         c->reused = false;
         if (!fresh) {
-                fd = pool_take(u, c->grain_id);
-                c->reused = fd >= 0;
+                conn = pool_take(u, c->grain_id);
+                c->reused = conn;
         }
-        if (fd < 0) {
+        if (!conn) {
                 r = u->connect(c->grain_id, &fd, u->userdata);
                 if (r < 0) {
                         call_fail(c, r == -ENOENT ? 404 : 503, r, "connecting to the grain failed");
                         return r;
                 }
+                r = conn_new(u, fd, &conn);
+                if (r < 0) {
+                        call_fail(c, 503, r, "watching the grain's connection failed");
+                        return r;
+                }
         }
-        c->fd = fd;
-        r = sd_event_add_io(u->event, &c->io, fd, EPOLLOUT, call_on_io, c);
-        if (r < 0) {
-                call_fail(c, 503, r, "watching the grain's connection failed");
-                return r;
-        }
+        c->conn = conn;
+        conn->call = c;
+        call_flush(c);
         call_update_io(c);
         return 0;
 }
@@ -777,7 +804,7 @@ static int call_on_body(ServerRequest *r, const uint8_t *data, size_t n, void *u
         UiCall *c = userdata;
         int k;
 
-        if (c->fd < 0 || (c->answered && !c->req) || (c->upstream_complete && !c->tunnel))
+        if (!c->conn || (c->answered && !c->req) || (c->upstream_complete && !c->tunnel))
                 return 0; /* nobody wants it any more: the server skips it, or closes */
         if (c->chunked) {
                 char line[HTTP1_CHUNK_LINE_MAX];
@@ -806,7 +833,7 @@ static void call_on_body_end(ServerRequest *r, void *userdata) {
                 call_fail(c, 503, -ENOMEM, "out of memory");
                 return;
         }
-        if (c->fd >= 0 && c->head_sent == c->head.len && c->up_out.len == 0)
+        if (c->conn && c->head_sent == c->head.len && c->up_out.len == 0)
                 call_flush(c);
         call_update_io(c);
 }
@@ -821,7 +848,6 @@ static void call_start(Ui *u, ServerRequest *req, UiSession *s, const char *orig
                 return answer_text(req, 503, NULL, NULL, 0);
         c->ui = u;
         c->req = req;
-        c->fd = -EBADF;
         c->id = server_request_id(req);
         c->grain_id = strdup(s->grain_id);
         c->websocket = ws_key;
@@ -851,7 +877,7 @@ static void call_start(Ui *u, ServerRequest *req, UiSession *s, const char *orig
                 call_fail(c, 503, r, "building the grain request failed");
                 goto finish;
         }
-        if (call_connect(c, false) < 0)
+        if (call_connect(c, false) < 0 || c->answered)
                 goto finish;
         if (c->has_body) {
                 r = server_request_stream_body(req, call_on_body, call_on_body_end, c);
@@ -1130,6 +1156,64 @@ static int expire_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+/* The sweep's period: a quarter of the shorter of the response timeout and the pool's idle time, at most
+ * 1 s (and at least 1 ms), so either fires at most a quarter late. */
+static uint64_t sweep_interval(const Ui *u) {
+        uint64_t t = UINT64_MAX;
+
+        if (u->config.response_timeout_usec > 0)
+                t = u->config.response_timeout_usec;
+        if (u->config.pool_idle_usec > 0)
+                t = MIN(t, u->config.pool_idle_usec);
+        return MAX(MIN(t / 4, (uint64_t) 1000000), (uint64_t) 1000);
+}
+
+/* Armed while a call waits for a response head or a connection is pooled; one timer for all of them. */
+static void sweep_arm(Ui *u) {
+        uint64_t interval;
+
+        if (u->sweep_armed || !u->sweep_timer)
+                return;
+        interval = sweep_interval(u);
+        if (sd_event_source_set_time(u->sweep_timer, now_usec(u) + interval) < 0 ||
+            sd_event_source_set_time_accuracy(u->sweep_timer, MAX(interval / 4, (uint64_t) 1)) < 0 ||
+            sd_event_source_set_enabled(u->sweep_timer, SD_EVENT_ONESHOT) < 0)
+                return;
+        u->sweep_armed = true;
+}
+
+static int sweep_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Ui *u = userdata;
+        uint64_t now = now_usec(u);
+        bool more = false;
+
+        u->sweep_armed = false;
+        for (UiCall *c = u->calls, *next; c; c = next) {
+                next = c->next;
+                if (c->deadline == 0)
+                        continue;
+                if (c->deadline > now) {
+                        more = true;
+                        continue;
+                }
+                call_enter(c);
+                c->deadline = 0;
+                call_fail(c, 504, -ETIMEDOUT, "no response from the grain in time");
+                call_leave(c);
+        }
+        for (UiGrain *g = u->grains; g; g = g->next)
+                for (UiConn *c = g->idle, *next; c; c = next) {
+                        next = c->next;
+                        if (now - c->idle_since >= u->config.pool_idle_usec)
+                                pool_remove(c);
+                        else
+                                more = true;
+                }
+        if (more)
+                sweep_arm(u);
+        return 0;
+}
+
 static int config_check(const UiConfig *c) {
         if (c->session_idle_usec == 0)
                 return -EINVAL;
@@ -1166,6 +1250,12 @@ int ui_new(sd_event *e, const RouteConfig *route, const UiConfig *c, UiConnect c
                                        expire_on_timer, u);
         if (r < 0)
                 return r;
+        r = sd_event_add_time(e, &u->sweep_timer, CLOCK_MONOTONIC, UINT64_MAX, 0, sweep_on_timer, u);
+        if (r < 0)
+                return r;
+        r = sd_event_source_set_enabled(u->sweep_timer, SD_EVENT_OFF);
+        if (r < 0)
+                return r;
         *ret = TAKE_PTR(u);
         return 0;
 }
@@ -1179,6 +1269,7 @@ int ui_set_config(Ui *u, const UiConfig *c) {
         if (r < 0)
                 return r;
         u->config = *c;
+        /* a new period from the next arming on */
         /* pools shrink to the new size as their connections are taken or time out */
         return 0;
 }
@@ -1208,6 +1299,7 @@ Ui *ui_free(Ui *u) {
         }
         ui_session_table_free(u->sessions);
         sd_event_source_disable_unref(u->expire_timer);
+        sd_event_source_disable_unref(u->sweep_timer);
         sd_event_unref(u->event);
         free(u);
         return NULL;

@@ -185,6 +185,10 @@ static void *grain_conn_main(void *userdata) {
                 } else if (streq(path, "/close")) {
                         send_str(fd, "HTTP/1.1 200 OK\r\nContent-Le");
                         break;
+                } else if (streq(path, "/bye")) {
+                        /* a whole keep-alive answer, then the grain closes the idle connection */
+                        send_str(fd, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nbye");
+                        break;
                 } else if (streq(path, "/cut")) {
                         send_str(fd, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this");
                         break;
@@ -420,6 +424,14 @@ static char *get(const Session *s, const char *path, const char *extra) {
         return exchange(req);
 }
 
+static char *exchange_head(const Session *s, const char *path) {
+        _cleanup_free_ char *req = NULL;
+
+        assert_true(asprintf(&req, "HEAD %s HTTP/1.1\r\nHost: %s\r\nCookie: sandstorm-sid=%.64s\r\nConnection: close\r\n\r\n",
+                             path, s->authority, s->id) > 0);
+        return exchange(req);
+}
+
 static const char *body_of(const char *response) {
         const char *b = strstr(response, "\r\n\r\n");
 
@@ -593,6 +605,51 @@ static void test_keep_alive_reuse(void **state) {
         assert_true(startswith(c, "HTTP/1.1 200 OK\r\n"));
         assert_non_null(strstr(c, "\r\nTransfer-Encoding: chunked\r\n"));
         assert_true(endswith(c, "\r\n\r\n6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n"));
+        session_done(&s);
+}
+
+/* A pooled connection the grain closes leaves the pool at its EOF; one idle past pool_idle_usec is closed by
+ * the sweep; a HEAD keeps the app's Content-Length. */
+static void test_pool_closed_and_idle(void **state) {
+        Session s = session_open("g8", NULL);
+        _cleanup_free_ char *a = NULL, *b = NULL, *c = NULL, *d = NULL, *e = NULL;
+        UiConfig quick = {
+                .response_timeout_usec = 300 * MSEC,
+                .pool_idle_usec = 40 * MSEC,
+                .pool_max_per_grain = 4,
+                .session_idle_usec = 60000 * MSEC,
+        }, normal = quick;
+        unsigned before;
+        char want[64];
+
+        a = get(&s, "/bye", NULL);
+        assert_string_equal(a + strlen(a) - 3, "bye");
+        assert_true(startswith(a, "HTTP/1.1 200 OK\r\n"));
+        assert_non_null(strstr(a, "\r\nContent-Length: 3\r\n"));
+        spin(30 * MSEC);
+        before = grain_accepted();
+        b = get(&s, "/count", NULL);
+        assert_true(endswith(b, " request 1"));
+        assert_int_equal(grain_accepted(), before + 1);
+        c = get(&s, "/count", NULL);
+        assert_true(endswith(c, " request 2"));
+        assert_int_equal(grain_accepted(), before + 1);
+
+        /* idle past pool_idle_usec (swept at a quarter of it): a new connection */
+        assert_int_equal(ui_set_config(fixture->ui, &quick), 0);
+        spin(80 * MSEC);
+        d = get(&s, "/count", NULL);
+        assert_true(endswith(d, " request 1"));
+        assert_int_equal(grain_accepted(), before + 2);
+        normal.pool_idle_usec = 2000 * MSEC;
+        assert_int_equal(ui_set_config(fixture->ui, &normal), 0);
+
+        /* on d's connection, its second request: the length of "conn <n> request 2", no body */
+        e = exchange_head(&s, "/count");
+        assert_true(startswith(e, "HTTP/1.1 200 OK\r\n"));
+        snprintf(want, sizeof want, "\r\nContent-Length: %zu\r\n", strlen(body_of(d)));
+        assert_non_null(strstr(e, want));
+        assert_true(endswith(e, "\r\n\r\n"));
         session_done(&s);
 }
 
@@ -805,6 +862,7 @@ int main(void) {
                 cmocka_unit_test(test_cookie_and_origin),
                 cmocka_unit_test(test_headers_the_app_sees),
                 cmocka_unit_test(test_keep_alive_reuse),
+                cmocka_unit_test(test_pool_closed_and_idle),
                 cmocka_unit_test(test_big_bodies_slow_reader),
                 cmocka_unit_test(test_errors),
                 cmocka_unit_test(test_drops),
