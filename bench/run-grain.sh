@@ -72,9 +72,6 @@ else
         mkdir -p "$workdir"
 fi
 workdir=$(cd "$workdir" && pwd)
-# The sandbox opens the package tree and the grain's storage as the app's own uid, which must be able to
-# pass through every directory above them (mktemp -d makes 0700).
-chmod 0711 "$workdir"
 cd "$workdir"
 mkdir -p logs tmp
 

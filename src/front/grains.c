@@ -917,9 +917,9 @@ int grains_new(sd_event *e, Store *store, const GrainsConfig *c, Grains **ret) {
         r = open_dir(g->grains_dir, 0700, true, &g->grains_dir_fd);
         if (r < 0)
                 return r;
-        /* The sandbox opens var_dir as the app's host uid and gid (grain/sandbox.c): the app's gid may pass
-         * through this directory and each grain's, and list neither. */
-        if (fchown(g->grains_dir_fd, (uid_t) -1, g->gid) < 0 || fchmod(g->grains_dir_fd, 0710) < 0)
+        /* The sandbox opens var_dir with granaryd's own credentials (grain/sandbox.c): nobody else needs
+         * a way in. */
+        if (fchmod(g->grains_dir_fd, 0700) < 0)
                 return negative_errno();
         r = open_dir(g->packages_dir, 0755, false, &g->packages_dir_fd);
         if (r < 0)
@@ -1005,8 +1005,7 @@ int grains_create(Grains *g, int64_t owner_id, const char *app_id, size_t action
         dir_fd = grain_dir_open(g, id);
         if (dir_fd < 0)
                 r = dir_fd;
-        else if (fchown(dir_fd, (uid_t) -1, g->gid) < 0 || fchmod(dir_fd, 0710) < 0 ||
-                 mkdirat(dir_fd, VAR_DIR, 0700) < 0 ||
+        else if (mkdirat(dir_fd, VAR_DIR, 0700) < 0 ||
                  fchownat(dir_fd, VAR_DIR, g->uid, g->gid, AT_SYMLINK_NOFOLLOW) < 0 ||
                  fchmodat(dir_fd, VAR_DIR, 0700, 0) < 0)
                 r = negative_errno();

@@ -8,8 +8,8 @@
  * request, end to end" 5).
  *
  * Owns, for every grain:
- *   <grains_dir>/                 0710, granaryd's user and the app's gid (GrainsConfig.gid)
- *   <grains_dir>/<id>/            0710, granaryd's user and the app's gid: the grain's directory
+ *   <grains_dir>/                 0700, granaryd's user
+ *   <grains_dir>/<id>/            0700, granaryd's user: the grain's directory
  *   <grains_dir>/<id>/var/        0700, the app's uid:gid: the app's /var
  *   <grains_dir>/<id>/log, log.1  the console (the bridge's and the app's stdout and stderr), rotated
  *   <grains_dir>/<id>/new-action  until the first start: the action whose command that start runs
@@ -21,10 +21,10 @@
  * grains_connect() and answers for itself). Logs: one line per start failure, crash and hold, with the
  * grain id. The state diagram is at the top of grains.c.
  *
- * The sandbox gets var_dir as a path, and opens it once it runs as the app's host uid and gid
- * (grain/sandbox.c): so <grains_dir> and <grains_dir>/<id>/ let that gid pass (x, not r), every directory
- * above <grains_dir> must let it pass too (the caller's business), and var/ belongs to the app's uid. Apps
- * never see these paths: each sandbox has only its own var/ bound at /var.
+ * The sandbox gets var_dir and the package's tree as paths and opens them with granaryd's credentials
+ * before it takes the app's (grain/sandbox.c), so no directory above them needs to let the app's uid
+ * pass; var/ belongs to the app's uid. Apps never see these paths: each sandbox has only its own var/
+ * bound at /var.
  *
  * The caller must have blocked SIGCHLD before creating the sd_event (child sources need it). Grains are
  * loaded from the store lazily, the first time one is named; a grain that was never connected to since

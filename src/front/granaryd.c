@@ -1241,10 +1241,8 @@ int main(int argc, char *argv[]) {
         if (dev && !f.overrides.state_dir)
                 f.overrides.state_dir = "granary-dev";
 
-        /* Traversable, not listable: a grain's sandbox enters packages/<id>/ under it as the app's uid
-         * (65534 when granaryd runs as root); what is inside has modes of its own. */
         if (dev) {
-                r = mkdir_p(f.overrides.state_dir, 0711);
+                r = mkdir_p(f.overrides.state_dir, 0700);
                 if (r < 0) {
                         log_error_errno(r, "Failed to create the state directory '%s': %m", f.overrides.state_dir);
                         return 1;
@@ -1293,7 +1291,7 @@ int main(int argc, char *argv[]) {
         (void) sd_event_add_signal(f.event, NULL, SIGHUP, on_reload, &f);
         (void) sd_event_set_watchdog(f.event, true);
 
-        r = mkdir_p(f.config.state_dir, 0751);
+        r = mkdir_p(f.config.state_dir, 0700);
         if (r < 0) {
                 log_error_errno(r, "Failed to create '%s': %m", f.config.state_dir);
                 goto finish;

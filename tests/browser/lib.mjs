@@ -282,9 +282,6 @@ async function runInner(env, serverEnv, expectedProblems, body) {
                 skipAll('playwright-core is not installed (npm ci in tests/browser)');
 
         tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'granary-browser.'));
-        // Grains open their package tree and storage as the app's own uid, which must be able to pass
-        // through every directory above the state directory.
-        fs.chmodSync(tmp, 0o711);
         const watchdog = setTimeout(async () => {
                 await server?.stop();
                 bailOut(`the browser test ran over ${RUN_TIMEOUT_MS / 1000} s; kept ${tmp}`);

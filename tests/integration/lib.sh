@@ -313,9 +313,6 @@ grains_skip_unless_possible() {
                 done_testing
                 exit 0
         fi
-        # The sandbox enters STATE_DIR/packages/<id>/ as the app's uid (65534 when the tests run as root):
-        # the directories above it must let it through.
-        chmod 0711 "$TAP_TMP"
 }
 
 # grains_conf FILE KEY=VALUE...: a granary.conf for grain tests (the default limits, unless given).
