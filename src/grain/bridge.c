@@ -28,17 +28,31 @@
  *   JOINED --both directions finished (connection_pump)--> closed
  *   any --an error, or bridge_stop()--> closed (connection_close), freed after the current epoll batch
  *
- * One direction of a joined connection (a Pump), from one socket through its pipe to the other:
+ * One direction of a joined connection (a Pump), from one socket to the other (pump_run):
  *
- *   OPEN --read EOF--> DRAINING --pipe empty: shutdown(to, SHUT_WR)--> SHUT
+ *   OPEN --read EOF--> DRAINING --nothing held, pipe empty: shutdown(to, SHUT_WR)--> SHUT
+ *
+ * While OPEN, a direction moves bytes one of two ways. Small messages: recv() into the bridge's one shared
+ * buffer and send() at once; only what the destination did not take is kept, in a buffer of the
+ * direction's own (`held`). A recv() that fills the shared buffer means a big body: the rest goes with
+ * splice() through the direction's pipe (made then, kept until the connection closes) until a splice reads
+ * less than GRAIN_BUFFER_SIZE or finds the source drained. No call is made that epoll says would fail: a
+ * direction remembers whether its source may have bytes (`readable`: set by EPOLLIN, cleared when a read
+ * comes back short or with EAGAIN, a short read draining a stream socket) and whether its destination may
+ * take bytes (`writable`: set by EPOLLOUT, cleared by EAGAIN or a short write); the descriptors are
+ * edge-triggered, so each change that clears one brings the event that sets it again.
  *
  * (1) the app is started once; the bridge never outlives it except to finish stopping it
  * (2) connections are accepted only outside STOPPING; in WAITING at most GRAIN_PENDING_MAX, otherwise at
  *     most max_connections; the rest wait in the kernel's backlog
  * (3) n_connections counts every connection not yet closed, pending ones included; the grain is idle only
  *     while it is 0, so an open connection (a WebSocket) keeps the grain running however quiet it is
- * (4) a direction reads from its source only while its pipe has room: a peer that does not read stops the
- *     other one being read (back-pressure), and no payload byte ever enters the bridge's memory
+ * (4) a direction reads from its source only while its destination may take bytes and nothing it read
+ *     before waits (neither held nor in its pipe): a peer that does not read stops the other one being
+ *     read (back-pressure), and the bridge holds at most GRAIN_BUFFER_SIZE in memory or GRAIN_SPLICE_CHUNK
+ *     in the pipe per direction
+ * (6) once a source reported EOF or a hangup (EPOLLRDHUP), it is read until the EOF itself: a short read
+ *     then no longer means that nothing follows, since the FIN's event may have come with the last bytes
  * (5) a closed connection's memory lives until the end of the epoll batch, so a later event in the same
  *     batch finds it marked closed instead of freed
  */
@@ -95,10 +109,16 @@ typedef struct Watch {
 } Watch;
 
 typedef struct Pump {
-        int pipe[2];
-        size_t in_pipe; /* bytes read from the source and not yet written on */
-        bool eof;       /* the source said EOF */
-        bool shut;      /* the destination got shutdown(SHUT_WR) */
+        int pipe[2];      /* -EBADF until the direction first carries a big body */
+        size_t in_pipe;   /* bytes spliced from the source into the pipe and not yet written on */
+        uint8_t *held;    /* the tail of a send() the destination did not take, or NULL */
+        size_t held_off, held_len;
+        bool readable;    /* the source may have bytes, or an EOF, to read */
+        bool writable;    /* the destination may take bytes */
+        bool hup;         /* the source reported EOF or an error: read it until it says so, (6) */
+        bool bulk;        /* the last read filled the shared buffer: splice the rest */
+        bool eof;         /* the source said EOF */
+        bool shut;        /* the destination got shutdown(SHUT_WR) */
 } Pump;
 
 struct Connection {
@@ -285,62 +305,194 @@ static int app_start(Bridge *b) {
         return 0;
 }
 
+/* Where every direction's recv() lands: the loop runs one pump at a time, and a pump keeps only what it
+ * could not send, in its own `held`. */
+static uint8_t pump_buffer[GRAIN_BUFFER_SIZE];
+
 static void pump_init(Pump *p) {
         p->pipe[0] = p->pipe[1] = -EBADF;
+        /* Joined with bytes perhaps already waiting: the first pump tries once, and learns. */
+        p->readable = p->writable = true;
 }
 
 static void pump_done(Pump *p) {
         p->pipe[0] = safe_close(p->pipe[0]);
         p->pipe[1] = safe_close(p->pipe[1]);
+        free(TAKE_PTR(p->held));
+        p->held_off = p->held_len = 0;
+}
+
+/* Sends size bytes to `to`; returns how many it took (all of them unless it is full, which clears
+ * `writable`), or a negative errno when the connection is broken. */
+static ssize_t pump_send(Pump *p, int to, const uint8_t *data, size_t size) {
+        size_t done = 0;
+
+        while (done < size) {
+                ssize_t n = send(to, data + done, size - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+                if (n >= 0) {
+                        done += (size_t) n;
+                        if (done < size) {
+                                /* A short write on a stream socket: its buffer is full. */
+                                p->writable = false;
+                                break;
+                        }
+                } else if (errno == EAGAIN) {
+                        p->writable = false;
+                        break;
+                } else if (errno != EINTR)
+                        return negative_errno();
+        }
+        return (ssize_t) done;
+}
+
+/* Writes on what `held` keeps. Returns 0, or a negative errno. */
+static int pump_send_held(Pump *p, int to) {
+        ssize_t n;
+
+        n = pump_send(p, to, p->held + p->held_off, p->held_len - p->held_off);
+        if (n < 0)
+                return (int) n;
+        p->held_off += (size_t) n;
+        if (p->held_off == p->held_len) {
+                free(TAKE_PTR(p->held));
+                p->held_off = p->held_len = 0;
+        }
+        return 0;
+}
+
+/* Sends what recv() put in pump_buffer, keeping what `to` did not take. Returns 0, or a negative errno. */
+static int pump_send_buffer(Pump *p, int to, size_t size) {
+        ssize_t n;
+
+        assert(!p->held);
+
+        n = pump_send(p, to, pump_buffer, size);
+        if (n < 0)
+                return (int) n;
+        if ((size_t) n == size)
+                return 0;
+
+        p->held_len = size - (size_t) n;
+        p->held = malloc(p->held_len);
+        if (!p->held) {
+                p->held_len = 0;
+                return -ENOMEM;
+        }
+        memcpy(p->held, pump_buffer + n, p->held_len);
+        p->held_off = 0;
+        return 0;
+}
+
+/* Moves the pipe's bytes to `to`. Returns 0, or a negative errno. */
+static int pump_splice_out(Pump *p, int to) {
+        for (;;) {
+                ssize_t n = splice(p->pipe[0], NULL, to, NULL, p->in_pipe,
+                                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+
+                if (n > 0) {
+                        p->in_pipe -= (size_t) n;
+                        if (p->in_pipe > 0)
+                                p->writable = false; /* short: `to` is full */
+                        return 0;
+                }
+                if (n == 0)
+                        return -EIO; /* the pipe lost bytes we counted in */
+                if (errno == EAGAIN) {
+                        p->writable = false;
+                        return 0;
+                }
+                if (errno != EINTR)
+                        return negative_errno();
+        }
+}
+
+/* Reads from `from` into the empty pipe, which it makes the first time. Returns 0, or a negative errno. */
+static int pump_splice_in(Pump *p, int from) {
+        assert(p->in_pipe == 0);
+
+        if (p->pipe[0] < 0 && pipe2(p->pipe, O_NONBLOCK | O_CLOEXEC) < 0)
+                return negative_errno();
+
+        for (;;) {
+                ssize_t n = splice(from, NULL, p->pipe[1], NULL, GRAIN_SPLICE_CHUNK,
+                                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+
+                if (n > 0) {
+                        p->in_pipe = (size_t) n;
+                        /* The body's end, or a slow sender: the next message is likely small. */
+                        if ((size_t) n < GRAIN_BUFFER_SIZE)
+                                p->bulk = false;
+                        return 0;
+                }
+                if (n == 0) {
+                        p->eof = true;
+                        return 0;
+                }
+                if (errno == EAGAIN) {
+                        /* The pipe is empty, so it is the source that has nothing. */
+                        p->readable = p->bulk = false;
+                        return 0;
+                }
+                if (errno != EINTR)
+                        return negative_errno();
+        }
+}
+
+/* recv()s into pump_buffer and sends on at once. Returns 0, or a negative errno. */
+static int pump_copy(Pump *p, int from, int to) {
+        for (;;) {
+                ssize_t n = recv(from, pump_buffer, sizeof(pump_buffer), MSG_DONTWAIT);
+
+                if (n > 0) {
+                        if ((size_t) n == sizeof(pump_buffer))
+                                p->bulk = true;
+                        else if (!p->hup)
+                                p->readable = false; /* a short read drained the socket, (6) */
+                        return pump_send_buffer(p, to, (size_t) n);
+                }
+                if (n == 0) {
+                        p->eof = true;
+                        return 0;
+                }
+                if (errno == EAGAIN) {
+                        p->readable = false;
+                        return 0;
+                }
+                if (errno != EINTR)
+                        return negative_errno();
+        }
 }
 
 /*
- * Moves what it can from `from` through the pipe to `to`, until neither side can go on: the pipe is empty
- * or `to` is full, and `from` has nothing more or the pipe is full. Whatever stopped it gives an
- * edge-triggered event on one of the two sockets later, which runs it again. Returns 0, or a negative errno
- * when the connection is broken.
+ * Moves what it can from `from` to `to`, until what stopped it is something epoll will tell about: the
+ * destination is full, or the source is drained, or it said EOF. Returns 0, or a negative errno when the
+ * connection is broken.
  */
 static int pump_run(Pump *p, int from, int to) {
         for (;;) {
-                bool moved = false;
-                ssize_t n;
+                int r;
 
-                if (p->in_pipe > 0) {
-                        n = splice(p->pipe[0], NULL, to, NULL, p->in_pipe,
-                                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-                        if (n > 0) {
-                                p->in_pipe -= (size_t) n;
-                                moved = true;
-                        } else if (n == 0)
-                                return -EIO; /* the pipe lost bytes we counted in */
-                        else if (errno == EINTR)
-                                moved = true;
-                        else if (errno != EAGAIN)
-                                return negative_errno();
-                }
-
-                if (!p->eof) {
-                        /* EAGAIN here means "nothing to read" or "the pipe is full": the write above
-                         * tells which, (4). */
-                        n = splice(from, NULL, p->pipe[1], NULL, GRAIN_SPLICE_CHUNK,
-                                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-                        if (n > 0) {
-                                p->in_pipe += (size_t) n;
-                                moved = true;
-                        } else if (n == 0) {
-                                p->eof = true;
-                                moved = true;
-                        } else if (errno == EINTR)
-                                moved = true;
-                        else if (errno != EAGAIN)
-                                return negative_errno();
-                }
-
-                if (!moved)
+                /* What was read before goes first: in order, and (4). */
+                if (p->held) {
+                        if (!p->writable)
+                                break;
+                        r = pump_send_held(p, to);
+                } else if (p->in_pipe > 0) {
+                        if (!p->writable)
+                                break;
+                        r = pump_splice_out(p, to);
+                } else if (p->eof || !p->readable || !p->writable)
                         break;
+                else if (p->bulk)
+                        r = pump_splice_in(p, from);
+                else
+                        r = pump_copy(p, from, to);
+                if (r < 0)
+                        return r;
         }
 
-        if (p->eof && p->in_pipe == 0 && !p->shut) {
+        if (p->eof && !p->held && p->in_pipe == 0 && !p->shut) {
                 /* The half-close goes on: the other side reads EOF and may still answer. */
                 if (shutdown(to, SHUT_WR) < 0 && errno != ENOTCONN)
                         return negative_errno();
@@ -398,7 +550,10 @@ static void connection_pump(Bridge *b, Connection *c) {
         r = pump_run(&c->up, c->client_fd, c->app_fd);
         if (r >= 0)
                 r = pump_run(&c->down, c->app_fd, c->client_fd);
-        /* A reset or a broken pipe on either side ends both directions: the peers are gone. */
+        /* A reset or a broken pipe on either side ends both directions: the peers are gone. Running out of
+         * memory or descriptors (for a pipe, a held tail) is ours, and said. */
+        if (r == -ENOMEM || r == -EMFILE || r == -ENFILE)
+                bridge_log_errno(r, "Failed to pass on a connection's bytes, closing it: %m");
         if (r < 0 || (c->up.shut && c->down.shut))
                 connection_close(b, c);
 }
@@ -428,12 +583,6 @@ static void connection_join(Bridge *b, Connection *c) {
 
         assert(c->state == CONNECTION_PENDING);
 
-        if (pipe2(c->up.pipe, O_NONBLOCK | O_CLOEXEC) < 0 ||
-            pipe2(c->down.pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
-                bridge_log_errno(errno, "Failed to create a pipe for a connection: %m");
-                connection_close(b, c);
-                return;
-        }
         c->app_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (c->app_fd < 0) {
                 bridge_log_errno(errno, "Failed to create a socket for a connection: %m");
@@ -464,9 +613,25 @@ static void connection_join(Bridge *b, Connection *c) {
                 connection_pump(b, c);
 }
 
+/* What an event on one of the connection's sockets says about the two directions. */
+static void connection_note_events(Connection *c, WatchType type, uint32_t events) {
+        Pump *source = type == WATCH_CLIENT ? &c->up : &c->down;
+        Pump *destination = type == WATCH_CLIENT ? &c->down : &c->up;
+
+        if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+                source->readable = true;
+        if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+                source->hup = true;
+        /* An error or hangup lets the write fail and say why. */
+        if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+                destination->writable = true;
+}
+
 static void on_connection(Bridge *b, Connection *c, WatchType type, uint32_t events) {
         if (c->state == CONNECTION_CLOSED)
                 return; /* closed earlier in this batch, (5) */
+
+        connection_note_events(c, type, events);
 
         if (c->state == CONNECTION_CONNECTING) {
                 int error = 0;

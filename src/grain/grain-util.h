@@ -43,11 +43,17 @@ typedef uint64_t usec_t;
 /* Connections accepted before the app listens, waiting to be joined. Past it the bridge stops accepting
  * and further connections wait in the kernel's backlog. */
 #define GRAIN_PENDING_MAX 64u
-/* Connections joined to the app at once. Each costs six descriptors (two sockets, two pipes); the bridge
- * also stays below its RLIMIT_NOFILE. Past it the bridge stops accepting until one closes. */
+/* Connections joined to the app at once. Each costs up to six descriptors (two sockets, and the two pipes
+ * a connection gets once it carries a big body); the bridge also stays below its RLIMIT_NOFILE. Past it
+ * the bridge stops accepting until one closes. */
 #define GRAIN_CONNECTIONS_MAX 1024u
+/* What one recv() moves. Requests and answers up to this size cross through the bridge's one shared
+ * buffer with a recv() and a send(); a read that fills it means a big body, whose rest is spliced through
+ * a pipe. The tail of a send() the destination did not take waits in a buffer of the direction's own, at
+ * most this big, allocated then and freed once written. */
+#define GRAIN_BUFFER_SIZE ((size_t) 16 * 1024)
 /* Bytes moved by one splice() call, which is also what one direction's pipe holds by default: a peer that
- * reads slowly holds at most this much per direction in the bridge, and nothing in its memory. */
+ * reads slowly holds at most this much per direction in the pipe (or GRAIN_BUFFER_SIZE in memory). */
 #define GRAIN_SPLICE_CHUNK ((size_t) 64 * 1024)
 
 /* The HTTP proxy every app is told about (sandstorm-spec.md §5.1). Nothing listens there yet: an app that

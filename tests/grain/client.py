@@ -5,6 +5,9 @@
   client.py freeport                       print a free TCP port on 127.0.0.1
   client.py half PORT BYTES                send "HALF", BYTES bytes, half-close; check app.py's answer
   client.py hold PORT SECONDS              keep a "HOLD" connection open, echoing a line every 0.2 s
+  client.py sizes PORT SIZE...             on one "HOLD" connection, echo a line of each SIZE bytes in turn
+  client.py idle PORT N OUT                open N "HOLD" connections, echo a line on each, touch OUT, keep
+                                           them open until stdin closes, then echo a line on each again
   client.py notify ADDRESS OUT SECONDS     receive sd_notify datagrams on ADDRESS (a path or @abstract)
                                            into OUT until one says READY=1; touch OUT.bound once bound
 """
@@ -63,6 +66,46 @@ def hold(port, seconds):
     s.close()
 
 
+def echo_line(s, line, buf):
+    """Sends line (ending in a newline) and checks that "echo " + line comes back; returns what is left."""
+    s.sendall(line)
+    want = b"echo " + line
+    while len(buf) < len(want):
+        chunk = s.recv(65536)
+        if not chunk:
+            print("connection closed after %d of %d bytes" % (len(buf), len(want)))
+            sys.exit(1)
+        buf += chunk
+    if buf[:len(want)] != want:
+        print("a %d-byte line came back altered" % len(line))
+        sys.exit(1)
+    return buf[len(want):]
+
+
+def sizes(port, lengths):
+    s = socket.create_connection(("127.0.0.1", port), timeout=20)
+    s.sendall(b"HOLD\n")
+    buf = b""
+    for i, n in enumerate(lengths):
+        body = bytes(97 + (i + j) % 26 for j in range(n - 1)) + b"\n"
+        buf = echo_line(s, body, buf)
+    s.close()
+
+
+def idle(port, n, out):
+    conns = []
+    for i in range(n):
+        s = socket.create_connection(("127.0.0.1", port), timeout=20)
+        s.sendall(b"HOLD\n")
+        echo_line(s, b"first %d\n" % i, b"")
+        conns.append(s)
+    open(out, "w").close()
+    sys.stdin.read()
+    for i, s in enumerate(conns):
+        echo_line(s, b"again %d\n" % i, b"")
+        s.close()
+
+
 def notify(address, out, seconds):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     s.bind("\0" + address[1:] if address.startswith("@") else address)
@@ -88,6 +131,10 @@ def main():
         half(int(sys.argv[2]), int(sys.argv[3]))
     elif cmd == "hold":
         hold(int(sys.argv[2]), float(sys.argv[3]))
+    elif cmd == "sizes":
+        sizes(int(sys.argv[2]), [int(a) for a in sys.argv[3:]])
+    elif cmd == "idle":
+        idle(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
     elif cmd == "notify":
         notify(sys.argv[2], sys.argv[3], float(sys.argv[4]))
     else:

@@ -6,7 +6,8 @@
 # DESIGN.md "Grains" and sandstorm-spec.md §5.1/§6.6 promise: requests pass through unchanged, a request
 # made before the app listens waits for it, READY=1 reaches NOTIFY_SOCKET, idle and SIGTERM stop the app
 # and exit 0, an open connection keeps the grain alive, the app's death is the bridge's exit status, big
-# bodies cross byte-exact both ways, half-closes are passed on, and the bridge is static and small.
+# bodies cross byte-exact both ways, half-closes are passed on, messages of every size around the switch
+# from copying to splicing arrive intact, and the bridge is static and small, idle connections included.
 # Only loopback; no namespaces, mounts or privilege changes.
 . "$SOURCE_ROOT/tests/lib/tap.sh"
 
@@ -226,6 +227,36 @@ sha=$(get --limit-rate 4M "http://127.0.0.1:$main_port/file" | sha256sum | cut -
 # Half-close: the app sees the client's EOF, and its answer still comes back.
 out=$("$PYTHON" "$CLIENT" half "$main_port" 1048576 2>&1) && ok "a half-close reaches the app and the answer comes back" ||
         { not_ok "a half-close reaches the app and the answer comes back"; diag "$out"; }
+
+# Messages of every size on one connection, around the point (GRAIN_BUFFER_SIZE, 16 KiB) where the bridge
+# stops copying through its buffer and splices through a pipe, and back: each comes back byte-exact.
+out=$("$PYTHON" "$CLIENT" sizes "$main_port" 1 100 16379 16383 16384 16385 16386 65536 65537 1 200001 5 \
+        16384 2 2>&1) &&
+        ok "messages of 1 B to 200 kB, around 16 KiB, alternating on one connection, are byte-exact" ||
+        { not_ok "messages of 1 B to 200 kB alternating on one connection are byte-exact"; diag "$out"; }
+
+# 64 idle keep-alive connections: two descriptors each (a pipe only comes with a big body), little memory,
+# and all still work afterwards.
+fd_count() { ls "/proc/$1/fd" | grep -c ''; }
+# Until the connections before have all been closed: the count holds still.
+wait_for 5 sh -c 'a=$(ls /proc/$0/fd | grep -c ""); sleep 0.2; [ "$a" -eq "$(ls /proc/$0/fd | grep -c "")" ]' \
+        "$main_pid"
+fds0=$(fd_count "$main_pid")
+mkfifo idle.fifo
+"$PYTHON" "$CLIENT" idle "$main_port" 64 "$TAP_TMP/idle.ready" <idle.fifo >idle.out 2>&1 &
+idle_pid=$!
+exec 7>idle.fifo
+wait_for 20 test -e "$TAP_TMP/idle.ready"
+fds=$(fd_count "$main_pid")
+rss=$(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$main_pid/status")
+[ "$fds" -eq $((fds0 + 128)) ] &&
+        ok "64 idle keep-alive connections hold two descriptors each ($fds0 + 128)" ||
+        not_ok "64 idle keep-alive connections hold two descriptors each: $fds0 then $fds"
+[ -n "$rss" ] && [ "$rss" -le 1024 ] && ok "VmRSS with 64 idle keep-alive connections: $rss kB <= 1 MiB" ||
+        not_ok "VmRSS with 64 idle keep-alive connections: $rss kB <= 1 MiB"
+exec 7>&-
+wait $idle_pid && ok "and all 64 still pass bytes afterwards" ||
+        { not_ok "the 64 idle connections still work"; diag "$(cat idle.out)"; }
 
 # Memory while serving: four slow downloads and a held connection.
 for i in 1 2 3 4; do
