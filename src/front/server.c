@@ -171,6 +171,7 @@ struct Conn {
         bool tunnel_out_done; /* CONN_TUNNEL: the producer ended, everything is sent, our side is shut down */
         bool busy, again; /* inside conn_process(); something asked for another step */
         bool may_read;    /* epoll said readable, and no read since came back short */
+        bool asked;       /* a request came on it: idle now means kept alive, not just opened */
         uint64_t head_started; /* when the head (or handshake) in progress began */
 };
 
@@ -375,6 +376,7 @@ static ServerRequest *request_new(Conn *c, HttpRequest *http, int32_t stream_id)
         r->stream_id = stream_id;
         r->id = ++c->server->next_request_id;
         r->started = now_usec(c->server);
+        c->asked = true;
         r->next = c->requests;
         if (c->requests)
                 c->requests->prev = r;
@@ -2042,8 +2044,13 @@ int server_drain(Server *s, uint64_t timeout_usec, void (*done)(Server *s, void 
                 if (c->state == CONN_H2) {
                         (void) http2_session_terminate(c->h2, HTTP2_NO_ERROR);
                         conn_process(c);
-                } else if (!c->requests) {
+                } else if (!c->requests && c->asked && c->in_len == 0) {
+                        /* kept alive after an answer: the client knows to ask again on a new connection */
                         conn_free(c);
+                } else if (!c->requests) {
+                        /* just opened (or in its TLS handshake): its request may be on the way, and it was
+                         * accepted before the listeners paused, so it gets its answer, with "Connection:
+                         * close", or the header deadline closes it */
                 } else
                         c->closing = true;
         }

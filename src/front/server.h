@@ -67,9 +67,10 @@ void server_set_tls(Server *s, TlsContext *tls);
 /* Limits for connections accepted from now on (and the HTTP limits of their parsers). */
 int server_set_limits(Server *s, const ServerLimits *limits);
 
-/* Stops accepting; closes idle connections, lets requests in flight finish (HTTP/1.1 with "Connection:
- * close", HTTP/2 after GOAWAY), and calls done once no connection is left or after timeout_usec, closing
- * what remains. */
+/* Stops accepting; closes connections kept alive idle after an answer, lets requests in flight finish
+ * (HTTP/1.1 with "Connection: close", HTTP/2 after GOAWAY), answers the first request of connections
+ * accepted but not yet asked on (its bytes may be on the way: a restart must refuse nobody), and calls done
+ * once no connection is left or after timeout_usec, closing what remains. */
 int server_drain(Server *s, uint64_t timeout_usec, void (*done)(Server *s, void *userdata), void *userdata);
 
 unsigned server_n_connections(const Server *s) _pure_;

@@ -77,23 +77,29 @@ within "$elapsed" 0.8 1.9 && ok "... right after the answer (${elapsed} s after 
         not_ok "... right after the answer (${elapsed} s after SIGTERM, the upload ended 1 s after it)"
 
 # ------------------------------------------------------------------------------------------------
-# SIGTERM: an upload that never ends is cut after DRAIN_TIMEOUT_SEC (2); idle connections at once
+# SIGTERM: an upload that never ends is cut after DRAIN_TIMEOUT_SEC (2); idle connections at once; a
+# connection accepted but not yet asked on (a restart under systemd: its request is on the way) is answered
 
 gd_start "$TAP_TMP/state" "$PORT" -c "$TAP_TMP/granary.conf" --shell-dir "$TAP_TMP/shell" || bail "granaryd starts again"
 "$PYTHON" "$RAWHTTP" --port "$PORT" --timeout 8 h1 "$head${login:0:10}" >stalled.out 2>&1 &
 stalled=$!
 "$PYTHON" "$RAWHTTP" --port "$PORT" --timeout 8 h1 "$req" >idle.out 2>&1 &
 idle=$!
+"$PYTHON" "$RAWHTTP" --port "$PORT" --timeout 8 h1 @sleep=1.2 "$req" >fresh.out 2>&1 &
+fresh=$!
 sleep 0.7
 t0=$(now)
 kill -TERM "$gd_pid"
 wait "$idle"
 idle_closed=$(since "$t0")
+wait "$fresh"
 wait "$stalled"
 gd_stop 0 10
 elapsed=$(since "$t0")
 is "SIGTERM with an idle keep-alive connection: it is closed" "$(val statuses idle.out) $(val closed idle.out)" "200 yes"
 within "$idle_closed" 0 1 && ok "... at once" || not_ok "... at once (after $idle_closed s)"
+is "SIGTERM with a connection opened before it and asked on after it: answered" \
+        "$(val statuses fresh.out) $(val h.connection fresh.out) $(val closed fresh.out)" "200 close yes"
 is "SIGTERM with a stalled upload: exits 0" "$gd_status" 0
 within "$elapsed" 1.8 3.5 && ok "... after DRAIN_TIMEOUT_SEC ($elapsed s)" || not_ok "... after DRAIN_TIMEOUT_SEC (took $elapsed s)"
 is "... the upload's connection closed" "$(val closed stalled.out)" yes
