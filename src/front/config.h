@@ -51,9 +51,11 @@
 
 /* GRAIN_BACKEND: who builds a grain's sandbox. */
 typedef enum FrontGrainBackend {
-        FRONT_GRAIN_BACKEND_AUTO,    /* "auto": the best this machine offers (for now always direct) */
+        FRONT_GRAIN_BACKEND_AUTO,    /* "auto": systemd when it is PID 1 and answers on the system bus, else
+                                      * direct; always direct under --dev */
         FRONT_GRAIN_BACKEND_DIRECT,  /* "direct": namespaces, seccomp and capabilities set up by granaryd */
-        FRONT_GRAIN_BACKEND_SYSTEMD, /* "systemd": transient units; accepted, refused at start until it exists */
+        FRONT_GRAIN_BACKEND_SYSTEMD, /* "systemd": transient units over D-Bus; granaryd refuses to start
+                                      * without a bus that answers */
         _FRONT_GRAIN_BACKEND_MAX,
         _FRONT_GRAIN_BACKEND_INVALID = -EINVAL,
 } FrontGrainBackend;

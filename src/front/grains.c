@@ -26,6 +26,10 @@
  * (3) a deleted grain has no row, is not in the tree, and keeps only its sandbox until that exits
  * (4) nothing here walks a tree or sleeps on the loop: storage is removed by a worker process, a console
  *     rotation copies at most log_max bytes
+ *
+ * Under the systemd backend (g->systemd set) a Grain never leaves STOPPED and never listens: systemd holds
+ * the socket and runs the sandbox (grains-systemd.c has that state diagram), and the API functions below
+ * hand their grain to it after the checks they share with the direct backend.
  */
 
 #include <dirent.h>
@@ -44,6 +48,7 @@
 #include "basic/fileio.h"
 #include "basic/log.h"
 #include "basic/string-util.h"
+#include "front/grains-systemd.h"
 #include "front/grains.h"
 #include "front/manifest.h"
 #include "front/worker.h"
@@ -103,6 +108,9 @@ struct Grains {
 
         void (*on_delete)(const char *id, void *userdata);
         void *on_delete_userdata;
+
+        GrainsSystemd *systemd; /* the systemd backend, or NULL */
+        char *grains_dir_abs, *packages_dir_abs, *sockets_dir_abs; /* systemd only: what units name */
 
         Worker **workers;
         size_t n_workers;
@@ -664,8 +672,9 @@ static int grain_environment(Grains *g, char **environ, char ***ret) {
         char buf[64];
         int r;
 
+        /* Both are ours to set: a manifest cannot change the idle time or ask for a second seccomp layer. */
         STRV_FOREACH(e, environ)
-                if (!startswith(*e, "GRANARY_GRAIN_IDLE_SEC=")) {
+                if (!startswith(*e, "GRANARY_GRAIN_IDLE_SEC=") && !startswith(*e, "GRANARY_GRAIN_SECCOMP=")) {
                         r = strv_extend(&env, *e);
                         if (r < 0)
                                 return r;
@@ -884,6 +893,115 @@ static int open_dir(const char *path, mode_t mode, bool make, int *ret) {
         return 0;
 }
 
+/* ---- the systemd backend's questions ---- */
+
+/* What the grain's next start runs, for its units: the same choice as grain_start() makes. A grain moving
+ * to a newer package moves now, since its units will run that one from now on. */
+static int grains_unit_spec(const char *id, GrainUnitSpec **ret, void *userdata) {
+        Grains *g = userdata;
+        _cleanup_(store_grain_freep) StoreGrain *row = NULL;
+        _cleanup_(store_package_freep) StorePackage *pkg = NULL;
+        _cleanup_(manifest_command_done) ManifestCommand cmd = {};
+        _cleanup_(grain_unit_spec_freep) GrainUnitSpec *spec = NULL;
+        _cleanup_strv_free_ char **env = NULL;
+        _cleanup_close_ int dir_fd = -EBADF;
+        Grain *gr;
+        bool upgrade;
+        int r;
+
+        r = grain_get(g, id, &gr);
+        if (r < 0)
+                return r;
+        r = grain_runnable(g, gr->id, &row, &pkg, &upgrade);
+        if (r < 0)
+                return r;
+        if (upgrade) {
+                r = store_grain_set_package(g->store, gr->id, pkg->id);
+                if (r < 0)
+                        return r;
+                log_info("Grain %s moves to package %s (version %" PRIu32 ").", gr->id, pkg->id,
+                         pkg->app_version);
+        }
+        dir_fd = grain_dir_open(g, gr->id);
+        if (dir_fd < 0)
+                return dir_fd;
+        r = grain_command(gr, dir_fd, pkg, &cmd);
+        if (r < 0)
+                return r;
+        spec = calloc(1, sizeof(GrainUnitSpec));
+        if (!spec)
+                return -ENOMEM;
+        spec->first = r > 0;
+        r = grain_environment(g, cmd.environ, &env);
+        if (r < 0)
+                return r;
+        spec->id = strdup(gr->id);
+        spec->package_id = strdup(pkg->id);
+        spec->package_dir = path_join(g->packages_dir_abs, pkg->id);
+        spec->var_dir = strjoin(g->grains_dir_abs, "/", gr->id, "/" VAR_DIR);
+        if (!spec->id || !spec->package_id || !spec->package_dir || !spec->var_dir)
+                return -ENOMEM;
+        spec->argv = TAKE_PTR(cmd.argv);
+        spec->envp = TAKE_PTR(env);
+        *ret = TAKE_PTR(spec);
+        return 0;
+}
+
+static void grains_unit_first_started(const char *id, void *userdata) {
+        Grains *g = userdata;
+        _cleanup_close_ int dir_fd = grain_dir_open(g, id);
+
+        if (dir_fd >= 0 && unlinkat(dir_fd, NEW_ACTION_FILE, 0) < 0 && errno != ENOENT)
+                log_warning_errno(negative_errno(), "Failed to record grain %s's first start: %m", id);
+}
+
+/* The units of every grain, asked for now (without waiting), so that a grain's first request after a boot
+ * finds its socket listening. */
+static void grains_systemd_ensure_all(Grains *g) {
+        _cleanup_(store_grain_list_freep) StoreGrain **list = NULL;
+        size_t n = 0;
+        int r;
+
+        r = store_grain_list(g->store, &list, &n);
+        if (r < 0)
+                return (void) log_warning_errno(r, "Failed to list the grains for their units: %m");
+        for (size_t i = 0; i < n; i++)
+                (void) grains_systemd_ensure(g->systemd, list[i]->id);
+}
+
+static int grains_systemd_setup(Grains *g, const GrainsConfig *c) {
+        GrainsSystemdConfig sc;
+        int r;
+
+        /* Units name absolute paths, whatever the directory granaryd was started in. */
+        g->grains_dir_abs = realpath(g->grains_dir, NULL);
+        g->packages_dir_abs = realpath(g->packages_dir, NULL);
+        g->sockets_dir_abs = realpath(g->sockets_dir, NULL);
+        if (!g->grains_dir_abs || !g->packages_dir_abs || !g->sockets_dir_abs)
+                return negative_errno();
+        sc = (GrainsSystemdConfig) {
+                .sockets_dir = g->sockets_dir_abs,
+                .bridge_path = g->bridge_path,
+                .uid = g->uid,
+                .gid = g->gid,
+                .idle_usec = g->idle_usec,
+                .stop_timeout_usec = g->stop_timeout_usec,
+                .limits = g->limits,
+                .policy = g->policy,
+        };
+        r = grains_systemd_new(g->event, c->bus, &sc,
+                               &(GrainsSystemdCallbacks) {
+                                       .spec = grains_unit_spec,
+                                       .first_started = grains_unit_first_started,
+                                       .userdata = g,
+                               },
+                               &g->systemd);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the systemd backend: %m");
+        grains_systemd_ensure_all(g);
+        return 0;
+}
+
 int grains_new(sd_event *e, Store *store, const GrainsConfig *c, Grains **ret) {
         _cleanup_(grains_freep) Grains *g = NULL;
         _cleanup_free_ char *error = NULL;
@@ -937,6 +1055,11 @@ int grains_new(sd_event *e, Store *store, const GrainsConfig *c, Grains **ret) {
                                        error ?: "out of memory");
 
         grains_purge_deleted(g);
+        if (c->bus) {
+                r = grains_systemd_setup(g, c);
+                if (r < 0)
+                        return r;
+        }
         *ret = TAKE_PTR(g);
         return 0;
 }
@@ -956,6 +1079,10 @@ Grains *grains_free(Grains *g) {
                 worker_cancel(g->workers[i]);
         free(g->workers);
         sd_event_source_disable_unref(g->stop_all_defer);
+        grains_systemd_free(g->systemd);
+        free(g->grains_dir_abs);
+        free(g->packages_dir_abs);
+        free(g->sockets_dir_abs);
         policy_free(g->policy);
         safe_close(g->grains_dir_fd);
         safe_close(g->packages_dir_fd);
@@ -1028,6 +1155,8 @@ int grains_create(Grains *g, int64_t owner_id, const char *app_id, size_t action
                 return r;
         }
 
+        if (g->systemd)
+                (void) grains_systemd_ensure(g->systemd, id); /* its first request finds the socket */
         *ret_id = strdup(id);
         if (!*ret_id)
                 return -ENOMEM; /* the grain exists; only its name could not be handed out */
@@ -1051,6 +1180,17 @@ int grains_delete(Grains *g, const char *id) {
                 return r;
         if (g->on_delete)
                 g->on_delete(copy, g->on_delete_userdata);
+
+        if (g->systemd) {
+                /* The units stop (their jobs are systemd's); the storage goes at once: a sandbox still
+                 * stopping keeps its bind mount of the moved directory until it is gone. */
+                r = grains_systemd_remove(g->systemd, copy);
+                if (r < 0)
+                        log_warning_errno(r, "Failed to stop deleted grain %s's units: %m", copy);
+                grain_free(grain_find(g, copy));
+                grain_remove_storage(g, copy);
+                return 0;
+        }
 
         gr = grain_find(g, copy);
         if (gr) {
@@ -1084,6 +1224,8 @@ int grains_stop(Grains *g, const char *id) {
         r = grain_get(g, id, &gr);
         if (r < 0)
                 return r;
+        if (g->systemd)
+                return grains_systemd_stop(g->systemd, gr->id);
         return grain_stop(gr);
 }
 
@@ -1096,6 +1238,12 @@ GrainState grains_state(Grains *g, const char *id) {
         r = grain_get(g, id, &gr);
         if (r < 0)
                 return (GrainState) r;
+        if (g->systemd) {
+                GrainState state;
+
+                r = grains_systemd_info(g->systemd, gr->id, &state, NULL, NULL);
+                return r < 0 ? (GrainState) r : state;
+        }
         return gr->state;
 }
 
@@ -1172,6 +1320,11 @@ static uint64_t sandbox_rss(pid_t top) {
 }
 
 int grains_info(Grains *g, const char *id, GrainState *ret_state, uint64_t *ret_memory) {
+        return grains_info_cpu(g, id, ret_state, ret_memory, NULL);
+}
+
+int grains_info_cpu(Grains *g, const char *id, GrainState *ret_state, uint64_t *ret_memory,
+                    uint64_t *ret_cpu_nsec) {
         Grain *gr;
         pid_t pid = 0;
         int r;
@@ -1181,6 +1334,10 @@ int grains_info(Grains *g, const char *id, GrainState *ret_state, uint64_t *ret_
         r = grain_get(g, id, &gr);
         if (r < 0)
                 return r;
+        if (g->systemd)
+                return grains_systemd_info(g->systemd, gr->id, ret_state, ret_memory, ret_cpu_nsec);
+        if (ret_cpu_nsec)
+                *ret_cpu_nsec = 0;
         if (ret_memory) {
                 uint64_t m = 0;
 
@@ -1190,6 +1347,39 @@ int grains_info(Grains *g, const char *id, GrainState *ret_state, uint64_t *ret_
         }
         if (ret_state)
                 *ret_state = gr->state;
+        return 0;
+}
+
+/* Under systemd: the socket is the socket unit's. Missing or refusing (not made yet since the boot, or
+ * stopped by hand): the units are asked for, and the caller answers 503 this once. */
+static int grains_systemd_connect(Grains *g, Grain *gr, int *ret_fd) {
+        _cleanup_(store_grain_freep) StoreGrain *row = NULL;
+        _cleanup_(store_package_freep) StorePackage *pkg = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        struct sockaddr_un sa;
+        socklen_t len;
+        bool upgrade;
+        int r;
+
+        r = grain_runnable(g, gr->id, &row, &pkg, &upgrade);
+        if (r < 0)
+                return r;
+        r = socket_address(g, gr->id, &sa, &len);
+        if (r < 0)
+                return r;
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return negative_errno();
+        if (connect(fd, (struct sockaddr *) &sa, len) < 0 && errno != EINPROGRESS) {
+                if (errno == EAGAIN)
+                        return -EAGAIN;
+                if (errno != ENOENT && errno != ECONNREFUSED)
+                        return negative_errno();
+                grains_systemd_lost(g->systemd, gr->id);
+                r = grains_systemd_ensure(g->systemd, gr->id);
+                return r < 0 ? r : -EAGAIN;
+        }
+        *ret_fd = TAKE_FD(fd);
         return 0;
 }
 
@@ -1209,6 +1399,8 @@ int grains_connect(Grains *g, const char *id, int *ret_fd) {
         r = grain_get(g, id, &gr);
         if (r < 0)
                 return r;
+        if (g->systemd)
+                return grains_systemd_connect(g, gr, ret_fd);
         if (gr->state == GRAIN_STOPPED && !gr->held) {
                 r = grain_runnable(g, gr->id, &row, &pkg, &upgrade);
                 if (r < 0)
@@ -1277,6 +1469,8 @@ int grains_log_tail(Grains *g, const char *id, size_t max, char **ret, size_t *r
                 return r;
         if (max > SIZE_MAX - 1)
                 max = SIZE_MAX - 1;
+        if (g->systemd)
+                return grains_systemd_log_tail(gr->id, max, ret, ret_size);
         dir_fd = grain_dir_open(g, gr->id);
         if (dir_fd < 0)
                 return dir_fd == -ENOENT ? -ENOENT : dir_fd;

@@ -29,11 +29,20 @@
  * The caller must have blocked SIGCHLD before creating the sd_event (child sources need it). Grains are
  * loaded from the store lazily, the first time one is named; a grain that was never connected to since
  * granaryd started costs nothing.
+ *
+ * With GrainsConfig.bus set, the systemd backend runs the grains instead (front/grains-systemd.h): this
+ * module still owns the rows, the storage and which command a start runs, and asks for each grain's pair
+ * of units — for every grain when it starts, and for a new grain when it is created — without waiting for
+ * them. The socket and the sandbox then belong to systemd: the first connection wakes the service, the
+ * bridge's idle exit stops it, and the units outlive granaryd. grains_connect() answers -EAGAIN (503) in
+ * the short window before a grain's socket unit first listens; grains_stop_all() leaves them running; the
+ * console is the service's journal. The contract of every function below is otherwise the same.
  */
 
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
 #include "basic/macro.h"
@@ -82,6 +91,8 @@ typedef struct GrainsConfig {
         SandboxLimits limits;     /* src/grain/sandbox.h */
         uid_t uid;                /* what the app's 1000 maps to (sandbox_default_ids()) */
         gid_t gid;
+        sd_bus *bus;              /* NULL: the direct backend; else the system bus, and grains are transient
+                                   * systemd units (front/grains-systemd.h) */
 } GrainsConfig;
 
 /* Makes grains_dir and sockets_dir when missing and sets their modes (grains_dir 0710 with the app's gid,
@@ -114,6 +125,11 @@ GrainState grains_state(Grains *g, const char *id);
 /* The state and, while it runs, the resident memory of its sandbox's processes in bytes (0 when stopped).
  * -ENOENT. */
 int grains_info(Grains *g, const char *id, GrainState *ret_state, uint64_t *ret_memory);
+/* The same, and the CPU time the grain used, in nanoseconds: under systemd the service's CPUUsageNSec since
+ * its last start (0 under the direct backend, which does not count it). Under systemd the values are what
+ * systemd said at the last asking; each call asks again, for the next one. */
+int grains_info_cpu(Grains *g, const char *id, GrainState *ret_state, uint64_t *ret_memory,
+                    uint64_t *ret_cpu_nsec);
 
 /* A non-blocking AF_UNIX stream socket connected (or connecting) to the grain's listening socket. A
  * stopped grain starts because of it: once the connection waits in the socket's backlog. -ENOENT unknown

@@ -49,6 +49,7 @@
 #include "front/api.h"
 #include "front/apps.h"
 #include "front/config.h"
+#include "front/grains-systemd.h"
 #include "front/grains.h"
 #include "front/route.h"
 #include "front/server.h"
@@ -922,6 +923,7 @@ static int find_grain_path(char **ret) {
 
 /* The grain manager and the Ui, before the API that uses them. */
 static int setup_grains(Front *f, const char *packages) {
+        _cleanup_(sd_bus_unrefp) sd_bus *bus = NULL;
         _cleanup_free_ char *grains_dir = NULL, *sockets_dir = NULL;
         GrainsConfig gc;
         UiConfig uc;
@@ -929,9 +931,24 @@ static int setup_grains(Front *f, const char *packages) {
 
         switch (f->config.grain_backend) {
         case FRONT_GRAIN_BACKEND_SYSTEMD:
-                return log_error_errno(-EOPNOTSUPP, "GRAIN_BACKEND=systemd is not available yet; use "
-                                                    "GRAIN_BACKEND=direct (or auto).");
+                r = grains_systemd_open_bus(&bus);
+                if (r == -EOPNOTSUPP)
+                        return log_error_errno(r, "GRAIN_BACKEND=systemd, but systemd is not PID 1 here; use "
+                                                  "GRAIN_BACKEND=direct (or auto).");
+                if (r < 0)
+                        return log_error_errno(r, "GRAIN_BACKEND=systemd, but systemd does not answer on the "
+                                                  "system bus: %m");
+                break;
         case FRONT_GRAIN_BACKEND_AUTO:
+                /* --dev runs as whoever typed it (and under the test suites), who may not make system units:
+                 * there auto means direct, and GRAIN_BACKEND=systemd asks for units explicitly. */
+                if (f->config.dev)
+                        break;
+                r = grains_systemd_open_bus(&bus);
+                if (r < 0 && r != -EOPNOTSUPP)
+                        log_full_errno(LOG_NOTICE, r, "systemd is PID 1 but does not answer on the system bus "
+                                                      "(%m); grains use the direct backend.");
+                break;
         case FRONT_GRAIN_BACKEND_DIRECT:
                 break;
         default:
@@ -971,6 +988,7 @@ static int setup_grains(Front *f, const char *packages) {
                         .nofile_max = f->config.grain_nofile_max,
                         .cpu_weight = f->config.grain_cpu_weight,
                 },
+                .bus = bus,
         };
         sandbox_default_ids(&gc.uid, &gc.gid);
         r = grains_new(f->event, f->store, &gc, &f->grains);
@@ -982,7 +1000,11 @@ static int setup_grains(Front *f, const char *packages) {
         if (r < 0)
                 return log_error_errno(r, "Failed to start the grain sessions: %m");
         grains_on_delete(f->grains, on_grain_deleted, f);
-        log_info("Grains run in the direct backend's sandbox, with the bridge '%s'.", f->grain_path);
+        if (bus)
+                log_info("Grains run as transient systemd units (granary-grain-<id>.socket and .service), with "
+                         "the bridge '%s'.", f->grain_path);
+        else
+                log_info("Grains run in the direct backend's sandbox, with the bridge '%s'.", f->grain_path);
         return 0;
 }
 
@@ -1130,7 +1152,7 @@ static void help(void) {
                "     --log-level=LEVEL  debug, info, notice, warning or err\n"
                "\n"
                "Grains (granary.conf keys, with their defaults):\n"
-               "  GRAIN_BACKEND=auto             direct, systemd (not available yet) or auto (direct)\n"
+               "  GRAIN_BACKEND=auto             direct, systemd or auto (systemd when it is PID 1, else direct)\n"
                "  GRAIN_IDLE_SEC=%u             a grain without connections stops after this (0: never)\n"
                "  GRAIN_STOP_TIMEOUT_SEC=%u       SIGTERM to SIGKILL when a grain stops\n"
                "  GRAIN_MEMORY_MAX=1G            memory of one grain: bytes, or with K, M, G or T (1024)\n"

@@ -7,8 +7,8 @@
  * the grain; it logs to stderr (the grain's log) with the prefix "** granary-grain: ", and the app's stdout
  * and stderr are inherited so that they land in the same log.
  *
- * Linked statically, with nothing but libc: it runs inside package roots that carry their own (or no)
- * shared libraries, so it cannot rely on a dynamic loader. That is also why it speaks the two tiny systemd
+ * Linked statically, with nothing but libc and libseccomp: it runs inside package roots that carry their
+ * own (or no) shared libraries, so it cannot rely on a dynamic loader. That is also why it speaks the two tiny systemd
  * protocols itself instead of linking libsystemd (which has no static build and would pull in far more
  * than two environment variables and one datagram): LISTEN_FDS/LISTEN_PID for its listening socket (fd 3)
  * and a NOTIFY_SOCKET datagram for READY=1. No threads: one epoll loop.
@@ -72,8 +72,11 @@
 #include <time.h>
 
 #include "grain/grain-util.h"
+#include "grain/policy.h"
 
 #define LOG_PREFIX "** granary-grain: "
+/* "1": load the policy's libseccomp filter before starting the app (the systemd backend sets it). */
+#define GRAIN_SECCOMP_ENV "GRANARY_GRAIN_SECCOMP"
 #define LISTEN_FDS_START 3
 #define EXIT_USAGE 2
 #define FDS_PER_CONNECTION 6
@@ -1026,6 +1029,24 @@ static int setup_environment(void) {
         return 0;
 }
 
+static int setup_seccomp(void) {
+        Policy *p = NULL;
+        char *error = NULL;
+        int r;
+
+        r = policy_parse(policy_builtin(), &p, &error);
+        if (r < 0) {
+                bridge_log_errno(r, "Failed to parse the system call policy: %s", error ?: "out of memory");
+                free(error);
+                return r;
+        }
+        r = policy_load_seccomp(p);
+        policy_free(p);
+        if (r < 0)
+                return bridge_log_errno(r, "Failed to load the system call policy: %m");
+        return 0;
+}
+
 static int setup_listen_fd(Bridge *b) {
         int n, accepting = 0;
         socklen_t len = sizeof(accepting);
@@ -1120,6 +1141,18 @@ int main(int argc, char *argv[]) {
                         bridge_log_errno(r, "Ignoring NOTIFY_SOCKET='%s': %m", e);
                 else
                         b.notify = true;
+        }
+
+        /* Under the systemd backend, whose SystemCallFilter= cannot compare arguments nor give each call its
+         * own errno, the policy's own filter is loaded here, before the app exists; the direct backend
+         * loaded it before starting us and does not set the variable. Failing closed: no filter, no app. */
+        e = getenv(GRAIN_SECCOMP_ENV);
+        if (e) {
+                bool load = streq(e, "1");
+
+                (void) unsetenv(GRAIN_SECCOMP_ENV);
+                if (load && setup_seccomp() < 0)
+                        return EXIT_FAILURE;
         }
 
         if (setup_listen_fd(&b) < 0)

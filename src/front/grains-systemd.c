@@ -1,0 +1,1354 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * The systemd backend (grains-systemd.h). The units of one grain, as this process sees them (SdGrain):
+ *
+ *   UNKNOWN --grains_systemd_ensure(): GetUnit(socket)--> CHECKING
+ *   CHECKING --found: StartUnit(socket) (a no-op when it listens; restarts a failed one)--> STARTING
+ *   CHECKING --NoSuchUnit: StartTransientUnit(socket, aux service)--> STARTING
+ *   STARTING --its job's JobRemoved, "done" (or UnitExists)--> READY
+ *   STARTING --a failed call or job--> UNKNOWN (logged; the next ensure tries again)
+ *   READY --the service is inactive and was made for another start (first start done, an upgrade):
+ *           StopUnit(socket), StopUnit(service)--> RECREATING --socket's JobRemoved--> StartTransientUnit
+ *           (UnitExists while systemd has not yet collected the old units: retried after
+ *           RECREATE_RETRY_USEC, up to RECREATE_RETRIES times)--> STARTING
+ *   any --grains_systemd_remove(): StopUnit(socket), StopUnit(service)--> freed
+ *
+ * The service's properties (ActiveState, Description, MemoryCurrent, CPUUsageNSec) are read with GetAll,
+ * at most one call at a time per grain, after every PropertiesChanged of the service and when
+ * grains_systemd_info() is asked; what the last answer said is what info returns. Description records what
+ * the units were made for ("… package <id>, first start" / "… continue"), so that a restarted granaryd
+ * still knows whether the units it finds are current.
+ *
+ * (1) at most one call or job per grain is followed at a time (slot, job); JobRemoved is matched by the
+ *     job's object path
+ * (2) unit names and object paths are made only from ids that grains_systemd_unit_name() accepts
+ * (3) nothing here blocks: every call is asynchronous with GRAINS_SYSTEMD_CALL_TIMEOUT_USEC, except the
+ *     journal, read from local files in grains_systemd_log_tail() with a bound on what it reads
+ */
+
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-journal.h>
+
+#include "basic/fileio.h"
+#include "basic/log.h"
+#include "basic/string-util.h"
+#include "front/grains-systemd.h"
+
+#define SYSTEMD_SERVICE "org.freedesktop.systemd1"
+#define SYSTEMD_PATH "/org/freedesktop/systemd1"
+#define SYSTEMD_MANAGER "org.freedesktop.systemd1.Manager"
+#define SYSTEMD_UNIT_PATH_PREFIX "/org/freedesktop/systemd1/unit"
+#define BUS_ERROR_NO_SUCH_UNIT "org.freedesktop.systemd1.NoSuchUnit"
+#define BUS_ERROR_UNIT_EXISTS "org.freedesktop.systemd1.UnitExists"
+#define RECREATE_RETRY_USEC (100u * 1000u)
+#define RECREATE_RETRIES 50u
+/* Journal entries read for one console view, whatever their size. */
+#define LOG_ENTRIES_MAX 100000u
+#define BRIDGE_IN_GRAIN "/sandstorm-http-bridge"
+#define BUS_PROBE_TIMEOUT_USEC (5u * 1000u * 1000u)
+
+static void *mfree(void *p) {
+        free(p);
+        return NULL;
+}
+
+/* ---- property lists ---- */
+
+void unit_properties_done(UnitProperties *p) {
+        if (!p)
+                return;
+        for (size_t i = 0; i < p->n; i++) {
+                free(p->items[i].str);
+                strv_free(p->items[i].strv);
+        }
+        free(p->items);
+        *p = (UnitProperties) {};
+}
+
+static UnitProperty *prop_add(UnitProperties *p, const char *name, UnitPropertyType type) {
+        UnitProperty *a = reallocarray(p->items, p->n + 1, sizeof(UnitProperty));
+
+        if (!a)
+                return NULL;
+        p->items = a;
+        a[p->n] = (UnitProperty) { .name = name, .type = type };
+        return &a[p->n++];
+}
+
+static int prop_string(UnitProperties *p, const char *name, const char *value) {
+        UnitProperty *u = prop_add(p, name, UNIT_PROPERTY_STRING);
+
+        if (!u)
+                return -ENOMEM;
+        u->str = strdup(value);
+        return u->str ? 0 : -ENOMEM;
+}
+
+static int prop_bool(UnitProperties *p, const char *name, bool value) {
+        UnitProperty *u = prop_add(p, name, UNIT_PROPERTY_BOOL);
+
+        if (!u)
+                return -ENOMEM;
+        u->flag = value;
+        return 0;
+}
+
+static int prop_number(UnitProperties *p, const char *name, UnitPropertyType type, uint64_t value) {
+        UnitProperty *u = prop_add(p, name, type);
+
+        if (!u)
+                return -ENOMEM;
+        u->number = value;
+        return 0;
+}
+
+/* Takes strv (also on failure). */
+static int prop_strv(UnitProperties *p, const char *name, UnitPropertyType type, bool flag, char **strv) {
+        UnitProperty *u = prop_add(p, name, type);
+
+        if (!u) {
+                strv_free(strv);
+                return -ENOMEM;
+        }
+        u->flag = flag;
+        u->strv = strv;
+        if (!u->strv) {
+                u->strv = calloc(1, sizeof(char *));
+                if (!u->strv)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+static int prop_words(UnitProperties *p, const char *name, UnitPropertyType type, bool flag,
+                      const char *first, ...) {
+        _cleanup_strv_free_ char **l = NULL;
+        va_list ap;
+        int r = 0;
+
+        va_start(ap, first);
+        for (const char *s = first; s && r >= 0; s = va_arg(ap, const char *))
+                r = strv_extend(&l, s);
+        va_end(ap);
+        if (r < 0)
+                return r;
+        return prop_strv(p, name, type, flag, TAKE_PTR(l));
+}
+
+static bool has_newline(const char *s) {
+        return s && strchr(s, '\n');
+}
+
+int unit_properties_format(const UnitProperties *p, char **ret) {
+        _cleanup_(strbuf_done) StrBuf b = STRBUF_INIT;
+        int r = 0;
+
+        assert(p);
+        assert(ret);
+
+        for (size_t i = 0; i < p->n && r >= 0; i++) {
+                const UnitProperty *u = &p->items[i];
+                bool octal = streq(u->name, "UMask") || streq(u->name, "SocketMode") ||
+                             streq(u->name, "DirectoryMode");
+
+                if (has_newline(u->str))
+                        return -EINVAL;
+                STRV_FOREACH(s, u->strv)
+                        if (has_newline(*s))
+                                return -EINVAL;
+
+                r = strbuf_printf(&b, "%s=", u->name);
+                if (r < 0)
+                        return r;
+                switch (u->type) {
+                case UNIT_PROPERTY_STRING:
+                        r = strbuf_append_str(&b, u->str);
+                        break;
+                case UNIT_PROPERTY_BOOL:
+                        r = strbuf_append_str(&b, u->flag ? "yes" : "no");
+                        break;
+                case UNIT_PROPERTY_U32:
+                        r = strbuf_printf(&b, octal ? "%04" PRIo32 : "%" PRIu32, (uint32_t) u->number);
+                        break;
+                case UNIT_PROPERTY_I32:
+                        r = strbuf_printf(&b, "%" PRIi32, (int32_t) (uint32_t) u->number);
+                        break;
+                case UNIT_PROPERTY_U64:
+                        r = strbuf_printf(&b, "%" PRIu64, u->number);
+                        break;
+                case UNIT_PROPERTY_EXEC:
+                        r = strbuf_append_str(&b, u->str);
+                        STRV_FOREACH(s, u->strv)
+                                if (r >= 0)
+                                        r = strbuf_printf(&b, " %s", *s);
+                        break;
+                case UNIT_PROPERTY_BINDS:
+                case UNIT_PROPERTY_PAIRS:
+                        for (size_t j = 0; u->strv[j] && u->strv[j + 1] && r >= 0; j += 2)
+                                r = strbuf_printf(&b, "%s%s:%s", j > 0 ? " " : "", u->strv[j], u->strv[j + 1]);
+                        break;
+                case UNIT_PROPERTY_FLAGGED:
+                        if (!u->flag)
+                                r = strbuf_append_char(&b, '~');
+                        __attribute__((fallthrough));
+                case UNIT_PROPERTY_STRV:
+                case UNIT_PROPERTY_BYTES:
+                case UNIT_PROPERTY_ADDRESSES:
+                        STRV_FOREACH(s, u->strv)
+                                if (r >= 0)
+                                        r = strbuf_printf(&b, "%s%s", s == u->strv ? "" : " ", *s);
+                        break;
+                default:
+                        return -EINVAL;
+                }
+                if (r >= 0)
+                        r = strbuf_append_char(&b, '\n');
+        }
+        if (r < 0)
+                return r;
+        if (!b.data) {
+                *ret = strdup("");
+                return *ret ? 0 : -ENOMEM;
+        }
+        *ret = strbuf_steal(&b, NULL);
+        return 0;
+}
+
+static int append_address(sd_bus_message *m, int family, const void *addr, size_t size, uint32_t prefix) {
+        int r;
+
+        r = sd_bus_message_open_container(m, 'r', "iayu");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "i", (int32_t) family);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append_array(m, 'y', addr, size);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "u", prefix);
+        if (r < 0)
+                return r;
+        return sd_bus_message_close_container(m);
+}
+
+static int append_addresses(sd_bus_message *m, char **words) {
+        static const uint8_t any4[4] = {}, any6[16] = {}, lo4[4] = { 127, 0, 0, 0 },
+                             lo6[16] = { [15] = 1 };
+        int r;
+
+        r = sd_bus_message_open_container(m, 'a', "(iayu)");
+        if (r < 0)
+                return r;
+        STRV_FOREACH(w, words) {
+                if (streq(*w, "any")) {
+                        r = append_address(m, AF_INET, any4, sizeof(any4), 0);
+                        if (r >= 0)
+                                r = append_address(m, AF_INET6, any6, sizeof(any6), 0);
+                } else if (streq(*w, "localhost")) {
+                        r = append_address(m, AF_INET, lo4, sizeof(lo4), 8);
+                        if (r >= 0)
+                                r = append_address(m, AF_INET6, lo6, sizeof(lo6), 128);
+                } else
+                        r = -EINVAL;
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_close_container(m);
+}
+
+static const char *const type_signature[_UNIT_PROPERTY_TYPE_MAX] = {
+        [UNIT_PROPERTY_STRING] = "s",
+        [UNIT_PROPERTY_BOOL] = "b",
+        [UNIT_PROPERTY_U32] = "u",
+        [UNIT_PROPERTY_I32] = "i",
+        [UNIT_PROPERTY_U64] = "t",
+        [UNIT_PROPERTY_STRV] = "as",
+        [UNIT_PROPERTY_EXEC] = "a(sasb)",
+        [UNIT_PROPERTY_BINDS] = "a(ssbt)",
+        [UNIT_PROPERTY_PAIRS] = "a(ss)",
+        [UNIT_PROPERTY_FLAGGED] = "(bas)",
+        [UNIT_PROPERTY_BYTES] = "aay",
+        [UNIT_PROPERTY_ADDRESSES] = "a(iayu)",
+};
+
+static int append_one(sd_bus_message *m, const UnitProperty *u) {
+        int r;
+
+        switch (u->type) {
+        case UNIT_PROPERTY_STRING:
+                return sd_bus_message_append(m, "s", u->str);
+        case UNIT_PROPERTY_BOOL:
+                return sd_bus_message_append(m, "b", (int) u->flag);
+        case UNIT_PROPERTY_U32:
+                return sd_bus_message_append(m, "u", (uint32_t) u->number);
+        case UNIT_PROPERTY_I32:
+                return sd_bus_message_append(m, "i", (int32_t) (uint32_t) u->number);
+        case UNIT_PROPERTY_U64:
+                return sd_bus_message_append(m, "t", u->number);
+        case UNIT_PROPERTY_STRV:
+                return sd_bus_message_append_strv(m, u->strv);
+        case UNIT_PROPERTY_EXEC:
+                r = sd_bus_message_open_container(m, 'a', "(sasb)");
+                if (r >= 0)
+                        r = sd_bus_message_open_container(m, 'r', "sasb");
+                if (r >= 0)
+                        r = sd_bus_message_append(m, "s", u->str);
+                if (r >= 0)
+                        r = sd_bus_message_append_strv(m, u->strv);
+                if (r >= 0)
+                        r = sd_bus_message_append(m, "b", 0);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(m);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(m);
+                return r;
+        case UNIT_PROPERTY_BINDS:
+        case UNIT_PROPERTY_PAIRS: {
+                bool binds = u->type == UNIT_PROPERTY_BINDS;
+
+                r = sd_bus_message_open_container(m, 'a', binds ? "(ssbt)" : "(ss)");
+                for (size_t j = 0; r >= 0 && u->strv[j] && u->strv[j + 1]; j += 2)
+                        r = binds ? sd_bus_message_append(m, "(ssbt)", u->strv[j], u->strv[j + 1], 0,
+                                                          (uint64_t) MS_REC)
+                                  : sd_bus_message_append(m, "(ss)", u->strv[j], u->strv[j + 1]);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(m);
+                return r;
+        }
+        case UNIT_PROPERTY_FLAGGED:
+                r = sd_bus_message_open_container(m, 'r', "bas");
+                if (r >= 0)
+                        r = sd_bus_message_append(m, "b", (int) u->flag);
+                if (r >= 0)
+                        r = sd_bus_message_append_strv(m, u->strv);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(m);
+                return r;
+        case UNIT_PROPERTY_BYTES:
+                r = sd_bus_message_open_container(m, 'a', "ay");
+                STRV_FOREACH(s, u->strv)
+                        if (r >= 0)
+                                r = sd_bus_message_append_array(m, 'y', *s, strlen(*s));
+                if (r >= 0)
+                        r = sd_bus_message_close_container(m);
+                return r;
+        case UNIT_PROPERTY_ADDRESSES:
+                return append_addresses(m, u->strv);
+        default:
+                return -EINVAL;
+        }
+}
+
+int unit_properties_append(sd_bus_message *m, const UnitProperties *p) {
+        int r;
+
+        assert(m);
+        assert(p);
+
+        for (size_t i = 0; i < p->n; i++) {
+                const UnitProperty *u = &p->items[i];
+
+                if (u->type < 0 || u->type >= _UNIT_PROPERTY_TYPE_MAX)
+                        return -EINVAL;
+                r = sd_bus_message_open_container(m, 'r', "sv");
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_append(m, "s", u->name);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_open_container(m, 'v', type_signature[u->type]);
+                if (r < 0)
+                        return r;
+                r = append_one(m, u);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_close_container(m);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_close_container(m);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* ---- names and the policy ---- */
+
+static bool id_is_valid(const char *id) {
+        size_t n;
+
+        if (!id)
+                return false;
+        n = strnlen(id, STORE_ID_MAX + 1);
+        if (n == 0 || n > STORE_ID_MAX)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= 'A' && id[i] <= 'Z') ||
+                      (id[i] >= '0' && id[i] <= '9') || id[i] == '-' || id[i] == '_'))
+                        return false;
+        return true;
+}
+
+int grains_systemd_unit_name(const char *id, const char *suffix, char **ret) {
+        char *s;
+
+        assert(suffix);
+        assert(ret);
+
+        if (!id_is_valid(id) || !(streq(suffix, "socket") || streq(suffix, "service")))
+                return -EINVAL;
+        s = strjoin(GRAINS_SYSTEMD_UNIT_PREFIX, id, ".", suffix);
+        if (!s)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
+}
+
+/* systemd's @resources group (v252): `systemd-analyze security` counts a grain that may call any of them as
+ * exposed (weight 700 of about 56000: alone it would take a grain from 0.4 to 0.5), and apps need none of
+ * them to run: setrlimit() is prlimit64 in glibc, which stays allowed, and a runtime that cannot change
+ * its priority or affinity carries on. So under systemd these answer ENOSYS. */
+static const char *const resources_group[] = {
+        "ioprio_set", "mbind", "migrate_pages", "move_pages", "nice", "sched_setaffinity", "sched_setattr",
+        "sched_setparam", "sched_setscheduler", "set_mempolicy", "set_mempolicy_home_node", "setpriority",
+        "setrlimit",
+};
+
+static bool in_resources_group(const char *name) {
+        for (size_t i = 0; i < ELEMENTSOF(resources_group); i++)
+                if (streq(resources_group[i], name))
+                        return true;
+        return false;
+}
+
+int grains_systemd_syscall_filter(const Policy *p, char ***ret) {
+        _cleanup_strv_free_ char **l = NULL;
+        int r;
+
+        assert(p);
+        assert(ret);
+
+        for (size_t i = 0; i < policy_n_rules(p); i++) {
+                const PolicyRule *rule = policy_rule(p, i);
+
+                if (rule->action == POLICY_ERRNO || in_resources_group(rule->name) ||
+                    strv_contains(l, rule->name))
+                        continue;
+                r = strv_extend(&l, rule->name);
+                if (r < 0)
+                        return r;
+        }
+        if (!strv_contains(l, "seccomp")) {
+                r = strv_extend(&l, "seccomp");
+                if (r < 0)
+                        return r;
+        }
+        strv_sort(l);
+        *ret = TAKE_PTR(l);
+        return 0;
+}
+
+/* ---- what a grain's units are ---- */
+
+static int socket_path(const GrainsSystemdConfig *c, const char *id, char **ret) {
+        _cleanup_free_ char *name = strjoin(id, ".sock");
+        char *path;
+
+        if (!name)
+                return -ENOMEM;
+        path = path_join(c->sockets_dir, name);
+        if (!path)
+                return -ENOMEM;
+        *ret = path;
+        return 0;
+}
+
+int grains_systemd_socket_properties(const GrainsSystemdConfig *c, const char *id, UnitProperties *ret) {
+        _cleanup_(unit_properties_done) UnitProperties p = {};
+        _cleanup_free_ char *path = NULL, *description = NULL;
+        char uid[32], gid[32];
+        int r;
+
+        assert(c);
+        assert(ret);
+
+        if (!id_is_valid(id) || !c->sockets_dir || c->sockets_dir[0] != '/')
+                return -EINVAL;
+        r = socket_path(c, id, &path);
+        if (r < 0)
+                return r;
+        description = strjoin("granary grain ", id, ": listening socket");
+        if (!description)
+                return -ENOMEM;
+        (void) snprintf(uid, sizeof(uid), "%u", (unsigned) c->uid);
+        (void) snprintf(gid, sizeof(gid), "%u", (unsigned) c->gid);
+
+        if ((r = prop_string(&p, "Description", description)) < 0 ||
+            (r = prop_words(&p, "Listen", UNIT_PROPERTY_PAIRS, false, "ListenStream", path, NULL)) < 0 ||
+            (r = prop_string(&p, "SocketUser", uid)) < 0 ||
+            (r = prop_string(&p, "SocketGroup", gid)) < 0 ||
+            (r = prop_number(&p, "SocketMode", UNIT_PROPERTY_U32, 0600)) < 0 ||
+            (r = prop_number(&p, "DirectoryMode", UNIT_PROPERTY_U32, 0700)) < 0 ||
+            (r = prop_bool(&p, "Accept", false)) < 0 ||
+            (r = prop_number(&p, "Backlog", UNIT_PROPERTY_U32, GRAINS_SYSTEMD_BACKLOG)) < 0 ||
+            /* The socket must outlive a crash loop of its service: the grain manager answers 502 for
+             * those, and the next connection tries again. */
+            (r = prop_number(&p, "TriggerLimitIntervalUSec", UNIT_PROPERTY_U64, 0)) < 0 ||
+            (r = prop_string(&p, "CollectMode", "inactive-or-failed")) < 0 ||
+            (r = prop_string(&p, "Slice", GRAINS_SYSTEMD_SLICE)) < 0)
+                return r;
+        *ret = p;
+        p = (UnitProperties) {};
+        return 0;
+}
+
+/* The Description of a service made for spec: how a later granaryd tells whether units are current. */
+static char *service_description(const GrainUnitSpec *s) {
+        return strjoin("granary grain ", s->id, ": package ", s->package_id, s->first ? ", first start" : "");
+}
+
+int grains_systemd_service_properties(const GrainsSystemdConfig *c, const GrainUnitSpec *s, UnitProperties *ret) {
+        _cleanup_(unit_properties_done) UnitProperties p = {};
+        _cleanup_strv_free_ char **env = NULL, **argv = NULL, **filter = NULL;
+        _cleanup_free_ char *description = NULL, *field = NULL, *ident = NULL;
+        char uid[32], gid[32];
+        uint64_t nofile;
+        int r;
+
+        assert(c);
+        assert(s);
+        assert(ret);
+
+        if (!id_is_valid(s->id) || !s->package_id || !s->package_dir || s->package_dir[0] != '/' ||
+            !s->var_dir || s->var_dir[0] != '/' || !c->bridge_path || c->bridge_path[0] != '/' || !s->argv ||
+            !s->argv[0] || s->argv[0][0] != '/' || !c->policy)
+                return -EINVAL;
+
+        STRV_FOREACH(e, s->envp)
+                if (!startswith(*e, "GRANARY_GRAIN_SECCOMP=")) {
+                        r = strv_extend(&env, *e);
+                        if (r < 0)
+                                return r;
+                }
+        r = strv_extend(&env, GRAINS_SYSTEMD_SECCOMP_ENV);
+        if (r < 0)
+                return r;
+        STRV_FOREACH(a, s->argv) {
+                r = strv_extend(&argv, *a);
+                if (r < 0)
+                        return r;
+        }
+        r = grains_systemd_syscall_filter(c->policy, &filter);
+        if (r < 0)
+                return r;
+
+        description = service_description(s);
+        field = strjoin("GRANARY_GRAIN=", s->id);
+        ident = strjoin("grain-", s->id);
+        if (!description || !field || !ident)
+                return -ENOMEM;
+        (void) snprintf(uid, sizeof(uid), "%u", (unsigned) c->uid);
+        (void) snprintf(gid, sizeof(gid), "%u", (unsigned) c->gid);
+        nofile = c->limits.nofile_max ?: SANDBOX_NOFILE_HARD_DEFAULT;
+
+        if ((r = prop_string(&p, "Description", description)) < 0 ||
+            (r = prop_string(&p, "Type", "notify")) < 0 ||
+            (r = prop_string(&p, "NotifyAccess", "main")) < 0 ||
+            (r = prop_strv(&p, "ExecStart", UNIT_PROPERTY_EXEC, false, TAKE_PTR(argv))) < 0)
+                return r;
+        p.items[p.n - 1].str = strdup(s->argv[0]);
+        if (!p.items[p.n - 1].str)
+                return -ENOMEM;
+        if ((r = prop_strv(&p, "Environment", UNIT_PROPERTY_STRV, false, TAKE_PTR(env))) < 0 ||
+            /* The same ids as the direct backend, whose app's uid maps to granaryd's: var/ belongs to
+             * them whichever backend made it. */
+            (r = prop_string(&p, "User", uid)) < 0 ||
+            (r = prop_string(&p, "Group", gid)) < 0 ||
+            (r = prop_string(&p, "RootDirectory", s->package_dir)) < 0 ||
+            (r = prop_words(&p, "BindPaths", UNIT_PROPERTY_BINDS, false, s->var_dir, "/var", NULL)) < 0 ||
+            (r = prop_words(&p, "BindReadOnlyPaths", UNIT_PROPERTY_BINDS, false, c->bridge_path,
+                            BRIDGE_IN_GRAIN, NULL)) < 0 ||
+            (r = prop_bool(&p, "MountAPIVFS", true)) < 0 ||
+            (r = prop_bool(&p, "PrivateTmp", true)) < 0 ||
+            (r = prop_bool(&p, "PrivateDevices", true)) < 0 ||
+            (r = prop_string(&p, "DevicePolicy", "closed")) < 0 ||
+            (r = prop_bool(&p, "PrivateNetwork", true)) < 0 ||
+            (r = prop_words(&p, "IPAddressDeny", UNIT_PROPERTY_ADDRESSES, false, "any", NULL)) < 0 ||
+            (r = prop_words(&p, "IPAddressAllow", UNIT_PROPERTY_ADDRESSES, false, "localhost", NULL)) < 0 ||
+            (r = prop_bool(&p, "PrivateUsers", true)) < 0 ||
+            (r = prop_bool(&p, "PrivateIPC", true)) < 0 ||
+            (r = prop_bool(&p, "PrivateMounts", true)) < 0 ||
+            (r = prop_bool(&p, "RemoveIPC", true)) < 0 ||
+            (r = prop_string(&p, "KeyringMode", "private")) < 0 ||
+            (r = prop_bool(&p, "NoNewPrivileges", true)) < 0 ||
+            (r = prop_number(&p, "CapabilityBoundingSet", UNIT_PROPERTY_U64, 0)) < 0 ||
+            (r = prop_number(&p, "AmbientCapabilities", UNIT_PROPERTY_U64, 0)) < 0 ||
+            (r = prop_string(&p, "ProtectSystem", "strict")) < 0 ||
+            (r = prop_string(&p, "ProtectHome", "yes")) < 0 ||
+            (r = prop_bool(&p, "ProtectKernelTunables", true)) < 0 ||
+            (r = prop_bool(&p, "ProtectKernelModules", true)) < 0 ||
+            (r = prop_bool(&p, "ProtectKernelLogs", true)) < 0 ||
+            (r = prop_bool(&p, "ProtectControlGroups", true)) < 0 ||
+            (r = prop_bool(&p, "ProtectClock", true)) < 0 ||
+            (r = prop_bool(&p, "ProtectHostname", true)) < 0 ||
+            (r = prop_string(&p, "ProtectProc", "invisible")) < 0 ||
+            (r = prop_string(&p, "ProcSubset", "pid")) < 0 ||
+            (r = prop_number(&p, "RestrictNamespaces", UNIT_PROPERTY_U64, 0)) < 0 ||
+            (r = prop_bool(&p, "RestrictRealtime", true)) < 0 ||
+            (r = prop_bool(&p, "RestrictSUIDSGID", true)) < 0 ||
+            (r = prop_bool(&p, "LockPersonality", true)) < 0 ||
+            (r = prop_words(&p, "RestrictAddressFamilies", UNIT_PROPERTY_FLAGGED, true, "AF_INET", "AF_INET6",
+                            "AF_UNIX", NULL)) < 0 ||
+            (r = prop_words(&p, "SystemCallArchitectures", UNIT_PROPERTY_STRV, false, "native", NULL)) < 0 ||
+            (r = prop_strv(&p, "SystemCallFilter", UNIT_PROPERTY_FLAGGED, true, TAKE_PTR(filter))) < 0 ||
+            (r = prop_number(&p, "SystemCallErrorNumber", UNIT_PROPERTY_I32, ENOSYS)) < 0 ||
+            (r = prop_number(&p, "UMask", UNIT_PROPERTY_U32, 0007)) < 0 ||
+            (r = prop_number(&p, "LimitNOFILE", UNIT_PROPERTY_U64, nofile)) < 0 ||
+            (r = prop_number(&p, "LimitNOFILESoft", UNIT_PROPERTY_U64,
+                             MIN(nofile, (uint64_t) SANDBOX_NOFILE_SOFT_DEFAULT))) < 0 ||
+            (r = prop_string(&p, "Slice", GRAINS_SYSTEMD_SLICE)) < 0)
+                return r;
+        if (c->limits.memory_max > 0 &&
+            (r = prop_number(&p, "MemoryMax", UNIT_PROPERTY_U64, c->limits.memory_max)) < 0)
+                return r;
+        if (c->limits.tasks_max > 0 &&
+            (r = prop_number(&p, "TasksMax", UNIT_PROPERTY_U64, c->limits.tasks_max)) < 0)
+                return r;
+        if (c->limits.cpu_weight > 0 &&
+            (r = prop_number(&p, "CPUWeight", UNIT_PROPERTY_U64, c->limits.cpu_weight)) < 0)
+                return r;
+        if ((r = prop_bool(&p, "MemoryAccounting", true)) < 0 ||
+            (r = prop_bool(&p, "CPUAccounting", true)) < 0 ||
+            (r = prop_string(&p, "StandardInput", "null")) < 0 ||
+            (r = prop_string(&p, "StandardOutput", "journal")) < 0 ||
+            (r = prop_string(&p, "StandardError", "journal")) < 0 ||
+            (r = prop_words(&p, "LogExtraFields", UNIT_PROPERTY_BYTES, false, field, NULL)) < 0 ||
+            (r = prop_string(&p, "SyslogIdentifier", ident)) < 0 ||
+            (r = prop_number(&p, "TimeoutStopUSec", UNIT_PROPERTY_U64,
+                             c->stop_timeout_usec ?: 10u * 1000u * 1000u)) < 0 ||
+            (r = prop_string(&p, "KillMode", "mixed")) < 0 ||
+            /* The bridge's idle exit is 0: a stop, not a failure; the app's crash is the bridge's status. */
+            (r = prop_string(&p, "Restart", "no")) < 0 ||
+            (r = prop_string(&p, "CollectMode", "inactive-or-failed")) < 0)
+                return r;
+
+        *ret = p;
+        p = (UnitProperties) {};
+        return 0;
+}
+
+GrainUnitSpec *grain_unit_spec_free(GrainUnitSpec *s) {
+        if (!s)
+                return NULL;
+        free((char *) s->id);
+        free((char *) s->package_id);
+        free((char *) s->package_dir);
+        free((char *) s->var_dir);
+        strv_free((char **) s->argv);
+        strv_free((char **) s->envp);
+        free(s);
+        return NULL;
+}
+
+/* ---- the runtime ---- */
+
+typedef enum UnitsState {
+        UNITS_UNKNOWN,
+        UNITS_CHECKING,
+        UNITS_STARTING,
+        UNITS_READY,
+        UNITS_RECREATING,
+} UnitsState;
+
+typedef struct SdGrain SdGrain;
+
+struct SdGrain {
+        GrainsSystemd *owner;
+        SdGrain *prev, *next;
+        char *id;
+        char *socket_unit, *service_unit;
+        char *service_path; /* the service's object path */
+        UnitsState units;
+        sd_bus_slot *call;      /* the call in flight for units, (1) */
+        char *job;              /* the job followed, (1) */
+        sd_bus_slot *props_call;
+        sd_event_source *retry;
+        unsigned retries;
+        /* What the last GetAll said. */
+        char *active_state;
+        char *description;
+        uint64_t memory, cpu_nsec;
+};
+
+struct GrainsSystemd {
+        sd_event *event;
+        sd_bus *bus;
+        GrainsSystemdConfig config;
+        char *sockets_dir, *bridge_path;
+        GrainsSystemdCallbacks cb;
+        sd_bus_slot *job_removed, *properties_changed, *subscribe;
+        SdGrain *grains;
+};
+
+static SdGrain *sd_grain_free(SdGrain *gr) {
+        if (!gr)
+                return NULL;
+        if (gr->prev)
+                gr->prev->next = gr->next;
+        else if (gr->owner)
+                gr->owner->grains = gr->next;
+        if (gr->next)
+                gr->next->prev = gr->prev;
+        sd_bus_slot_unref(gr->call);
+        sd_bus_slot_unref(gr->props_call);
+        sd_event_source_disable_unref(gr->retry);
+        free(gr->id);
+        free(gr->socket_unit);
+        free(gr->service_unit);
+        free(gr->service_path);
+        free(gr->job);
+        free(gr->active_state);
+        free(gr->description);
+        free(gr);
+        return NULL;
+}
+
+static SdGrain *sd_grain_find(GrainsSystemd *s, const char *id) {
+        for (SdGrain *gr = s->grains; gr; gr = gr->next)
+                if (streq(gr->id, id))
+                        return gr;
+        return NULL;
+}
+
+static int sd_grain_get(GrainsSystemd *s, const char *id, SdGrain **ret) {
+        SdGrain *gr = sd_grain_find(s, id);
+        int r;
+
+        if (gr) {
+                *ret = gr;
+                return 0;
+        }
+        gr = calloc(1, sizeof(SdGrain));
+        if (!gr)
+                return -ENOMEM;
+        gr->owner = s;
+        gr->id = strdup(id);
+        if (!gr->id) {
+                free(gr);
+                return -ENOMEM;
+        }
+        r = grains_systemd_unit_name(id, "socket", &gr->socket_unit);
+        if (r >= 0)
+                r = grains_systemd_unit_name(id, "service", &gr->service_unit);
+        if (r >= 0)
+                r = sd_bus_path_encode(SYSTEMD_UNIT_PATH_PREFIX, gr->service_unit, &gr->service_path);
+        if (r < 0) {
+                sd_grain_free(gr);
+                return r;
+        }
+        gr->next = s->grains;
+        if (s->grains)
+                s->grains->prev = gr;
+        s->grains = gr;
+        *ret = gr;
+        return 0;
+}
+
+static int manager_call(GrainsSystemd *s, sd_bus_slot **slot, sd_bus_message_handler_t cb, void *userdata,
+                        const char *member, const char *types, ...) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        va_list ap;
+        int r;
+
+        r = sd_bus_message_new_method_call(s->bus, &m, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER, member);
+        if (r < 0)
+                return r;
+        va_start(ap, types);
+        r = sd_bus_message_appendv(m, types, ap);
+        va_end(ap);
+        if (r < 0)
+                return r;
+        return sd_bus_call_async(s->bus, slot, m, cb, userdata, GRAINS_SYSTEMD_CALL_TIMEOUT_USEC);
+}
+
+static void sd_grain_refresh(SdGrain *gr);
+
+static void units_failed(SdGrain *gr, const char *what, const sd_bus_error *e, int r) {
+        gr->units = UNITS_UNKNOWN;
+        gr->job = mfree(gr->job);
+        if (e && sd_bus_error_is_set(e))
+                log_error("Failed to %s the units of grain %s: %s", what, gr->id, e->message ?: e->name);
+        else
+                log_error_errno(r, "Failed to %s the units of grain %s: %m", what, gr->id);
+}
+
+/* The reply of a call that starts a job: follow it (its JobRemoved moves the grain on). */
+static int on_job_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        SdGrain *gr = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(m);
+        const char *path;
+        int r;
+
+        gr->call = sd_bus_slot_unref(gr->call);
+        if (e) {
+                if (sd_bus_error_has_name(e, BUS_ERROR_UNIT_EXISTS)) {
+                        /* Another start made them first: they are there. */
+                        gr->units = UNITS_READY;
+                        sd_grain_refresh(gr);
+                        return 0;
+                }
+                units_failed(gr, "start", e, 0);
+                return 0;
+        }
+        r = sd_bus_message_read(m, "o", &path);
+        if (r < 0) {
+                units_failed(gr, "start", NULL, r);
+                return 0;
+        }
+        free(gr->job);
+        gr->job = strdup(path);
+        if (!gr->job)
+                units_failed(gr, "start", NULL, -ENOMEM);
+        return 0;
+}
+
+
+static int start_transient(SdGrain *gr, sd_bus_message_handler_t on_reply) {
+        GrainsSystemd *s = gr->owner;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        _cleanup_(unit_properties_done) UnitProperties sock = {}, svc = {};
+        _cleanup_(grain_unit_spec_freep) GrainUnitSpec *spec = NULL;
+        int r;
+
+        r = s->cb.spec(gr->id, &spec, s->cb.userdata);
+        if (r < 0)
+                return r;
+        r = grains_systemd_socket_properties(&s->config, gr->id, &sock);
+        if (r < 0)
+                return r;
+        r = grains_systemd_service_properties(&s->config, spec, &svc);
+        if (r < 0)
+                return r;
+
+        r = sd_bus_message_new_method_call(s->bus, &m, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER,
+                                           "StartTransientUnit");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "ss", gr->socket_unit, "fail");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "(sv)");
+        if (r >= 0)
+                r = unit_properties_append(m, &sock);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "(sa(sv))");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'r', "sa(sv)");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", gr->service_unit);
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "(sv)");
+        if (r >= 0)
+                r = unit_properties_append(m, &svc);
+        for (int i = 0; i < 3 && r >= 0; i++)
+                r = sd_bus_message_close_container(m);
+        if (r < 0)
+                return r;
+        gr->call = sd_bus_slot_unref(gr->call);
+        r = sd_bus_call_async(s->bus, &gr->call, m, on_reply, gr, GRAINS_SYSTEMD_CALL_TIMEOUT_USEC);
+        if (r < 0)
+                return r;
+        log_debug("Creating the units of grain %s%s.", gr->id, spec->first ? " (first start)" : "");
+        return 0;
+}
+
+static int on_get_unit(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        SdGrain *gr = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(m);
+        int r;
+
+        gr->call = sd_bus_slot_unref(gr->call);
+        if (e && !sd_bus_error_has_name(e, BUS_ERROR_NO_SUCH_UNIT)) {
+                units_failed(gr, "look up", e, 0);
+                return 0;
+        }
+        if (e)
+                r = start_transient(gr, on_job_reply);
+        else {
+                /* Found (a granaryd before us made it): make sure it listens, a no-op when it does. */
+                r = manager_call(gr->owner, &gr->call, on_job_reply, gr, "StartUnit", "ss", gr->socket_unit,
+                                 "replace");
+                sd_grain_refresh(gr);
+        }
+        if (r < 0)
+                units_failed(gr, "create", NULL, r);
+        else
+                gr->units = UNITS_STARTING;
+        return 0;
+}
+
+static int sd_grain_check(SdGrain *gr) {
+        int r;
+
+        r = manager_call(gr->owner, &gr->call, on_get_unit, gr, "GetUnit", "s", gr->socket_unit);
+        if (r < 0)
+                return r;
+        gr->units = UNITS_CHECKING;
+        return 0;
+}
+
+static int on_recreate_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error);
+
+static int on_retry(sd_event_source *es, uint64_t usec, void *userdata) {
+        SdGrain *gr = userdata;
+        int r;
+
+        gr->retry = sd_event_source_disable_unref(gr->retry);
+        r = start_transient(gr, on_recreate_reply);
+        if (r < 0)
+                units_failed(gr, "re-create", NULL, r);
+        return 0;
+}
+
+/* StartTransientUnit while recreating: UnitExists means that systemd has not collected the old units yet. */
+static int on_recreate_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        SdGrain *gr = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(m);
+        int r;
+
+        if (e && sd_bus_error_has_name(e, BUS_ERROR_UNIT_EXISTS) && gr->retries++ < RECREATE_RETRIES) {
+                gr->call = sd_bus_slot_unref(gr->call);
+                r = sd_event_add_time_relative(gr->owner->event, &gr->retry, CLOCK_MONOTONIC,
+                                               RECREATE_RETRY_USEC, 0, on_retry, gr);
+                if (r < 0)
+                        units_failed(gr, "re-create", NULL, r);
+                return 0;
+        }
+        gr->units = UNITS_STARTING;
+        return on_job_reply(m, userdata, ret_error);
+}
+
+static void stop_floating(GrainsSystemd *s, const char *unit);
+
+/* The service is inactive and was made for another start than the next one: replace both units. */
+static void sd_grain_recreate(SdGrain *gr) {
+        int r;
+
+        r = manager_call(gr->owner, &gr->call, on_job_reply, gr, "StopUnit", "ss", gr->socket_unit, "replace");
+        if (r < 0)
+                return units_failed(gr, "stop", NULL, r);
+        stop_floating(gr->owner, gr->service_unit);
+        gr->units = UNITS_RECREATING;
+        gr->retries = 0;
+        log_debug("Replacing the units of grain %s for its next start.", gr->id);
+}
+
+static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        GrainsSystemd *s = userdata;
+        const char *path, *unit, *result;
+        uint32_t id;
+        int r;
+
+        r = sd_bus_message_read(m, "uoss", &id, &path, &unit, &result);
+        if (r < 0)
+                return 0;
+        for (SdGrain *gr = s->grains; gr; gr = gr->next) {
+                if (!gr->job || !streq(gr->job, path))
+                        continue;
+                gr->job = mfree(gr->job);
+                if (gr->units == UNITS_RECREATING) {
+                        r = start_transient(gr, on_recreate_reply);
+                        if (r < 0)
+                                units_failed(gr, "re-create", NULL, r);
+                } else if (streq(result, "done")) {
+                        gr->units = UNITS_READY;
+                        sd_grain_refresh(gr);
+                } else {
+                        gr->units = UNITS_UNKNOWN;
+                        log_error("Starting %s for grain %s ended with '%s'.", unit, gr->id, result);
+                }
+                break;
+        }
+        return 0;
+}
+
+/* ---- the service's properties ---- */
+
+static bool state_is_running(const char *s) {
+        return s && (streq(s, "active") || streq(s, "activating") || streq(s, "reloading") ||
+                     streq(s, "deactivating"));
+}
+
+/* After a GetAll: record the first start, and replace units made for another start than the next. */
+static void sd_grain_check_spec(SdGrain *gr) {
+        GrainsSystemd *s = gr->owner;
+        _cleanup_(grain_unit_spec_freep) GrainUnitSpec *spec = NULL;
+        _cleanup_free_ char *want = NULL;
+
+        if (!gr->description || !startswith(gr->description, "granary grain "))
+                return;
+        if (state_is_running(gr->active_state)) {
+                if (endswith(gr->description, ", first start") && s->cb.first_started)
+                        s->cb.first_started(gr->id, s->cb.userdata);
+                return;
+        }
+        if (gr->units != UNITS_READY || gr->call || gr->job)
+                return;
+        if (s->cb.spec(gr->id, &spec, s->cb.userdata) < 0)
+                return;
+        want = service_description(spec);
+        if (want && !streq(want, gr->description))
+                sd_grain_recreate(gr);
+}
+
+static int on_get_all(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        SdGrain *gr = userdata;
+        int r;
+
+        gr->props_call = sd_bus_slot_unref(gr->props_call);
+        if (sd_bus_message_is_method_error(m, NULL))
+                return 0; /* not loaded (yet): nothing to say */
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (r < 0)
+                return 0;
+        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                const char *name, *value;
+                uint64_t n;
+
+                if (sd_bus_message_read(m, "s", &name) < 0)
+                        return 0;
+                if (streq(name, "ActiveState") || streq(name, "Description")) {
+                        char **dst = streq(name, "ActiveState") ? &gr->active_state : &gr->description;
+
+                        if (sd_bus_message_read(m, "v", "s", &value) < 0)
+                                return 0;
+                        free(*dst);
+                        *dst = strdup(value);
+                } else if (streq(name, "MemoryCurrent") || streq(name, "CPUUsageNSec")) {
+                        if (sd_bus_message_read(m, "v", "t", &n) < 0)
+                                return 0;
+                        /* UINT64_MAX: not known (no accounting, or stopped). */
+                        if (streq(name, "MemoryCurrent"))
+                                gr->memory = n == UINT64_MAX ? 0 : n;
+                        else
+                                gr->cpu_nsec = n == UINT64_MAX ? 0 : n;
+                } else if (sd_bus_message_skip(m, "v") < 0)
+                        return 0;
+                if (sd_bus_message_exit_container(m) < 0)
+                        return 0;
+        }
+        sd_grain_check_spec(gr);
+        return 0;
+}
+
+static void sd_grain_refresh(SdGrain *gr) {
+        int r;
+
+        if (gr->props_call)
+                return;
+        /* "" is every interface: Unit (ActiveState, Description) and Service (MemoryCurrent, CPUUsageNSec). */
+        r = sd_bus_call_method_async(gr->owner->bus, &gr->props_call, SYSTEMD_SERVICE, gr->service_path,
+                                     "org.freedesktop.DBus.Properties", "GetAll", on_get_all, gr, "s", "");
+        if (r < 0)
+                log_debug_errno(r, "Failed to ask for grain %s's state: %m", gr->id);
+}
+
+static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        GrainsSystemd *s = userdata;
+        const char *path = sd_bus_message_get_path(m);
+
+        if (!path)
+                return 0;
+        for (SdGrain *gr = s->grains; gr; gr = gr->next)
+                if (streq(gr->service_path, path)) {
+                        sd_grain_refresh(gr);
+                        break;
+                }
+        return 0;
+}
+
+/* ---- the API ---- */
+
+static int on_stop_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        const sd_bus_error *e = sd_bus_message_get_error(m);
+
+        if (e && !sd_bus_error_has_name(e, BUS_ERROR_NO_SUCH_UNIT))
+                log_warning("Failed to stop a grain's unit: %s", e->message ?: e->name);
+        return 0;
+}
+
+static void stop_floating(GrainsSystemd *s, const char *unit) {
+        int r = manager_call(s, NULL, on_stop_reply, NULL, "StopUnit", "ss", unit, "replace");
+
+        if (r < 0)
+                log_warning_errno(r, "Failed to stop %s: %m", unit);
+}
+
+int grains_systemd_new(sd_event *e, sd_bus *bus, const GrainsSystemdConfig *c, const GrainsSystemdCallbacks *cb,
+                       GrainsSystemd **ret) {
+        _cleanup_(grains_systemd_freep) GrainsSystemd *s = NULL;
+        int r;
+
+        assert(e);
+        assert(bus);
+        assert(c);
+        assert(cb && cb->spec);
+        assert(ret);
+
+        s = calloc(1, sizeof(GrainsSystemd));
+        if (!s)
+                return -ENOMEM;
+        s->event = sd_event_ref(e);
+        s->bus = sd_bus_ref(bus);
+        s->config = *c;
+        s->cb = *cb;
+        s->sockets_dir = strdup(c->sockets_dir);
+        s->bridge_path = strdup(c->bridge_path);
+        if (!s->sockets_dir || !s->bridge_path)
+                return -ENOMEM;
+        s->config.sockets_dir = s->sockets_dir;
+        s->config.bridge_path = s->bridge_path;
+
+        if (!sd_bus_get_event(bus)) {
+                r = sd_bus_attach_event(bus, e, SD_EVENT_PRIORITY_NORMAL);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_match_signal_async(bus, &s->job_removed, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER,
+                                      "JobRemoved", on_job_removed, NULL, s);
+        if (r < 0)
+                return r;
+        r = sd_bus_match_signal_async(bus, &s->properties_changed, SYSTEMD_SERVICE, NULL,
+                                      "org.freedesktop.DBus.Properties", "PropertiesChanged",
+                                      on_properties_changed, NULL, s);
+        if (r < 0)
+                return r;
+        /* systemd sends unit and job signals only to subscribers. */
+        r = manager_call(s, &s->subscribe, on_stop_reply, NULL, "Subscribe", "");
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+GrainsSystemd *grains_systemd_free(GrainsSystemd *s) {
+        if (!s)
+                return NULL;
+        while (s->grains)
+                sd_grain_free(s->grains);
+        sd_bus_slot_unref(s->job_removed);
+        sd_bus_slot_unref(s->properties_changed);
+        sd_bus_slot_unref(s->subscribe);
+        sd_bus_unref(s->bus);
+        sd_event_unref(s->event);
+        free(s->sockets_dir);
+        free(s->bridge_path);
+        free(s);
+        return NULL;
+}
+
+int grains_systemd_ensure(GrainsSystemd *s, const char *id) {
+        SdGrain *gr;
+        int r;
+
+        assert(s);
+
+        r = sd_grain_get(s, id, &gr);
+        if (r < 0)
+                return r;
+        if (gr->units == UNITS_READY) {
+                sd_grain_refresh(gr);
+                return 0;
+        }
+        if (gr->units != UNITS_UNKNOWN)
+                return 1;
+        r = sd_grain_check(gr);
+        if (r < 0)
+                return log_error_errno(r, "Failed to look up the units of grain %s: %m", id);
+        return 1;
+}
+
+/* The caller found the socket missing or refusing although the units were thought ready. */
+static void sd_grain_lost(SdGrain *gr) {
+        if (gr->units == UNITS_READY)
+                gr->units = UNITS_UNKNOWN;
+}
+
+int grains_systemd_stop(GrainsSystemd *s, const char *id) {
+        SdGrain *gr;
+        int r;
+
+        assert(s);
+
+        r = sd_grain_get(s, id, &gr);
+        if (r < 0)
+                return r;
+        stop_floating(s, gr->service_unit);
+        sd_grain_refresh(gr);
+        return 0;
+}
+
+int grains_systemd_remove(GrainsSystemd *s, const char *id) {
+        _cleanup_free_ char *socket_unit = NULL, *service_unit = NULL;
+        int r;
+
+        assert(s);
+
+        r = grains_systemd_unit_name(id, "socket", &socket_unit);
+        if (r < 0)
+                return r;
+        r = grains_systemd_unit_name(id, "service", &service_unit);
+        if (r < 0)
+                return r;
+        stop_floating(s, socket_unit);
+        stop_floating(s, service_unit);
+        sd_grain_free(sd_grain_find(s, id));
+        return 0;
+}
+
+int grains_systemd_info(GrainsSystemd *s, const char *id, GrainState *ret_state, uint64_t *ret_memory,
+                        uint64_t *ret_cpu_nsec) {
+        GrainState state = GRAIN_STOPPED;
+        SdGrain *gr;
+        int r;
+
+        assert(s);
+
+        r = sd_grain_get(s, id, &gr);
+        if (r < 0)
+                return r;
+        sd_grain_refresh(gr);
+        if (gr->active_state && streq(gr->active_state, "deactivating"))
+                state = GRAIN_STOPPING;
+        else if (state_is_running(gr->active_state))
+                state = GRAIN_RUNNING;
+        if (ret_state)
+                *ret_state = state;
+        if (ret_memory)
+                *ret_memory = state == GRAIN_STOPPED ? 0 : gr->memory;
+        if (ret_cpu_nsec)
+                *ret_cpu_nsec = gr->cpu_nsec;
+        return 0;
+}
+
+void grains_systemd_lost(GrainsSystemd *s, const char *id) {
+        SdGrain *gr;
+
+        assert(s);
+
+        gr = sd_grain_find(s, id);
+        if (gr)
+                sd_grain_lost(gr);
+}
+
+/* ---- the console ---- */
+
+int grains_systemd_log_tail(const char *id, size_t max, char **ret, size_t *ret_size) {
+        _cleanup_(sd_journal_closep) sd_journal *j = NULL;
+        _cleanup_free_ char *unit = NULL, *match_unit = NULL, *match_field = NULL, *out = NULL;
+        _cleanup_strv_free_ char **lines = NULL; /* newest first */
+        size_t total = 0, n = 0, size, skip;
+        int r;
+
+        assert(ret);
+        assert(ret_size);
+
+        r = grains_systemd_unit_name(id, "service", &unit);
+        if (r < 0)
+                return r;
+        match_unit = strjoin("_SYSTEMD_UNIT=", unit);
+        match_field = strjoin("GRANARY_GRAIN=", id);
+        if (!match_unit || !match_field)
+                return -ENOMEM;
+
+        r = sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM);
+        if (r < 0)
+                return r;
+        r = sd_journal_add_match(j, match_unit, 0);
+        if (r >= 0)
+                r = sd_journal_add_disjunction(j);
+        if (r >= 0)
+                r = sd_journal_add_match(j, match_field, 0);
+        if (r < 0)
+                return r;
+        r = sd_journal_seek_tail(j);
+        if (r < 0)
+                return r;
+        while (total < max && n < LOG_ENTRIES_MAX && (r = sd_journal_previous(j)) > 0) {
+                const void *data;
+                size_t len;
+                char *line;
+
+                if (sd_journal_get_data(j, "MESSAGE", &data, &len) < 0 || len < STRLEN("MESSAGE="))
+                        continue;
+                line = strndup_safe((const char *) data + STRLEN("MESSAGE="), len - STRLEN("MESSAGE="));
+                if (!line)
+                        return -ENOMEM;
+                r = strv_consume(&lines, line);
+                if (r < 0)
+                        return r;
+                total += strlen(line) + 1;
+                n++;
+        }
+        if (r < 0)
+                return r;
+
+        /* Oldest first, and only the last max bytes of that. */
+        skip = total > max ? total - max : 0;
+        size = total - skip;
+        out = malloc(size + 1);
+        if (!out)
+                return -ENOMEM;
+        {
+                size_t at = 0, pos = 0;
+
+                for (size_t i = n; i > 0; i--) {
+                        const char *l = lines[i - 1];
+                        size_t len = strlen(l);
+
+                        for (size_t k = 0; k <= len; k++, pos++)
+                                if (pos >= skip)
+                                        out[at++] = k < len ? l[k] : '\n';
+                }
+                out[at] = 0;
+        }
+        *ret = TAKE_PTR(out);
+        *ret_size = size;
+        return 0;
+}
+
+/* ---- the choice ---- */
+
+int grains_systemd_open_bus(sd_bus **ret) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        assert(ret);
+
+        if (sd_booted() <= 0)
+                return -EOPNOTSUPP;
+        r = sd_bus_open_system(&bus);
+        if (r < 0)
+                return r;
+        r = sd_bus_set_method_call_timeout(bus, BUS_PROBE_TIMEOUT_USEC);
+        if (r < 0)
+                return r;
+        /* Does systemd answer there? A cheap call with a short deadline, once, before the loop runs. */
+        r = sd_bus_call_method(bus, SYSTEMD_SERVICE, SYSTEMD_PATH, "org.freedesktop.DBus.Peer", "Ping", &error,
+                               &reply, "");
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(bus);
+        return 0;
+}

@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * front/grains-systemd.h — the systemd backend of the grain manager (DESIGN.md "Grains", issue 5): each grain
+ * is a pair of transient units, granary-grain-<id>.socket listening on <sockets_dir>/<id>.sock and its
+ * auxiliary granary-grain-<id>.service, made with StartTransientUnit over sd-bus on granaryd's sd-event. The
+ * service's properties build the same sandbox as the direct backend (SECURITY.md "The grain sandbox"); the
+ * bridge loads the argument filters of the policy itself (GRANARY_GRAIN_SECCOMP=1, grain/bridge.c).
+ *
+ * Owns: the D-Bus calls and the jobs they start, a cache per grain of what systemd last said about its
+ * service (ActiveState, MemoryCurrent, CPUUsageNSec), and the property lists it sends. Does not own the
+ * grains' rows, storage or commands: front/grains.c asks for units (grains_systemd_ensure) with a
+ * GrainUnitSpec it computed, connects to the socket itself, and is told when a service first ran and when
+ * a unit went away. The units themselves belong to systemd: they outlive granaryd (a restart finds them
+ * with GetUnit and keeps using them). Logs: one line per failed call or job, with the grain id. State
+ * diagram at the top of grains-systemd.c.
+ *
+ * The property lists are built as data first (UnitProperties) so that they can be checked byte for byte
+ * without a bus (unit_properties_format()), then appended to the message (unit_properties_append()).
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "basic/macro.h"
+#include "front/grains.h"
+#include "grain/policy.h"
+#include "grain/sandbox.h"
+
+#define GRAINS_SYSTEMD_UNIT_PREFIX "granary-grain-"
+#define GRAINS_SYSTEMD_SLICE "granary-grains.slice"
+/* Every D-Bus call has this deadline (STYLE.md: nothing waits without one). */
+#define GRAINS_SYSTEMD_CALL_TIMEOUT_USEC (25u * 1000u * 1000u)
+/* What the bridge reads to load the policy's libseccomp filter itself (grain/bridge.c). */
+#define GRAINS_SYSTEMD_SECCOMP_ENV "GRANARY_GRAIN_SECCOMP=1"
+/* Linux's default SOMAXCONN: how many connections may wait while a grain wakes. */
+#define GRAINS_SYSTEMD_BACKLOG 4096u
+
+/* A property's D-Bus type, as this module builds them. */
+typedef enum UnitPropertyType {
+        UNIT_PROPERTY_STRING,     /* s */
+        UNIT_PROPERTY_BOOL,       /* b */
+        UNIT_PROPERTY_U32,        /* u */
+        UNIT_PROPERTY_I32,        /* i */
+        UNIT_PROPERTY_U64,        /* t */
+        UNIT_PROPERTY_STRV,       /* as */
+        UNIT_PROPERTY_EXEC,       /* a(sasb): one command, str its path, strv its argv, never ignoring failure */
+        UNIT_PROPERTY_BINDS,      /* a(ssbt): strv holds source, destination pairs; recursive, not optional */
+        UNIT_PROPERTY_PAIRS,      /* a(ss): strv holds pairs (Listen: type, address; TemporaryFileSystem:
+                                   * path, options) */
+        UNIT_PROPERTY_FLAGGED,    /* (bas): flag, strv (SystemCallFilter, RestrictAddressFamilies: true is an
+                                   * allow list) */
+        UNIT_PROPERTY_BYTES,      /* aay: strv, each as bytes without its NUL (LogExtraFields) */
+        UNIT_PROPERTY_ADDRESSES,  /* a(iayu): strv of "any" or "localhost" (IPAddressDeny, IPAddressAllow) */
+        _UNIT_PROPERTY_TYPE_MAX,
+        _UNIT_PROPERTY_TYPE_INVALID = -EINVAL,
+} UnitPropertyType;
+
+typedef struct UnitProperty {
+        const char *name;  /* static */
+        UnitPropertyType type;
+        char *str;
+        char **strv;
+        uint64_t number;   /* U32, I32 (as a two's complement), U64 */
+        bool flag;         /* BOOL, FLAGGED */
+} UnitProperty;
+
+typedef struct UnitProperties {
+        UnitProperty *items;
+        size_t n;
+} UnitProperties;
+
+void unit_properties_done(UnitProperties *p);
+/* One line per property, "Name=value\n", in order: lists joined by ' ', EXEC as "path argv…", BINDS as
+ * "src:dst", PAIRS as "a:b", FLAGGED as the words with a leading '~' for a deny list, BOOL as yes/no, U32 in
+ * octal when its name is UMask, SocketMode or DirectoryMode (as systemd shows them). A value holding '\n'
+ * (a manifest's environment may) cannot be shown on one line: -EINVAL. */
+int unit_properties_format(const UnitProperties *p, char **ret);
+/* Appends each as a (sv) to an open a(sv) container of m. */
+int unit_properties_append(sd_bus_message *m, const UnitProperties *p);
+
+/* "granary-grain-<id>.<suffix>" (suffix "socket" or "service"); -EINVAL for an id outside [A-Za-z0-9_-]
+ * (unit names are built only from our own alphabet, SECURITY.md). */
+int grains_systemd_unit_name(const char *id, const char *suffix, char **ret);
+
+/* The SystemCallFilter= allow list for a policy: the calls it allows, those it filters by argument (the
+ * bridge's layer narrows them), and "seccomp" (the bridge loads its layer with it; that layer then denies
+ * it). Calls answered by an "errno" rule are left out: systemd's layer answers them ENOSYS and the
+ * bridge's, installed later, gives the policy's errno (the kernel returns the newer filter's errno when
+ * both say ERRNO), and listing them would count as allowing @privileged, @mount, … in `systemd-analyze
+ * security`. Calls of systemd's @resources group are left out too (see grains-systemd.c). Sorted, no
+ * duplicates, NULL-terminated. */
+int grains_systemd_syscall_filter(const Policy *p, char ***ret);
+
+typedef struct GrainsSystemdConfig {
+        const char *sockets_dir;  /* absolute: ListenStream=<sockets_dir>/<id>.sock */
+        const char *bridge_path;  /* bound at /sandstorm-http-bridge */
+        uid_t uid;                /* SocketUser=, User=: granaryd's */
+        gid_t gid;
+        uint64_t idle_usec;       /* as GrainsConfig */
+        uint64_t stop_timeout_usec;
+        SandboxLimits limits;
+        const Policy *policy;
+} GrainsSystemdConfig;
+
+/* What one start of a grain runs; computed by front/grains.c. */
+typedef struct GrainUnitSpec {
+        const char *id;
+        const char *package_id;
+        const char *package_dir;  /* absolute: RootDirectory= */
+        const char *var_dir;      /* absolute: bound at /var */
+        char *const *argv;        /* argv[0] absolute inside the package */
+        char *const *envp;        /* the manifest's environment */
+        bool first;               /* argv is the first start's action */
+} GrainUnitSpec;
+
+int grains_systemd_socket_properties(const GrainsSystemdConfig *c, const char *id, UnitProperties *ret);
+int grains_systemd_service_properties(const GrainsSystemdConfig *c, const GrainUnitSpec *s, UnitProperties *ret);
+
+typedef struct GrainsSystemd GrainsSystemd;
+
+typedef struct GrainsSystemdCallbacks {
+        /* The spec of the grain's next start (a fresh one each call; done with grain_unit_spec_free). */
+        int (*spec)(const char *id, GrainUnitSpec **ret, void *userdata);
+        /* The service ran with a spec whose `first` was set: the grain's first start is done. */
+        void (*first_started)(const char *id, void *userdata);
+        void *userdata;
+} GrainsSystemdCallbacks;
+
+GrainUnitSpec *grain_unit_spec_free(GrainUnitSpec *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(GrainUnitSpec *, grain_unit_spec_free);
+
+/* Attaches to bus (already attached to e, or attached here) and subscribes to the manager's signals. The
+ * strings of c are copied; c->policy must outlive the result. */
+int grains_systemd_new(sd_event *e, sd_bus *bus, const GrainsSystemdConfig *c, const GrainsSystemdCallbacks *cb,
+                       GrainsSystemd **ret);
+GrainsSystemd *grains_systemd_free(GrainsSystemd *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(GrainsSystemd *, grains_systemd_free);
+
+/* Makes sure both units of the grain exist (GetUnit, else StartTransientUnit), asynchronously. 0 when they
+ * are known to exist and listen; 1 when a call or job is under way (the caller answers -EAGAIN meanwhile). */
+int grains_systemd_ensure(GrainsSystemd *s, const char *id);
+/* StopUnit on the service; the socket stays, so the next connection starts it again. */
+int grains_systemd_stop(GrainsSystemd *s, const char *id);
+/* StopUnit on both units and forgets the grain (a deleted grain). */
+int grains_systemd_remove(GrainsSystemd *s, const char *id);
+/* What systemd last said (asks again, asynchronously, for the next call): the state, the memory the
+ * service's cgroup holds and its CPU time in nanoseconds (0 when stopped or unknown). */
+int grains_systemd_info(GrainsSystemd *s, const char *id, GrainState *ret_state, uint64_t *ret_memory,
+                        uint64_t *ret_cpu_nsec);
+/* The last max bytes of the service's journal, its messages one a line, oldest first. */
+int grains_systemd_log_tail(const char *id, size_t max, char **ret, size_t *ret_size);
+
+/* The caller could not connect to the grain's socket although the units were thought to listen (someone
+ * stopped the socket unit): the next grains_systemd_ensure() looks again. */
+void grains_systemd_lost(GrainsSystemd *s, const char *id);
+
+/* The system bus, when systemd is PID 1 (sd_booted()) and answers on it (one blocking Ping, with a 5 s
+ * deadline: for startup only). -EOPNOTSUPP when systemd is not PID 1; the bus's errno otherwise. */
+int grains_systemd_open_bus(sd_bus **ret);

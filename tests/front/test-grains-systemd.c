@@ -1,0 +1,447 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/* The systemd backend without systemd: the unit names, the SystemCallFilter= list a policy gives, the
+ * properties of a grain's socket and service byte for byte, and the D-Bus message they become (read back
+ * from a sealed message on a bus that never reaches a daemon). */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "basic/string-util.h"
+#include "front/grains-systemd.h"
+#include "grain/policy.h"
+
+#define POLICY_TEXT                                                                                          \
+        "default ENOSYS\n"                                                                                   \
+        "allow write read openat setrlimit\n"                                                                \
+        "errno EPERM mount chown\n"                                                                          \
+        "errno 0 sync\n"                                                                                     \
+        "errno ENOSYS bpf seccomp\n"                                                                         \
+        "filter ioctl ENOTTY\n"                                                                              \
+        "when ioctl arg1==0x5421\n"
+
+static Policy *small_policy(void) {
+        Policy *p = NULL;
+
+        assert_int_equal(policy_parse(POLICY_TEXT, &p, NULL), 0);
+        return p;
+}
+
+static void test_unit_names(void **state) {
+        _cleanup_free_ char *a = NULL, *b = NULL;
+        char *x = NULL;
+
+        assert_int_equal(grains_systemd_unit_name("aB3-_x", "socket", &a), 0);
+        assert_string_equal(a, "granary-grain-aB3-_x.socket");
+        assert_int_equal(grains_systemd_unit_name("aB3-_x", "service", &b), 0);
+        assert_string_equal(b, "granary-grain-aB3-_x.service");
+
+        /* Nothing outside the id alphabet ever reaches a unit name. */
+        assert_int_equal(grains_systemd_unit_name("a.b", "service", &x), -EINVAL);
+        assert_int_equal(grains_systemd_unit_name("a/b", "service", &x), -EINVAL);
+        assert_int_equal(grains_systemd_unit_name("a b", "service", &x), -EINVAL);
+        assert_int_equal(grains_systemd_unit_name("", "service", &x), -EINVAL);
+        assert_int_equal(grains_systemd_unit_name(NULL, "service", &x), -EINVAL);
+        assert_int_equal(grains_systemd_unit_name("abc", "timer", &x), -EINVAL);
+        assert_null(x);
+}
+
+static void test_syscall_filter_small(void **state) {
+        _cleanup_(policy_freep) Policy *p = small_policy();
+        _cleanup_strv_free_ char **l = NULL;
+        static const char *const want[] = { "ioctl", "openat", "read", "seccomp", "write" };
+
+        assert_int_equal(grains_systemd_syscall_filter(p, &l), 0);
+        /* allowed and filtered calls, sorted, with seccomp for the bridge's layer; no errno rule, nothing of
+         * @resources */
+        assert_int_equal(strv_length(l), ELEMENTSOF(want));
+        for (size_t i = 0; i < ELEMENTSOF(want); i++)
+                assert_string_equal(l[i], want[i]);
+}
+
+static void test_syscall_filter_builtin(void **state) {
+        _cleanup_(policy_freep) Policy *p = NULL;
+        _cleanup_strv_free_ char **l = NULL;
+        static const char *const in[] = { "openat", "clone", "prctl", "socket", "socketpair", "execve",
+                                          "seccomp", "prlimit64", "ioctl", "epoll_wait" };
+        static const char *const out[] = { "mount", "chown", "ptrace", "sync", "bpf", "setrlimit",
+                                           "setpriority", "sched_setscheduler", "unshare", "reboot",
+                                           "clone3", "io_uring_setup", "keyctl", "personality" };
+
+        assert_int_equal(policy_parse(policy_builtin(), &p, NULL), 0);
+        assert_int_equal(grains_systemd_syscall_filter(p, &l), 0);
+        for (size_t i = 0; i < ELEMENTSOF(in); i++)
+                assert_true(strv_contains(l, in[i]));
+        for (size_t i = 0; i < ELEMENTSOF(out); i++)
+                assert_false(strv_contains(l, out[i]));
+        for (size_t i = 1; l[i]; i++)
+                assert_true(strcmp(l[i - 1], l[i]) < 0);
+}
+
+static const GrainsSystemdConfig *config(const Policy *p) {
+        static GrainsSystemdConfig c;
+
+        c = (GrainsSystemdConfig) {
+                .sockets_dir = "/run/granary/grains",
+                .bridge_path = "/usr/libexec/granary/granary-grain",
+                .uid = 997,
+                .gid = 995,
+                .idle_usec = 120u * 1000000u,
+                .stop_timeout_usec = 5u * 1000000u,
+                .limits = { .memory_max = 1u << 30, .tasks_max = 512, .nofile_max = 4096, .cpu_weight = 100 },
+                .policy = p,
+        };
+        return &c;
+}
+
+static void test_socket_properties(void **state) {
+        _cleanup_(policy_freep) Policy *p = small_policy();
+        _cleanup_(unit_properties_done) UnitProperties u = {};
+        _cleanup_free_ char *text = NULL;
+
+        assert_int_equal(grains_systemd_socket_properties(config(p), "g1", &u), 0);
+        assert_int_equal(unit_properties_format(&u, &text), 0);
+        assert_string_equal(text,
+                            "Description=granary grain g1: listening socket\n"
+                            "Listen=ListenStream:/run/granary/grains/g1.sock\n"
+                            "SocketUser=997\n"
+                            "SocketGroup=995\n"
+                            "SocketMode=0600\n"
+                            "DirectoryMode=0700\n"
+                            "Accept=no\n"
+                            "Backlog=4096\n"
+                            "TriggerLimitIntervalUSec=0\n"
+                            "CollectMode=inactive-or-failed\n"
+                            "Slice=granary-grains.slice\n");
+
+        unit_properties_done(&u);
+        assert_int_equal(grains_systemd_socket_properties(config(p), "../x", &u), -EINVAL);
+        assert_int_equal(u.n, 0);
+}
+
+static char *argv_[] = { "/sandstorm-http-bridge", "8000", "--", "/opt/app/run.sh", NULL };
+static char *envp_[] = { "HOME=/var", "SANDSTORM=1", "GRANARY_GRAIN_IDLE_SEC=120", "GRANARY_GRAIN_SECCOMP=0",
+                         NULL };
+
+static GrainUnitSpec spec(bool first) {
+        return (GrainUnitSpec) {
+                .id = "g1",
+                .package_id = "0123456789abcdef",
+                .package_dir = "/var/lib/granary/packages/0123456789abcdef",
+                .var_dir = "/var/lib/granary/grains/g1/var",
+                .argv = argv_,
+                .envp = envp_,
+                .first = first,
+        };
+}
+
+static void test_service_properties(void **state) {
+        _cleanup_(policy_freep) Policy *p = small_policy();
+        _cleanup_(unit_properties_done) UnitProperties u = {};
+        _cleanup_free_ char *text = NULL;
+        GrainUnitSpec s = spec(true);
+
+        assert_int_equal(grains_systemd_service_properties(config(p), &s, &u), 0);
+        assert_int_equal(unit_properties_format(&u, &text), 0);
+        assert_string_equal(text,
+                            "Description=granary grain g1: package 0123456789abcdef, first start\n"
+                            "Type=notify\n"
+                            "NotifyAccess=main\n"
+                            "ExecStart=/sandstorm-http-bridge /sandstorm-http-bridge 8000 -- /opt/app/run.sh\n"
+                            "Environment=HOME=/var SANDSTORM=1 GRANARY_GRAIN_IDLE_SEC=120 GRANARY_GRAIN_SECCOMP=1\n"
+                            "User=997\n"
+                            "Group=995\n"
+                            "RootDirectory=/var/lib/granary/packages/0123456789abcdef\n"
+                            "BindPaths=/var/lib/granary/grains/g1/var:/var\n"
+                            "BindReadOnlyPaths=/usr/libexec/granary/granary-grain:/sandstorm-http-bridge\n"
+                            "MountAPIVFS=yes\n"
+                            "PrivateTmp=yes\n"
+                            "PrivateDevices=yes\n"
+                            "DevicePolicy=closed\n"
+                            "PrivateNetwork=yes\n"
+                            "IPAddressDeny=any\n"
+                            "IPAddressAllow=localhost\n"
+                            "PrivateUsers=yes\n"
+                            "PrivateIPC=yes\n"
+                            "PrivateMounts=yes\n"
+                            "RemoveIPC=yes\n"
+                            "KeyringMode=private\n"
+                            "NoNewPrivileges=yes\n"
+                            "CapabilityBoundingSet=0\n"
+                            "AmbientCapabilities=0\n"
+                            "ProtectSystem=strict\n"
+                            "ProtectHome=yes\n"
+                            "ProtectKernelTunables=yes\n"
+                            "ProtectKernelModules=yes\n"
+                            "ProtectKernelLogs=yes\n"
+                            "ProtectControlGroups=yes\n"
+                            "ProtectClock=yes\n"
+                            "ProtectHostname=yes\n"
+                            "ProtectProc=invisible\n"
+                            "ProcSubset=pid\n"
+                            "RestrictNamespaces=0\n"
+                            "RestrictRealtime=yes\n"
+                            "RestrictSUIDSGID=yes\n"
+                            "LockPersonality=yes\n"
+                            "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX\n"
+                            "SystemCallArchitectures=native\n"
+                            "SystemCallFilter=ioctl openat read seccomp write\n"
+                            "SystemCallErrorNumber=38\n"
+                            "UMask=0007\n"
+                            "LimitNOFILE=4096\n"
+                            "LimitNOFILESoft=1024\n"
+                            "Slice=granary-grains.slice\n"
+                            "MemoryMax=1073741824\n"
+                            "TasksMax=512\n"
+                            "CPUWeight=100\n"
+                            "MemoryAccounting=yes\n"
+                            "CPUAccounting=yes\n"
+                            "StandardInput=null\n"
+                            "StandardOutput=journal\n"
+                            "StandardError=journal\n"
+                            "LogExtraFields=GRANARY_GRAIN=g1\n"
+                            "SyslogIdentifier=grain-g1\n"
+                            "TimeoutStopUSec=5000000\n"
+                            "KillMode=mixed\n"
+                            "Restart=no\n"
+                            "CollectMode=inactive-or-failed\n");
+}
+
+static void test_service_properties_continue_and_limits(void **state) {
+        _cleanup_(policy_freep) Policy *p = small_policy();
+        _cleanup_(unit_properties_done) UnitProperties u = {};
+        _cleanup_free_ char *text = NULL;
+        GrainsSystemdConfig c = *config(p);
+        GrainUnitSpec s = spec(false);
+
+        /* No limits configured: no MemoryMax=, TasksMax=, CPUWeight=; the default open-file limit. */
+        c.limits = (SandboxLimits) {};
+        assert_int_equal(grains_systemd_service_properties(&c, &s, &u), 0);
+        assert_int_equal(unit_properties_format(&u, &text), 0);
+        assert_non_null(strstr(text, "Description=granary grain g1: package 0123456789abcdef\n"));
+        assert_non_null(strstr(text, "LimitNOFILE=4096\nLimitNOFILESoft=1024\nSlice=granary-grains.slice\n"
+                                     "MemoryAccounting=yes\n"));
+        assert_null(strstr(text, "MemoryMax="));
+        assert_null(strstr(text, "TasksMax="));
+        assert_null(strstr(text, "CPUWeight="));
+}
+
+static void test_service_properties_refused(void **state) {
+        _cleanup_(policy_freep) Policy *p = small_policy();
+        UnitProperties u = {};
+        char *relative[] = { "bin/app", NULL };
+        GrainUnitSpec s;
+
+        s = spec(false);
+        s.argv = relative;
+        assert_int_equal(grains_systemd_service_properties(config(p), &s, &u), -EINVAL);
+        s = spec(false);
+        s.var_dir = "grains/g1/var";
+        assert_int_equal(grains_systemd_service_properties(config(p), &s, &u), -EINVAL);
+        s = spec(false);
+        s.id = "g1.service";
+        assert_int_equal(grains_systemd_service_properties(config(p), &s, &u), -EINVAL);
+        assert_int_equal(u.n, 0);
+}
+
+/* A bus that is "open" (authenticating over one end of a socketpair) is enough to build messages. */
+static sd_bus *offline_bus(int fds[2]) {
+        sd_bus *bus = NULL;
+
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fds), 0);
+        assert_int_equal(sd_bus_new(&bus), 0);
+        assert_int_equal(sd_bus_set_fd(bus, fds[0], fds[0]), 0);
+        assert_true(sd_bus_start(bus) >= 0);
+        return bus;
+}
+
+static void read_prop_name(sd_bus_message *m, const char *want, const char *sig) {
+        const char *name;
+
+        assert_int_equal(sd_bus_message_enter_container(m, 'r', "sv"), 1);
+        assert_int_equal(sd_bus_message_read(m, "s", &name), 1);
+        assert_string_equal(name, want);
+        assert_int_equal(sd_bus_message_enter_container(m, 'v', sig), 1);
+}
+
+static void exit_prop(sd_bus_message *m) {
+        assert_int_equal(sd_bus_message_exit_container(m), 1);
+        assert_int_equal(sd_bus_message_exit_container(m), 1);
+}
+
+static void test_bus_message(void **state) {
+        _cleanup_(policy_freep) Policy *p = small_policy();
+        _cleanup_(unit_properties_done) UnitProperties u = {};
+        sd_bus_message *m = NULL;
+        GrainUnitSpec s = spec(false);
+        int fds[2];
+        sd_bus *bus = offline_bus(fds);
+        const char *str, *path;
+        const void *bytes;
+        size_t size;
+        int flag;
+        uint32_t u32;
+        uint64_t u64;
+        int32_t i32;
+
+        assert_int_equal(grains_systemd_service_properties(config(p), &s, &u), 0);
+        assert_int_equal(sd_bus_message_new_method_call(bus, &m, "org.freedesktop.systemd1",
+                                                        "/org/freedesktop/systemd1",
+                                                        "org.freedesktop.systemd1.Manager", "StartTransientUnit"),
+                         0);
+        assert_true(sd_bus_message_open_container(m, 'a', "(sv)") >= 0);
+        assert_int_equal(unit_properties_append(m, &u), 0);
+        assert_true(sd_bus_message_close_container(m) >= 0);
+        assert_true(sd_bus_message_seal(m, 1, 0) >= 0);
+        assert_string_equal(sd_bus_message_get_signature(m, true), "a(sv)");
+        assert_int_equal(sd_bus_message_rewind(m, true), 1);
+
+        assert_int_equal(sd_bus_message_enter_container(m, 'a', "(sv)"), 1);
+        read_prop_name(m, "Description", "s");
+        assert_int_equal(sd_bus_message_read(m, "s", &str), 1);
+        assert_string_equal(str, "granary grain g1: package 0123456789abcdef");
+        exit_prop(m);
+        read_prop_name(m, "Type", "s");
+        assert_int_equal(sd_bus_message_skip(m, "s"), 1);
+        exit_prop(m);
+        read_prop_name(m, "NotifyAccess", "s");
+        assert_int_equal(sd_bus_message_skip(m, "s"), 1);
+        exit_prop(m);
+
+        read_prop_name(m, "ExecStart", "a(sasb)");
+        assert_int_equal(sd_bus_message_enter_container(m, 'a', "(sasb)"), 1);
+        assert_int_equal(sd_bus_message_enter_container(m, 'r', "sasb"), 1);
+        assert_int_equal(sd_bus_message_read(m, "s", &path), 1);
+        assert_string_equal(path, "/sandstorm-http-bridge");
+        {
+                _cleanup_strv_free_ char **argv = NULL;
+
+                assert_true(sd_bus_message_read_strv(m, &argv) > 0);
+                assert_int_equal(strv_length(argv), 4);
+                assert_string_equal(argv[0], "/sandstorm-http-bridge");
+                assert_string_equal(argv[3], "/opt/app/run.sh");
+        }
+        assert_int_equal(sd_bus_message_read(m, "b", &flag), 1);
+        assert_false(flag);
+        assert_int_equal(sd_bus_message_exit_container(m), 1);
+        assert_int_equal(sd_bus_message_exit_container(m), 1);
+        exit_prop(m);
+
+        /* The rest by name and signature, spot-checking the values whose encoding is ours. */
+        for (;;) {
+                const char *name, *contents;
+                char type;
+
+                if (sd_bus_message_enter_container(m, 'r', "sv") <= 0)
+                        break;
+                assert_int_equal(sd_bus_message_read(m, "s", &name), 1);
+                assert_true(sd_bus_message_peek_type(m, &type, &contents) > 0);
+                assert_int_equal(sd_bus_message_enter_container(m, 'v', contents), 1);
+                if (streq(name, "BindPaths")) {
+                        const char *src, *dst;
+
+                        assert_string_equal(contents, "a(ssbt)");
+                        assert_int_equal(sd_bus_message_read(m, "a(ssbt)", 1, &src, &dst, &flag, &u64), 1);
+                        assert_string_equal(src, "/var/lib/granary/grains/g1/var");
+                        assert_string_equal(dst, "/var");
+                        assert_false(flag);
+                        assert_int_equal(u64, 16384); /* MS_REC */
+                } else if (streq(name, "IPAddressAllow")) {
+                        assert_string_equal(contents, "a(iayu)");
+                        assert_int_equal(sd_bus_message_enter_container(m, 'a', "(iayu)"), 1);
+                        assert_int_equal(sd_bus_message_enter_container(m, 'r', "iayu"), 1);
+                        assert_int_equal(sd_bus_message_read(m, "i", &i32), 1);
+                        assert_int_equal(i32, AF_INET);
+                        assert_int_equal(sd_bus_message_read_array(m, 'y', &bytes, &size), 1);
+                        assert_int_equal(size, 4);
+                        assert_memory_equal(bytes, "\x7f\0\0\0", 4);
+                        assert_int_equal(sd_bus_message_read(m, "u", &u32), 1);
+                        assert_int_equal(u32, 8);
+                        assert_int_equal(sd_bus_message_exit_container(m), 1);
+                        assert_int_equal(sd_bus_message_enter_container(m, 'r', "iayu"), 1);
+                        assert_int_equal(sd_bus_message_read(m, "i", &i32), 1);
+                        assert_int_equal(i32, AF_INET6);
+                        assert_int_equal(sd_bus_message_read_array(m, 'y', &bytes, &size), 1);
+                        assert_int_equal(size, 16);
+                        assert_memory_equal(bytes, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1", 16);
+                        assert_int_equal(sd_bus_message_read(m, "u", &u32), 1);
+                        assert_int_equal(u32, 128);
+                        assert_int_equal(sd_bus_message_exit_container(m), 1);
+                        assert_int_equal(sd_bus_message_exit_container(m), 1);
+                } else if (streq(name, "SystemCallFilter")) {
+                        _cleanup_strv_free_ char **l = NULL;
+
+                        assert_string_equal(contents, "(bas)");
+                        assert_int_equal(sd_bus_message_enter_container(m, 'r', "bas"), 1);
+                        assert_int_equal(sd_bus_message_read(m, "b", &flag), 1);
+                        assert_true(flag);
+                        assert_true(sd_bus_message_read_strv(m, &l) > 0);
+                        assert_int_equal(strv_length(l), 5);
+                        assert_string_equal(l[3], "seccomp");
+                        assert_int_equal(sd_bus_message_exit_container(m), 1);
+                } else if (streq(name, "SystemCallErrorNumber")) {
+                        assert_string_equal(contents, "i");
+                        assert_int_equal(sd_bus_message_read(m, "i", &i32), 1);
+                        assert_int_equal(i32, ENOSYS);
+                } else if (streq(name, "UMask")) {
+                        assert_string_equal(contents, "u");
+                        assert_int_equal(sd_bus_message_read(m, "u", &u32), 1);
+                        assert_int_equal(u32, 0007);
+                } else if (streq(name, "LogExtraFields")) {
+                        assert_string_equal(contents, "aay");
+                        assert_int_equal(sd_bus_message_enter_container(m, 'a', "ay"), 1);
+                        assert_int_equal(sd_bus_message_read_array(m, 'y', &bytes, &size), 1);
+                        assert_int_equal(size, strlen("GRANARY_GRAIN=g1"));
+                        assert_memory_equal(bytes, "GRANARY_GRAIN=g1", size);
+                        assert_int_equal(sd_bus_message_exit_container(m), 1);
+                } else if (streq(name, "PrivateNetwork")) {
+                        assert_string_equal(contents, "b");
+                        assert_int_equal(sd_bus_message_read(m, "b", &flag), 1);
+                        assert_true(flag);
+                } else
+                        assert_int_equal(sd_bus_message_skip(m, contents), 1);
+                exit_prop(m);
+        }
+        assert_int_equal(sd_bus_message_exit_container(m), 1);
+
+        sd_bus_message_unref(m);
+        sd_bus_flush_close_unref(bus);
+        close(fds[1]);
+}
+
+static void test_format_refuses_newline(void **state) {
+        _cleanup_(policy_freep) Policy *p = small_policy();
+        _cleanup_(unit_properties_done) UnitProperties u = {};
+        char *env[] = { "A=1\n2", NULL };
+        char *text = NULL;
+        GrainUnitSpec s = spec(false);
+
+        s.envp = env;
+        assert_int_equal(grains_systemd_service_properties(config(p), &s, &u), 0);
+        assert_int_equal(unit_properties_format(&u, &text), -EINVAL);
+        assert_null(text);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_unit_names),
+                cmocka_unit_test(test_syscall_filter_small),
+                cmocka_unit_test(test_syscall_filter_builtin),
+                cmocka_unit_test(test_socket_properties),
+                cmocka_unit_test(test_service_properties),
+                cmocka_unit_test(test_service_properties_continue_and_limits),
+                cmocka_unit_test(test_service_properties_refused),
+                cmocka_unit_test(test_bus_message),
+                cmocka_unit_test(test_format_refuses_newline),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
