@@ -1672,12 +1672,24 @@ static int cmd_grain_new(int argc, char *argv[]) {
 static void grain_list_help(void) {
         printf("Usage: granary grain list [--all] [--json]\n"
                "\n"
-               "Lists the grains: ID, title, app, owner, state and the memory of a running grain. The\n"
-               "control socket sees every user's grains.\n"
+               "Lists the grains: ID, title, app, owner, state, and for a running grain its memory and (under\n"
+               "the systemd backend) the CPU time since it started. The control socket sees every user's\n"
+               "grains.\n"
                "\n"
                "  --all       every user's grains (the default here; for symmetry with the web API)\n"
                "  --json      print the grains as the API gives them, a JSON array\n"
                "  -h, --help  show this help\n");
+}
+
+/* "0.4s", "12.0s": the CPU time a running grain used (under the systemd backend), or "-". */
+static char *cpu_text(json_t *v) {
+        char *s;
+
+        if (!json_is_integer(v))
+                return strdup("-");
+        if (asprintf(&s, "%.1fs", (double) json_integer_value(v) / 1000.0) < 0)
+                return NULL;
+        return s;
 }
 
 /* "512K", "1.5M", "2.0G": what a running grain's memory takes, in powers of 1024. */
@@ -1705,7 +1717,7 @@ static char *memory_text(json_t *v) {
         return NULL;
 }
 
-#define GRAIN_COLUMNS 6
+#define GRAIN_COLUMNS 7
 
 static int cmd_grain_list(int argc, char *argv[]) {
         static const struct option options[] = {
@@ -1714,7 +1726,7 @@ static int cmd_grain_list(int argc, char *argv[]) {
                 COMMON_OPTIONS,
                 {},
         };
-        static const char *const header[GRAIN_COLUMNS] = { "ID", "TITLE", "APP", "OWNER", "STATE", "MEMORY" };
+        static const char *const header[GRAIN_COLUMNS] = { "ID", "TITLE", "APP", "OWNER", "STATE", "MEMORY", "CPU" };
         _cleanup_(json_decrefp) json_t *reply = NULL;
         _cleanup_strv_free_ char **cells = NULL;
         size_t i;
@@ -1755,7 +1767,8 @@ static int cmd_grain_list(int argc, char *argv[]) {
                 if (strv_consume(&cells, terminal_text(id)) < 0 || strv_consume(&cells, terminal_text(title)) < 0 ||
                     strv_consume(&cells, terminal_text(app)) < 0 || strv_consume(&cells, terminal_text(owner)) < 0 ||
                     strv_consume(&cells, terminal_text(state)) < 0 ||
-                    strv_consume(&cells, memory_text(json_object_get(g, "memory"))) < 0)
+                    strv_consume(&cells, memory_text(json_object_get(g, "memory"))) < 0 ||
+                    strv_consume(&cells, cpu_text(json_object_get(g, "cpuMs"))) < 0)
                         return log_oom(), 1;
         }
 

@@ -1700,7 +1700,7 @@ static int grain_json(ApiCall *c, const StoreGrain *g, json_t **ret) {
         _cleanup_(store_app_freep) StoreApp *app = NULL;
         _cleanup_(store_package_freep) StorePackage *package = NULL;
         GrainState state = GRAIN_STOPPED;
-        uint64_t memory = 0;
+        uint64_t memory = 0, cpu = 0;
         json_t *j;
         int r;
 
@@ -1715,14 +1715,14 @@ static int grain_json(ApiCall *c, const StoreGrain *g, json_t **ret) {
         r = store_package_get(c->api->store, g->package_id, &package);
         if (r < 0 && r != -ENOENT)
                 return r;
-        r = grains_info(c->api->grains, g->id, &state, &memory);
+        r = grains_info_cpu(c->api->grains, g->id, &state, &memory, &cpu);
         if (r == -ENOENT)
                 /* Deleted meanwhile (it is answered as it was). */
                 state = GRAIN_STOPPED;
         else if (r < 0)
                 return r;
 
-        j = json_pack("{s:s, s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:o, s:s, s:o}",
+        j = json_pack("{s:s, s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:o, s:s, s:o, s:o}",
                       "id", g->id,
                       "title", g->title ?: "",
                       "appId", g->app_id ? json_string(g->app_id) : json_null(),
@@ -1733,7 +1733,9 @@ static int grain_json(ApiCall *c, const StoreGrain *g, json_t **ret) {
                       "created", time_json(g->created),
                       "lastUsed", time_json(g->last_used),
                       "state", grain_state_to_string(state) ?: "stopped",
-                      "memory", state == GRAIN_RUNNING ? json_integer((json_int_t) memory) : json_null());
+                      "memory", state == GRAIN_RUNNING ? json_integer((json_int_t) memory) : json_null(),
+                      "cpuMs", state == GRAIN_RUNNING && cpu > 0 ? json_integer((json_int_t) (cpu / 1000000u))
+                                                                 : json_null());
         if (!j)
                 return -ENOMEM;
         *ret = j;

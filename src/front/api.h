@@ -73,7 +73,8 @@
  *
  * A grain object is {"id","title","appId","appTitle","packageId","appVersion","owner" (the owner's user
  * name),"created","lastUsed","state" ("running", "stopped", "stopping"),"memory" (bytes while running, else
- * null)}; packageId and appVersion are the package it ran last (or will run first).
+ * null),"cpuMs" (CPU time since the grain last started, in milliseconds, while running under the systemd
+ * backend, which counts it; else null)}; packageId and appVersion are the package it ran last (or will run first).
  *
  * An app object is {"id","title","version","marketingVersion","packageId","installed","created"}: the app's
  * latest package (version, marketingVersion, packageId and installed are null when it has none). "outcome"

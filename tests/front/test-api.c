@@ -1059,7 +1059,7 @@ static void test_grains(void **state) {
         j = resp_json(r);
         assert_int_equal(json_array_size(json_object_get(j, "grains")), 1);
         g = json_array_get(json_object_get(j, "grains"), 0);
-        assert_int_equal(json_object_size(g), 11);
+        assert_int_equal(json_object_size(g), 12);
         assert_string_equal(json_str(g, "id"), alice_grain);
         assert_string_equal(json_str(g, "title"), "Alice's");
         assert_string_equal(json_str(g, "appId"), APP_ID);
@@ -1071,6 +1071,7 @@ static void test_grains(void **state) {
         assert_int_equal(json_integer_value(json_object_get(g, "lastUsed")), T0 / 1000);
         assert_string_equal(json_str(g, "state"), "stopped");
         assert_true(json_is_null(json_object_get(g, "memory")));
+        assert_true(json_is_null(json_object_get(g, "cpuMs")));
         json_decref(j);
         expect(r, 200, NULL);
         expect(CALL(f, .method = HTTP_METHOD_GET, .path = "/grains?all=1", .session = &alice), 403,

@@ -82,15 +82,15 @@ bob_id=$(sed -n "s/^Created grain \([A-Za-z0-9]*\) .*/\1/p" "$TAP_TMP/.out")
 [ -d "$state/grains/$id/var" ] && ok "the grain has its storage, grains/ID/var" || not_ok "the grain has its storage"
 
 g grain list >"$TAP_TMP/list"
-is "grain list: the header" "$(head -1 "$TAP_TMP/list" | tr -s ' ')" "ID TITLE APP OWNER STATE MEMORY"
+is "grain list: the header" "$(head -1 "$TAP_TMP/list" | tr -s ' ')" "ID TITLE APP OWNER STATE MEMORY CPU"
 is "grain list: alice's grain, stopped, no memory" \
-        "$(grep "^$id " "$TAP_TMP/list" | tr -s ' ')" "$id First grain Test App alice stopped -"
+        "$(grep "^$id " "$TAP_TMP/list" | tr -s ' ')" "$id First grain Test App alice stopped - -"
 is "grain list: bob's grain too (the control socket sees everyone's)" \
-        "$(grep "^$bob_id " "$TAP_TMP/list" | tr -s ' ')" "$bob_id Test App Test App bob stopped -"
+        "$(grep "^$bob_id " "$TAP_TMP/list" | tr -s ' ')" "$bob_id Test App Test App bob stopped - -"
 g grain list --json >"$TAP_TMP/list.json"
 is "grain list --json: the grain object" \
         "$(jq_file "$TAP_TMP/list.json" '[(x["title"], x["appId"], x["appTitle"], x["appVersion"], x["owner"], x["state"], x["memory"], len(x["packageId"]), sorted(x)) for x in j if x["id"] == "'"$id"'"][0]')" \
-        "('First grain', '$TESTAPP_ID', 'Test App', 1, 'alice', 'stopped', None, 32, ['appId', 'appTitle', 'appVersion', 'created', 'id', 'lastUsed', 'memory', 'owner', 'packageId', 'state', 'title'])"
+        "('First grain', '$TESTAPP_ID', 'Test App', 1, 'alice', 'stopped', None, 32, ['appId', 'appTitle', 'appVersion', 'cpuMs', 'created', 'id', 'lastUsed', 'memory', 'owner', 'packageId', 'state', 'title'])"
 
 # ------------------------------------------------------------------------------------------------
 # A session, and what the app sees

@@ -96,7 +96,9 @@ function grainRow(g) {
                         el('span', { class: `state state-${running ? 'running' : 'stopped'}` },
                                 STATE_TEXT[g.state] ?? String(g.state)),
                         running && typeof g.memory === 'number' && g.memory > 0
-                                ? el('span', { class: 'muted' }, ` · ${formatBytes(g.memory)}`) : null),
+                                ? el('span', { class: 'muted' }, ` · ${formatBytes(g.memory)}`) : null,
+                        running && typeof g.cpuMs === 'number'
+                                ? el('span', { class: 'muted' }, ` · CPU ${(g.cpuMs / 1000).toFixed(1)} s`) : null),
                 el('td', { 'data-label': 'Last used' }, formatTime(g.lastUsed)),
                 el('td', { class: 'actions-cell' }, el('div', { class: 'actions' },
                         button('Rename', 'secondary', () => renameGrain(g), { 'aria-label': `Rename ${title}` }),
