@@ -3,22 +3,19 @@
 /*
  * The systemd backend (grains-systemd.h). The units of one grain, as this process sees them (SdGrain):
  *
- *   UNKNOWN --grains_systemd_ensure(): GetUnit(socket)--> CHECKING
- *   CHECKING --found: StartUnit(socket) (a no-op when it listens; restarts a failed one)--> STARTING
- *   CHECKING --NoSuchUnit: StartTransientUnit(socket, aux service)--> STARTING
- *   STARTING --its job's JobRemoved, "done" (or UnitExists)--> READY
- *   STARTING --a failed call or job--> UNKNOWN (logged; the next ensure tries again)
- *   READY --the service is inactive and was made for another start (first start done, an upgrade):
- *           StopUnit(socket), StopUnit(service)--> RECREATING --socket's JobRemoved--> StartTransientUnit
- *           (UnitExists while systemd has not yet collected the old units: retried after
- *           RECREATE_RETRY_USEC, up to RECREATE_RETRIES times)--> STARTING
+ *   UNKNOWN --grains_systemd_ensure(): GetAll(service)--> CHECKING
+ *   CHECKING --answered: if the service is stopped, write its next start (environment, root);
+ *             StartUnit(socket) (a no-op when it listens; restarts a failed one)--> STARTING
+ *   STARTING --its job's JobRemoved, "done"--> READY
+ *   STARTING --a failed call, job or write--> UNKNOWN (logged; the next ensure tries again)
+ *   READY --the service is seen stopped: its next start rewritten if it changed (first start done, an
+ *           upgrade), no unit call--> READY
  *   any --grains_systemd_remove(): StopUnit(socket), StopUnit(service)--> freed
  *
- * The service's properties (ActiveState, Description, MemoryCurrent, CPUUsageNSec) are read with GetAll,
- * at most one call at a time per grain, after every PropertiesChanged of the service and when
- * grains_systemd_info() is asked; what the last answer said is what info returns. Description records what
- * the units were made for ("… package <id>, first start" / "… continue"), so that a restarted granaryd
- * still knows whether the units it finds are current.
+ * The service's properties (ActiveState, MemoryCurrent, CPUUsageNSec) are read with GetAll, at most one
+ * call at a time per grain, after every PropertiesChanged of the service and when grains_systemd_info() is
+ * asked; what the last answer said is what info returns. A service seen running after a first start's
+ * files were written is that first start (first_started).
  *
  * (1) at most one call or job per grain is followed at a time (slot, job); JobRemoved is matched by the
  *     job's object path
@@ -32,6 +29,9 @@
 #include <stdio.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <unistd.h>
 
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-journal.h>
@@ -47,8 +47,8 @@
 #define SYSTEMD_UNIT_PATH_PREFIX "/org/freedesktop/systemd1/unit"
 #define BUS_ERROR_NO_SUCH_UNIT "org.freedesktop.systemd1.NoSuchUnit"
 #define BUS_ERROR_UNIT_EXISTS "org.freedesktop.systemd1.UnitExists"
-#define RECREATE_RETRY_USEC (100u * 1000u)
-#define RECREATE_RETRIES 50u
+/* The environment file a grain's start may have: a manifest's environment is small. */
+#define ENVIRONMENT_FILE_MAX (1024u * 1024u)
 /* Journal entries read for one console view, whatever their size. */
 #define LOG_ENTRIES_MAX 100000u
 #define BRIDGE_IN_GRAIN "/sandstorm-http-bridge"
@@ -652,11 +652,162 @@ GrainUnitSpec *grain_unit_spec_free(GrainUnitSpec *s) {
         free((char *) s->package_id);
         free((char *) s->package_dir);
         free((char *) s->var_dir);
+        free((char *) s->grain_dir);
         strv_free((char **) s->argv);
         strv_free((char **) s->envp);
         free(s);
         return NULL;
 }
+
+/* ---- the files of a start ---- */
+
+static bool argv_byte_is_plain(char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("/._+:=,@%-", c);
+}
+
+int grains_systemd_argv_escape(char *const *argv, char **ret) {
+        _cleanup_(strbuf_done) StrBuf b = STRBUF_INIT;
+        int r = 0;
+
+        assert(ret);
+
+        if (!argv || !argv[0])
+                return -EINVAL;
+        for (size_t i = 0; argv[i] && r >= 0; i++) {
+                if (i > 0)
+                        r = strbuf_append_char(&b, ' ');
+                if (r >= 0 && argv[i][0] == 0)
+                        r = strbuf_append_str(&b, "''");
+                for (const char *c = argv[i]; *c && r >= 0; c++)
+                        r = argv_byte_is_plain(*c) ? strbuf_append_char(&b, *c)
+                                                   : strbuf_printf(&b, "\\x%02x", (unsigned) (unsigned char) *c);
+        }
+        if (r < 0)
+                return r;
+        *ret = strbuf_steal(&b, NULL);
+        return 0;
+}
+
+/* KEY="value" with what systemd's EnvironmentFile= parser unescapes inside double quotes. */
+static int env_line(StrBuf *b, const char *name, size_t name_len, const char *value) {
+        int r;
+
+        r = strbuf_printf(b, "%.*s=\"", (int) name_len, name);
+        for (const char *c = value; *c && r >= 0; c++) {
+                if (strchr("\\\"`$", *c))
+                        r = strbuf_append_char(b, '\\');
+                if (r >= 0)
+                        r = strbuf_append_char(b, *c);
+        }
+        if (r >= 0)
+                r = strbuf_append_str(b, "\"\n");
+        return r;
+}
+
+static bool env_name_is_valid(const char *name, size_t n) {
+        if (n == 0 || (name[0] >= '0' && name[0] <= '9'))
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z') ||
+                      (name[i] >= '0' && name[i] <= '9') || name[i] == '_'))
+                        return false;
+        return true;
+}
+
+int grains_systemd_environment(const GrainUnitSpec *s, char **ret) {
+        _cleanup_(strbuf_done) StrBuf b = STRBUF_INIT;
+        _cleanup_free_ char *argv = NULL;
+        int r;
+
+        assert(s);
+        assert(ret);
+
+        if (!id_is_valid(s->id) || !s->package_id)
+                return -EINVAL;
+        r = grains_systemd_argv_escape(s->argv, &argv);
+        if (r < 0)
+                return r;
+        r = strbuf_printf(&b, "# granary grain %s: package %s%s\n", s->id, s->package_id,
+                          s->first ? ", first start" : "");
+        STRV_FOREACH(e, s->envp) {
+                const char *eq = strchr(*e, '=');
+
+                if (r < 0)
+                        break;
+                if (!eq || !env_name_is_valid(*e, (size_t) (eq - *e)))
+                        return -EINVAL;
+                if (startswith(*e, "GRANARY_GRAIN_SECCOMP=") || startswith(*e, GRAINS_SYSTEMD_ARGV_ENV "="))
+                        continue;
+                r = env_line(&b, *e, (size_t) (eq - *e), eq + 1);
+        }
+        if (r >= 0)
+                r = env_line(&b, "GRANARY_GRAIN_SECCOMP", STRLEN("GRANARY_GRAIN_SECCOMP"), "1");
+        if (r >= 0)
+                r = env_line(&b, GRAINS_SYSTEMD_ARGV_ENV, STRLEN(GRAINS_SYSTEMD_ARGV_ENV), argv);
+        if (r < 0)
+                return r;
+        *ret = strbuf_steal(&b, NULL);
+        return 0;
+}
+
+/* Points dir_fd/name at target, atomically: a new link beside it, renamed over it. 0 if it already did. */
+static int symlink_atomic_at(int dir_fd, const char *name, const char *target) {
+        _cleanup_free_ char *tmp = NULL;
+        char buf[PATH_MAX];
+        ssize_t n;
+
+        n = readlinkat(dir_fd, name, buf, sizeof(buf) - 1);
+        if (n >= 0) {
+                buf[n] = 0;
+                if (streq(buf, target))
+                        return 0;
+        }
+        tmp = strjoin(".#", name, ".new");
+        if (!tmp)
+                return -ENOMEM;
+        (void) unlinkat(dir_fd, tmp, 0);
+        if (symlinkat(target, dir_fd, tmp) < 0)
+                return negative_errno();
+        if (renameat(dir_fd, tmp, dir_fd, name) < 0) {
+                int r = negative_errno();
+
+                (void) unlinkat(dir_fd, tmp, 0);
+                return r;
+        }
+        return 1;
+}
+
+int grains_systemd_write_start(const GrainUnitSpec *s) {
+        _cleanup_free_ char *env = NULL, *old = NULL;
+        _cleanup_close_ int dir_fd = -EBADF;
+        bool changed = false;
+        size_t size = 0;
+        int r;
+
+        assert(s);
+
+        if (!s->grain_dir || s->grain_dir[0] != '/' || !s->package_dir || s->package_dir[0] != '/')
+                return -EINVAL;
+        r = grains_systemd_environment(s, &env);
+        if (r < 0)
+                return r;
+        dir_fd = open(s->grain_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (dir_fd < 0)
+                return negative_errno();
+
+        r = read_full_file_at(dir_fd, GRAINS_SYSTEMD_ENVIRONMENT_FILE, ENVIRONMENT_FILE_MAX, &old, &size);
+        if (r < 0 || !streq(old, env)) {
+                r = write_file_atomic_at(dir_fd, GRAINS_SYSTEMD_ENVIRONMENT_FILE, env, strlen(env), 0600);
+                if (r < 0)
+                        return r;
+                changed = true;
+        }
+        r = symlink_atomic_at(dir_fd, GRAINS_SYSTEMD_ROOT_LINK, s->package_dir);
+        if (r < 0)
+                return r;
+        return changed || r > 0;
+}
+
 
 /* ---- the runtime ---- */
 
@@ -665,7 +816,6 @@ typedef enum UnitsState {
         UNITS_CHECKING,
         UNITS_STARTING,
         UNITS_READY,
-        UNITS_RECREATING,
 } UnitsState;
 
 typedef struct SdGrain SdGrain;
@@ -680,11 +830,9 @@ struct SdGrain {
         sd_bus_slot *call;      /* the call in flight for units, (1) */
         char *job;              /* the job followed, (1) */
         sd_bus_slot *props_call;
-        sd_event_source *retry;
-        unsigned retries;
+        bool first;             /* the files written last are a first start's */
         /* What the last GetAll said. */
         char *active_state;
-        char *description;
         uint64_t memory, cpu_nsec;
 };
 
@@ -709,14 +857,12 @@ static SdGrain *sd_grain_free(SdGrain *gr) {
                 gr->next->prev = gr->prev;
         sd_bus_slot_unref(gr->call);
         sd_bus_slot_unref(gr->props_call);
-        sd_event_source_disable_unref(gr->retry);
         free(gr->id);
         free(gr->socket_unit);
         free(gr->service_unit);
         free(gr->service_path);
         free(gr->job);
         free(gr->active_state);
-        free(gr->description);
         free(gr);
         return NULL;
 }
@@ -821,135 +967,49 @@ static int on_job_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_err
 }
 
 
-static int start_transient(SdGrain *gr, sd_bus_message_handler_t on_reply) {
+/* ---- the service's properties ---- */
+
+static bool state_is_running(const char *s) {
+        return s && (streq(s, "active") || streq(s, "activating") || streq(s, "reloading") ||
+                     streq(s, "deactivating"));
+}
+
+static void stop_floating(GrainsSystemd *s, const char *unit);
+
+/* The files of the grain's next start, rewritten only while its service is stopped (a running one keeps
+ * what it started with; the new files take effect at its next start). */
+static int sd_grain_write_start(SdGrain *gr) {
         GrainsSystemd *s = gr->owner;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-        _cleanup_(unit_properties_done) UnitProperties sock = {}, svc = {};
         _cleanup_(grain_unit_spec_freep) GrainUnitSpec *spec = NULL;
         int r;
 
         r = s->cb.spec(gr->id, &spec, s->cb.userdata);
         if (r < 0)
                 return r;
-        r = grains_systemd_socket_properties(&s->config, gr->id, &sock);
+        r = grains_systemd_write_start(spec);
         if (r < 0)
                 return r;
-        r = grains_systemd_service_properties(&s->config, spec, &svc);
-        if (r < 0)
-                return r;
-
-        r = sd_bus_message_new_method_call(s->bus, &m, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER,
-                                           "StartTransientUnit");
-        if (r < 0)
-                return r;
-        r = sd_bus_message_append(m, "ss", gr->socket_unit, "fail");
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'a', "(sv)");
-        if (r >= 0)
-                r = unit_properties_append(m, &sock);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'a', "(sa(sv))");
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'r', "sa(sv)");
-        if (r >= 0)
-                r = sd_bus_message_append(m, "s", gr->service_unit);
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'a', "(sv)");
-        if (r >= 0)
-                r = unit_properties_append(m, &svc);
-        for (int i = 0; i < 3 && r >= 0; i++)
-                r = sd_bus_message_close_container(m);
-        if (r < 0)
-                return r;
-        gr->call = sd_bus_slot_unref(gr->call);
-        r = sd_bus_call_async(s->bus, &gr->call, m, on_reply, gr, GRAINS_SYSTEMD_CALL_TIMEOUT_USEC);
-        if (r < 0)
-                return r;
-        log_debug("Creating the units of grain %s%s.", gr->id, spec->first ? " (first start)" : "");
+        gr->first = spec->first;
+        if (r > 0)
+                log_debug("Wrote the next start of grain %s (package %s%s).", gr->id, spec->package_id,
+                          spec->first ? ", first start" : "");
         return 0;
 }
 
-static int on_get_unit(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        SdGrain *gr = userdata;
-        const sd_bus_error *e = sd_bus_message_get_error(m);
+/* The service's state is known (CHECKING's GetAll answered): write its next start if it is stopped, then
+ * make sure the socket listens (a no-op when it does; restarts a failed one). */
+static void sd_grain_start_socket(SdGrain *gr) {
         int r;
 
-        gr->call = sd_bus_slot_unref(gr->call);
-        if (e && !sd_bus_error_has_name(e, BUS_ERROR_NO_SUCH_UNIT)) {
-                units_failed(gr, "look up", e, 0);
-                return 0;
-        }
-        if (e)
-                r = start_transient(gr, on_job_reply);
-        else {
-                /* Found (a granaryd before us made it): make sure it listens, a no-op when it does. */
-                r = manager_call(gr->owner, &gr->call, on_job_reply, gr, "StartUnit", "ss", gr->socket_unit,
-                                 "replace");
-                sd_grain_refresh(gr);
-        }
-        if (r < 0)
-                units_failed(gr, "create", NULL, r);
-        else
-                gr->units = UNITS_STARTING;
-        return 0;
-}
-
-static int sd_grain_check(SdGrain *gr) {
-        int r;
-
-        r = manager_call(gr->owner, &gr->call, on_get_unit, gr, "GetUnit", "s", gr->socket_unit);
-        if (r < 0)
-                return r;
-        gr->units = UNITS_CHECKING;
-        return 0;
-}
-
-static int on_recreate_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error);
-
-static int on_retry(sd_event_source *es, uint64_t usec, void *userdata) {
-        SdGrain *gr = userdata;
-        int r;
-
-        gr->retry = sd_event_source_disable_unref(gr->retry);
-        r = start_transient(gr, on_recreate_reply);
-        if (r < 0)
-                units_failed(gr, "re-create", NULL, r);
-        return 0;
-}
-
-/* StartTransientUnit while recreating: UnitExists means that systemd has not collected the old units yet. */
-static int on_recreate_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        SdGrain *gr = userdata;
-        const sd_bus_error *e = sd_bus_message_get_error(m);
-        int r;
-
-        if (e && sd_bus_error_has_name(e, BUS_ERROR_UNIT_EXISTS) && gr->retries++ < RECREATE_RETRIES) {
-                gr->call = sd_bus_slot_unref(gr->call);
-                r = sd_event_add_time_relative(gr->owner->event, &gr->retry, CLOCK_MONOTONIC,
-                                               RECREATE_RETRY_USEC, 0, on_retry, gr);
+        if (!state_is_running(gr->active_state)) {
+                r = sd_grain_write_start(gr);
                 if (r < 0)
-                        units_failed(gr, "re-create", NULL, r);
-                return 0;
+                        return units_failed(gr, "write the start of", NULL, r);
         }
-        gr->units = UNITS_STARTING;
-        return on_job_reply(m, userdata, ret_error);
-}
-
-static void stop_floating(GrainsSystemd *s, const char *unit);
-
-/* The service is inactive and was made for another start than the next one: replace both units. */
-static void sd_grain_recreate(SdGrain *gr) {
-        int r;
-
-        r = manager_call(gr->owner, &gr->call, on_job_reply, gr, "StopUnit", "ss", gr->socket_unit, "replace");
+        r = manager_call(gr->owner, &gr->call, on_job_reply, gr, "StartUnit", "ss", gr->socket_unit, "replace");
         if (r < 0)
-                return units_failed(gr, "stop", NULL, r);
-        stop_floating(gr->owner, gr->service_unit);
-        gr->units = UNITS_RECREATING;
-        gr->retries = 0;
-        log_debug("Replacing the units of grain %s for its next start.", gr->id);
+                return units_failed(gr, "start", NULL, r);
+        gr->units = UNITS_STARTING;
 }
 
 static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
@@ -965,11 +1025,7 @@ static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
                 if (!gr->job || !streq(gr->job, path))
                         continue;
                 gr->job = mfree(gr->job);
-                if (gr->units == UNITS_RECREATING) {
-                        r = start_transient(gr, on_recreate_reply);
-                        if (r < 0)
-                                units_failed(gr, "re-create", NULL, r);
-                } else if (streq(result, "done")) {
+                if (streq(result, "done")) {
                         gr->units = UNITS_READY;
                         sd_grain_refresh(gr);
                 } else {
@@ -981,33 +1037,28 @@ static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
         return 0;
 }
 
-/* ---- the service's properties ---- */
-
-static bool state_is_running(const char *s) {
-        return s && (streq(s, "active") || streq(s, "activating") || streq(s, "reloading") ||
-                     streq(s, "deactivating"));
-}
-
-/* After a GetAll: record the first start, and replace units made for another start than the next. */
+/* After a GetAll: go on from CHECKING; record the first start; while the service is stopped, keep its
+ * next start's files current (a first start done, an upgrade). */
 static void sd_grain_check_spec(SdGrain *gr) {
         GrainsSystemd *s = gr->owner;
-        _cleanup_(grain_unit_spec_freep) GrainUnitSpec *spec = NULL;
-        _cleanup_free_ char *want = NULL;
+        int r;
 
-        if (!gr->description || !startswith(gr->description, "granary grain "))
+        if (gr->units == UNITS_CHECKING && !gr->call) {
+                sd_grain_start_socket(gr);
                 return;
+        }
         if (state_is_running(gr->active_state)) {
-                if (endswith(gr->description, ", first start") && s->cb.first_started)
+                if (gr->first && s->cb.first_started) {
+                        gr->first = false;
                         s->cb.first_started(gr->id, s->cb.userdata);
+                }
                 return;
         }
         if (gr->units != UNITS_READY || gr->call || gr->job)
                 return;
-        if (s->cb.spec(gr->id, &spec, s->cb.userdata) < 0)
-                return;
-        want = service_description(spec);
-        if (want && !streq(want, gr->description))
-                sd_grain_recreate(gr);
+        r = sd_grain_write_start(gr);
+        if (r < 0)
+                log_error_errno(r, "Failed to write the next start of grain %s: %m", gr->id);
 }
 
 static int on_get_all(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
@@ -1015,8 +1066,12 @@ static int on_get_all(sd_bus_message *m, void *userdata, sd_bus_error *ret_error
         int r;
 
         gr->props_call = sd_bus_slot_unref(gr->props_call);
-        if (sd_bus_message_is_method_error(m, NULL))
-                return 0; /* not loaded (yet): nothing to say */
+        if (sd_bus_message_is_method_error(m, NULL)) {
+                /* Not loaded (yet): nothing to say, except to a check, which goes on as for a stopped one. */
+                if (gr->units == UNITS_CHECKING)
+                        sd_grain_check_spec(gr);
+                return 0;
+        }
         r = sd_bus_message_enter_container(m, 'a', "{sv}");
         if (r < 0)
                 return 0;
@@ -1026,13 +1081,11 @@ static int on_get_all(sd_bus_message *m, void *userdata, sd_bus_error *ret_error
 
                 if (sd_bus_message_read(m, "s", &name) < 0)
                         return 0;
-                if (streq(name, "ActiveState") || streq(name, "Description")) {
-                        char **dst = streq(name, "ActiveState") ? &gr->active_state : &gr->description;
-
+                if (streq(name, "ActiveState")) {
                         if (sd_bus_message_read(m, "v", "s", &value) < 0)
                                 return 0;
-                        free(*dst);
-                        *dst = strdup(value);
+                        free(gr->active_state);
+                        gr->active_state = strdup(value);
                 } else if (streq(name, "MemoryCurrent") || streq(name, "CPUUsageNSec")) {
                         if (sd_bus_message_read(m, "v", "t", &n) < 0)
                                 return 0;
@@ -1171,9 +1224,13 @@ int grains_systemd_ensure(GrainsSystemd *s, const char *id) {
         }
         if (gr->units != UNITS_UNKNOWN)
                 return 1;
-        r = sd_grain_check(gr);
-        if (r < 0)
-                return log_error_errno(r, "Failed to look up the units of grain %s: %m", id);
+        /* CHECKING: the service's state (GetAll) decides whether its next start may be written now. */
+        gr->units = UNITS_CHECKING;
+        sd_grain_refresh(gr);
+        if (!gr->props_call) {
+                gr->units = UNITS_UNKNOWN;
+                return log_error_errno(-EIO, "Failed to look up the units of grain %s.", id);
+        }
         return 1;
 }
 

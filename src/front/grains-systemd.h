@@ -3,21 +3,24 @@
 
 /*
  * front/grains-systemd.h — the systemd backend of the grain manager (DESIGN.md "Grains", issue 5): each grain
- * is a pair of transient units, granary-grain-<id>.socket listening on <sockets_dir>/<id>.sock and its
- * auxiliary granary-grain-<id>.service, made with StartTransientUnit over sd-bus on granaryd's sd-event. The
- * service's properties build the same sandbox as the direct backend (SECURITY.md "The grain sandbox"); the
- * bridge loads the argument filters of the policy itself (GRANARY_GRAIN_SECCOMP=1, grain/bridge.c).
+ * is an instance of two static templates (units/), granary-grain@<id>.socket listening on
+ * /run/granary/grains/<id>.sock and granary-grain@<id>.service, the sandbox it starts. granaryd only starts
+ * and stops instances (StartUnit, StopUnit over sd-bus on its sd-event; polkit/granary.rules allows nothing
+ * else) and writes what differs per grain into the grain's directory while its service is stopped: the
+ * `environment` file (the manifest's environment, the idle time, GRANARY_GRAIN_SECCOMP=1 and the command
+ * line as GRANARY_GRAIN_ARGV, which the bridge's --granary-exec mode runs) and the `root` link to the
+ * package. The template builds the same sandbox as the direct backend (SECURITY.md "The grain sandbox");
+ * the bridge loads the argument filters of the policy itself (grain/bridge.c).
  *
- * Owns: the D-Bus calls and the jobs they start, a cache per grain of what systemd last said about its
- * service (ActiveState, MemoryCurrent, CPUUsageNSec), and the property lists it sends. Does not own the
- * grains' rows, storage or commands: front/grains.c asks for units (grains_systemd_ensure) with a
- * GrainUnitSpec it computed, connects to the socket itself, and is told when a service first ran and when
- * a unit went away. The units themselves belong to systemd: they outlive granaryd (a restart finds them
- * with GetUnit and keeps using them). Logs: one line per failed call or job, with the grain id. State
- * diagram at the top of grains-systemd.c.
+ * Owns: the D-Bus calls and the jobs they start, the grain's environment file and root link, and a cache
+ * per grain of what systemd last said about its service (ActiveState, MemoryCurrent, CPUUsageNSec). Does
+ * not own the grains' rows, storage or commands: front/grains.c gives a GrainUnitSpec it computed,
+ * connects to the socket itself, and is told when a first start ran. Nor the units: their files are the
+ * sysadmin's to read, their instances systemd's, which outlive granaryd. Logs: one line per failed call,
+ * job or write, with the grain id. State diagram at the top of grains-systemd.c.
  *
- * The property lists are built as data first (UnitProperties) so that they can be checked byte for byte
- * without a bus (unit_properties_format()), then appended to the message (unit_properties_append()).
+ * The property lists (UnitProperties) describe, as data checked byte for byte without a bus, the sandbox
+ * the service template must build: tests compare them with units/granary-grain@.service.in.
  */
 
 #include <stdbool.h>
@@ -32,7 +35,16 @@
 #include "grain/policy.h"
 #include "grain/sandbox.h"
 
-#define GRAINS_SYSTEMD_UNIT_PREFIX "granary-grain-"
+#define GRAINS_SYSTEMD_UNIT_PREFIX "granary-grain@"
+/* Where the templates look (units/granary-grain@.socket, granary-grain@.service.in): the systemd backend
+ * runs only with this layout. */
+#define GRAINS_SYSTEMD_GRAINS_DIR "/var/lib/granary/grains"
+#define GRAINS_SYSTEMD_SOCKETS_DIR "/run/granary/grains"
+/* In each grain's directory: what its service reads at its next start. */
+#define GRAINS_SYSTEMD_ENVIRONMENT_FILE "environment"
+#define GRAINS_SYSTEMD_ROOT_LINK "root"
+/* The command line, escaped (grains_systemd_argv_escape()), for the bridge's --granary-exec mode. */
+#define GRAINS_SYSTEMD_ARGV_ENV "GRANARY_GRAIN_ARGV"
 #define GRAINS_SYSTEMD_SLICE "granary-grains.slice"
 /* Every D-Bus call has this deadline (STYLE.md: nothing waits without one). */
 #define GRAINS_SYSTEMD_CALL_TIMEOUT_USEC (25u * 1000u * 1000u)
@@ -84,7 +96,7 @@ int unit_properties_format(const UnitProperties *p, char **ret);
 /* Appends each as a (sv) to an open a(sv) container of m. */
 int unit_properties_append(sd_bus_message *m, const UnitProperties *p);
 
-/* "granary-grain-<id>.<suffix>" (suffix "socket" or "service"); -EINVAL for an id outside [A-Za-z0-9_-]
+/* "granary-grain@<id>.<suffix>" (suffix "socket" or "service"); -EINVAL for an id outside [A-Za-z0-9_-]
  * (unit names are built only from our own alphabet, SECURITY.md). */
 int grains_systemd_unit_name(const char *id, const char *suffix, char **ret);
 
@@ -114,6 +126,7 @@ typedef struct GrainUnitSpec {
         const char *package_id;
         const char *package_dir;  /* absolute: RootDirectory= */
         const char *var_dir;      /* absolute: bound at /var */
+        const char *grain_dir;    /* absolute: the grain's directory (environment, root) */
         char *const *argv;        /* argv[0] absolute inside the package */
         char *const *envp;        /* the manifest's environment */
         bool first;               /* argv is the first start's action */
@@ -121,6 +134,18 @@ typedef struct GrainUnitSpec {
 
 int grains_systemd_socket_properties(const GrainsSystemdConfig *c, const char *id, UnitProperties *ret);
 int grains_systemd_service_properties(const GrainsSystemdConfig *c, const GrainUnitSpec *s, UnitProperties *ret);
+
+/* argv as one word list for GRANARY_GRAIN_ARGV: the arguments separated by one space, each with every byte
+ * outside [A-Za-z0-9/._+:=,@%-] as \xHH, an empty one as ''. grain/bridge.c reads it back. */
+int grains_systemd_argv_escape(char *const *argv, char **ret);
+/* The environment file of a start: a first line "# granary grain <id>: package <package-id>[, first
+ * start]" (what a later look tells the start from), then KEY="value" lines (systemd's EnvironmentFile=
+ * syntax, \ " ` $ escaped): the manifest's environment without GRANARY_GRAIN_SECCOMP and GRANARY_GRAIN_ARGV,
+ * GRANARY_GRAIN_SECCOMP="1", GRANARY_GRAIN_ARGV. -EINVAL for an entry without '=' or with an empty name. */
+int grains_systemd_environment(const GrainUnitSpec *s, char **ret);
+/* Writes the environment file (0600) and points the root link at s->package_dir, each atomically (a
+ * temporary beside it, then rename), in s->grain_dir. 0 if both were already so, 1 if something changed. */
+int grains_systemd_write_start(const GrainUnitSpec *s);
 
 typedef struct GrainsSystemd GrainsSystemd;
 
@@ -142,12 +167,13 @@ int grains_systemd_new(sd_event *e, sd_bus *bus, const GrainsSystemdConfig *c, c
 GrainsSystemd *grains_systemd_free(GrainsSystemd *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(GrainsSystemd *, grains_systemd_free);
 
-/* Makes sure both units of the grain exist (GetUnit, else StartTransientUnit), asynchronously. 0 when they
- * are known to exist and listen; 1 when a call or job is under way (the caller answers -EAGAIN meanwhile). */
+/* Makes sure the grain's socket listens, asynchronously: its service's state first (GetAll), then, if that
+ * is stopped, the files of its next start, then StartUnit of the socket. 0 when it is known to listen; 1
+ * when a call or job is under way (the caller answers -EAGAIN meanwhile). */
 int grains_systemd_ensure(GrainsSystemd *s, const char *id);
 /* StopUnit on the service; the socket stays, so the next connection starts it again. */
 int grains_systemd_stop(GrainsSystemd *s, const char *id);
-/* StopUnit on both units and forgets the grain (a deleted grain). */
+/* StopUnit on both units and forgets the grain (a deleted grain; its directory is the caller's). */
 int grains_systemd_remove(GrainsSystemd *s, const char *id);
 /* What systemd last said (asks again, asynchronously, for the next call): the state, the memory the
  * service's cgroup holds and its CPU time in nanoseconds (0 when stopped or unknown). */

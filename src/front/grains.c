@@ -939,7 +939,8 @@ static int grains_unit_spec(const char *id, GrainUnitSpec **ret, void *userdata)
         spec->package_id = strdup(pkg->id);
         spec->package_dir = path_join(g->packages_dir_abs, pkg->id);
         spec->var_dir = strjoin(g->grains_dir_abs, "/", gr->id, "/" VAR_DIR);
-        if (!spec->id || !spec->package_id || !spec->package_dir || !spec->var_dir)
+        spec->grain_dir = path_join(g->grains_dir_abs, gr->id);
+        if (!spec->id || !spec->package_id || !spec->package_dir || !spec->var_dir || !spec->grain_dir)
                 return -ENOMEM;
         spec->argv = TAKE_PTR(cmd.argv);
         spec->envp = TAKE_PTR(env);
@@ -979,6 +980,11 @@ static int grains_systemd_setup(Grains *g, const GrainsConfig *c) {
         g->sockets_dir_abs = realpath(g->sockets_dir, NULL);
         if (!g->grains_dir_abs || !g->packages_dir_abs || !g->sockets_dir_abs)
                 return negative_errno();
+        /* The unit templates name these paths (units/granary-grain@.service.in). */
+        if (!streq(g->grains_dir_abs, GRAINS_SYSTEMD_GRAINS_DIR) || !streq(g->sockets_dir_abs, GRAINS_SYSTEMD_SOCKETS_DIR))
+                return log_error_errno(-EINVAL, "The systemd backend needs grains in %s and their sockets in %s, not %s and %s.",
+                                       GRAINS_SYSTEMD_GRAINS_DIR, GRAINS_SYSTEMD_SOCKETS_DIR, g->grains_dir_abs,
+                                       g->sockets_dir_abs);
         sc = (GrainsSystemdConfig) {
                 .sockets_dir = g->sockets_dir_abs,
                 .bridge_path = g->bridge_path,

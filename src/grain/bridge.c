@@ -77,6 +77,9 @@
 #define LOG_PREFIX "** granary-grain: "
 /* "1": load the policy's libseccomp filter before starting the app (the systemd backend sets it). */
 #define GRAIN_SECCOMP_ENV "GRANARY_GRAIN_SECCOMP"
+/* --granary-exec: the command line to run, escaped (front/grains-systemd.h, grains_systemd_argv_escape()). */
+#define GRAIN_ARGV_ENV "GRANARY_GRAIN_ARGV"
+#define GRAIN_ARGV_MAX 4096
 #define LISTEN_FDS_START 3
 #define EXIT_USAGE 2
 #define FDS_PER_CONNECTION 6
@@ -1004,6 +1007,10 @@ static void help(void) {
                "$GRANARY_GRAIN_IDLE_SEC seconds (default %u; 0: never). The app gets the bridge's\n"
                "environment plus http_proxy, HTTP_PROXY=%s and no_proxy=%s.\n"
                "\n"
+               "granary-grain --granary-exec runs the command line of $GRANARY_GRAIN_ARGV instead (the\n"
+               "systemd backend's unit template starts it so), after loading the policy's system call\n"
+               "filter when GRANARY_GRAIN_SECCOMP=1; both variables are removed first.\n"
+               "\n"
                "  -h --help     Show this help\n"
                "     --version  Show the version\n",
                GRAIN_IDLE_SEC_DEFAULT, GRAIN_HTTP_PROXY, GRAIN_NO_PROXY);
@@ -1045,6 +1052,104 @@ static int setup_seccomp(void) {
         if (r < 0)
                 return bridge_log_errno(r, "Failed to load the system call policy: %m");
         return 0;
+}
+
+static int unhex_digit(char c) {
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -EINVAL;
+}
+
+/* Reads back what grains_systemd_argv_escape() wrote: words separated by one space, \xHH for a byte, ''
+ * for an empty word. Decodes in place into s; ret gets pointers into s (at most max - 1 and a NULL). */
+static int argv_unescape(char *s, char **ret, size_t max) {
+        size_t n = 0;
+        char *w = s, *start = s;
+
+        if (!*s)
+                return -EINVAL;
+        for (const char *c = s;; c++) {
+                if (*c == ' ' || *c == 0) {
+                        bool end = *c == 0;
+
+                        if (n + 1 >= max)
+                                return -E2BIG;
+                        if (w == start)
+                                return -EINVAL; /* an empty word is written '' */
+                        *w++ = 0;
+                        ret[n++] = start;
+                        start = w;
+                        if (end)
+                                break;
+                        continue;
+                }
+                if (c[0] == '\'' && c[1] == '\'' && w == start && (c[2] == ' ' || c[2] == 0)) {
+                        /* An empty word: left as "", ended by the separator that follows. */
+                        c++;
+                        if (n + 1 >= max)
+                                return -E2BIG;
+                        *w++ = 0;
+                        ret[n++] = start;
+                        start = w;
+                        if (c[1] == 0)
+                                break;
+                        c++;
+                        continue;
+                }
+                if (*c == '\\') {
+                        int hi, lo;
+
+                        if (c[1] != 'x' || (hi = unhex_digit(c[2])) < 0 || (lo = unhex_digit(c[3])) < 0 ||
+                            (hi == 0 && lo == 0))
+                                return -EINVAL;
+                        *w++ = (char) (hi << 4 | lo);
+                        c += 3;
+                        continue;
+                }
+                *w++ = *c;
+        }
+        ret[n] = NULL;
+        return (int) n;
+}
+
+/* --granary-exec: the systemd backend's entry (units/granary-grain@.service.in), which cannot put a grain's
+ * own command line in a static unit file. Loads the seccomp layer here, once: the command (usually this
+ * program again, as the bridge) no longer sees GRANARY_GRAIN_SECCOMP. */
+static int exec_mode(void) {
+        static char *argv[GRAIN_ARGV_MAX];
+        const char *e;
+        char *copy;
+        bool load;
+        int r;
+
+        e = getenv(GRAIN_ARGV_ENV);
+        if (!e) {
+                bridge_log("--granary-exec: $%s is not set.", GRAIN_ARGV_ENV);
+                return EXIT_USAGE;
+        }
+        copy = strdup(e);
+        if (!copy) {
+                bridge_log_errno(-ENOMEM, "--granary-exec: %m");
+                return EXIT_FAILURE;
+        }
+        r = argv_unescape(copy, argv, ELEMENTSOF(argv));
+        if (r < 0 || argv[0][0] != '/') {
+                bridge_log("--granary-exec: invalid $%s.", GRAIN_ARGV_ENV);
+                return EXIT_USAGE;
+        }
+        (void) unsetenv(GRAIN_ARGV_ENV);
+        e = getenv(GRAIN_SECCOMP_ENV);
+        load = e && streq(e, "1");
+        (void) unsetenv(GRAIN_SECCOMP_ENV);
+        if (load && setup_seccomp() < 0)
+                return EXIT_FAILURE;
+        execv(argv[0], argv);
+        bridge_log_errno(-errno, "--granary-exec: failed to run %s: %m", argv[0]);
+        return EXIT_FAILURE;
 }
 
 static int setup_listen_fd(Bridge *b) {
@@ -1116,6 +1221,8 @@ int main(int argc, char *argv[]) {
                 help();
                 return EXIT_SUCCESS;
         }
+        if (argc == 2 && streq(argv[1], "--granary-exec"))
+                return exec_mode();
         if (argc >= 2 && streq(argv[1], "--version")) {
                 printf("granary-grain %s\n", PACKAGE_VERSION);
                 return EXIT_SUCCESS;

@@ -11,10 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "basic/fileio.h"
 #include "basic/string-util.h"
 #include "front/grains-systemd.h"
 #include "grain/policy.h"
@@ -40,9 +43,9 @@ static void test_unit_names(void **state) {
         char *x = NULL;
 
         assert_int_equal(grains_systemd_unit_name("aB3-_x", "socket", &a), 0);
-        assert_string_equal(a, "granary-grain-aB3-_x.socket");
+        assert_string_equal(a, "granary-grain@aB3-_x.socket");
         assert_int_equal(grains_systemd_unit_name("aB3-_x", "service", &b), 0);
-        assert_string_equal(b, "granary-grain-aB3-_x.service");
+        assert_string_equal(b, "granary-grain@aB3-_x.service");
 
         /* Nothing outside the id alphabet ever reaches a unit name. */
         assert_int_equal(grains_systemd_unit_name("a.b", "service", &x), -EINVAL);
@@ -430,6 +433,146 @@ static void test_format_refuses_newline(void **state) {
         assert_null(text);
 }
 
+static void test_argv_escape(void **state) {
+        _cleanup_free_ char *a = NULL, *b = NULL;
+        char *x = NULL;
+        char *argv[] = { "/sandstorm-http-bridge", "8000", "--", "/opt/a b", "", "x\ny'\"$\\", "\xc3\xa9", NULL };
+        char *one[] = { "/bin/true", NULL };
+        char *none[] = { NULL };
+
+        assert_int_equal(grains_systemd_argv_escape(argv, &a), 0);
+        assert_string_equal(a, "/sandstorm-http-bridge 8000 -- /opt/a\\x20b '' x\\x0ay\\x27\\x22\\x24\\x5c \\xc3\\xa9");
+        assert_int_equal(grains_systemd_argv_escape(one, &b), 0);
+        assert_string_equal(b, "/bin/true");
+        assert_int_equal(grains_systemd_argv_escape(none, &x), -EINVAL);
+        assert_int_equal(grains_systemd_argv_escape(NULL, &x), -EINVAL);
+        assert_null(x);
+}
+
+static void test_environment(void **state) {
+        _cleanup_free_ char *first = NULL, *cont = NULL;
+        char *x = NULL;
+        char *env[] = { "A=x\"y$z`w\\v", "GRANARY_GRAIN_ARGV=/bin/sh", "B=", NULL };
+        char *bad[] = { "NOEQUALS", NULL };
+        char *bad2[] = { "=v", NULL };
+        GrainUnitSpec s = spec(true);
+
+        assert_int_equal(grains_systemd_environment(&s, &first), 0);
+        assert_string_equal(first,
+                            "# granary grain g1: package 0123456789abcdef, first start\n"
+                            "HOME=\"/var\"\n"
+                            "SANDSTORM=\"1\"\n"
+                            "GRANARY_GRAIN_IDLE_SEC=\"120\"\n"
+                            "GRANARY_GRAIN_SECCOMP=\"1\"\n"
+                            "GRANARY_GRAIN_ARGV=\"/sandstorm-http-bridge 8000 -- /opt/app/run.sh\"\n");
+        s = spec(false);
+        s.envp = env;
+        assert_int_equal(grains_systemd_environment(&s, &cont), 0);
+        /* The manifest cannot set the command line nor turn the seccomp layer off; \ " ` $ are escaped, so
+         * that systemd reads back the bytes. */
+        assert_string_equal(cont,
+                            "# granary grain g1: package 0123456789abcdef\n"
+                            "A=\"x\\\"y\\$z\\`w\\\\v\"\n"
+                            "B=\"\"\n"
+                            "GRANARY_GRAIN_SECCOMP=\"1\"\n"
+                            "GRANARY_GRAIN_ARGV=\"/sandstorm-http-bridge 8000 -- /opt/app/run.sh\"\n");
+        s.envp = bad;
+        assert_int_equal(grains_systemd_environment(&s, &x), -EINVAL);
+        s.envp = bad2;
+        assert_int_equal(grains_systemd_environment(&s, &x), -EINVAL);
+        s.envp = envp_;
+        s.id = "../g1";
+        assert_int_equal(grains_systemd_environment(&s, &x), -EINVAL);
+        assert_null(x);
+}
+
+static void test_write_start(void **state) {
+        char dir[] = "/tmp/test-grains-systemd.XXXXXX";
+        _cleanup_free_ char *env = NULL, *want = NULL;
+        char link[256];
+        struct stat st;
+        ssize_t n;
+        GrainUnitSpec s = spec(true);
+        int fd;
+
+        assert_non_null(mkdtemp(dir));
+        s.grain_dir = dir;
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(fd >= 0);
+
+        assert_int_equal(grains_systemd_write_start(&s), 1);
+        assert_int_equal(read_full_file_at(fd, "environment", 65536, &env, NULL), 0);
+        assert_int_equal(grains_systemd_environment(&s, &want), 0);
+        assert_string_equal(env, want);
+        assert_int_equal(fstatat(fd, "environment", &st, AT_SYMLINK_NOFOLLOW), 0);
+        assert_int_equal(st.st_mode & 07777, 0600);
+        n = readlinkat(fd, "root", link, sizeof(link) - 1);
+        assert_true(n > 0);
+        link[n] = 0;
+        assert_string_equal(link, "/var/lib/granary/packages/0123456789abcdef");
+
+        /* Nothing changed: nothing written. */
+        assert_int_equal(grains_systemd_write_start(&s), 0);
+
+        /* An upgrade and the first start done: both move, and no temporary is left. */
+        s.first = false;
+        s.package_dir = "/var/lib/granary/packages/fedcba9876543210";
+        assert_int_equal(grains_systemd_write_start(&s), 1);
+        n = readlinkat(fd, "root", link, sizeof(link) - 1);
+        assert_true(n > 0);
+        link[n] = 0;
+        assert_string_equal(link, "/var/lib/granary/packages/fedcba9876543210");
+        assert_int_equal(faccessat(fd, ".#root.new", F_OK, AT_SYMLINK_NOFOLLOW), -1);
+        free(env);
+        env = NULL;
+        assert_int_equal(read_full_file_at(fd, "environment", 65536, &env, NULL), 0);
+        assert_true(startswith(env, "# granary grain g1: package 0123456789abcdef\n"));
+
+        s.grain_dir = "relative";
+        assert_int_equal(grains_systemd_write_start(&s), -EINVAL);
+
+        assert_int_equal(unlinkat(fd, "environment", 0), 0);
+        assert_int_equal(unlinkat(fd, "root", 0), 0);
+        close(fd);
+        assert_int_equal(rmdir(dir), 0);
+}
+
+/* The template's SystemCallFilter= is the list the built-in policy gives, word for word. */
+static void test_template_syscall_filter(void **state) {
+        _cleanup_(policy_freep) Policy *p = NULL;
+        _cleanup_strv_free_ char **want = NULL, **got = NULL;
+        _cleanup_free_ char *text = NULL, *path = NULL, *dir = NULL;
+        const char *src = __FILE__;
+
+        /* __FILE__ is this file as the compiler was given it: relative to the build directory, where meson
+         * runs the test, or absolute. */
+        dir = strndup(src, strlen(src) - strlen("tests/front/test-grains-systemd.c"));
+        assert_non_null(dir);
+        path = strjoin(dir, "units/granary-grain@.service.in");
+        assert_non_null(path);
+        assert_int_equal(read_full_file_at(AT_FDCWD, path, 1 << 20, &text, NULL), 0);
+        for (char *l = text, *e; l && *l; l = e ? e + 1 : NULL) {
+                e = strchr(l, '\n');
+                if (e)
+                        *e = 0;
+                if (startswith(l, "SystemCallFilter=")) {
+                        char *w = l + strlen("SystemCallFilter="), *sp;
+
+                        for (; w && *w; w = sp ? sp + 1 : NULL) {
+                                sp = strchr(w, ' ');
+                                if (sp)
+                                        *sp = 0;
+                                assert_int_equal(strv_extend(&got, w), 0);
+                        }
+                }
+        }
+        assert_int_equal(policy_parse(policy_builtin(), &p, NULL), 0);
+        assert_int_equal(grains_systemd_syscall_filter(p, &want), 0);
+        assert_int_equal(strv_length(got), strv_length(want));
+        for (size_t i = 0; want[i]; i++)
+                assert_string_equal(got[i], want[i]);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_unit_names),
@@ -441,6 +584,10 @@ int main(void) {
                 cmocka_unit_test(test_service_properties_refused),
                 cmocka_unit_test(test_bus_message),
                 cmocka_unit_test(test_format_refuses_newline),
+                cmocka_unit_test(test_argv_escape),
+                cmocka_unit_test(test_environment),
+                cmocka_unit_test(test_write_start),
+                cmocka_unit_test(test_template_syscall_filter),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,7 +4,7 @@
 # The systemd grain backend under a real systemd (issue 5): run as root inside the booted test container,
 # with granary installed, granary.socket enabled and GRAIN_BACKEND=auto (or systemd) in granary.conf. Prints
 # TAP. What it shows:
-#   - a grain request creates granary-grain-<id>.socket and .service, and the app sees its identity headers
+#   - a grain request starts granary-grain@<id>.socket and .service (template instances), and the app sees its identity headers
 #   - journalctl -u shows the grain's console, and `granary grain log` reads the same journal
 #   - the bridge's idle exit stops the service, the socket keeps listening, the next request wakes it
 #   - systemctl stop by hand, then the next request wakes it
@@ -44,7 +44,7 @@ wait_for() {
 }
 
 unit_state() { systemctl show -P ActiveState "$1" 2>/dev/null; }
-service_is() { [ "$(unit_state "granary-grain-$1.service")" = "$2" ]; }
+service_is() { [ "$(unit_state "granary-grain@$1.service")" = "$2" ]; }
 
 # open_session ID: a session (cookie jar $work/jar-ID) through the grain's session URL.
 open_session() {
@@ -75,8 +75,8 @@ check "a grain is created" test -n "$id"
 [ -n "$id" ] || bail "no grain"
 
 # The units exist from the grain's creation on (asked for asynchronously): the socket listens.
-check "granary-grain-$id.socket listens soon after the grain is created" \
-        wait_for 10 test "$(unit_state "granary-grain-$id.socket")" = active
+check "granary-grain@$id.socket listens soon after the grain is created" \
+        wait_for 10 test "$(unit_state "granary-grain@$id.socket")" = active
 check "the socket file is /run/granary/grains/$id.sock" test -S "/run/granary/grains/$id.sock"
 
 open_session "$id"
@@ -85,27 +85,33 @@ check "the app saw X-Sandstorm-Username" grep -qi '^x-sandstorm-username: ' "$wo
 check "the app saw X-Sandstorm-User-Id" grep -qi '^x-sandstorm-user-id: [0-9a-f]\{32\}' "$work/body-$id"
 check "the app saw X-Sandstorm-Permissions" grep -qi '^x-sandstorm-permissions:' "$work/body-$id"
 check "the app saw X-Sandstorm-Session-Id" grep -qi '^x-sandstorm-session-id: ' "$work/body-$id"
-units=$(systemctl list-units --all --no-legend --plain 'granary-grain-*' | awk '{print $1}')
-check "systemctl list-units shows the socket" grep -qx "granary-grain-$id.socket" <<<"$units"
-check "systemctl list-units shows the service" grep -qx "granary-grain-$id.service" <<<"$units"
-is "the service is active" "$(unit_state "granary-grain-$id.service")" active
+units=$(systemctl list-units --all --no-legend --plain 'granary-grain@*' | awk '{print $1}')
+check "systemctl list-units shows the socket" grep -qx "granary-grain@$id.socket" <<<"$units"
+check "systemctl list-units shows the service" grep -qx "granary-grain@$id.service" <<<"$units"
+is "the service is active" "$(unit_state "granary-grain@$id.service")" active
 is "the service is Type=notify (the bridge said READY=1)" \
-        "$(systemctl show -P Type "granary-grain-$id.service")" notify
-is "the service runs in granary-grains.slice" "$(systemctl show -P Slice "granary-grain-$id.service")" \
+        "$(systemctl show -P Type "granary-grain@$id.service")" notify
+is "the service runs in granary-grains.slice" "$(systemctl show -P Slice "granary-grain@$id.service")" \
         granary-grains.slice
-check "the service is RootDirectory= a package" \
-        grep -q '^/var/lib/granary/packages/' <<<"$(systemctl show -P RootDirectory "granary-grain-$id.service")"
+is "the service is RootDirectory= the grain's root link" \
+        "$(systemctl show -P RootDirectory "granary-grain@$id.service")" "/var/lib/granary/grains/$id/root"
+check "the root link points at a package" \
+        grep -q '^/var/lib/granary/packages/' <<<"$(readlink "/var/lib/granary/grains/$id/root")"
+is "the environment file is 0600, granary's" "$(stat -c '%a %U' "/var/lib/granary/grains/$id/environment")" \
+        "600 granary"
+check "the service comes from the template" \
+        grep -q '/granary-grain@\.service$' <<<"$(systemctl show -P FragmentPath "granary-grain@$id.service")"
 
 # The console.
 check "journalctl -u shows the bridge's lines" \
-        wait_for 5 sh -c "journalctl -q -u granary-grain-$id.service | grep -q 'granary-grain'"
+        wait_for 5 sh -c "journalctl -q -u granary-grain@$id.service | grep -q 'granary-grain'"
 check "journal entries carry GRANARY_GRAIN=$id" \
         sh -c "journalctl -q GRANARY_GRAIN=$id | grep -q ."
 check "granary grain log reads the journal" sh -c "granary grain log $id | grep -q 'granary-grain'"
 check "granary grain list says running" sh -c "granary grain list | grep '^$id' | grep -q running"
 
 # systemd-analyze security of the live service.
-score=$(systemd-analyze security --no-pager "granary-grain-$id.service" 2>/dev/null |
+score=$(systemd-analyze security --no-pager "granary-grain@$id.service" 2>/dev/null |
         sed -n 's/.*Overall exposure level for .*: \([0-9.]*\).*/\1/p')
 diag "systemd-analyze security: $score"
 check "systemd-analyze security of the live grain service is at most 0.5 (got '$score')" \
@@ -113,16 +119,16 @@ check "systemd-analyze security of the live grain service is at most 0.5 (got '$
 
 # Idle stop: the bridge exits, the socket stays; the next request wakes the grain.
 check "the service stops when idle (GRAIN_IDLE_SEC=$IDLE_SEC)" wait_for $((IDLE_SEC + 45)) service_is "$id" inactive
-is "the socket still listens" "$(unit_state "granary-grain-$id.socket")" active
+is "the socket still listens" "$(unit_state "granary-grain@$id.socket")" active
 is "a request after the idle stop answers 200" "$(get "$id" /)" 200
-is "the service is active again" "$(unit_state "granary-grain-$id.service")" active
+is "the service is active again" "$(unit_state "granary-grain@$id.service")" active
 
 # systemctl stop by hand, then wake.
-systemctl stop "granary-grain-$id.service"
-is "systemctl stop stops the service" "$(unit_state "granary-grain-$id.service")" inactive
-is "the socket still listens after systemctl stop" "$(unit_state "granary-grain-$id.socket")" active
+systemctl stop "granary-grain@$id.service"
+is "systemctl stop stops the service" "$(unit_state "granary-grain@$id.service")" inactive
+is "the socket still listens after systemctl stop" "$(unit_state "granary-grain@$id.socket")" active
 is "a request after systemctl stop answers 200" "$(get "$id" /)" 200
-is "the service is active again after systemctl stop" "$(unit_state "granary-grain-$id.service")" active
+is "the service is active again after systemctl stop" "$(unit_state "granary-grain@$id.service")" active
 
 # The sandbox probe, as under the direct backend.
 if [ -f "$PROBE_SPK" ]; then
@@ -130,7 +136,7 @@ if [ -f "$PROBE_SPK" ]; then
         papp=$(echo "$out" | sed -n 's/.*(app \([0-9a-z]*\)).*/\1/p')
         pid=$(granary grain new "$papp" --user scenario --title "Probe" -q 2>/dev/null)
         check "the probe grain is created" test -n "$pid"
-        wait_for 10 test "$(unit_state "granary-grain-$pid.socket")" = active
+        wait_for 10 test "$(unit_state "granary-grain@$pid.socket")" = active
         open_session "$pid"
         is "the probe answers its first request" "$(cut -d' ' -f1 "$work/open-$pid")" 200
         is "GET /?absent=… answers 200" \
@@ -154,7 +160,7 @@ fi
 # Delete: both units go.
 check "granary grain delete" sh -c "granary grain delete $id --yes >/dev/null"
 check "the units are gone after the delete" \
-        wait_for 15 sh -c "! systemctl list-units --all --no-legend --plain 'granary-grain-$id.*' | grep -q ."
+        wait_for 15 sh -c "! systemctl list-units --all --no-legend --plain 'granary-grain@$id.*' | grep -q ."
 
 echo "1..$n"
 [ "$failed" = 0 ]
