@@ -168,8 +168,11 @@ fi
 # The tests and their data.
 install -Dm644 "$SOURCE_ROOT/tests/lib/tap.sh" "$copy$T_LIB/tap.sh"
 install -Dm644 "$HERE/lib.sh" "$copy$T_LIB/lib.sh"
-install -Dm644 "$HERE/scenario.sh" "$copy$T_LIB/scenario.sh"
+# GRANARY_SYSTEM_SCENARIO: another script for the unit to run in its place (bench/run-grain-systemd.sh's).
+install -Dm644 "${GRANARY_SYSTEM_SCENARIO:-$HERE/scenario.sh}" "$copy$T_LIB/scenario.sh"
 [ ! -f "$HERE/scenario-grains.sh" ] || install -Dm644 "$HERE/scenario-grains.sh" "$copy$T_LIB/scenario-grains.sh"
+# grains under systemd are skipped unless asked for (scenario.sh says why)
+[ "${GRANARY_SYSTEM_GRAINS:-0}" != 1 ] || touch "$copy$T_LIB/run-grains"
 mkdir -p "$copy$T_SHARE/apps"
 for spk in "$build"/contrib/apps/*/*.spk; do
         [ ! -f "$spk" ] || install -m644 "$spk" "$copy$T_SHARE/apps/"
@@ -199,7 +202,8 @@ inner=$((TIMEOUT > 60 ? TIMEOUT - 30 : TIMEOUT / 2))
 sed "s|@TIMEOUT@|$inner|" "$HERE/granary-scenario.service" \
         >"$copy/etc/systemd/system/granary-scenario.service"
 systemctl --root="$copy" enable granary-scenario.service >/dev/null 2>&1
-RESULTS=$TAP_TMP/results
+# GRANARY_SYSTEM_RESULTS: a directory of the caller's to bind instead, which outlives this script.
+RESULTS=${GRANARY_SYSTEM_RESULTS:-$TAP_TMP/results}
 mkdir -p "$RESULTS" "$copy/srv/granary-tests"
 diag "root set up in $(($(t_ms) - t0)) ms"
 

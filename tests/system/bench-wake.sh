@@ -1,0 +1,269 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# The wake benchmark under systemd (bench/run-grain-systemd.sh, issue 5): run as root inside the booted test
+# container in place of scenario.sh (run.sh with GRANARY_SYSTEM_SCENARIO), with granary installed and
+# granary.socket enabled. It owns the measurements taken inside; it does not make, boot or judge anything
+# (run.sh boots, the host script computes the figures and compares them with the target). Prints TAP for
+# run.sh, and writes its raw figures, TAP-free, to the bound directory /srv/granary-tests:
+#
+#   bench-wake.txt   KEY=VALUE lines: the grain's unit, the container's systemd, CPUs, what was run
+#   wakes.txt        one line per wake: the first byte of a request to a stopped grain, in ms
+#   starts.txt       one line per start: the hello binary, exec to accepting on its port, in ms
+#   systemd-run.txt  one line per run: `systemd-run --wait --quiet true`, in ms
+#
+# A wake: `systemctl stop` of the grain's service (its name found at run time in `systemctl list-units`, so
+# both granary-grain@<id>.service and granary-grain-<id>.service work), a wait until systemd says it is
+# inactive, then one curl on a new connection to the grain's session host; its time_starttransfer.
+#
+# Parameters, from /srv/granary-tests/params (KEY=VALUE, written by the host script; these defaults
+# otherwise): WAKES=100, STARTS=100, RUNS=20.
+GRANARY_TESTS_LIB=/usr/local/lib/granary-tests
+GRANARY_TESTS_DIR=/usr/local/share/granary-tests
+OUT=/srv/granary-tests
+. "$GRANARY_TESTS_LIB/tap.sh"
+
+WAKES=100 STARTS=100 RUNS=20
+if [ -f "$OUT/params" ]; then
+        WAKES=$(sed -n 's/^WAKES=\([0-9]*\)$/\1/p' "$OUT/params" | tail -1)
+        STARTS=$(sed -n 's/^STARTS=\([0-9]*\)$/\1/p' "$OUT/params" | tail -1)
+        RUNS=$(sed -n 's/^RUNS=\([0-9]*\)$/\1/p' "$OUT/params" | tail -1)
+        WAKES=${WAKES:-100} STARTS=${STARTS:-100} RUNS=${RUNS:-20}
+fi
+BASE=http://granary.localhost
+HELLO_APP_ID=rvujewnttafdtynzyzqkyay7v5jpja13mun170d36ugda02ef080
+
+# The servers (granaryd, the grains, hello) are not pinned: systemd starts them. The clients (curl, the
+# probe of hello's port) run on CPU 1 when there are two CPUs, as in bench/run-grain.sh.
+client_cpu=''
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+        client_cpu='taskset -c 1'
+fi
+
+finish() {
+        done_testing
+        exit $?
+}
+bail() {
+        not_ok "$1"
+        [ -z "${2:-}" ] || diag "$2"
+        finish
+}
+
+# wait_for SECONDS COMMAND...: until COMMAND succeeds, every 10 ms.
+wait_for() {
+        local t=$(($1 * 100))
+        shift
+        while [ "$t" -gt 0 ]; do
+                "$@" && return 0
+                sleep 0.01
+                t=$((t - 1))
+        done
+        return 1
+}
+unit_state() { systemctl show -P ActiveState "$1" 2>/dev/null; }
+is_inactive() { [ "$(unit_state "$1")" = inactive ]; }
+
+rm -f "$OUT/bench-wake.txt" "$OUT/wakes.txt" "$OUT/starts.txt" "$OUT/systemd-run.txt"
+{
+        echo "WAKES=$WAKES"
+        echo "STARTS=$STARTS"
+        echo "RUNS=$RUNS"
+        echo "NPROC=$(nproc)"
+        echo "SYSTEMD=$(systemctl --version | head -n 1)"
+        echo "CURL=$(curl --version | head -n 1 | awk '{ print $1, $2 }')"
+        echo "CLIENT_CPU=${client_cpu:-none}"
+        echo "CGROUP=$(stat -f -c %T /sys/fs/cgroup)"
+} >"$OUT/bench-wake.txt"
+
+# ------------------------------------------------------------------------------------------------
+# granary: no timer stops the grain while it is measured (GRAIN_IDLE_SEC=0: never), an admin, Hello
+
+conf=/etc/granary/granary.conf
+[ ! -f /etc/granary/granary.conf.d/50-system-test.conf ] || conf=/etc/granary/granary.conf.d/50-system-test.conf
+sed -i 's/^GRAIN_IDLE_SEC=.*/GRAIN_IDLE_SEC=0/' "$conf"
+# granary.service starts with the first connection: it reads the edited file.
+if [ "$(systemctl show -P ActiveState granary.service)" = active ]; then
+        systemctl restart granary.service
+fi
+status=$(curl -s --max-time 30 -o /dev/null -w '%{http_code}' "$BASE/")
+[ "$status" = 200 ] || bail "granary answers its first request" "status $status"
+ok "granary answers its first request"
+
+head -c 18 /dev/urandom | base64 | tr '+/' 'xy' >"$TAP_TMP/bench.pass"
+granary user add bench --admin --password-stdin <"$TAP_TMP/bench.pass" >"$TAP_TMP/out" 2>&1 ||
+        bail "granary user add bench --admin" "$(cat "$TAP_TMP/out")"
+ok "granary user add bench --admin"
+granary app install "$GRANARY_TESTS_DIR/apps/hello.spk" >"$TAP_TMP/out" 2>&1 ||
+        bail "granary app install hello.spk" "$(cat "$TAP_TMP/out")"
+ok "granary app install hello.spk"
+
+# ------------------------------------------------------------------------------------------------
+# hello's own start: the binary the grain runs, posix_spawn to the first connection accepted, as
+# bench/run-grain.sh measures it (the child on CPU 0, the probe on CPU 1)
+
+hello=$(find /var/lib/granary/packages -mindepth 2 -maxdepth 2 -name hello -type f | head -n 1)
+if [ -n "$hello" ] && python3 - "$hello" "$STARTS" "$(nproc)" >"$TAP_TMP/starts.txt" 2>"$TAP_TMP/out" <<'EOF'
+import os, socket, sys, time, signal
+hello, n, ncpu = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
+devnull = os.open(os.devnull, os.O_WRONLY)
+for _ in range(n):
+    if ncpu >= 2:
+        os.sched_setaffinity(0, {0})
+    t0 = time.perf_counter()
+    pid = os.posix_spawn(hello, [hello, str(port)], {},
+                         file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 1), (os.POSIX_SPAWN_DUP2, devnull, 2)])
+    if ncpu >= 2:
+        os.sched_setaffinity(0, {1})
+    while True:
+        c = socket.socket()
+        try:
+            c.connect(("127.0.0.1", port))
+            break
+        except ConnectionRefusedError:
+            pass
+        finally:
+            c.close()
+    t1 = time.perf_counter()
+    os.kill(pid, signal.SIGTERM)
+    os.waitpid(pid, 0)
+    print("%.3f" % ((t1 - t0) * 1000))
+EOF
+then
+        ok "hello started directly $STARTS times ($hello)"
+        cp "$TAP_TMP/starts.txt" "$OUT/starts.txt"
+else
+        not_ok "hello started directly $STARTS times"
+        diag "${hello:-no hello under /var/lib/granary/packages}: $(cat "$TAP_TMP/out")"
+fi
+
+# ------------------------------------------------------------------------------------------------
+# systemd-run alone: a transient service that runs true, started and waited for
+
+if python3 - "$RUNS" >"$TAP_TMP/systemd-run.txt" 2>"$TAP_TMP/out" <<'EOF'
+import subprocess, sys, time
+for _ in range(int(sys.argv[1])):
+    t0 = time.perf_counter()
+    subprocess.run(["systemd-run", "--wait", "--quiet", "--collect", "true"], check=True)
+    print("%.3f" % ((time.perf_counter() - t0) * 1000))
+EOF
+then
+        ok "systemd-run --wait true, $RUNS times"
+        cp "$TAP_TMP/systemd-run.txt" "$OUT/systemd-run.txt"
+else
+        not_ok "systemd-run --wait true, $RUNS times"
+        diag "$(cat "$TAP_TMP/out")"
+fi
+
+# ------------------------------------------------------------------------------------------------
+# The grain
+
+id=$(granary grain new "$HELLO_APP_ID" --user bench --title bench -q 2>"$TAP_TMP/out")
+[ -n "$id" ] || bail "granary grain new (Hello)" "$(cat "$TAP_TMP/out")"
+ok "granary grain new (Hello): $id"
+
+# Template units exist from the grain's creation on, asked for asynchronously: the first request waits
+# until the grain's socket listens. (Transient units are made by the first request: none appears.)
+grain_socket_active() {
+        systemctl list-units --no-legend --plain 'granary-grain*' |
+                awk -v id="$id" '($1 == "granary-grain@" id ".socket" || $1 == "granary-grain-" id ".socket") &&
+                        $3 == "active" { f = 1 } END { exit !f }'
+}
+wait_for 10 grain_socket_active || diag "no socket unit of the grain before its first request"
+
+# A session as a browser opens it: the URL `granary grain open` prints, redirects followed, the cookie kept.
+url=$(granary grain open "$id" --user bench 2>"$TAP_TMP/out") || bail "granary grain open" "$(cat "$TAP_TMP/out")"
+jar=$TAP_TMP/jar
+open_session() {
+        read -r status effective <<<"$(curl -s -L --max-time 30 -c "$jar" -b "$jar" -o /dev/null \
+                -w '%{http_code} %{url_effective}' "$url")"
+}
+open_session
+if [ "$status" != 200 ]; then
+        # said in the results: the first start of a new grain should never fail
+        echo "FIRST_START_FAILED=$status" >>"$OUT/bench-wake.txt"
+        diag "the grain's first request answered $status; once more after 1 s"
+        # systemd 252 refuses a RootDirectory= that is a symbolic link (ENOTDIR from its mount namespace
+        # setup), which the template's grains/<id>/root is. To measure anyway, a drop-in of this instance
+        # names the link's target, the package directory; the results say so.
+        link=/var/lib/granary/grains/$id/root
+        if [ -L "$link" ] && journalctl -b --no-pager -o cat -u "granary-grain@$id.service" |
+                grep -q 'Failed to set up mount namespacing: Not a directory'; then
+                mkdir -p "/run/systemd/system/granary-grain@$id.service.d"
+                printf '[Service]\nRootDirectory=%s\n' "$(readlink -f "$link")" \
+                        >"/run/systemd/system/granary-grain@$id.service.d/50-bench-root.conf"
+                systemctl daemon-reload
+                systemctl reset-failed "granary-grain@$id.service" "granary-grain@$id.socket" 2>/dev/null
+                echo "WORKAROUND=RootDirectory=$(readlink -f "$link")" >>"$OUT/bench-wake.txt"
+                diag "RootDirectory= is a symbolic link, which systemd refuses: a drop-in names its target"
+        fi
+        for _ in 1 2 3; do
+                sleep 1
+                wait_for 10 grain_socket_active
+                open_session
+                [ "$status" != 200 ] || break
+        done
+fi
+[ "$status" = 200 ] || bail "the session opens: the grain's first request answers 200" \
+        "status $status from $url; $(journalctl -b --no-pager -o cat -u granary.service | tail -n 5)"
+ok "the session opens: the grain's first request answers 200"
+host_url=$(printf '%s\n' "$effective" | sed -n 's|^\(https\{0,1\}://[^/]*\).*|\1|p')
+
+# The grain's service, as systemd names it.
+unit=$(systemctl list-units --all --no-legend --plain 'granary-grain*' | awk '{ print $1 }' |
+        grep -E "^granary-grain[-@]$id\.service$" | head -n 1)
+[ -n "$unit" ] || bail "the grain's service is in systemctl list-units" \
+        "$(systemctl list-units --all --no-legend --plain 'granary-grain*')"
+is_active=$(unit_state "$unit")
+[ "$is_active" = active ] || bail "$unit is active after the first request" "ActiveState=$is_active"
+ok "$unit is active after the first request"
+echo "UNIT=$unit" >>"$OUT/bench-wake.txt"
+
+# ------------------------------------------------------------------------------------------------
+# The wakes
+
+# get: one request to the grain on a new connection; its status and the first byte in ms
+get() {
+        $client_cpu curl -s --max-time 30 -o /dev/null -b "$jar" -w '%{http_code} %{time_starttransfer}\n' \
+                "$host_url/" | awk '{ printf "%s %.3f\n", $1, $2 * 1000 }'
+}
+
+# systemd's default start limit (5 starts in 10 s) would fail the 6th wake within 10 s; a unit that keeps
+# it gets a drop-in lifting it (granary-grain@<id>.service only), and the results say so.
+limit=$(systemctl show -P StartLimitIntervalUSec "$unit")
+burst=$(systemctl show -P StartLimitBurst "$unit")
+if [ "$limit" != 0 ] && [ "$limit" != infinity ] && [ "${burst:-0}" -lt $((WAKES + 1)) ]; then
+        mkdir -p "/run/systemd/system/$unit.d"
+        printf '[Unit]\nStartLimitIntervalSec=0\n' >"/run/systemd/system/$unit.d/50-bench-start-limit.conf"
+        systemctl daemon-reload
+        echo "WORKAROUND_LIMIT=StartLimitIntervalSec=$limit StartLimitBurst=$burst" >>"$OUT/bench-wake.txt"
+        diag "$unit has a start limit ($burst in $limit): a drop-in lifts it"
+fi
+
+: >"$TAP_TMP/wakes.txt"
+bad=''
+for i in $(seq "$WAKES"); do
+        systemctl stop "$unit"
+        if ! wait_for 10 is_inactive "$unit"; then
+                bad="wake $i: $unit is $(unit_state "$unit") 10 s after systemctl stop"
+                break
+        fi
+        read -r status ms <<<"$(get)"
+        if [ "$status" != 200 ]; then
+                bad="wake $i answered $status"
+                break
+        fi
+        echo "$ms" >>"$TAP_TMP/wakes.txt"
+done
+if [ -z "$bad" ]; then
+        ok "$WAKES wakes after systemctl stop, each answered 200"
+        cp "$TAP_TMP/wakes.txt" "$OUT/wakes.txt"
+else
+        not_ok "$WAKES wakes after systemctl stop, each answered 200"
+        diag "$bad"
+        diag "$(journalctl -b --no-pager -o short-monotonic -u "$unit" | tail -20)"
+fi
+systemctl stop "$unit"
+
+finish
