@@ -383,18 +383,7 @@ int unit_properties_append(sd_bus_message *m, const UnitProperties *p) {
 /* ---- names and the policy ---- */
 
 static bool id_is_valid(const char *id) {
-        size_t n;
-
-        if (!id)
-                return false;
-        n = strnlen(id, STORE_ID_MAX + 1);
-        if (n == 0 || n > STORE_ID_MAX)
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= 'A' && id[i] <= 'Z') ||
-                      (id[i] >= '0' && id[i] <= '9') || id[i] == '-' || id[i] == '_'))
-                        return false;
-        return true;
+        return store_id_is_valid(id);
 }
 
 int grains_systemd_unit_name(const char *id, const char *suffix, char **ret) {

@@ -134,18 +134,7 @@ static int grain_compare(const void *a, const void *b) {
 
 /* Ids come from callers (URLs, the API): only what the store could hold ever reaches a path. */
 static bool grain_id_is_valid(const char *id) {
-        size_t n;
-
-        if (!id)
-                return false;
-        n = strnlen(id, STORE_ID_MAX + 1);
-        if (n == 0 || n > STORE_ID_MAX)
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= 'A' && id[i] <= 'Z') ||
-                      (id[i] >= '0' && id[i] <= '9') || id[i] == '-' || id[i] == '_'))
-                        return false;
-        return true;
+        return store_id_is_valid(id);
 }
 
 static uint64_t now_usec(Grains *g, clockid_t clock) {

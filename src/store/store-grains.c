@@ -307,6 +307,21 @@ static int grain_from_row(sqlite3_stmt *st, void **ret) {
         return 0;
 }
 
+bool store_id_is_valid(const char *id) {
+        size_t n;
+
+        if (!id)
+                return false;
+        n = strnlen(id, STORE_ID_MAX + 1);
+        if (n == 0 || n > STORE_ID_MAX)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= 'A' && id[i] <= 'Z') ||
+                      (id[i] >= '0' && id[i] <= '9') || id[i] == '-' || id[i] == '_'))
+                        return false;
+        return true;
+}
+
 void store_grain_id_new(char ret[static STORE_GRAIN_ID_LENGTH + 1]) {
         assert(ret);
 

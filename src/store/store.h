@@ -333,6 +333,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(StoreGrain *, store_grain_free);
 StoreGrain **store_grain_list_free(StoreGrain **l);
 DEFINE_TRIVIAL_CLEANUP_FUNC(StoreGrain **, store_grain_list_free);
 
+/* Whether id could be an app, package or grain id here: 1…STORE_ID_MAX letters, digits, '-' and '_' (so that
+ * it is safe as a file or unit name). Pure. */
+bool store_id_is_valid(const char *id) _pure_;
 /* A fresh grain id: STORE_GRAIN_ID_LENGTH characters of Meteor's unmistakable alphabet. */
 void store_grain_id_new(char ret[static STORE_GRAIN_ID_LENGTH + 1]);
 /* Records g (id, owner_id, package_id, title, public_id, created, last_used, size) and the owner's

@@ -60,6 +60,29 @@ static void add_grain(Store *s, const char *id, int64_t owner, const char *packa
         assert_int_equal(store_grain_add(s, &g, NULL), 0);
 }
 
+static void test_id_is_valid(void **state) {
+        char id[STORE_GRAIN_ID_LENGTH + 1], longest[STORE_ID_MAX + 2];
+
+        (void) state;
+        store_grain_id_new(id);
+        assert_true(store_id_is_valid(id));
+        assert_true(store_id_is_valid("0123456789abcdef0123456789abcdef"));
+        assert_true(store_id_is_valid("dev-my_app"));
+        memset(longest, 'a', STORE_ID_MAX);
+        longest[STORE_ID_MAX] = '\0';
+        assert_true(store_id_is_valid(longest));
+        longest[STORE_ID_MAX] = 'a';
+        longest[STORE_ID_MAX + 1] = '\0';
+        assert_false(store_id_is_valid(longest));
+        assert_false(store_id_is_valid(NULL));
+        assert_false(store_id_is_valid(""));
+        assert_false(store_id_is_valid("../x"));
+        assert_false(store_id_is_valid("a/b"));
+        assert_false(store_id_is_valid("a.b"));
+        assert_false(store_id_is_valid("a b"));
+        assert_false(store_id_is_valid("\xc3\xa9"));
+}
+
 static void test_apps(void **state) {
         Fixture *f = *state;
         _cleanup_(store_app_list_freep) StoreApp **l = NULL;
@@ -589,6 +612,7 @@ static void test_no_dangling_references(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_id_is_valid),
                 cmocka_unit_test_setup_teardown(test_apps, setup_world, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_packages, setup_world, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_grains, setup_world, fixture_teardown),
