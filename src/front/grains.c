@@ -710,20 +710,19 @@ static int grain_runnable(Grains *g, const char *id, StoreGrain **ret_row, Store
         return 0;
 }
 
-static int grain_start(Grain *gr) {
+/* What the grain's next start runs, under either backend: its package (the grain moves to its app's newest
+ * one first: "grains move to it at their next start"), its directory, the command (the chosen action's on
+ * a first start, *ret_first, else continueCommand) and the environment. */
+static int grain_prepare(Grain *gr, StorePackage **ret_pkg, int *ret_dir_fd, ManifestCommand *ret_cmd,
+                         char ***ret_env, bool *ret_first) {
         Grains *g = gr->grains;
         _cleanup_(store_grain_freep) StoreGrain *row = NULL;
         _cleanup_(store_package_freep) StorePackage *pkg = NULL;
         _cleanup_(manifest_command_done) ManifestCommand cmd = {};
         _cleanup_strv_free_ char **env = NULL;
-        _cleanup_free_ char *package_dir = NULL, *var_dir = NULL;
-        _cleanup_close_ int dir_fd = -EBADF, log_fd = -EBADF, pidfd = -EBADF;
-        sd_event_source *child = NULL;
+        _cleanup_close_ int dir_fd = -EBADF;
         bool upgrade, first;
-        pid_t pid;
         int r;
-
-        assert(gr->state == GRAIN_STOPPED);
 
         r = grain_runnable(g, gr->id, &row, &pkg, &upgrade);
         if (r < 0)
@@ -735,7 +734,6 @@ static int grain_start(Grain *gr) {
                 log_info("Grain %s moves to package %s (version %" PRIu32 ").", gr->id, pkg->id,
                          pkg->app_version);
         }
-
         dir_fd = grain_dir_open(g, gr->id);
         if (dir_fd < 0)
                 return dir_fd;
@@ -744,6 +742,33 @@ static int grain_start(Grain *gr) {
                 return r;
         first = r > 0;
         r = grain_environment(g, cmd.environ, &env);
+        if (r < 0)
+                return r;
+
+        *ret_pkg = TAKE_PTR(pkg);
+        *ret_dir_fd = TAKE_FD(dir_fd);
+        *ret_cmd = cmd;
+        cmd = (ManifestCommand) {};
+        *ret_env = TAKE_PTR(env);
+        *ret_first = first;
+        return 0;
+}
+
+static int grain_start(Grain *gr) {
+        Grains *g = gr->grains;
+        _cleanup_(store_package_freep) StorePackage *pkg = NULL;
+        _cleanup_(manifest_command_done) ManifestCommand cmd = {};
+        _cleanup_strv_free_ char **env = NULL;
+        _cleanup_free_ char *package_dir = NULL, *var_dir = NULL;
+        _cleanup_close_ int dir_fd = -EBADF, log_fd = -EBADF, pidfd = -EBADF;
+        sd_event_source *child = NULL;
+        bool first;
+        pid_t pid;
+        int r;
+
+        assert(gr->state == GRAIN_STOPPED);
+
+        r = grain_prepare(gr, &pkg, &dir_fd, &cmd, &env, &first);
         if (r < 0)
                 return r;
 
@@ -888,42 +913,25 @@ static int open_dir(const char *path, mode_t mode, bool make, int *ret) {
  * to a newer package moves now, since its units will run that one from now on. */
 static int grains_unit_spec(const char *id, GrainUnitSpec **ret, void *userdata) {
         Grains *g = userdata;
-        _cleanup_(store_grain_freep) StoreGrain *row = NULL;
         _cleanup_(store_package_freep) StorePackage *pkg = NULL;
         _cleanup_(manifest_command_done) ManifestCommand cmd = {};
         _cleanup_(grain_unit_spec_freep) GrainUnitSpec *spec = NULL;
         _cleanup_strv_free_ char **env = NULL;
         _cleanup_close_ int dir_fd = -EBADF;
         Grain *gr;
-        bool upgrade;
+        bool first;
         int r;
 
         r = grain_get(g, id, &gr);
         if (r < 0)
                 return r;
-        r = grain_runnable(g, gr->id, &row, &pkg, &upgrade);
-        if (r < 0)
-                return r;
-        if (upgrade) {
-                r = store_grain_set_package(g->store, gr->id, pkg->id);
-                if (r < 0)
-                        return r;
-                log_info("Grain %s moves to package %s (version %" PRIu32 ").", gr->id, pkg->id,
-                         pkg->app_version);
-        }
-        dir_fd = grain_dir_open(g, gr->id);
-        if (dir_fd < 0)
-                return dir_fd;
-        r = grain_command(gr, dir_fd, pkg, &cmd);
+        r = grain_prepare(gr, &pkg, &dir_fd, &cmd, &env, &first);
         if (r < 0)
                 return r;
         spec = calloc(1, sizeof(GrainUnitSpec));
         if (!spec)
                 return -ENOMEM;
-        spec->first = r > 0;
-        r = grain_environment(g, cmd.environ, &env);
-        if (r < 0)
-                return r;
+        spec->first = first;
         spec->id = strdup(gr->id);
         spec->package_id = strdup(pkg->id);
         spec->package_dir = path_join(g->packages_dir_abs, pkg->id);
