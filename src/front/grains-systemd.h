@@ -19,8 +19,8 @@
  * sysadmin's to read, their instances systemd's, which outlive granaryd. Logs: one line per failed call,
  * job or write, with the grain id. State diagram at the top of grains-systemd.c.
  *
- * The property lists (UnitProperties) describe, as data checked byte for byte without a bus, the sandbox
- * the service template must build: tests compare them with units/granary-grain@.service.in.
+ * The template's SystemCallFilter= is the policy's list as grains_systemd_syscall_filter() makes it; a test
+ * compares the two word for word.
  */
 
 #include <stdbool.h>
@@ -52,49 +52,6 @@
 #define GRAINS_SYSTEMD_SECCOMP_ENV "GRANARY_GRAIN_SECCOMP=1"
 /* Linux's default SOMAXCONN: how many connections may wait while a grain wakes. */
 #define GRAINS_SYSTEMD_BACKLOG 4096u
-
-/* A property's D-Bus type, as this module builds them. */
-typedef enum UnitPropertyType {
-        UNIT_PROPERTY_STRING,     /* s */
-        UNIT_PROPERTY_BOOL,       /* b */
-        UNIT_PROPERTY_U32,        /* u */
-        UNIT_PROPERTY_I32,        /* i */
-        UNIT_PROPERTY_U64,        /* t */
-        UNIT_PROPERTY_STRV,       /* as */
-        UNIT_PROPERTY_EXEC,       /* a(sasb): one command, str its path, strv its argv, never ignoring failure */
-        UNIT_PROPERTY_BINDS,      /* a(ssbt): strv holds source, destination pairs; recursive, not optional */
-        UNIT_PROPERTY_PAIRS,      /* a(ss): strv holds pairs (Listen: type, address; TemporaryFileSystem:
-                                   * path, options) */
-        UNIT_PROPERTY_FLAGGED,    /* (bas): flag, strv (SystemCallFilter, RestrictAddressFamilies: true is an
-                                   * allow list) */
-        UNIT_PROPERTY_BYTES,      /* aay: strv, each as bytes without its NUL (LogExtraFields) */
-        UNIT_PROPERTY_ADDRESSES,  /* a(iayu): strv of "any" or "localhost" (IPAddressDeny, IPAddressAllow) */
-        _UNIT_PROPERTY_TYPE_MAX,
-        _UNIT_PROPERTY_TYPE_INVALID = -EINVAL,
-} UnitPropertyType;
-
-typedef struct UnitProperty {
-        const char *name;  /* static */
-        UnitPropertyType type;
-        char *str;
-        char **strv;
-        uint64_t number;   /* U32, I32 (as a two's complement), U64 */
-        bool flag;         /* BOOL, FLAGGED */
-} UnitProperty;
-
-typedef struct UnitProperties {
-        UnitProperty *items;
-        size_t n;
-} UnitProperties;
-
-void unit_properties_done(UnitProperties *p);
-/* One line per property, "Name=value\n", in order: lists joined by ' ', EXEC as "path argv…", BINDS as
- * "src:dst", PAIRS as "a:b", FLAGGED as the words with a leading '~' for a deny list, BOOL as yes/no, U32 in
- * octal when its name is UMask, SocketMode or DirectoryMode (as systemd shows them). A value holding '\n'
- * (a manifest's environment may) cannot be shown on one line: -EINVAL. */
-int unit_properties_format(const UnitProperties *p, char **ret);
-/* Appends each as a (sv) to an open a(sv) container of m. */
-int unit_properties_append(sd_bus_message *m, const UnitProperties *p);
 
 /* "granary-grain@<id>.<suffix>" (suffix "socket" or "service"); -EINVAL for an id outside [A-Za-z0-9_-]
  * (unit names are built only from our own alphabet, SECURITY.md). */
@@ -131,9 +88,6 @@ typedef struct GrainUnitSpec {
         char *const *envp;        /* the manifest's environment */
         bool first;               /* argv is the first start's action */
 } GrainUnitSpec;
-
-int grains_systemd_socket_properties(const GrainsSystemdConfig *c, const char *id, UnitProperties *ret);
-int grains_systemd_service_properties(const GrainsSystemdConfig *c, const GrainUnitSpec *s, UnitProperties *ret);
 
 /* argv as one word list for GRANARY_GRAIN_ARGV: the arguments separated by one space, each with every byte
  * outside [A-Za-z0-9/._+:=,@%-] as \xHH, an empty one as ''. grain/bridge.c reads it back. */

@@ -89,47 +89,6 @@ static void test_syscall_filter_builtin(void **state) {
                 assert_true(strcmp(l[i - 1], l[i]) < 0);
 }
 
-static const GrainsSystemdConfig *config(const Policy *p) {
-        static GrainsSystemdConfig c;
-
-        c = (GrainsSystemdConfig) {
-                .sockets_dir = "/run/granary/grains",
-                .bridge_path = "/usr/libexec/granary/granary-grain",
-                .uid = 997,
-                .gid = 995,
-                .idle_usec = 120u * 1000000u,
-                .stop_timeout_usec = 5u * 1000000u,
-                .limits = { .memory_max = 1u << 30, .tasks_max = 512, .nofile_max = 4096, .cpu_weight = 100 },
-                .policy = p,
-        };
-        return &c;
-}
-
-static void test_socket_properties(void **state) {
-        _cleanup_(policy_freep) Policy *p = small_policy();
-        _cleanup_(unit_properties_done) UnitProperties u = {};
-        _cleanup_free_ char *text = NULL;
-
-        assert_int_equal(grains_systemd_socket_properties(config(p), "g1", &u), 0);
-        assert_int_equal(unit_properties_format(&u, &text), 0);
-        assert_string_equal(text,
-                            "Description=granary grain g1: listening socket\n"
-                            "Listen=ListenStream:/run/granary/grains/g1.sock\n"
-                            "SocketUser=997\n"
-                            "SocketGroup=995\n"
-                            "SocketMode=0600\n"
-                            "DirectoryMode=0700\n"
-                            "Accept=no\n"
-                            "Backlog=4096\n"
-                            "TriggerLimitIntervalUSec=0\n"
-                            "CollectMode=inactive-or-failed\n"
-                            "Slice=granary-grains.slice\n");
-
-        unit_properties_done(&u);
-        assert_int_equal(grains_systemd_socket_properties(config(p), "../x", &u), -EINVAL);
-        assert_int_equal(u.n, 0);
-}
-
 static char *argv_[] = { "/sandstorm-http-bridge", "8000", "--", "/opt/app/run.sh", NULL };
 static char *envp_[] = { "HOME=/var", "SANDSTORM=1", "GRANARY_GRAIN_IDLE_SEC=120", "GRANARY_GRAIN_SECCOMP=0",
                          NULL };
@@ -146,129 +105,7 @@ static GrainUnitSpec spec(bool first) {
         };
 }
 
-static void test_service_properties(void **state) {
-        _cleanup_(policy_freep) Policy *p = small_policy();
-        _cleanup_(unit_properties_done) UnitProperties u = {};
-        _cleanup_free_ char *text = NULL;
-        GrainUnitSpec s = spec(true);
-
-        assert_int_equal(grains_systemd_service_properties(config(p), &s, &u), 0);
-        assert_int_equal(unit_properties_format(&u, &text), 0);
-        assert_string_equal(text,
-                            "Description=granary grain g1: package 0123456789abcdef, first start\n"
-                            "Type=notify\n"
-                            "NotifyAccess=main\n"
-                            "ExecStart=/sandstorm-http-bridge /sandstorm-http-bridge 8000 -- /opt/app/run.sh\n"
-                            "Environment=HOME=/var SANDSTORM=1 GRANARY_GRAIN_IDLE_SEC=120 GRANARY_GRAIN_SECCOMP=1\n"
-                            "User=997\n"
-                            "Group=995\n"
-                            "RootDirectory=/var/lib/granary/packages/0123456789abcdef\n"
-                            "BindPaths=/var/lib/granary/grains/g1/var:/var\n"
-                            "BindReadOnlyPaths=/usr/libexec/granary/granary-grain:/sandstorm-http-bridge\n"
-                            "MountAPIVFS=yes\n"
-                            "PrivateTmp=yes\n"
-                            "PrivateDevices=yes\n"
-                            "DevicePolicy=closed\n"
-                            "PrivateNetwork=yes\n"
-                            "IPAddressDeny=any\n"
-                            "IPAddressAllow=localhost\n"
-                            "PrivateUsers=yes\n"
-                            "PrivateIPC=yes\n"
-                            "PrivateMounts=yes\n"
-                            "RemoveIPC=yes\n"
-                            "KeyringMode=private\n"
-                            "NoNewPrivileges=yes\n"
-                            "CapabilityBoundingSet=0\n"
-                            "AmbientCapabilities=0\n"
-                            "ProtectSystem=strict\n"
-                            "ProtectHome=yes\n"
-                            "ProtectKernelTunables=yes\n"
-                            "ProtectKernelModules=yes\n"
-                            "ProtectKernelLogs=yes\n"
-                            "ProtectControlGroups=yes\n"
-                            "ProtectClock=yes\n"
-                            "ProtectHostname=yes\n"
-                            "ProtectProc=invisible\n"
-                            "ProcSubset=pid\n"
-                            "RestrictNamespaces=0\n"
-                            "RestrictRealtime=yes\n"
-                            "RestrictSUIDSGID=yes\n"
-                            "LockPersonality=yes\n"
-                            "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX\n"
-                            "SystemCallArchitectures=native\n"
-                            "SystemCallFilter=ioctl openat read seccomp write\n"
-                            "SystemCallErrorNumber=38\n"
-                            "UMask=0007\n"
-                            "LimitNOFILE=4096\n"
-                            "LimitNOFILESoft=1024\n"
-                            "Slice=granary-grains.slice\n"
-                            "MemoryMax=1073741824\n"
-                            "TasksMax=512\n"
-                            "CPUWeight=100\n"
-                            "MemoryAccounting=yes\n"
-                            "CPUAccounting=yes\n"
-                            "StandardInput=null\n"
-                            "StandardOutput=journal\n"
-                            "StandardError=journal\n"
-                            "LogExtraFields=GRANARY_GRAIN=g1\n"
-                            "SyslogIdentifier=grain-g1\n"
-                            "TimeoutStopUSec=5000000\n"
-                            "KillMode=mixed\n"
-                            "Restart=no\n"
-                            "CollectMode=inactive-or-failed\n");
-}
-
-static void test_service_properties_continue_and_limits(void **state) {
-        _cleanup_(policy_freep) Policy *p = small_policy();
-        _cleanup_(unit_properties_done) UnitProperties u = {};
-        _cleanup_free_ char *text = NULL;
-        GrainsSystemdConfig c = *config(p);
-        GrainUnitSpec s = spec(false);
-
-        /* No limits configured: no MemoryMax=, TasksMax=, CPUWeight=; the default open-file limit. */
-        c.limits = (SandboxLimits) {};
-        assert_int_equal(grains_systemd_service_properties(&c, &s, &u), 0);
-        assert_int_equal(unit_properties_format(&u, &text), 0);
-        assert_non_null(strstr(text, "Description=granary grain g1: package 0123456789abcdef\n"));
-        assert_non_null(strstr(text, "LimitNOFILE=4096\nLimitNOFILESoft=1024\nSlice=granary-grains.slice\n"
-                                     "MemoryAccounting=yes\n"));
-        assert_null(strstr(text, "MemoryMax="));
-        assert_null(strstr(text, "TasksMax="));
-        assert_null(strstr(text, "CPUWeight="));
-}
-
-static void test_service_properties_refused(void **state) {
-        _cleanup_(policy_freep) Policy *p = small_policy();
-        UnitProperties u = {};
-        char *relative[] = { "bin/app", NULL };
-        GrainUnitSpec s;
-
-        s = spec(false);
-        s.argv = relative;
-        assert_int_equal(grains_systemd_service_properties(config(p), &s, &u), -EINVAL);
-        s = spec(false);
-        s.var_dir = "grains/g1/var";
-        assert_int_equal(grains_systemd_service_properties(config(p), &s, &u), -EINVAL);
-        s = spec(false);
-        s.id = "g1.service";
-        assert_int_equal(grains_systemd_service_properties(config(p), &s, &u), -EINVAL);
-        assert_int_equal(u.n, 0);
-}
-
 /* A bus that is "open" (authenticating over one end of a socketpair) is enough to build messages. */
-static void test_format_refuses_newline(void **state) {
-        _cleanup_(policy_freep) Policy *p = small_policy();
-        _cleanup_(unit_properties_done) UnitProperties u = {};
-        char *env[] = { "A=1\n2", NULL };
-        char *text = NULL;
-        GrainUnitSpec s = spec(false);
-
-        s.envp = env;
-        assert_int_equal(grains_systemd_service_properties(config(p), &s, &u), 0);
-        assert_int_equal(unit_properties_format(&u, &text), -EINVAL);
-        assert_null(text);
-}
-
 static void test_argv_escape(void **state) {
         _cleanup_free_ char *a = NULL, *b = NULL;
         char *x = NULL;
@@ -414,11 +251,6 @@ int main(void) {
                 cmocka_unit_test(test_unit_names),
                 cmocka_unit_test(test_syscall_filter_small),
                 cmocka_unit_test(test_syscall_filter_builtin),
-                cmocka_unit_test(test_socket_properties),
-                cmocka_unit_test(test_service_properties),
-                cmocka_unit_test(test_service_properties_continue_and_limits),
-                cmocka_unit_test(test_service_properties_refused),
-                cmocka_unit_test(test_format_refuses_newline),
                 cmocka_unit_test(test_argv_escape),
                 cmocka_unit_test(test_environment),
                 cmocka_unit_test(test_write_start),
