@@ -1131,37 +1131,43 @@ typedef struct Command {
         int (*run)(int argc, char *argv[]);
 } Command;
 
+/* "granary GROUP [OPTIONS] COMMAND …": the options before the command (only the common ones), then the
+ * command of commands[] named, with its own arguments. */
+static int run_group(const char *group, void (*help)(void), const Command *commands, size_t n_commands,
+                     int argc, char *argv[]) {
+        static const struct option options[] = { COMMON_OPTIONS, {} };
+        int c;
+
+        optind = 0;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "+:h", options, NULL)) >= 0)
+                if (c == 'h') {
+                        help();
+                        return 0;
+                } else if (!common_option(c))
+                        return option_error(c, argv, group);
+        if (optind >= argc) {
+                log_error("Missing %s command; see 'granary %s --help'.", group, group);
+                return 1;
+        }
+        if (streq(argv[optind], "help")) {
+                help();
+                return 0;
+        }
+        for (size_t i = 0; i < n_commands; i++)
+                if (streq(argv[optind], commands[i].name))
+                        return commands[i].run(argc - optind, argv + optind);
+        log_error("Unknown %s command '%s'; see 'granary %s --help'.", group, argv[optind], group);
+        return 1;
+}
+
 static const Command user_commands[] = {
         { "list", cmd_user_list },     { "add", cmd_user_add },       { "passwd", cmd_user_passwd },
         { "admin", cmd_user_admin },   { "delete", cmd_user_delete },
 };
 
 static int cmd_user(int argc, char *argv[]) {
-        static const struct option options[] = { COMMON_OPTIONS, {} };
-        int c;
-
-        /* Options before the user command: only the common ones. */
-        optind = 0;
-        opterr = 0;
-        while ((c = getopt_long(argc, argv, "+:h", options, NULL)) >= 0)
-                if (c == 'h') {
-                        user_help();
-                        return 0;
-                } else if (!common_option(c))
-                        return option_error(c, argv, "user");
-        if (optind >= argc) {
-                log_error("Missing user command; see 'granary user --help'.");
-                return 1;
-        }
-        if (streq(argv[optind], "help")) {
-                user_help();
-                return 0;
-        }
-        for (size_t i = 0; i < ELEMENTSOF(user_commands); i++)
-                if (streq(argv[optind], user_commands[i].name))
-                        return user_commands[i].run(argc - optind, argv + optind);
-        log_error("Unknown user command '%s'; see 'granary user --help'.", argv[optind]);
-        return 1;
+        return run_group("user", user_help, user_commands, ELEMENTSOF(user_commands), argc, argv);
 }
 
 /* ---- granary app … ---- */
@@ -1457,30 +1463,7 @@ static const Command app_commands[] = {
 };
 
 static int cmd_app(int argc, char *argv[]) {
-        static const struct option options[] = { COMMON_OPTIONS, {} };
-        int c;
-
-        optind = 0;
-        opterr = 0;
-        while ((c = getopt_long(argc, argv, "+:h", options, NULL)) >= 0)
-                if (c == 'h') {
-                        app_help();
-                        return 0;
-                } else if (!common_option(c))
-                        return option_error(c, argv, "app");
-        if (optind >= argc) {
-                log_error("Missing app command; see 'granary app --help'.");
-                return 1;
-        }
-        if (streq(argv[optind], "help")) {
-                app_help();
-                return 0;
-        }
-        for (size_t i = 0; i < ELEMENTSOF(app_commands); i++)
-                if (streq(argv[optind], app_commands[i].name))
-                        return app_commands[i].run(argc - optind, argv + optind);
-        log_error("Unknown app command '%s'; see 'granary app --help'.", argv[optind]);
-        return 1;
+        return run_group("app", app_help, app_commands, ELEMENTSOF(app_commands), argc, argv);
 }
 
 /* ---- granary grain … ---- */
@@ -2002,30 +1985,7 @@ static const Command grain_commands[] = {
 };
 
 static int cmd_grain(int argc, char *argv[]) {
-        static const struct option options[] = { COMMON_OPTIONS, {} };
-        int c;
-
-        optind = 0;
-        opterr = 0;
-        while ((c = getopt_long(argc, argv, "+:h", options, NULL)) >= 0)
-                if (c == 'h') {
-                        grain_help();
-                        return 0;
-                } else if (!common_option(c))
-                        return option_error(c, argv, "grain");
-        if (optind >= argc) {
-                log_error("Missing grain command; see 'granary grain --help'.");
-                return 1;
-        }
-        if (streq(argv[optind], "help")) {
-                grain_help();
-                return 0;
-        }
-        for (size_t i = 0; i < ELEMENTSOF(grain_commands); i++)
-                if (streq(argv[optind], grain_commands[i].name))
-                        return grain_commands[i].run(argc - optind, argv + optind);
-        log_error("Unknown grain command '%s'; see 'granary grain --help'.", argv[optind]);
-        return 1;
+        return run_group("grain", grain_help, grain_commands, ELEMENTSOF(grain_commands), argc, argv);
 }
 
 /* ---- main ---- */
