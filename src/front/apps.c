@@ -369,7 +369,11 @@ static int job_unpack(const AppsJob *job, SpkPackageInfo *info, uint32_t *flags,
                 goto finish;
         }
 
+        /* The tree is read by grains running as users of their own (the systemd backend's dynamic users):
+         * its modes are 0755 and 0644 whatever granaryd's umask (unpacking gives 0777/0666 minus it). */
+        mode_t mask = umask(0022);
         r = spk_package_unpack_fd(job->spk_fd, staging, STAGING_TREE, NULL, info, error);
+        (void) umask(mask);
         if (r < 0)
                 goto finish;
 

@@ -4,7 +4,7 @@
  * The systemd backend (grains-systemd.h). The units of one grain, as this process sees them (SdGrain):
  *
  *   UNKNOWN --grains_systemd_ensure(): GetAll(service)--> CHECKING
- *   CHECKING --answered: if the service is stopped, write its next start (environment, root);
+ *   CHECKING --answered: if the service is stopped, write its next start (environment, package, root);
  *             StartUnit(socket) (a no-op when it listens; restarts a failed one)--> STARTING
  *   STARTING --its job's JobRemoved, "done"--> READY
  *   STARTING --a failed call, job or write--> UNKNOWN (logged; the next ensure tries again)
@@ -27,7 +27,10 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <fcntl.h>
+#include <dirent.h>
+#include <grp.h>
 #include <limits.h>
 #include <unistd.h>
 
@@ -253,8 +256,190 @@ static int symlink_atomic_at(int dir_fd, const char *name, const char *target) {
         return 1;
 }
 
+/* The grain's root (the template's RootDirectory=). systemd 252 takes no symbolic link there, and the
+ * package a grain runs changes, so the root is a small directory of the grain's own:
+ *   .granary-package/              the mount point where the template binds the package, read-only (through
+ *                                  the grain's `package` link, which systemd follows)
+ *   dev/ proc/ tmp/ var/           mount points of the sandbox's own
+ *   sandstorm-http-bridge          the bridge's mount point, an empty file
+ *   NAME -> .granary-package/NAME  for every other top-level entry of the package
+ * so that the app finds the package's files at their paths. systemd adds the mount points it needs (etc,
+ * run, sys, …: directories of root's, some with more inside), which stay. The root changes only while the
+ * service is stopped, in place: links are added and removed, and a mount point systemd left where the
+ * package now has an entry is removed if it can be (an empty directory). */
+static const char *const root_dirs[] = { GRAINS_SYSTEMD_PACKAGE_MOUNT, "dev", "proc", "tmp", "var" };
+#define ROOT_BRIDGE "sandstorm-http-bridge"
+
+static bool root_name_is_reserved(const char *name) {
+        if (streq(name, ".") || streq(name, "..") || streq(name, ROOT_BRIDGE))
+                return true;
+        for (size_t i = 0; i < ELEMENTSOF(root_dirs); i++)
+                if (streq(name, root_dirs[i]))
+                        return true;
+        return false;
+}
+
+/* The names of the package's top-level entries the root links to, sorted. */
+static int root_links_wanted(const char *package_dir, char ***ret) {
+        _cleanup_strv_free_ char **names = NULL;
+        struct dirent *de;
+        DIR *d;
+        int r = 0;
+
+        d = opendir(package_dir);
+        if (!d)
+                return negative_errno();
+        while ((errno = 0, de = readdir(d)))
+                if (!root_name_is_reserved(de->d_name)) {
+                        r = strv_extend(&names, de->d_name);
+                        if (r < 0)
+                                break;
+                }
+        if (r >= 0 && errno != 0)
+                r = negative_errno();
+        closedir(d);
+        if (r < 0)
+                return r;
+        strv_sort(names);
+        *ret = TAKE_PTR(names);
+        return 0;
+}
+
+/* Opens dir_fd/root, making it (0755) if it is missing or a link (the layout before roots were
+ * directories). */
+static int root_open(int dir_fd, bool *changed) {
+        int fd;
+
+        fd = openat(dir_fd, GRAINS_SYSTEMD_ROOT_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0)
+                return fd;
+        if (errno == ENOTDIR || errno == ELOOP) {
+                if (unlinkat(dir_fd, GRAINS_SYSTEMD_ROOT_DIR, 0) < 0)
+                        return negative_errno();
+        } else if (errno != ENOENT)
+                return negative_errno();
+        if (mkdirat(dir_fd, GRAINS_SYSTEMD_ROOT_DIR, 0755) < 0)
+                return negative_errno();
+        *changed = true;
+        fd = openat(dir_fd, GRAINS_SYSTEMD_ROOT_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 || fchmod(fd, 0755) < 0) {
+                int r = negative_errno();
+
+                safe_close(fd);
+                return r;
+        }
+        return fd;
+}
+
+/* Makes the root match names. *changed is set when anything was written. */
+static int root_update(int dir_fd, char **names, bool *changed) {
+        _cleanup_close_ int fd = -EBADF, bridge = -EBADF;
+        struct dirent *de;
+        DIR *d;
+        int r = 0;
+
+        fd = root_open(dir_fd, changed);
+        if (fd < 0)
+                return fd;
+        for (size_t i = 0; i < ELEMENTSOF(root_dirs); i++)
+                if (mkdirat(fd, root_dirs[i], 0755) >= 0) {
+                        if (fchmodat(fd, root_dirs[i], 0755, 0) < 0)
+                                return negative_errno();
+                        *changed = true;
+                } else if (errno != EEXIST)
+                        return negative_errno();
+        bridge = openat(fd, ROOT_BRIDGE, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (bridge >= 0) {
+                if (fchmod(bridge, 0644) < 0)
+                        return negative_errno();
+                *changed = true;
+        } else if (errno != EEXIST)
+                return negative_errno();
+
+        /* What is there that should not be: links elsewhere or to names the package no longer has, and
+         * whatever stands where a link must go. */
+        d = fdopendir(fcntl(fd, F_DUPFD_CLOEXEC, 3));
+        if (!d)
+                return negative_errno();
+        while (r >= 0 && (errno = 0, de = readdir(d))) {
+                _cleanup_free_ char *want = NULL;
+                char buf[PATH_MAX];
+                bool wanted;
+                ssize_t n;
+
+                if (root_name_is_reserved(de->d_name))
+                        continue;
+                wanted = strv_contains(names, de->d_name);
+                n = readlinkat(fd, de->d_name, buf, sizeof(buf) - 1);
+                if (n < 0 && errno == EINVAL) {
+                        struct stat st;
+
+                        /* Not a link: a mount point systemd made. In the way only if the package has the name. */
+                        if (wanted && (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+                                       unlinkat(fd, de->d_name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) < 0))
+                                r = log_error_errno(negative_errno(), "Failed to remove '%s' from a grain's root, "
+                                                    "where the package now has an entry: %m", de->d_name);
+                        else if (wanted)
+                                *changed = true;
+                        continue;
+                }
+                if (n < 0) {
+                        r = negative_errno();
+                        break;
+                }
+                buf[n] = 0;
+                want = strjoin(GRAINS_SYSTEMD_PACKAGE_MOUNT "/", de->d_name);
+                if (!want) {
+                        r = -ENOMEM;
+                        break;
+                }
+                if (!wanted || !streq(buf, want)) {
+                        if (unlinkat(fd, de->d_name, 0) < 0)
+                                r = negative_errno();
+                        *changed = true;
+                }
+        }
+        if (r >= 0 && errno != 0)
+                r = negative_errno();
+        closedir(d);
+        if (r < 0)
+                return r;
+
+        STRV_FOREACH(name, names) {
+                _cleanup_free_ char *target = strjoin(GRAINS_SYSTEMD_PACKAGE_MOUNT "/", *name);
+
+                if (!target)
+                        return -ENOMEM;
+                if (symlinkat(target, fd, *name) >= 0)
+                        *changed = true;
+                else if (errno != EEXIST)
+                        return negative_errno();
+        }
+        if (*changed && fsync(fd) < 0)
+                return negative_errno();
+        return 0;
+}
+
+int grains_systemd_storage_prepare(const char *var_dir, gid_t gid) {
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+
+        if (!var_dir || var_dir[0] != '/')
+                return -EINVAL;
+        fd = open(var_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return negative_errno();
+        if (st.st_gid != gid && fchown(fd, (uid_t) -1, gid) < 0)
+                return negative_errno();
+        if ((st.st_gid != gid || (st.st_mode & 07777) != GRAINS_SYSTEMD_STORAGE_MODE) &&
+            fchmod(fd, GRAINS_SYSTEMD_STORAGE_MODE) < 0)
+                return negative_errno();
+        return 0;
+}
+
 int grains_systemd_write_start(const GrainUnitSpec *s) {
         _cleanup_free_ char *env = NULL, *old = NULL;
+        _cleanup_strv_free_ char **names = NULL;
         _cleanup_close_ int dir_fd = -EBADF;
         bool changed = false;
         size_t size = 0;
@@ -265,6 +450,9 @@ int grains_systemd_write_start(const GrainUnitSpec *s) {
         if (!s->grain_dir || s->grain_dir[0] != '/' || !s->package_dir || s->package_dir[0] != '/')
                 return -EINVAL;
         r = grains_systemd_environment(s, &env);
+        if (r < 0)
+                return r;
+        r = root_links_wanted(s->package_dir, &names);
         if (r < 0)
                 return r;
         dir_fd = open(s->grain_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
@@ -278,10 +466,14 @@ int grains_systemd_write_start(const GrainUnitSpec *s) {
                         return r;
                 changed = true;
         }
-        r = symlink_atomic_at(dir_fd, GRAINS_SYSTEMD_ROOT_LINK, s->package_dir);
+        r = symlink_atomic_at(dir_fd, GRAINS_SYSTEMD_PACKAGE_LINK, s->package_dir);
         if (r < 0)
                 return r;
-        return changed || r > 0;
+        changed = changed || r > 0;
+        r = root_update(dir_fd, names, &changed);
+        if (r < 0)
+                return r;
+        return changed;
 }
 
 
@@ -317,6 +509,7 @@ struct GrainsSystemd {
         sd_bus *bus;
         GrainsSystemdConfig config;
         char *sockets_dir, *bridge_path;
+        gid_t storage_gid;      /* GRAINS_SYSTEMD_STORAGE_GROUP's, or (gid_t) -1 when there is none */
         GrainsSystemdCallbacks cb;
         sd_bus_slot *job_removed, *properties_changed, *subscribe;
         SdGrain *grains;
@@ -462,6 +655,13 @@ static int sd_grain_write_start(SdGrain *gr) {
         r = s->cb.spec(gr->id, &spec, s->cb.userdata);
         if (r < 0)
                 return r;
+        if (s->storage_gid == (gid_t) -1)
+                return log_error_errno(-ENOENT, "The group %s does not exist (systemd-sysusers makes it): grain %s "
+                                       "cannot start.", GRAINS_SYSTEMD_STORAGE_GROUP, gr->id);
+        r = grains_systemd_storage_prepare(spec->var_dir, s->storage_gid);
+        if (r < 0)
+                return log_error_errno(r, "Failed to give grain %s's storage to the group %s: %m", gr->id,
+                                       GRAINS_SYSTEMD_STORAGE_GROUP);
         r = grains_systemd_write_start(spec);
         if (r < 0)
                 return r;
@@ -625,6 +825,7 @@ static void stop_floating(GrainsSystemd *s, const char *unit) {
 int grains_systemd_new(sd_event *e, sd_bus *bus, const GrainsSystemdConfig *c, const GrainsSystemdCallbacks *cb,
                        GrainsSystemd **ret) {
         _cleanup_(grains_systemd_freep) GrainsSystemd *s = NULL;
+        struct group *gr;
         int r;
 
         assert(e);
@@ -644,6 +845,8 @@ int grains_systemd_new(sd_event *e, sd_bus *bus, const GrainsSystemdConfig *c, c
         s->bridge_path = strdup(c->bridge_path);
         if (!s->sockets_dir || !s->bridge_path)
                 return -ENOMEM;
+        gr = getgrnam(GRAINS_SYSTEMD_STORAGE_GROUP);
+        s->storage_gid = gr ? gr->gr_gid : (gid_t) -1;
         s->config.sockets_dir = s->sockets_dir;
         s->config.bridge_path = s->bridge_path;
 

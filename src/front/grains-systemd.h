@@ -42,7 +42,11 @@
 #define GRAINS_SYSTEMD_SOCKETS_DIR "/run/granary/grains"
 /* In each grain's directory: what its service reads at its next start. */
 #define GRAINS_SYSTEMD_ENVIRONMENT_FILE "environment"
-#define GRAINS_SYSTEMD_ROOT_LINK "root"
+/* A symbolic link to the package's tree, and the grain's root directory (grains_systemd_write_start()). */
+#define GRAINS_SYSTEMD_PACKAGE_LINK "package"
+#define GRAINS_SYSTEMD_ROOT_DIR "root"
+/* Where the package is bound in the root, read-only; its top-level entries link into it. */
+#define GRAINS_SYSTEMD_PACKAGE_MOUNT ".granary-package"
 /* The command line, escaped (grains_systemd_argv_escape()), for the bridge's --granary-exec mode. */
 #define GRAINS_SYSTEMD_ARGV_ENV "GRANARY_GRAIN_ARGV"
 #define GRAINS_SYSTEMD_SLICE "granary-grains.slice"
@@ -97,9 +101,17 @@ int grains_systemd_argv_escape(char *const *argv, char **ret);
  * syntax, \ " ` $ escaped): the manifest's environment without GRANARY_GRAIN_SECCOMP and GRANARY_GRAIN_ARGV,
  * GRANARY_GRAIN_SECCOMP="1", GRANARY_GRAIN_ARGV. -EINVAL for an entry without '=' or with an empty name. */
 int grains_systemd_environment(const GrainUnitSpec *s, char **ret);
-/* Writes the environment file (0600) and points the root link at s->package_dir, each atomically (a
- * temporary beside it, then rename), in s->grain_dir. 0 if both were already so, 1 if something changed. */
+/* In s->grain_dir: writes the environment file (0600), points the package link at s->package_dir and makes
+ * the root directory match the package's top level, each atomically (a temporary beside it, then a rename
+ * or an exchange). s->package_dir must exist. 0 if all were already so, 1 if something changed. */
 int grains_systemd_write_start(const GrainUnitSpec *s);
+/* Each grain runs as a dynamic user of its own (units/granary-grain@.service.in) with this group added: its
+ * storage, var_dir, belongs to the group, setgid (what the app makes there does too) and group-writable, and
+ * granaryd, a member, reaches it. Sets the group and mode of var_dir (never followed if a link) if they
+ * differ. */
+#define GRAINS_SYSTEMD_STORAGE_GROUP "granary-grain"
+#define GRAINS_SYSTEMD_STORAGE_MODE 02770
+int grains_systemd_storage_prepare(const char *var_dir, gid_t gid);
 
 typedef struct GrainsSystemd GrainsSystemd;
 

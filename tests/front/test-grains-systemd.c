@@ -4,6 +4,7 @@
  * properties of a grain's socket and service byte for byte, and the D-Bus message they become (read back
  * from a sealed message on a bus that never reaches a daemon). */
 
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -159,18 +160,75 @@ static void test_environment(void **state) {
         assert_null(x);
 }
 
-static void test_write_start(void **state) {
-        char dir[] = "/tmp/test-grains-systemd.XXXXXX";
-        _cleanup_free_ char *env = NULL, *want = NULL;
-        char link[256];
-        struct stat st;
+/* A package tree in dir/name: top-level entries of each kind, the reserved ones among them. */
+static void make_package(int dir_fd, const char *name, const char *extra) {
+        _cleanup_close_ int fd = -EBADF;
+
+        assert_int_equal(mkdirat(dir_fd, name, 0755), 0);
+        fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(mkdirat(fd, "usr", 0755), 0);
+        assert_int_equal(mkdirat(fd, "var", 0755), 0);
+        assert_int_equal(mkdirat(fd, "proc", 0755), 0);
+        assert_int_equal(symlinkat("usr/bin", fd, "bin"), 0);
+        assert_int_equal(write_file_atomic_at(fd, "sandstorm-manifest", "m", 1, 0644), 0);
+        assert_int_equal(write_file_atomic_at(fd, "sandstorm-http-bridge", "b", 1, 0755), 0);
+        assert_int_equal(write_file_atomic_at(fd, ".granary-package", "x", 1, 0644), 0);
+        if (extra)
+                assert_int_equal(mkdirat(fd, extra, 0755), 0);
+}
+
+static void assert_link(int dir_fd, const char *path, const char *want) {
+        char buf[256];
         ssize_t n;
-        GrainUnitSpec s = spec(true);
+
+        n = readlinkat(dir_fd, path, buf, sizeof(buf) - 1);
+        assert_true(n > 0);
+        buf[n] = 0;
+        assert_string_equal(buf, want);
+}
+
+/* The names in dir_fd/path, sorted, joined by ' '. */
+static char *list_dir(int dir_fd, const char *path) {
+        _cleanup_strv_free_ char **names = NULL;
+        _cleanup_(strbuf_done) StrBuf b = STRBUF_INIT;
+        struct dirent *de;
+        DIR *d;
         int fd;
 
+        fd = openat(dir_fd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        assert_true(fd >= 0);
+        d = fdopendir(fd);
+        assert_non_null(d);
+        while ((de = readdir(d)))
+                if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+                        assert_int_equal(strv_extend(&names, de->d_name), 0);
+        closedir(d);
+        strv_sort(names);
+        STRV_FOREACH(n, names)
+                assert_true(strbuf_printf(&b, "%s%s", b.len ? " " : "", *n) >= 0);
+        return strbuf_steal(&b, NULL) ?: strdup("");
+}
+
+static void test_write_start(void **state) {
+        char dir[] = "/tmp/test-grains-systemd.XXXXXX";
+        _cleanup_free_ char *env = NULL, *want = NULL, *names = NULL, *pkg1 = NULL, *pkg2 = NULL, *grain = NULL;
+        struct stat st;
+        GrainUnitSpec s = spec(true);
+        int top, fd;
+
         assert_non_null(mkdtemp(dir));
-        s.grain_dir = dir;
-        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        top = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(top >= 0);
+        make_package(top, "pkg1", NULL);
+        make_package(top, "pkg2", "opt");
+        assert_int_equal(mkdirat(top, "grain", 0700), 0);
+        pkg1 = path_join(dir, "pkg1");
+        pkg2 = path_join(dir, "pkg2");
+        grain = path_join(dir, "grain");
+        s.grain_dir = grain;
+        s.package_dir = pkg1;
+        fd = openat(top, "grain", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         assert_true(fd >= 0);
 
         assert_int_equal(grains_systemd_write_start(&s), 1);
@@ -179,35 +237,70 @@ static void test_write_start(void **state) {
         assert_string_equal(env, want);
         assert_int_equal(fstatat(fd, "environment", &st, AT_SYMLINK_NOFOLLOW), 0);
         assert_int_equal(st.st_mode & 07777, 0600);
-        n = readlinkat(fd, "root", link, sizeof(link) - 1);
-        assert_true(n > 0);
-        link[n] = 0;
-        assert_string_equal(link, "/var/lib/granary/packages/0123456789abcdef");
+        assert_link(fd, "package", pkg1);
+        /* The root: its mount points, and links for the rest of the package's top level. */
+        names = list_dir(fd, "root");
+        assert_string_equal(names, ".granary-package bin dev proc sandstorm-http-bridge sandstorm-manifest tmp "
+                                   "usr var");
+        assert_int_equal(fstatat(fd, "root", &st, AT_SYMLINK_NOFOLLOW), 0);
+        assert_true(S_ISDIR(st.st_mode));
+        assert_int_equal(st.st_mode & 07777, 0755);
+        assert_int_equal(fstatat(fd, "root/.granary-package", &st, AT_SYMLINK_NOFOLLOW), 0);
+        assert_true(S_ISDIR(st.st_mode));
+        assert_int_equal(fstatat(fd, "root/var", &st, AT_SYMLINK_NOFOLLOW), 0);
+        assert_true(S_ISDIR(st.st_mode));
+        assert_int_equal(fstatat(fd, "root/sandstorm-http-bridge", &st, AT_SYMLINK_NOFOLLOW), 0);
+        assert_true(S_ISREG(st.st_mode));
+        assert_int_equal(st.st_size, 0);
+        assert_link(fd, "root/usr", ".granary-package/usr");
+        assert_link(fd, "root/bin", ".granary-package/bin");
+        assert_link(fd, "root/sandstorm-manifest", ".granary-package/sandstorm-manifest");
 
-        /* Nothing changed: nothing written. */
+        /* Nothing changed: nothing written. Mount points systemd made stay; one where the next package has an
+         * entry goes. */
         assert_int_equal(grains_systemd_write_start(&s), 0);
+        assert_int_equal(mkdirat(fd, "root/run", 0755), 0);
+        assert_int_equal(mkdirat(fd, "root/run/systemd", 0755), 0);
+        assert_int_equal(mkdirat(fd, "root/opt", 0755), 0);
+        assert_int_equal(grains_systemd_write_start(&s), 0);
+        assert_int_equal(fstatat(fd, "root/run/systemd", &st, AT_SYMLINK_NOFOLLOW), 0);
 
-        /* An upgrade and the first start done: both move, and no temporary is left. */
+        /* An upgrade and the first start done: all move, and no temporary is left. */
         s.first = false;
-        s.package_dir = "/var/lib/granary/packages/fedcba9876543210";
+        s.package_dir = pkg2;
         assert_int_equal(grains_systemd_write_start(&s), 1);
-        n = readlinkat(fd, "root", link, sizeof(link) - 1);
-        assert_true(n > 0);
-        link[n] = 0;
-        assert_string_equal(link, "/var/lib/granary/packages/fedcba9876543210");
-        assert_int_equal(faccessat(fd, ".#root.new", F_OK, AT_SYMLINK_NOFOLLOW), -1);
+        assert_link(fd, "package", pkg2);
+        free(names);
+        names = list_dir(fd, "root");
+        assert_string_equal(names, ".granary-package bin dev opt proc run sandstorm-http-bridge sandstorm-manifest "
+                                   "tmp usr var");
+        assert_link(fd, "root/opt", ".granary-package/opt");
+        assert_int_equal(faccessat(fd, ".#package.new", F_OK, AT_SYMLINK_NOFOLLOW), -1);
         free(env);
         env = NULL;
         assert_int_equal(read_full_file_at(fd, "environment", 65536, &env, NULL), 0);
         assert_true(startswith(env, "# granary grain g1: package 0123456789abcdef\n"));
 
+        /* A root someone changed is made right again; so is the link of an older layout. */
+        assert_int_equal(unlinkat(fd, "root/opt", 0), 0);
+        assert_int_equal(grains_systemd_write_start(&s), 1);
+        assert_link(fd, "root/opt", ".granary-package/opt");
+        assert_int_equal(rm_rf_at(fd, "root"), 0);
+        assert_int_equal(symlinkat(pkg2, fd, "root"), 0);
+        assert_int_equal(grains_systemd_write_start(&s), 1);
+        assert_int_equal(fstatat(fd, "root", &st, AT_SYMLINK_NOFOLLOW), 0);
+        assert_true(S_ISDIR(st.st_mode));
+        assert_int_equal(grains_systemd_write_start(&s), 0);
+
         s.grain_dir = "relative";
         assert_int_equal(grains_systemd_write_start(&s), -EINVAL);
+        s.grain_dir = grain;
+        s.package_dir = "/nonexistent/package";
+        assert_int_equal(grains_systemd_write_start(&s), -ENOENT);
 
-        assert_int_equal(unlinkat(fd, "environment", 0), 0);
-        assert_int_equal(unlinkat(fd, "root", 0), 0);
         close(fd);
-        assert_int_equal(rmdir(dir), 0);
+        close(top);
+        assert_int_equal(rm_rf_path(dir), 0);
 }
 
 /* The template's SystemCallFilter= is the list the built-in policy gives, word for word. */

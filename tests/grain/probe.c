@@ -64,6 +64,12 @@
 static FILE *out;
 static unsigned failed;
 
+/* The systemd backend (GET /systemd…): systemd 252 builds the sandbox, and where it cannot do what the
+ * direct backend does, the probe checks what it does instead (README, "The sandbox under systemd"). */
+static bool under_systemd(void) {
+        return getenv("PROBE_SYSTEMD") != NULL;
+}
+
 static void pass(const char *name) {
         fprintf(out, "ok %s\n", name);
 }
@@ -242,7 +248,9 @@ static void check_syscalls(void) {
         expect("read", syscall(SYS_read, -1, buf, 1), EBADF);
         expect("close", syscall(SYS_close, -1), EBADF);
         expect("fstat", syscall(SYS_fstat, -1, NULL), EBADF);
-        expect("sched_setscheduler SCHED_OTHER", syscall(SYS_sched_setscheduler, -1, SCHED_OTHER, &sp), EINVAL);
+        /* Under systemd the @resources calls are left out of SystemCallFilter= (src/front/grains-systemd.c). */
+        expect("sched_setscheduler SCHED_OTHER", syscall(SYS_sched_setscheduler, -1, SCHED_OTHER, &sp),
+               under_systemd() ? ENOSYS : EINVAL);
         expect("socket AF_INET6", r = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0), 0);
         if (r >= 0)
                 close((int) r);
@@ -311,8 +319,26 @@ static void check_identity(void) {
         struct utsname u;
         char groups[256];
 
-        expect_status("uid 1000", "Uid", "1000\t1000\t1000\t1000");
-        expect_status("gid 1000", "Gid", "1000\t1000\t1000\t1000");
+        if (under_systemd()) {
+                /* A dynamic user of the grain's own, the same inside and out (PrivateUsers= maps it). */
+                char v[256], want[64];
+                unsigned long id = getuid();
+
+                snprintf(want, sizeof(want), "%lu\t%lu\t%lu\t%lu", id, id, id, id);
+                if (id < 61184 || id > 65519 || !status_field("Uid", v, sizeof(v)) || strcmp(v, want) != 0)
+                        fail("uid of a dynamic user", "uid %lu", id);
+                else
+                        pass("uid of a dynamic user");
+                id = getgid();
+                snprintf(want, sizeof(want), "%lu\t%lu\t%lu\t%lu", id, id, id, id);
+                if (id != getuid() || !status_field("Gid", v, sizeof(v)) || strcmp(v, want) != 0)
+                        fail("gid of the dynamic user", "gid %lu", id);
+                else
+                        pass("gid of the dynamic user");
+        } else {
+                expect_status("uid 1000", "Uid", "1000\t1000\t1000\t1000");
+                expect_status("gid 1000", "Gid", "1000\t1000\t1000\t1000");
+        }
         expect_status("CapEff 0", "CapEff", "0000000000000000");
         expect_status("CapPrm 0", "CapPrm", "0000000000000000");
         expect_status("CapInh 0", "CapInh", "0000000000000000");
@@ -321,14 +347,16 @@ static void check_identity(void) {
         expect_status("NoNewPrivs 1", "NoNewPrivs", "1");
         expect_status("Seccomp 2", "Seccomp", "2");
 
-        /* Supplementary groups: none, or only ones that mean nothing here (unmapped, shown as 65534). */
+        /* Supplementary groups: none, or only ones that mean nothing here (unmapped, shown as 65534), or the
+         * grain's own. */
         if (!status_field("Groups", groups, sizeof(groups)))
                 fail("no host groups", "no Groups in /proc/self/status");
         else {
                 bool bad = false;
 
                 for (char *t = strtok(groups, " \t"); t; t = strtok(NULL, " \t"))
-                        if (strcmp(t, "1000") != 0 && strcmp(t, "65534") != 0)
+                        if (strcmp(t, "1000") != 0 && strcmp(t, "65534") != 0 &&
+                            strtoul(t, NULL, 10) != (unsigned long) getgid())
                                 bad = true;
                 if (bad)
                         fail("no host groups", "groups include a mapped host group");
@@ -345,7 +373,9 @@ static void check_identity(void) {
                         pass("no core dumps");
         }
 
-        if (uname(&u) < 0 || strcmp(u.nodename, "sandbox") != 0)
+        if (under_systemd())
+                skip("hostname sandbox", "systemd 252 gives the unit a UTS namespace, not a name");
+        else if (uname(&u) < 0 || strcmp(u.nodename, "sandbox") != 0)
                 fail("hostname sandbox", "hostname '%s'", u.nodename);
         else
                 pass("hostname sandbox");
@@ -354,6 +384,9 @@ static void check_identity(void) {
 static void expect_mount_flags(const char *name, const char *path, unsigned long want, bool rdonly) {
         struct statvfs sv;
 
+        /* systemd 252 cannot bind with nodev; DevicePolicy=closed denies every device but its own instead. */
+        if (under_systemd())
+                want &= ~(unsigned long) ST_NODEV;
         if (statvfs(path, &sv) < 0)
                 fail(name, "statvfs %s: %s", path, errno_name(errno));
         else if ((sv.f_flag & want) != want)
@@ -379,11 +412,67 @@ static long write_file(const char *path) {
         return unlink(path);
 }
 
+/* 0 if path is absent, cannot be opened (InaccessiblePaths=, ProtectHome=) or holds nothing but such or
+ * empty directories (mount points systemd made), else -1 with errno EEXIST. */
+static long absent_or_empty(const char *path, unsigned depth) {
+        struct dirent *de;
+        struct stat st;
+        long r = 0;
+        DIR *d;
+
+        if (lstat(path, &st) < 0)
+                return errno == ENOENT ? 0 : -1;
+        if (!S_ISDIR(st.st_mode) || depth > 4) {
+                errno = EEXIST;
+                return -1;
+        }
+        d = opendir(path);
+        if (!d && errno == EACCES)
+                return 0;
+        if (!d) {
+                errno = EEXIST;
+                return -1;
+        }
+        while (r == 0 && (de = readdir(d))) {
+                char sub[512];
+
+                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                        continue;
+                snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
+                if (lstat(sub, &st) < 0)
+                        r = -1;
+                else if (S_ISSOCK(st.st_mode) && strcmp(sub, "/run/systemd/notify") == 0 && under_systemd())
+                        continue; /* how the bridge says READY=1; NotifyAccess=main hears no one else */
+                else if (!S_ISDIR(st.st_mode))
+                        r = -1;
+                else
+                        r = absent_or_empty(sub, depth + 1);
+        }
+        closedir(d);
+        if (r < 0)
+                errno = EEXIST;
+        return r;
+}
+
+/* Absent; under systemd, absent or an empty mount point (what the name gives away is nothing). */
+static void expect_absent(const char *path) {
+        char name[300];
+
+        snprintf(name, sizeof(name), "%s is absent%s", path, under_systemd() ? ", empty or inaccessible" : "");
+        if (under_systemd())
+                expect(name, absent_or_empty(path, 0), 0);
+        else
+                expect(name, access(path, F_OK), ENOENT);
+}
+
 static void check_files(void) {
         static const char *const host_only[] = { "/etc", "/root", "/home", "/usr", "/boot", "/lib", "/run" };
         static const char *const dev_allowed[] = {
                 "null", "zero", "full", "random", "urandom", "shm", "fd", "stdin", "stdout", "stderr",
         };
+        /* What PrivateDevices= adds: a tty with no terminal behind it, pseudo terminals whose ioctls the
+         * filter denies, the journal's socket link (its target is absent) and empty mount points. */
+        static const char *const dev_systemd[] = { "tty", "char", "log", "hugepages", "mqueue", "ptmx", "pts" };
         char path[64], buf[16];
         struct statfs sf;
         DIR *d;
@@ -418,6 +507,9 @@ static void check_files(void) {
                         for (size_t i = 0; i < sizeof(dev_allowed) / sizeof(dev_allowed[0]); i++)
                                 if (strcmp(de->d_name, dev_allowed[i]) == 0)
                                         known = true;
+                        for (size_t i = 0; under_systemd() && i < sizeof(dev_systemd) / sizeof(dev_systemd[0]); i++)
+                                if (strcmp(de->d_name, dev_systemd[i]) == 0)
+                                        known = true;
                         if (!known && strlen(extra) + strlen(de->d_name) + 2 < sizeof(extra)) {
                                 strcat(extra, " ");
                                 strcat(extra, de->d_name);
@@ -439,21 +531,27 @@ static void check_files(void) {
                 close(fd);
         expect("/dev is read-only", mknod("/dev/probe", S_IFREG | 0600, 0), EROFS);
 
-        expect("/sys is absent", access("/sys", F_OK), ENOENT);
-        expect("/run/dbus is absent", access("/run/dbus", F_OK), ENOENT);
-        expect("/run/systemd is absent", access("/run/systemd", F_OK), ENOENT);
+        if (under_systemd()) {
+                /* systemd 252 mounts sysfs with the API file systems whatever hides it; read-only
+                 * (ProtectKernelTunables=), it shows devices, not data. */
+                struct statvfs sv;
+
+                if (statvfs("/sys", &sv) < 0 || !(sv.f_flag & ST_RDONLY))
+                        fail("/sys is read-only", "writable or missing");
+                else
+                        pass("/sys is read-only");
+        } else
+                expect_absent("/sys");
+        expect_absent("/run/dbus");
+        expect_absent("/run/systemd");
         expect("/proc/kcore is absent", access("/proc/kcore", F_OK), ENOENT);
 
         {
                 const char *absent = getenv("PROBE_ABSENT");
 
                 /* What every host has and the probe's package does not. */
-                for (size_t i = 0; i < sizeof(host_only) / sizeof(host_only[0]); i++) {
-                        char name[64];
-
-                        snprintf(name, sizeof(name), "%s is absent", host_only[i]);
-                        expect(name, access(host_only[i], F_OK), ENOENT);
-                }
+                for (size_t i = 0; i < sizeof(host_only) / sizeof(host_only[0]); i++)
+                        expect_absent(host_only[i]);
                 if (!absent || !*absent)
                         skip("host paths are absent", "no PROBE_ABSENT");
                 else {
@@ -474,20 +572,33 @@ static void check_proc(void) {
         DIR *d = opendir("/proc");
         struct dirent *de;
         unsigned n = 0;
-        bool one = false;
+        bool one = false, others = false;
 
         if (!d) {
                 fail("/proc shows only the sandbox", "opendir: %s", errno_name(errno));
                 return;
         }
         while ((de = readdir(d))) {
+                struct stat st;
+
                 if (strspn(de->d_name, "0123456789") != strlen(de->d_name))
                         continue;
                 n++;
                 if (strcmp(de->d_name, "1") == 0)
                         one = true;
+                if (fstatat(dirfd(d), de->d_name, &st, 0) == 0 && st.st_uid != getuid())
+                        others = true;
         }
         closedir(d);
+        /* systemd 252 has no PID namespace for a unit: ProtectProc=invisible shows the processes of the
+         * grain's own user, and no grain shares it. */
+        if (under_systemd()) {
+                if (others || n > 32)
+                        fail("/proc shows only the sandbox", "%u processes%s", n, others ? ", some not the grain's" : "");
+                else
+                        pass("/proc shows only the sandbox");
+                return;
+        }
         /* A PID namespace of its own: PID 1 is the sandbox's first process, and there are a handful. */
         if (!one || n > 32)
                 fail("/proc shows only the sandbox", "%u processes, PID 1 %s", n, one ? "present" : "absent");
@@ -688,6 +799,7 @@ static void serve_one(int fd) {
         char req[REQUEST_MAX + 1];
         size_t n = 0;
         char *body = NULL, head[256], absent[REQUEST_MAX] = "";
+        bool bad = false;
         const char *host;
         size_t body_len = 0;
         int k;
@@ -703,14 +815,32 @@ static void serve_one(int fd) {
                 if (strstr(req, "\r\n\r\n"))
                         break;
         }
-        /* GET / or GET /?absent=PATH:PATH (PROBE_ABSENT for this run); the Host header's port is a port
-         * of the host's loopback (the server that forwarded this) unless PROBE_HOST_PORT says another. */
-        if (strncmp(req, "GET /?absent=", 13) == 0) {
-                size_t len = strcspn(req + 13, " \r\n");
+        /* GET /[FLAG[,FLAG]][?absent=PATH:PATH] (PROBE_ABSENT for this run). FLAGs: systemd (PROBE_SYSTEMD,
+         * the systemd backend's sandbox), nolimits (PROBE_NO_LIMITS). The Host header's port is a port of
+         * the host's loopback (the server that forwarded this) unless PROBE_HOST_PORT says another. */
+        if (strncmp(req, "GET /", 5) == 0) {
+                const char *t = req + 5;
+                size_t len = strcspn(t, "?, \r\n");
 
-                snprintf(absent, sizeof(absent), "%.*s", (int) len, req + 13);
-                (void) setenv("PROBE_ABSENT", absent, 1);
-        } else if (strncmp(req, "GET / ", 6) != 0)
+                while (len > 0) {
+                        if (len == 7 && strncmp(t, "systemd", 7) == 0)
+                                (void) setenv("PROBE_SYSTEMD", "1", 1);
+                        else if (len == 8 && strncmp(t, "nolimits", 8) == 0)
+                                (void) setenv("PROBE_NO_LIMITS", "1", 1);
+                        else
+                                bad = true;
+                        t += len + (t[len] == ',');
+                        len = strcspn(t, "?, \r\n");
+                }
+                if (strncmp(t, "?absent=", 8) == 0) {
+                        len = strcspn(t + 8, " \r\n");
+                        snprintf(absent, sizeof(absent), "%.*s", (int) len, t + 8);
+                        (void) setenv("PROBE_ABSENT", absent, 1);
+                } else if (*t != ' ')
+                        bad = true;
+        } else
+                bad = true;
+        if (bad)
                 absent[0] = '?';
         host = strcasestr(req, "\r\nHost:");
         if (host && !getenv("PROBE_HOST_PORT")) {

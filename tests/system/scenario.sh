@@ -227,12 +227,7 @@ fi
 # The grains under the systemd backend
 
 # Its environment: the packages it installs, and GRAIN_IDLE_SEC as granary.conf (run.sh's) sets it.
-# Grain services do not start yet under systemd 252: RootDirectory= will not follow the per-grain link to the
-# package (226/NAMESPACE, "Not a directory"). Until the package trees move to a layout with a real last
-# directory, the cases run only when run.sh is asked (GRANARY_SYSTEM_GRAINS=1 makes $GRANARY_TESTS_LIB/run-grains).
-if [ -f "$GRANARY_TESTS_LIB/scenario-grains.sh" ] && [ ! -e "$GRANARY_TESTS_LIB/run-grains" ]; then
-        skip "grains under systemd: RootDirectory= cannot reach the package through the grain's link yet"
-elif [ -f "$GRANARY_TESTS_LIB/scenario-grains.sh" ]; then
+if [ -f "$GRANARY_TESTS_LIB/scenario-grains.sh" ]; then
         idle=$(cat /etc/granary/granary.conf /etc/granary/granary.conf.d/*.conf 2>/dev/null |
                 sed -n 's/^GRAIN_IDLE_SEC=\([0-9]*\).*/\1/p' | tail -1)
         (cd / && HEADERS_SPK=$GRANARY_TESTS_DIR/apps/headers.spk PROBE_SPK=$GRANARY_TESTS_DIR/probe.spk \
