@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <sodium.h>
 
 #include "basic/fileio.h"
 #include "basic/hex.h"
@@ -41,6 +42,7 @@
 #include "front/accounts.h"
 #include "front/api.h"
 #include "front/apps.h"
+#include "front/devapps.h"
 #include "front/totp.h"
 #include "front/worker.h"
 
@@ -64,6 +66,7 @@ typedef enum ApiRoute {
         ROUTE_GRAIN_SESSION,
         ROUTE_GRAIN_STOP,
         ROUTE_GRAIN_LOG,
+        ROUTE_DEV_APPS,
         _ROUTE_MAX,
         _ROUTE_INVALID = -EINVAL,
 } ApiRoute;
@@ -88,6 +91,7 @@ static const uint64_t route_methods[_ROUTE_MAX] = {
         [ROUTE_GRAIN_SESSION] = METHOD_BIT(HTTP_METHOD_POST),
         [ROUTE_GRAIN_STOP] = METHOD_BIT(HTTP_METHOD_POST),
         [ROUTE_GRAIN_LOG] = METHOD_BIT(HTTP_METHOD_GET),
+        [ROUTE_DEV_APPS] = METHOD_BIT(HTTP_METHOD_POST),
 };
 
 struct Api {
@@ -108,6 +112,7 @@ struct Api {
         bool freeing;
         Grains *grains; /* borrowed; NULL: no grain endpoints */
         Ui *ui;         /* borrowed; NULL: no sessions */
+        DevApps *devapps; /* borrowed; NULL: no development apps */
 };
 
 typedef int (*ApiContinuation)(ApiCall *c, int error, const char *hash, ApiResponse **ret);
@@ -268,6 +273,7 @@ typedef enum FieldType {
         FIELD_STRING,
         FIELD_BOOL,
         FIELD_INTEGER,
+        FIELD_ANY, /* checked by the handler */
 } FieldType;
 
 typedef struct Field {
@@ -1382,33 +1388,60 @@ static void api_purge_start(Api *api) {
 static json_t *app_json(const AppsApp *a) {
         assert(a);
 
-        return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o}",
+        return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:b}",
                          "id", a->id,
                          "title", a->title,
                          "version", a->package_id ? json_integer((json_int_t) a->version) : json_null(),
                          "marketingVersion", a->package_id ? json_string(a->marketing_version) : json_null(),
                          "packageId", a->package_id ? json_string(a->package_id) : json_null(),
                          "installed", time_json(a->installed),
-                         "created", time_json(a->created));
+                         "created", time_json(a->created),
+                         "dev", a->dev);
 }
 
+static bool app_is_in(AppsApp **l, size_t n, const char *id) {
+        for (size_t i = 0; i < n; i++)
+                if (streq(l[i]->id, id))
+                        return true;
+        return false;
+}
+
+/* Installed apps and, in place of an installed one of the same id (which it overrides), each app in
+ * development, by title. */
 static int handle_apps_get(ApiCall *c, ApiResponse **ret) {
-        _cleanup_(apps_app_list_freep) AppsApp **l = NULL;
+        _cleanup_(apps_app_list_freep) AppsApp **l = NULL, **dev = NULL;
+        size_t n, n_dev = 0, i = 0, k = 0;
         json_t *a;
-        size_t n;
         int r;
 
         r = apps_list(c->api->store, &l, &n);
         if (r < 0)
                 return r;
+        if (c->api->devapps) {
+                r = devapps_list(c->api->devapps, &dev, &n_dev);
+                if (r < 0)
+                        return r;
+        }
         a = json_array();
         if (!a)
                 return -ENOMEM;
-        for (size_t i = 0; i < n; i++)
-                if (json_array_append_new(a, app_json(l[i])) < 0) {
+        /* both lists are by title: merge them */
+        while (i < n || k < n_dev) {
+                const AppsApp *next;
+
+                if (i < n && app_is_in(dev, n_dev, l[i]->id)) {
+                        i++;
+                        continue;
+                }
+                if (k < n_dev && (i >= n || strcasecmp(dev[k]->title, l[i]->title) < 0))
+                        next = dev[k++];
+                else
+                        next = l[i++];
+                if (json_array_append_new(a, app_json(next)) < 0) {
                         json_decref(a);
                         return -ENOMEM;
                 }
+        }
         return reply(ret, 200, json_pack("{s:o}", "apps", a));
 }
 
@@ -1470,6 +1503,9 @@ static int handle_app_delete(ApiCall *c, ApiResponse **ret) {
                 return reply_error(ret, 404, "No such app.");
         if (r < 0)
                 return r;
+        if (c->api->devapps && devapps_get(c->api->devapps, app->id))
+                return reply_error(ret, 409, "app %s is in development (spk dev runs): stop it first.",
+                                   app->id);
 
         if (c->force && c->api->grains) {
                 /* The grains go first, storage and all, as DELETE /grains/ID deletes them; apps_remove()
@@ -2061,6 +2097,9 @@ static int handle_grain_session(ApiCall *c, ApiResponse **ret) {
         r = grains_permissions(c->api->grains, g->id, &permissions);
         if (r == -ENOENT)
                 return reply_no_grain(ret);
+        if (r == -ENOPKG)
+                /* it ran a development package, gone now (front/grains.h) */
+                return reply_error(ret, 503, "app %s is not installed", g->app_id);
         if (r < 0)
                 return r;
 
@@ -2273,6 +2312,8 @@ static ApiRoute route_parse(const char *path, size_t n, char name[static ACCOUNT
                 return ROUTE_APPS;
         if (span_eq(path, n, "/grains"))
                 return ROUTE_GRAINS;
+        if (span_eq(path, n, "/dev-apps"))
+                return ROUTE_DEV_APPS;
         if (n > STRLEN("/grains/") && memcmp(path, "/grains/", STRLEN("/grains/")) == 0) {
                 rest = path + STRLEN("/grains/");
                 rest_len = n - STRLEN("/grains/");
@@ -2499,7 +2540,7 @@ static int api_dispatch(ApiCall *c, const ApiRequest *req, ApiResponse **ret) {
                         break;
                 }
         route = route_parse(req->path, path_len, c->path_name, c->path_app, c->path_grain);
-        if (route < 0)
+        if (route < 0 || (route == ROUTE_DEV_APPS && req->caller != API_CALLER_CONTROL))
                 return reply_error(ret, 404, "No such API endpoint.");
         if (method < 0 || method >= _HTTP_METHOD_MAX || !(route_methods[route] & METHOD_BIT(method)))
                 return reply_method_not_allowed(route, ret);
@@ -2595,6 +2636,9 @@ static int api_dispatch(ApiCall *c, const ApiRequest *req, ApiResponse **ret) {
                 return handle_grain_stop(c, ret);
         case ROUTE_GRAIN_LOG:
                 return handle_grain_log(c, ret);
+        case ROUTE_DEV_APPS:
+                /* granaryd gives it to api_dev_app_register(): its answer is a stream */
+                return reply_error(ret, 400, "A development app registers with a connection of its own.");
         default:
                 assert(false);
                 return -EINVAL;
@@ -2789,6 +2833,7 @@ int api_new(sd_event *e, Store *store, const ApiSettings *settings, Api **ret) {
         api->packages_fd = -EBADF;
         api->grains = settings->grains;
         api->ui = settings->ui;
+        api->devapps = settings->devapps;
 
         r = accounts_origin_from_url(settings->base_url, &api->base_origin);
         if (r < 0)
@@ -2873,4 +2918,117 @@ int api_startup(Api *api, uint64_t now, char **ret_url) {
                 return r;
         *ret_url = TAKE_PTR(url);
         return 0;
+}
+
+/* ---- POST /dev-apps ---- */
+
+/* A base64 field of the body into *ret (NULL when absent or null and !required). 1 with an answer made. */
+static int body_base64(ApiCall *c, const char *key, bool required, void **ret, size_t *ret_size,
+                       ApiResponse **ret_resp) {
+        json_t *v = json_object_get(c->body, key);
+        _cleanup_free_ uint8_t *buf = NULL;
+        const char *text;
+        size_t len, n = 0;
+
+        *ret = NULL;
+        *ret_size = 0;
+        if (!v || (json_is_null(v) && !required)) {
+                if (required)
+                        return answered(reply_error(ret_resp, 400, "'%s' is missing.", key));
+                return 0;
+        }
+        if (!json_is_string(v))
+                return answered(reply_error(ret_resp, 400, "'%s' must be a string.", key));
+        text = json_string_value(v);
+        len = json_string_length(v);
+        buf = malloc(len / 4 * 3 + 3);
+        if (!buf)
+                return -ENOMEM;
+        if (sodium_base642bin(buf, len / 4 * 3 + 3, text, len, " \t\r\n", &n, NULL,
+                              sodium_base64_VARIANT_ORIGINAL) != 0)
+                return answered(reply_error(ret_resp, 400, "'%s' is not base64.", key));
+        if (n > STORE_BLOB_MAX)
+                return answered(reply_error(ret_resp, 400, "'%s' is too large.", key));
+        *ret = TAKE_PTR(buf);
+        *ret_size = n;
+        return 0;
+}
+
+static int dev_app_register(ApiCall *c, const ApiRequest *req, DevApp **ret_app, ApiResponse **ret) {
+        _cleanup_free_ void *manifest = NULL, *bridge = NULL;
+        _cleanup_free_ char *error = NULL;
+        json_error_t json_error;
+        size_t manifest_size, bridge_size;
+        DevApp *a;
+        int r;
+
+        if (req->caller != API_CALLER_CONTROL)
+                return answered(reply_error(ret, 404, "No such API endpoint."));
+        r = check_caller(c, req, ROUTE_DEV_APPS, HTTP_METHOD_POST, ret);
+        if (r != 0)
+                return r;
+        if (!c->api->devapps)
+                return answered(reply_error(ret, 503, "Development apps are not available on this server."));
+        /* Any Content-Type: `curl -d @body.json` sends a form's. */
+        c->body = json_loadb(req->body ?: "", req->body_size, JSON_REJECT_DUPLICATES, &json_error);
+        if (!c->body)
+                return answered(reply_error(ret, 400, "Malformed JSON (line %d, column %d).", json_error.line,
+                                            json_error.column));
+        if (!json_is_object(c->body))
+                return answered(reply_error(ret, 400, "The body must be a JSON object."));
+        r = BODY_CHECK(c, ret, { "appId", FIELD_STRING, true }, { "root", FIELD_STRING, true },
+                       { "manifest", FIELD_STRING, true }, { "bridgeConfig", FIELD_ANY, false });
+        if (r != 0)
+                return r;
+        r = body_base64(c, "manifest", true, &manifest, &manifest_size, ret);
+        if (r != 0)
+                return r;
+        r = body_base64(c, "bridgeConfig", false, &bridge, &bridge_size, ret);
+        if (r != 0)
+                return r;
+
+        r = devapps_register(c->api->devapps,
+                             &(DevAppsParams) {
+                                     .app_id = body_string(c, "appId", NULL),
+                                     .root = body_string(c, "root", NULL),
+                                     .manifest = manifest,
+                                     .manifest_size = manifest_size,
+                                     .bridge_config = bridge,
+                                     .bridge_config_size = bridge_size,
+                                     .now = c->now,
+                             },
+                             &a, &error);
+        if (r == -ENOMEM)
+                return r;
+        if (r == -EEXIST)
+                return answered(reply_error(ret, 409, "%s", error ?: "The app is in development already."));
+        if (r == -EINVAL || r == -EBADMSG)
+                return answered(reply_error(ret, 400, "%s", error ?: "The app cannot be registered."));
+        if (r < 0) {
+                log_error_errno(r, "Failed to register a development app: %s", error ?: "%m");
+                return answered(reply_error(ret, 500, "Failed to register the app."));
+        }
+        *ret_app = a;
+        return 0;
+}
+
+int api_dev_app_register(Api *api, const ApiRequest *req, DevApp **ret_app, ApiResponse **ret) {
+        _cleanup_(api_response_freep) ApiResponse *resp = NULL;
+        ApiCall *c;
+        int r;
+
+        assert(api);
+        assert(req);
+        assert(ret_app);
+        assert(ret);
+
+        r = call_new(api, req, NULL, NULL, &c);
+        if (r < 0)
+                return r;
+        r = dev_app_register(c, req, ret_app, &resp);
+        call_free(c);
+        if (r <= 0)
+                return r;
+        *ret = TAKE_PTR(resp);
+        return 1;
 }

@@ -59,12 +59,21 @@
  *   POST   /grains/ID/stop     204 (also when it was not running); the next request starts it again
  *   GET    /grains/ID/log[?bytes=N]  200 text/plain: the last N bytes of the console (default
  *                              API_GRAIN_LOG_DEFAULT, 1…API_GRAIN_LOG_MAX, else 400)
+ *   POST   /dev-apps           (CONTROL admin; 404 on the web) {"appId","root","manifest" (base64),
+ *                              "bridgeConfig"? (base64)} → 200 text/plain, a body that lasts as long as the
+ *                              registration (front/devapps.h): its first line "dev <appId> <packageId>
+ *                              <title>", then the console lines of the app's grains "[<grainId>] <line>".
+ *                              Closing the connection unregisters. 400 bad JSON, app id, root (absolute, a
+ *                              directory) or manifest; 409 registered already. Any Content-Type. granaryd
+ *                              calls api_dev_app_register() for it, and streams the rest itself
  *   POST   /grains/ID/session  {"path"?,"user"?} (the body may be empty) → 201 {"url","host","origin"}: a UI
  *                              session for the caller (control socket: for "user", default the owner) on
  *                              host ui-<hostId> under the wildcard (spec §5.10). url opens it
  *                              (/_sandstorm-init, then path, default "/"); host is the session's whole
  *                              host name with its port; origin is scheme://host. The owner holds every
- *                              permission the package defines; anyone else gets 403 (sharing comes later)
+ *                              permission the package defines; anyone else gets 403 (sharing comes later). 503 "app <id> is
+ *                              not installed" for a grain that ran a development package no longer
+ *                              registered, while its app has no installed package
  * Who sees a grain: its owner and admins (on the web and the control socket); anyone else gets 404, as for
  * a grain that does not exist. Grain endpoints answer 503 on a server without grains (ApiSettings.grains).
  * A user object is {"id","name","displayName","admin","totp","created","lastLogin"} (milliseconds since
@@ -76,8 +85,12 @@
  * null),"cpuMs" (CPU time since the grain last started, in milliseconds, while running under the systemd
  * backend, which counts it; else null)}; packageId and appVersion are the package it ran last (or will run first).
  *
- * An app object is {"id","title","version","marketingVersion","packageId","installed","created"}: the app's
- * latest package (version, marketingVersion, packageId and installed are null when it has none). "outcome"
+ * An app object is {"id","title","version","marketingVersion","packageId","installed","created","dev"}: the
+ * app's latest package (version, marketingVersion, packageId and installed are null when it has none). An app
+ * in development is listed by GET /apps with "dev": true and its development package (title and versions
+ * from the manifest spk dev gave, "installed" when it registered) in place of its installed one; an app
+ * known only as a development package is not listed once its registration ends. DELETE /apps/ID answers 409
+ * while the app is in development. "outcome"
  * is one of "new", "upgrade", "older" (recorded, but the latest stays) and "restored" (front/apps.h). A
  * package is a body far beyond API_BODY_MAX: granaryd streams it to a file and calls api_app_install(); the
  * body api_handle() gets for POST /apps is installed the same way, from memory. Installs run in a worker
@@ -92,6 +105,7 @@
 #include <systemd/sd-event.h>
 
 #include "basic/macro.h"
+#include "front/devapps.h"
 #include "front/grains.h"
 #include "front/ui.h"
 #include "http/http.h"
@@ -130,6 +144,7 @@ typedef struct ApiSettings {
         const char *packages_dir;  /* STATE_DIR/packages, made if missing; NULL: app endpoints answer 503 */
         Grains *grains;            /* borrowed, must outlive the Api; NULL: grain endpoints answer 503 */
         Ui *ui;                    /* borrowed, must outlive the Api; NULL: POST /grains/ID/session answers 503 */
+        DevApps *devapps;          /* borrowed, must outlive the Api; NULL: POST /dev-apps answers 503 */
 } ApiSettings;
 
 /* Copies settings. The store is borrowed and must outlive the Api. -EINVAL if base_url is not
@@ -213,6 +228,13 @@ int api_app_upload_check(Api *api, const ApiRequest *req, ApiResponse **ret);
  * api_handle(). */
 int api_app_install(Api *api, const ApiRequest *req, int spk_fd, ApiDone done, void *userdata,
                     ApiCall **ret_call);
+
+/* ---- POST /dev-apps ---- */
+
+/* req: the whole body (at most DEVAPPS_BODY_MAX bytes). 0 with the registration in *ret_app (the caller's:
+ * devapp_unregister() once its connection goes); 1 with the answer in *ret (400, 403, 404 on the web, 409,
+ * 500, 503); -ENOMEM. */
+int api_dev_app_register(Api *api, const ApiRequest *req, DevApp **ret_app, ApiResponse **ret);
 
 /* An {"error": message} answer, for what granaryd refuses itself (413 past APPS_UPLOAD_MAX). NULL when
  * memory runs out. */

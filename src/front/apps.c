@@ -260,10 +260,26 @@ int apps_get(Store *s, const char *app_id, AppsApp **ret) {
         return app_describe(s, a, ret);
 }
 
+/* 1 when every package of the app is a development one (and it has one): an app recorded only for spk dev,
+ * which is not installed. */
+static int app_is_dev_only(Store *s, const char *app_id) {
+        _cleanup_(store_package_list_freep) StorePackage **l = NULL;
+        size_t n = 0;
+        int r;
+
+        r = store_package_list_by_app(s, app_id, &l, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++)
+                if (!store_package_id_is_dev(l[i]->id))
+                        return 0;
+        return n > 0;
+}
+
 int apps_list(Store *s, AppsApp ***ret, size_t *ret_n) {
         _cleanup_(store_app_list_freep) StoreApp **l = NULL;
         _cleanup_(apps_app_list_freep) AppsApp **out = NULL;
-        size_t n = 0;
+        size_t n = 0, k = 0;
         int r;
 
         assert(s);
@@ -276,14 +292,22 @@ int apps_list(Store *s, AppsApp ***ret, size_t *ret_n) {
         if (!out)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
-                r = app_describe(s, l[i], &out[i]);
+                if (!l[i]->latest_package_id) {
+                        r = app_is_dev_only(s, l[i]->id);
+                        if (r < 0)
+                                return r;
+                        if (r > 0)
+                                continue;
+                }
+                r = app_describe(s, l[i], &out[k]);
                 if (r < 0)
                         return r;
+                k++;
         }
 
         *ret = TAKE_PTR(out);
         if (ret_n)
-                *ret_n = n;
+                *ret_n = k;
         return 0;
 }
 
@@ -619,7 +643,9 @@ static int record_package(Store *s, const Result *res, const AppsManifest *m, ui
                 outcome = APPS_INSTALL_NEW;
                 r = store_app_add(s, app_id, !isempty(m->title) ? m->title : app_id, now);
         } else if (r >= 0) {
-                outcome = APPS_INSTALL_UPGRADE;
+                /* An app recorded only for development (spk dev) has no latest package: this is its first
+                 * install. */
+                outcome = app->latest_package_id ? APPS_INSTALL_UPGRADE : APPS_INSTALL_NEW;
                 if (app->latest_package_id) {
                         r = store_package_get(s, app->latest_package_id, &latest);
                         if (r == -ENOENT)

@@ -82,6 +82,8 @@ typedef struct AppsApp {
         char *marketing_version; /* its appMarketingVersion; NULL: no package */
         uint64_t installed;      /* when it was recorded (µs); 0: no package */
         uint64_t created;        /* when the app was first installed (µs) */
+        bool dev;                /* a registration of spk dev (front/devapps.h): package_id is its
+                                  * development package, installed when it registered */
 } AppsApp;
 
 AppsApp *apps_app_free(AppsApp *a);
@@ -91,7 +93,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(AppsApp **, apps_app_list_free);
 
 /* app_id is looked up as given (the store's ids are canonical lowercase). -ENOENT unknown. */
 int apps_get(Store *s, const char *app_id, AppsApp **ret);
-/* Every app, by title; a NULL-terminated array. ret_n may be NULL. */
+/* Every installed app, by title; a NULL-terminated array. ret_n may be NULL. An app whose only packages are
+ * development ones (front/devapps.h) is not installed and not listed; front/api.c lists registered ones
+ * itself. */
 int apps_list(Store *s, AppsApp ***ret, size_t *ret_n);
 
 /* ---- installing ---- */

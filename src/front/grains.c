@@ -84,6 +84,12 @@ struct Grain {
         bool held;
         bool stop_requested;
         bool deleted;
+        /* A grain started on an override (a development package): its console is a pipe granaryd reads,
+         * copying it to console_log_fd (its log) and the console hook, until EOF. */
+        int console_fd;
+        int console_log_fd;
+        sd_event_source *console_source;
+        char *console_app_id;
 };
 
 struct Grains {
@@ -108,6 +114,8 @@ struct Grains {
 
         void (*on_delete)(const char *id, void *userdata);
         void *on_delete_userdata;
+
+        GrainsHooks hooks;
 
         GrainsSystemd *systemd; /* the systemd backend, or NULL */
         char *grains_dir_abs, *packages_dir_abs, *sockets_dir_abs; /* systemd only: what units name */
@@ -151,6 +159,8 @@ static Grain *grain_find(Grains *g, const char *id) {
         return p ? *p : NULL;
 }
 
+static void grain_console_close(Grain *gr);
+
 static Grain *grain_free(Grain *gr) {
         Grains *g;
 
@@ -174,6 +184,7 @@ static Grain *grain_free(Grain *gr) {
         sd_event_source_disable_unref(gr->kill_timer);
         sd_event_source_disable_unref(gr->hold_timer);
         sd_event_source_disable_unref(gr->log_timer);
+        grain_console_close(gr);
         safe_close(gr->listen_fd);
         free(gr->id);
         free(gr);
@@ -197,7 +208,7 @@ static int grain_get(Grains *g, const char *id, Grain **ret) {
                 if (!gr)
                         return -ENOMEM;
                 gr->grains = g;
-                gr->listen_fd = -EBADF;
+                gr->listen_fd = gr->console_fd = gr->console_log_fd = -EBADF;
                 gr->state = GRAIN_STOPPED;
                 gr->id = strdup(id);
                 if (!gr->id || !tsearch(gr, &g->tree, grain_compare)) {
@@ -412,6 +423,94 @@ static int on_log_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+/* A grain on an override: its console is read here (on_console), copied to its log and to the hook. */
+
+static const GrainsOverride *grains_override(Grains *g, const char *app_id) {
+        if (!g->hooks.override || !app_id)
+                return NULL;
+        return g->hooks.override(app_id, g->hooks.userdata);
+}
+
+/* Reads what is there (at most a few buffers a call, so one grain cannot hold the loop); at EOF closes. */
+static int on_console(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Grain *gr = userdata;
+        Grains *g = gr->grains;
+        uint8_t buf[16 * 1024];
+
+        for (int i = 0; i < 8; i++) {
+                ssize_t n = read(gr->console_fd, buf, sizeof(buf));
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        return 0;
+                if (n <= 0) {
+                        grain_console_close(gr);
+                        return 0;
+                }
+                if (gr->console_log_fd >= 0 && loop_write(gr->console_log_fd, buf, (size_t) n) < 0)
+                        gr->console_log_fd = safe_close(gr->console_log_fd);
+                if (g->hooks.console)
+                        g->hooks.console(gr->id, gr->console_app_id, buf, (size_t) n, g->hooks.userdata);
+        }
+        return 0;
+}
+
+/* Reads what is left (the writers are gone or going), tells the hook the console ended, and closes. */
+static void grain_console_close(Grain *gr) {
+        Grains *g = gr->grains;
+
+        if (gr->console_fd < 0)
+                return;
+        gr->console_source = sd_event_source_disable_unref(gr->console_source);
+        for (int i = 0; i < 64; i++) {
+                uint8_t buf[16 * 1024];
+                ssize_t n = read(gr->console_fd, buf, sizeof(buf));
+
+                if (n <= 0)
+                        break;
+                if (gr->console_log_fd >= 0)
+                        (void) loop_write(gr->console_log_fd, buf, (size_t) n);
+                if (g->hooks.console)
+                        g->hooks.console(gr->id, gr->console_app_id, buf, (size_t) n, g->hooks.userdata);
+        }
+        if (g->hooks.console)
+                g->hooks.console(gr->id, gr->console_app_id, NULL, 0, g->hooks.userdata);
+        gr->console_fd = safe_close(gr->console_fd);
+        gr->console_log_fd = safe_close(gr->console_log_fd);
+        free(gr->console_app_id);
+        gr->console_app_id = NULL;
+}
+
+/* A pipe for the sandbox's console: *ret_write is the sandbox's end, the read end is watched. log_fd and
+ * app_id are taken on success. */
+static int grain_console_open(Grain *gr, int log_fd, const char *app_id, int *ret_write) {
+        Grains *g = gr->grains;
+        _cleanup_close_ int rfd = -EBADF, wfd = -EBADF;
+        _cleanup_free_ char *copy = NULL;
+        int p[2], r;
+
+        grain_console_close(gr); /* an earlier run's, if its last bytes were not read yet */
+        copy = strdup(app_id);
+        if (!copy)
+                return -ENOMEM;
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return negative_errno();
+        rfd = p[0];
+        wfd = p[1];
+        if (fcntl(rfd, F_SETFL, O_NONBLOCK) < 0)
+                return negative_errno();
+        r = sd_event_add_io(g->event, &gr->console_source, rfd, EPOLLIN, on_console, gr);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_description(gr->console_source, "grain-console");
+        gr->console_fd = TAKE_FD(rfd);
+        gr->console_log_fd = log_fd;
+        gr->console_app_id = TAKE_PTR(copy);
+        *ret_write = TAKE_FD(wfd);
+        return 0;
+}
+
 /* ---- storage ---- */
 
 typedef struct RemoveJob {
@@ -593,19 +692,48 @@ static int grain_stop(Grain *gr) {
         return 0;
 }
 
-/* The package the grain runs at its next start: the app's latest when that is newer than the grain's
- * (spec: grains move to an upgrade at their next start), else its own. */
+/* The package the grain runs at its next start: its app's override while there is one (front/devapps.h);
+ * else, for a grain on a development package, its app's latest installed package (-ENOPKG when none); else
+ * the app's latest when that is newer than the grain's (spec: grains move to an upgrade at their next
+ * start), else its own. *ret_upgrade: the grain moves to it. */
 static int grain_package(Grains *g, const StoreGrain *row, StorePackage **ret, bool *ret_upgrade) {
         _cleanup_(store_package_freep) StorePackage *cur = NULL, *latest = NULL;
         _cleanup_(store_app_freep) StoreApp *app = NULL;
+        const GrainsOverride *ov;
         int r;
 
         r = store_package_get(g->store, row->package_id, &cur);
         if (r < 0)
                 return r;
+        ov = grains_override(g, cur->app_id);
+        if (ov && !streq(ov->package_id, cur->id)) {
+                r = store_package_get(g->store, ov->package_id, &latest);
+                if (r < 0)
+                        return r;
+                *ret = TAKE_PTR(latest);
+                *ret_upgrade = true;
+                return 0;
+        }
+        if (ov) {
+                *ret = TAKE_PTR(cur);
+                *ret_upgrade = false;
+                return 0;
+        }
         r = store_app_get(g->store, cur->app_id, &app);
         if (r < 0)
                 return r;
+        if (store_package_id_is_dev(cur->id)) {
+                if (!app->latest_package_id)
+                        return -ENOPKG;
+                r = store_package_get(g->store, app->latest_package_id, &latest);
+                if (r == -ENOENT)
+                        return -ENOPKG;
+                if (r < 0)
+                        return r;
+                *ret = TAKE_PTR(latest);
+                *ret_upgrade = true;
+                return 0;
+        }
         if (app->latest_package_id && !streq(app->latest_package_id, cur->id) &&
             store_package_get(g->store, app->latest_package_id, &latest) >= 0 &&
             latest->app_version > cur->app_version) {
@@ -618,14 +746,48 @@ static int grain_package(Grains *g, const StoreGrain *row, StorePackage **ret, b
         return 0;
 }
 
-static int package_tree_exists(Grains *g, const char *package_id) {
+/* The override whose package pkg is, or NULL. */
+static const GrainsOverride *package_override(Grains *g, const StorePackage *pkg) {
+        const GrainsOverride *ov = grains_override(g, pkg->app_id);
+
+        return ov && streq(ov->package_id, pkg->id) ? ov : NULL;
+}
+
+static int package_tree_exists(Grains *g, const StorePackage *pkg) {
+        const GrainsOverride *ov = package_override(g, pkg);
         struct stat st;
 
-        if (!grain_id_is_valid(package_id))
+        if (ov) {
+                if (stat(ov->root, &st) < 0)
+                        return errno == ENOENT || errno == ENOTCONN ? -ESTALE : negative_errno();
+                return S_ISDIR(st.st_mode) ? 0 : -ESTALE;
+        }
+        if (!grain_id_is_valid(pkg->id) || store_package_id_is_dev(pkg->id))
                 return -ESTALE;
-        if (fstatat(g->packages_dir_fd, package_id, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        if (fstatat(g->packages_dir_fd, pkg->id, &st, AT_SYMLINK_NOFOLLOW) < 0)
                 return errno == ENOENT ? -ESTALE : negative_errno();
         return S_ISDIR(st.st_mode) ? 0 : -ESTALE;
+}
+
+/* The tree a start of pkg runs: an override's root, else packages_dir/<id> (base: the packages directory,
+ * as the backend names it). */
+static char *package_tree_path(Grains *g, const char *base, const StorePackage *pkg) {
+        const GrainsOverride *ov = package_override(g, pkg);
+
+        return ov ? strdup(ov->root) : path_join(base, pkg->id);
+}
+
+/* After a grain left the development package package_id (moved, or deleted): the package goes when nothing
+ * uses it any more. */
+static void grains_release_package(Grains *g, const char *app_id, const char *package_id) {
+        const GrainsOverride *ov = grains_override(g, app_id);
+        int r;
+
+        if (!store_package_id_is_dev(package_id) || (ov && streq(ov->package_id, package_id)))
+                return;
+        r = store_package_release_dev(g->store, package_id);
+        if (r < 0 && r != -ENOENT)
+                log_warning_errno(r, "Failed to remove development package %s: %m", package_id);
 }
 
 /* The command of this start: the action recorded at creation for the first one, the continueCommand
@@ -699,9 +861,11 @@ static int grain_runnable(Grains *g, const char *id, StoreGrain **ret_row, Store
         if (r < 0)
                 return r;
         r = grain_package(g, row, &pkg, &upgrade);
+        if (r == -ENOPKG)
+                log_notice("Grain %s cannot start: app %s is not installed.", id, row->app_id);
         if (r < 0)
                 return r;
-        r = package_tree_exists(g, pkg->id);
+        r = package_tree_exists(g, pkg);
         if (r < 0)
                 return r;
         *ret_row = TAKE_PTR(row);
@@ -733,6 +897,7 @@ static int grain_prepare(Grain *gr, StorePackage **ret_pkg, int *ret_dir_fd, Man
                         return r;
                 log_info("Grain %s moves to package %s (version %" PRIu32 ").", gr->id, pkg->id,
                          pkg->app_version);
+                grains_release_package(g, row->app_id, row->package_id);
         }
         dir_fd = grain_dir_open(g, gr->id);
         if (dir_fd < 0)
@@ -760,7 +925,7 @@ static int grain_start(Grain *gr) {
         _cleanup_(manifest_command_done) ManifestCommand cmd = {};
         _cleanup_strv_free_ char **env = NULL;
         _cleanup_free_ char *package_dir = NULL, *var_dir = NULL;
-        _cleanup_close_ int dir_fd = -EBADF, log_fd = -EBADF, pidfd = -EBADF;
+        _cleanup_close_ int dir_fd = -EBADF, log_fd = -EBADF, pidfd = -EBADF, console_fd = -EBADF;
         sd_event_source *child = NULL;
         bool first;
         pid_t pid;
@@ -779,10 +944,20 @@ static int grain_start(Grain *gr) {
         if (log_fd < 0)
                 return negative_errno();
 
-        package_dir = path_join(g->packages_dir, pkg->id);
+        package_dir = package_tree_path(g, g->packages_dir, pkg);
         var_dir = strjoin(g->grains_dir, "/", gr->id, "/" VAR_DIR);
         if (!package_dir || !var_dir)
                 return -ENOMEM;
+        if (package_override(g, pkg)) {
+                /* In development: the console goes through us, to the log and to spk dev. */
+                int wfd;
+
+                r = grain_console_open(gr, log_fd, pkg->app_id, &wfd);
+                if (r < 0)
+                        return r;
+                TAKE_FD(log_fd);
+                console_fd = wfd;
+        }
 
         SandboxConfig c = {
                 .package_dir = package_dir,
@@ -792,15 +967,19 @@ static int grain_start(Grain *gr) {
                 .argv = cmd.argv,
                 .envp = env,
                 .listen_fd = gr->listen_fd,
-                .log_fd = log_fd,
+                .log_fd = console_fd >= 0 ? console_fd : log_fd,
                 .host_uid = g->uid,
                 .host_gid = g->gid,
                 .cgroup_dir = NULL,
                 .limits = g->limits,
         };
         r = sandbox_spawn(&c, &pid, &pidfd);
-        if (r < 0)
+        if (r < 0) {
+                console_fd = safe_close(console_fd);
+                grain_console_close(gr);
                 return r;
+        }
+        console_fd = safe_close(console_fd); /* the sandbox's now: EOF once it is gone */
 
         r = sd_event_add_child_pidfd(g->event, &child, pidfd, WEXITED, on_sandbox_exit, gr);
         if (r < 0) {
@@ -934,7 +1113,7 @@ static int grains_unit_spec(const char *id, GrainUnitSpec **ret, void *userdata)
         spec->first = first;
         spec->id = strdup(gr->id);
         spec->package_id = strdup(pkg->id);
-        spec->package_dir = path_join(g->packages_dir_abs, pkg->id);
+        spec->package_dir = package_tree_path(g, g->packages_dir_abs, pkg);
         spec->var_dir = strjoin(g->grains_dir_abs, "/", gr->id, "/" VAR_DIR);
         spec->grain_dir = path_join(g->grains_dir_abs, gr->id);
         if (!spec->id || !spec->package_id || !spec->package_dir || !spec->var_dir || !spec->grain_dir)
@@ -1107,6 +1286,7 @@ int grains_create(Grains *g, int64_t owner_id, const char *app_id, size_t action
         _cleanup_(manifest_command_done) ManifestCommand cmd = {};
         _cleanup_close_ int dir_fd = -EBADF;
         char id[STORE_GRAIN_ID_LENGTH + 1], text[32];
+        const GrainsOverride *ov;
         StoreGrain row;
         int r;
 
@@ -1120,9 +1300,10 @@ int grains_create(Grains *g, int64_t owner_id, const char *app_id, size_t action
         r = store_app_get(g->store, app_id, &app);
         if (r < 0)
                 return r;
-        if (!app->latest_package_id)
+        ov = grains_override(g, app->id);
+        if (!ov && !app->latest_package_id)
                 return -ENXIO;
-        r = store_package_get(g->store, app->latest_package_id, &pkg);
+        r = store_package_get(g->store, ov ? ov->package_id : app->latest_package_id, &pkg);
         if (r < 0)
                 return r;
         r = manifest_action_command(pkg->manifest, pkg->manifest_size, action, &cmd);
@@ -1167,6 +1348,7 @@ int grains_create(Grains *g, int64_t owner_id, const char *app_id, size_t action
 }
 
 int grains_delete(Grains *g, const char *id) {
+        _cleanup_(store_grain_freep) StoreGrain *row = NULL;
         _cleanup_free_ char *name = NULL, *copy = NULL;
         Grain *gr;
         int r;
@@ -1178,9 +1360,13 @@ int grains_delete(Grains *g, const char *id) {
         copy = strdup(id); /* id may be the Grain's own, freed below */
         if (!copy)
                 return -ENOMEM;
+        r = store_grain_get(g->store, copy, &row);
+        if (r < 0)
+                return r;
         r = store_grain_delete(g->store, copy);
         if (r < 0)
                 return r;
+        grains_release_package(g, row->app_id, row->package_id);
         if (g->on_delete)
                 g->on_delete(copy, g->on_delete_userdata);
 
@@ -1533,4 +1719,54 @@ void grains_on_delete(Grains *g, void (*cb)(const char *id, void *userdata), voi
 
         g->on_delete = cb;
         g->on_delete_userdata = cb ? userdata : NULL;
+}
+
+int grains_app_id(Grains *g, const char *id, char **ret_app_id) {
+        _cleanup_(store_grain_freep) StoreGrain *row = NULL;
+        int r;
+
+        assert(g);
+        assert(ret_app_id);
+
+        if (!grain_id_is_valid(id))
+                return -ENOENT;
+        r = store_grain_get(g->store, id, &row);
+        if (r < 0)
+                return r;
+        *ret_app_id = TAKE_PTR(row->app_id);
+        return 0;
+}
+
+void grains_set_hooks(Grains *g, const GrainsHooks *hooks) {
+        assert(g);
+
+        g->hooks = hooks ? *hooks : (GrainsHooks) {};
+}
+
+int grains_stop_app(Grains *g, const char *app_id) {
+        _cleanup_(store_grain_list_freep) StoreGrain **list = NULL;
+        size_t n = 0;
+        int r, first = 0;
+
+        assert(g);
+        assert(app_id);
+
+        r = store_grain_list(g->store, &list, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                if (!streq(list[i]->app_id, app_id))
+                        continue;
+                if (g->systemd)
+                        /* Its units may be starting on the other tree: a stop queued now ends that start. */
+                        r = grains_systemd_stop(g->systemd, list[i]->id);
+                else {
+                        Grain *gr = grain_find(g, list[i]->id);
+
+                        r = gr ? grain_stop(gr) : 0;
+                }
+                if (r < 0 && first == 0)
+                        first = r;
+        }
+        return first;
 }

@@ -110,7 +110,8 @@ int grains_stop_all(Grains *g, void (*done)(void *userdata), void *userdata);
 /* A new grain of the app's latest package: the row (store_grain_add, which also makes the owner's identity),
  * its directory and empty var/. Its first start runs action `action`'s command; later starts the
  * continueCommand (spec §6.1). -ENOENT unknown app or owner, -ENXIO app with no package, -ERANGE no such
- * action, -EBADMSG a manifest whose command cannot run, -EINVAL a title the store refuses. */
+ * action, -EBADMSG a manifest whose command cannot run, -EINVAL a title the store refuses. An app with an
+ * override (grains_set_hooks()) gets a grain of its development package. */
 int grains_create(Grains *g, int64_t owner_id, const char *app_id, size_t action, const char *title,
                   char **ret_id);
 /* Deletes the row at once (its identities and tokens with it), tells the grains_on_delete() listener, drops
@@ -133,8 +134,8 @@ int grains_info_cpu(Grains *g, const char *id, GrainState *ret_state, uint64_t *
 
 /* A non-blocking AF_UNIX stream socket connected (or connecting) to the grain's listening socket. A
  * stopped grain starts because of it: once the connection waits in the socket's backlog. -ENOENT unknown
- * grain, -ESTALE its package tree is missing, -EAGAIN its backlog is full; the caller (the proxy) answers
- * 503 for these. A grain that then fails to start, or crashes, closes the connection before any byte of a
+ * grain, -ESTALE its package tree is missing, -ENOPKG its app has no installed package (it ran a
+ * development one, gone now), -EAGAIN its backlog is full; the caller (the proxy) answers 503 for these. A grain that then fails to start, or crashes, closes the connection before any byte of a
  * response (502). */
 int grains_connect(Grains *g, const char *id, int *ret_fd);
 
@@ -148,3 +149,39 @@ int grains_permissions(Grains *g, const char *id, char ***ret_names);
 /* Called when a grain is deleted (so the UI can drop its sessions); at most one listener: a second call
  * replaces the first, cb NULL removes it. */
 void grains_on_delete(Grains *g, void (*cb)(const char *id, void *userdata), void *userdata);
+
+/* The app id of the grain (the app of the package it ran last, or will run first). -ENOENT. */
+int grains_app_id(Grains *g, const char *id, char **ret_app_id);
+
+/* ---- development apps (spk dev, front/devapps.h) ----
+ *
+ * While an app is in development its development package overrides its installed ones for every grain of
+ * it: a grain's next start moves it to that package (its row: the manifest and bridge config given) and
+ * runs it from root, under either backend; grains_create() makes new grains of it. Once the override is
+ * gone, a grain on a development package moves at its next start to its app's latest installed package,
+ * whatever its version, or, when there is none, does not start: grains_connect() answers -ENOPKG (the
+ * proxy answers 503 "app <id> is not installed") and the log says so. A development package no grain
+ * uses any more, and no override names, goes with its row (store_package_release_dev()) when a grain
+ * leaves it (moves or is deleted). */
+
+typedef struct GrainsOverride {
+        const char *package_id; /* STORE_DEV_PACKAGE_PREFIX…: a row in the store */
+        const char *root;       /* absolute path of its tree (a FUSE mount, say), opened with granaryd's
+                                 * credentials */
+} GrainsOverride;
+
+typedef struct GrainsHooks {
+        /* The override of app_id, or NULL. What it returns is borrowed until the hook is called again. */
+        const GrainsOverride *(*override)(const char *app_id, void *userdata);
+        /* Direct backend: bytes a grain started on an override wrote to its console (they go to its log
+         * file too), in order, as they come; n == 0: the console ended (its sandbox exited). */
+        void (*console)(const char *grain_id, const char *app_id, const void *data, size_t n, void *userdata);
+        void *userdata;
+} GrainsHooks;
+
+/* hooks NULL: none (no override). Copied. */
+void grains_set_hooks(Grains *g, const GrainsHooks *hooks);
+/* Stops every grain of app_id that runs (or, under systemd, may run): for when its override starts or ends,
+ * so that its next start runs the right tree. A grain starting now is stopped once it started. Returns the
+ * first error, after trying every grain. */
+int grains_stop_app(Grains *g, const char *app_id);

@@ -49,6 +49,7 @@
 #include "front/api.h"
 #include "front/apps.h"
 #include "front/config.h"
+#include "front/devapps.h"
 #include "front/grains-systemd.h"
 #include "front/grains.h"
 #include "front/route.h"
@@ -79,6 +80,7 @@ typedef struct Front {
         Api *api;
         Grains *grains;
         Ui *ui;
+        DevApps *devapps;
         char *grain_path; /* granary-grain */
         gid_t granary_gid; /* (gid_t) -1: no such group */
         uint16_t listener_ports[FRONT_PORTS_MAX + 2];
@@ -489,6 +491,106 @@ static void serve_upload(Front *f, ServerRequest *req) {
                 upload_refuse(u, 500, "Internal error.");
 }
 
+/* ---- POST /api/v1/dev-apps (control socket) ----
+ *
+ *   head --body read (DEVAPPS_BODY_MAX)--> api_dev_app_register() --refused--> answered (400, 403, 409, …)
+ *        \--registered--> STREAMING: 200, chunked, devapp_read() whenever the registration has output
+ *   STREAMING --the client goes (server.c (8)), or granaryd stops (devapps_end_all(): the body ends)-->
+ *        destroy: devapp_unregister()
+ */
+
+typedef struct DevStream {
+        Front *front;
+        ServerRequest *req;
+        DevApp *app;
+} DevStream;
+
+static void on_dev_stream_abort(ServerRequest *req, void *userdata) {
+        free(userdata);
+}
+
+static void on_dev_output(DevApp *a, void *userdata) {
+        DevStream *s = userdata;
+
+        server_request_resume(s->req);
+}
+
+static ssize_t dev_stream_read(ServerRequest *req, uint8_t *buf, size_t n, bool *ret_eof, void *userdata) {
+        DevStream *s = userdata;
+
+        return (ssize_t) devapp_read(s->app, buf, n, ret_eof);
+}
+
+static void dev_stream_destroy(void *userdata) {
+        DevStream *s = userdata;
+
+        devapp_on_output(s->app, NULL, NULL);
+        devapp_unregister(s->app);
+        free(s);
+}
+
+static void dev_stream_body(ServerRequest *req, const void *body, size_t size, void *userdata) {
+        DevStream *s = userdata;
+        Front *f = s->front;
+        ApiRequest ar = api_request_of(f, req, body, size);
+        ApiResponse *resp = NULL;
+        HttpHeader h[16];
+        size_t n;
+        int r;
+
+        server_request_on_abort(req, NULL, NULL);
+        r = api_dev_app_register(f->api, &ar, &s->app, &resp);
+        if (r != 0) {
+                free(s);
+                if (r > 0)
+                        respond_api(f, req, resp);
+                else
+                        answer_status(f, req, http_status_from_errno(r), NULL, 0);
+                return;
+        }
+        n = common_headers(f, h);
+        h[n++] = H("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+        h[n++] = H("Cache-Control", "no-store");
+        h[n++] = H("Content-Type", "text/plain; charset=utf-8");
+        log_answer(req, 200);
+        r = server_request_respond_stream(req, 200, h, n, -1, dev_stream_read, dev_stream_destroy, s);
+        if (r < 0) {
+                devapp_unregister(s->app);
+                free(s);
+                answer_status(f, req, 500, NULL, 0);
+                return;
+        }
+        devapp_on_output(s->app, on_dev_output, s);
+}
+
+static void serve_dev_app(Front *f, ServerRequest *req) {
+        DevStream *s;
+        int r;
+
+        s = calloc(1, sizeof(DevStream));
+        if (!s) {
+                answer_status(f, req, 503, NULL, 0);
+                return;
+        }
+        *s = (DevStream) {.front = f, .req = req};
+        if (!control_peer_is_admin(f, req)) {
+                dev_stream_body(req, "", 0, s); /* answers 403 without reading the body */
+                return;
+        }
+        if (server_request_http(req)->framing == HTTP_FRAMING_NONE) {
+                dev_stream_body(req, "", 0, s);
+                return;
+        }
+        server_request_on_abort(req, on_dev_stream_abort, s);
+        r = server_request_read_body(req, DEVAPPS_BODY_MAX, dev_stream_body, s);
+        if (r < 0) {
+                server_request_on_abort(req, NULL, NULL);
+                free(s);
+                server_request_close_after(req);
+                answer_status(f, req, r == -EFBIG ? 413 : 500, NULL, 0);
+        }
+}
+
 /* ---- routing ---- */
 
 static bool path_is_api(const HttpRequest *h) {
@@ -498,6 +600,16 @@ static bool path_is_api(const HttpRequest *h) {
         if (n < STRLEN("/api/v1") || memcmp(p, "/api/v1", STRLEN("/api/v1")) != 0)
                 return false;
         return n == STRLEN("/api/v1") || p[7] == '/' || p[7] == '?';
+}
+
+/* POST /api/v1/dev-apps[?…]: a development app registers, for as long as its connection lives. */
+static bool is_dev_app(const HttpRequest *h) {
+        size_t n = strcspn(h->path, "?");
+
+        if (n > h->path_len)
+                n = h->path_len;
+        return h->method == HTTP_METHOD_POST && n == STRLEN("/api/v1/dev-apps") &&
+               memcmp(h->path, "/api/v1/dev-apps", n) == 0;
 }
 
 /* POST /api/v1/apps[?…]: a package upload, streamed (serve_upload()). */
@@ -529,6 +641,8 @@ static void on_request(ServerRequest *req, void *userdata) {
         if (server_request_listener(req) == SERVER_LISTENER_CONTROL) {
                 if (is_app_upload(h))
                         serve_upload(f, req);
+                else if (is_dev_app(h))
+                        serve_dev_app(f, req);
                 else if (path_is_api(h))
                         serve_api(f, req);
                 else
@@ -1000,6 +1114,10 @@ static int setup_grains(Front *f, const char *packages) {
         if (r < 0)
                 return log_error_errno(r, "Failed to start the grain sessions: %m");
         grains_on_delete(f->grains, on_grain_deleted, f);
+        /* Under systemd a grain's console is its unit's journal: follow it there. */
+        r = devapps_new(f->event, f->store, f->grains, bus != NULL, &f->devapps);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start the registry of development apps: %m");
         if (bus)
                 log_info("Grains run as transient systemd units (granary-grain-<id>.socket and .service), with "
                          "the bridge '%s'.", f->grain_path);
@@ -1049,6 +1167,9 @@ static int on_terminate(sd_event_source *source, const struct signalfd_siginfo *
         log_info("Received %s, finishing %u connections.", strsignal((int) si->ssi_signo),
                  server_n_connections(f->server));
         (void) sd_event_source_set_enabled(source, SD_EVENT_OFF);
+        /* spk dev's streams end, so that their connections close with the others. */
+        if (f->devapps)
+                devapps_end_all(f->devapps);
         if (server_drain(f->server, f->config.drain_timeout_sec * USEC_PER_SEC, on_drained, f) < 0)
                 stop_grains(f);
         return 0;
@@ -1179,9 +1300,10 @@ static int parse_port(const char *s, uint16_t *ret) {
 }
 
 static void front_done(Front *f) {
-        server_free(f->server);
+        server_free(f->server); /* the connections' development apps unregister */
         api_free(f->api);
         ui_free(f->ui);
+        devapps_free(f->devapps);
         grains_free(f->grains);
         free(f->grain_path);
         static_site_unref(f->shell);
@@ -1369,6 +1491,7 @@ int main(int argc, char *argv[]) {
                         .packages_dir = packages,
                         .grains = f.grains,
                         .ui = f.ui,
+                        .devapps = f.devapps,
                 };
                 r = api_new(f.event, f.store, &settings, &f.api);
                 if (r < 0) {

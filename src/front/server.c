@@ -39,6 +39,10 @@
  *     tunnel idle timeout since its last byte either way (r->active); on HTTP/2 that resets only its stream.
  *     In TUNNEL, input is read while output waits: the two directions hold each other back only through
  *     the handler.
+ * (8) on the control socket, a client that closes while a streamed response is still being produced is gone
+ *     (a half-close cannot be told from a close): the connection goes at once, and the request with it
+ *     (its destroy), instead of waiting for the producer's next bytes to fail. A response that never ends
+ *     (POST /api/v1/dev-apps) has no deadline while it waits for its producer: see (2).
  */
 
 #include <arpa/inet.h>
@@ -1678,6 +1682,9 @@ static void conn_step(Conn *c) {
                                 c->dead = true; /* a head cut short: nobody to answer */
                         if (c->state == CONN_H1 && c->requests && !h1_current(c)->complete)
                                 c->dead = true; /* the body will never come */
+                        if (c->state == CONN_H1 && c->listener->kind == SERVER_LISTENER_CONTROL &&
+                            c->requests && h1_current(c)->streaming && !h1_current(c)->stream_eof)
+                                c->dead = true; /* (8) */
                         if (c->state == CONN_H2 || c->state == CONN_DETECT)
                                 c->dead = true;
                 } else if (k != -EAGAIN)

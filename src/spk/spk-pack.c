@@ -69,30 +69,6 @@ static int pack_time(int64_t *ret) {
         return 0;
 }
 
-/* The sandstorm-http-bridge to copy into packages — ours, granary-grain: $SPK_BRIDGE_PATH, or the one
- * installed beside this spk (relative to the executable, for relocated installs, then the configured
- * libexec dir). */
-static char *find_bridge(void) {
-        _cleanup_free_ char *exe = NULL, *bindir = NULL, *rel = NULL;
-        const char *e = getenv("SPK_BRIDGE_PATH");
-
-        if (!isempty(e))
-                return strdup(e);
-
-        exe = realpath("/proc/self/exe", NULL);
-        if (exe) {
-                bindir = path_dirname(exe);
-                if (bindir) {
-                        rel = path_join(bindir, "../libexec/granary/granary-grain");
-                        if (rel && access(rel, X_OK) >= 0)
-                                return TAKE_PTR(rel);
-                }
-        }
-        if (access(LIBEXECDIR "/granary-grain", X_OK) >= 0)
-                return strdup(LIBEXECDIR "/granary-grain");
-        return NULL;
-}
-
 int verb_pack(int argc, char *argv[]) {
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -209,7 +185,7 @@ int verb_pack(int argc, char *argv[]) {
                 return 1;
         }
 
-        bridge = find_bridge();
+        bridge = spk_find_bridge();
         spk_progress_init(&progress, "Packing", 0, quiet);
         opts.bridge_path = bridge;
         opts.progress = spk_progress_callback;

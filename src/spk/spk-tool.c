@@ -23,6 +23,27 @@ int spk_option_error(int opt, char *const argv[]) {
         return 1;
 }
 
+char *spk_find_bridge(void) {
+        _cleanup_free_ char *exe = NULL, *bindir = NULL, *rel = NULL;
+        const char *e = getenv("SPK_BRIDGE_PATH");
+
+        if (!isempty(e))
+                return strdup(e);
+
+        exe = realpath("/proc/self/exe", NULL);
+        if (exe) {
+                bindir = path_dirname(exe);
+                if (bindir) {
+                        rel = path_join(bindir, "../libexec/granary/granary-grain");
+                        if (rel && access(rel, X_OK) >= 0)
+                                return TAKE_PTR(rel);
+                }
+        }
+        if (access(LIBEXECDIR "/granary-grain", X_OK) >= 0)
+                return strdup(LIBEXECDIR "/granary-grain");
+        return NULL;
+}
+
 char *spk_keyring_path(const char *arg) {
         const char *home;
 

@@ -23,10 +23,16 @@ int verb_pack(int argc, char *argv[]);
 int verb_verify(int argc, char *argv[]);
 int verb_unpack(int argc, char *argv[]);
 int verb_eval(int argc, char *argv[]);
+int verb_dev(int argc, char *argv[]);
 
 /* Reports getopt_long's complaint (opt is what it returned: ':' for a missing argument, '?' for an
  * unknown option) as one line naming the verb, and returns the exit status 1. */
 int spk_option_error(int opt, char *const argv[]);
+
+/* The sandstorm-http-bridge to put into packages (spec §1.7) — ours, granary-grain: $SPK_BRIDGE_PATH,
+ * or the one installed beside this spk (relative to the executable, then the configured libexec dir).
+ * NULL if there is none (or out of memory). */
+char *spk_find_bridge(void);
 
 /* -k argument, or $HOME/.sandstorm-keyring. */
 char *spk_keyring_path(const char *arg);

@@ -20,6 +20,7 @@ typedef struct Verb {
 
 static const Verb verbs[] = {
         { "init", verb_init, "init [-o FILE|-] [-i APPID] (-p PORT | -r) [-I SRCPATH]... [-A] -- COMMAND..." },
+        { "dev", verb_dev, "dev [-I DIR]... [-p FILE[:CONST]] [-s PATH | --dev STATE_DIR | -m DIR] [-c]" },
         { "pack", verb_pack, "pack [-I DIR]... [-p FILE[:CONST]] [-k KEYRING] OUTPUT.spk" },
         { "verify", verb_verify, "verify [-d] SPKFILE|-" },
         { "unpack", verb_unpack, "unpack SPKFILE|- [OUTDIR]" },
@@ -30,7 +31,7 @@ static const Verb verbs[] = {
 };
 
 /* Sandstorm's verbs that this spk does not have. */
-static const char *const unsupported[] = { "dev", "publish" };
+static const char *const unsupported[] = { "publish" };
 
 static void help(void) {
         printf("Usage: spk <command> [options]\n"

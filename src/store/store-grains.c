@@ -5,6 +5,10 @@
 #include "basic/string-util.h"
 #include "store/store-internal.h"
 
+/* The queries below spell strlen(STORE_DEV_PACKAGE_PREFIX) as 4. */
+#define STRLEN_DEV_PREFIX 4
+_Static_assert(STRLEN(STORE_DEV_PACKAGE_PREFIX) == STRLEN_DEV_PREFIX, "the prefix's length in SQL");
+
 static int check_blob(const void *p, size_t n) {
         if (!p && n > 0)
                 return -EINVAL;
@@ -99,7 +103,9 @@ int store_app_set_latest_package(Store *s, const char *app_id, const char *packa
 
         return store_one_row(store_run(s,
                                        "UPDATE apps SET latest_package_id = ?2 WHERE id = ?1 "
-                                       "AND EXISTS (SELECT 1 FROM packages WHERE id = ?2 AND app_id = ?1)",
+                                       "AND EXISTS (SELECT 1 FROM packages WHERE id = ?2 AND app_id = ?1) "
+                                       "AND substr(?2, 1, 4) <> '"
+                                       STORE_DEV_PACKAGE_PREFIX "'",
                                        V_TEXT(app_id), V_TEXT(package_id)));
 }
 
@@ -256,6 +262,85 @@ int store_package_delete(Store *s, const char *id) {
         if (r < 0)
                 return r;
         return store_op_commit(&op);
+}
+
+bool store_package_id_is_dev(const char *id) {
+        return id && startswith(id, STORE_DEV_PACKAGE_PREFIX);
+}
+
+int store_package_release_dev(Store *s, const char *id) {
+        _cleanup_op_ StoreOp op = {};
+        _cleanup_(store_package_freep) StorePackage *p = NULL;
+        int r;
+
+        assert(s);
+
+        if (!store_package_id_is_dev(id))
+                return -EINVAL;
+        r = store_op_begin(s, &op);
+        if (r < 0)
+                return r;
+        r = store_package_get(s, id, &p);
+        if (r < 0)
+                return r;
+        r = store_exists(s, "SELECT EXISTS (SELECT 1 FROM grains WHERE package_id = ?1)", V_TEXT(id));
+        if (r < 0)
+                return r;
+        if (r > 0)
+                return 0;
+        r = store_one_row(store_run(s, "DELETE FROM packages WHERE id = ?1", V_TEXT(id)));
+        if (r < 0)
+                return r;
+        /* An app row with no package left was made for development only (installs never leave one). */
+        r = store_run(s,
+                      "DELETE FROM apps WHERE id = ?1 AND "
+                      "NOT EXISTS (SELECT 1 FROM packages WHERE app_id = ?1)",
+                      V_TEXT(p->app_id));
+        if (r < 0)
+                return r;
+        r = store_op_commit(&op);
+        return r < 0 ? r : 1;
+}
+
+int store_package_release_all_dev(Store *s, size_t *ret_n) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_strv_free_ char **ids = NULL;
+        size_t n = 0;
+        int r;
+
+        assert(s);
+
+        r = store_prepare(s,
+                          "SELECT id FROM packages WHERE substr(id, 1, 4) = '"
+                          STORE_DEV_PACKAGE_PREFIX "' ORDER BY id",
+                          &st);
+        if (r < 0)
+                return r;
+        while ((r = store_step(s, st)) > 0) {
+                _cleanup_free_ char *id = NULL;
+
+                r = store_column_strdup(st, 0, &id);
+                if (r < 0)
+                        return r;
+                if (!id)
+                        continue;
+                r = strv_consume(&ids, TAKE_PTR(id));
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        (void) sqlite3_reset(st);
+        STRV_FOREACH(id, ids) {
+                r = store_package_release_dev(s, *id);
+                if (r < 0 && r != -ENOENT)
+                        return r;
+                if (r > 0)
+                        n++;
+        }
+        if (ret_n)
+                *ret_n = n;
+        return 0;
 }
 
 /* ---- grains ---- */

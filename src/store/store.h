@@ -284,7 +284,7 @@ int store_app_add(Store *s, const char *id, const char *title, uint64_t now);
 int store_app_get(Store *s, const char *id, StoreApp **ret);
 /* Every app, by title. */
 int store_app_list(Store *s, StoreApp ***ret, size_t *ret_n);
-/* package_id must be a package of this app (-ENOENT otherwise). */
+/* package_id must be a package of this app and not a development one (-ENOENT otherwise). */
 int store_app_set_latest_package(Store *s, const char *app_id, const char *package_id);
 /* Deletes the app and its packages. -EBUSY while grains use any of them. */
 int store_app_delete(Store *s, const char *id);
@@ -313,6 +313,21 @@ int store_package_get(Store *s, const char *id, StorePackage **ret);
 int store_package_list_by_app(Store *s, const char *app_id, StorePackage ***ret, size_t *ret_n);
 /* -EBUSY while grains use it. If it was its app's latest package, the app has none afterwards. */
 int store_package_delete(Store *s, const char *id);
+
+/* Development packages (spk dev, front/devapps.h): ids STORE_DEV_PACKAGE_PREFIX and 16 hex digits, rows
+ * like any package (grains.package_id needs one), but never an app's latest package
+ * (store_app_set_latest_package() refuses them: -ENOENT). They live while a registration or a grain uses
+ * them. */
+#define STORE_DEV_PACKAGE_PREFIX "dev-"
+/* Whether id names a development package. Pure. */
+bool store_package_id_is_dev(const char *id) _pure_;
+/* Deletes the development package id when no grain uses it, and then its app when that app has no package
+ * left (an app recorded only for development). 1 deleted, 0 kept (grains use it), -ENOENT no such package,
+ * -EINVAL not a development package. Atomic. */
+int store_package_release_dev(Store *s, const char *id);
+/* store_package_release_dev() for every development package: what a crash of the server left. The ids of
+ * those still in use (by grains) are kept. ret_n (may be NULL): how many went. */
+int store_package_release_all_dev(Store *s, size_t *ret_n);
 
 /* ---- grains and identities ---- */
 
