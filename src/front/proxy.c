@@ -73,7 +73,9 @@ static bool named_by_connection(const HttpHeader *headers, size_t n, const HttpH
         return http_headers_have_token(headers, n, "connection", name);
 }
 
-static bool request_header_passes(const HttpHeader *all, size_t n, const HttpHeader *h, bool websocket) {
+/* connection: the request has a Connection field (else no field can be named by one). */
+static bool request_header_passes(const HttpHeader *all, size_t n, const HttpHeader *h, bool websocket,
+                                  bool connection) {
         static const char *const dropped[] = {
                 "host", "content-length", "transfer-encoding", "connection", "keep-alive", "te", "trailer",
                 "upgrade", "expect", "authorization", "user-agent", "accept-language", "cookie",
@@ -90,7 +92,7 @@ static bool request_header_passes(const HttpHeader *all, size_t n, const HttpHea
                         return false;
         if (websocket && name_is(h, "sec-websocket-key"))
                 return false;
-        return !named_by_connection(all, n, h);
+        return !connection || !named_by_connection(all, n, h);
 }
 
 static bool cookie_is_ours(const char *p, size_t n) {
@@ -186,25 +188,12 @@ static int field_append(StrBuf *out, const char *name, const char *value) {
         return append_pieces(out, 4, (const struct iovec[]) {IOV_STR(name), IOV_LIT(": "), IOV(value, n), IOV_LIT("\r\n")});
 }
 
-static int head_append(StrBuf *out, const UiSession *s, const char *origin, const HttpRequest *req,
-                       const char *websocket_key) {
+static int fields_append(StrBuf *out, const UiSession *s, const char *origin) {
         const char *authority = strstr(origin, "://");
-        bool websocket = websocket_key;
         int r;
 
         if (!authority || !http_field_value_is_valid(origin, strlen(origin)))
                 return -EINVAL;
-
-        r = append_pieces(out, 4, (const struct iovec[]) {
-                IOV_STR(websocket ? "GET" : http_method_to_string(req->method)), IOV_LIT(" "),
-                IOV(req->path, req->path_len), IOV_LIT(" HTTP/1.1\r\n")});
-        if (r < 0)
-                return r;
-        if (websocket) {
-                r = strbuf_append_str(out, "Upgrade: websocket\r\nConnection: Upgrade\r\n");
-                if (r < 0 || (r = field_append(out, "Sec-WebSocket-Key", websocket_key)) < 0)
-                        return r;
-        }
 
         /* spec §5.3's order, from Accept-Language on */
         if ((r = field_append(out, "Accept-Language", s->accept_language)) < 0 ||
@@ -241,14 +230,56 @@ static int head_append(StrBuf *out, const UiSession *s, const char *origin, cons
                 IOV_LIT("\r\nX-Sandstorm-Session-Id: ")});
         if (r < 0 || (r = u64_append(out, s->number)) < 0 || (r = strbuf_append(out, "\r\n", 2)) < 0)
                 return r;
+        return 0;
+}
+
+int proxy_session_fields(const UiSession *s, const char *origin, char **ret, size_t *ret_len) {
+        _cleanup_strbuf_ StrBuf b = STRBUF_INIT;
+        int r;
+
+        assert(s);
+        assert(origin);
+        assert(ret);
+        assert(ret_len);
+
+        r = fields_append(&b, s, origin);
+        if (r < 0)
+                return r;
+        *ret = strbuf_steal(&b, ret_len);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int head_append(StrBuf *out, const char *fields, size_t fields_len, const HttpRequest *req,
+                       const char *websocket_key) {
+        bool websocket = websocket_key, connection;
+        int r;
+
+        /* the head's usual size, at once: a request's own fields are usually fewer than ours */
+        r = strbuf_reserve(out, fields_len + req->path_len + 512);
+        if (r < 0)
+                return r;
+        r = append_pieces(out, 4, (const struct iovec[]) {
+                IOV_STR(websocket ? "GET" : http_method_to_string(req->method)), IOV_LIT(" "),
+                IOV(req->path, req->path_len), IOV_LIT(" HTTP/1.1\r\n")});
+        if (r < 0)
+                return r;
+        if (websocket) {
+                r = strbuf_append_str(out, "Upgrade: websocket\r\nConnection: Upgrade\r\n");
+                if (r < 0 || (r = field_append(out, "Sec-WebSocket-Key", websocket_key)) < 0)
+                        return r;
+        }
+        r = strbuf_append(out, fields, fields_len);
+        if (r < 0)
+                return r;
 
         r = cookies_append(out, req);
         if (r < 0)
                 return r;
+        connection = http_headers_find(req->headers, req->n_headers, "connection");
         for (size_t i = 0; i < req->n_headers; i++) {
                 const HttpHeader *h = req->headers + i;
 
-                if (!request_header_passes(req->headers, req->n_headers, h, websocket))
+                if (!request_header_passes(req->headers, req->n_headers, h, websocket, connection))
                         continue;
                 r = append_pieces(out, 4, (const struct iovec[]) {
                         IOV(h->name, h->name_len), IOV_LIT(": "), IOV(h->value, h->value_len), IOV_LIT("\r\n")});
@@ -267,9 +298,25 @@ static int head_append(StrBuf *out, const UiSession *s, const char *origin, cons
         return strbuf_append(out, "\r\n", 2);
 }
 
+int proxy_request_head_append_fields(StrBuf *out, const char *fields, size_t fields_len,
+                                     const HttpRequest *req, const char *websocket_key) {
+        size_t before = out->len;
+        int r;
+
+        assert(out);
+        assert(fields || fields_len == 0);
+        assert(req);
+
+        r = head_append(out, fields, fields_len, req, websocket_key);
+        if (r < 0)
+                strbuf_truncate(out, before);
+        return r;
+}
+
 int proxy_request_head_append(StrBuf *out, const UiSession *s, const char *origin, const HttpRequest *req,
                               const char *websocket_key) {
-        size_t before = out->len;
+        _cleanup_free_ char *fields = NULL;
+        size_t fields_len;
         int r;
 
         assert(out);
@@ -277,10 +324,10 @@ int proxy_request_head_append(StrBuf *out, const UiSession *s, const char *origi
         assert(origin);
         assert(req);
 
-        r = head_append(out, s, origin, req, websocket_key);
+        r = proxy_session_fields(s, origin, &fields, &fields_len);
         if (r < 0)
-                strbuf_truncate(out, before);
-        return r;
+                return r;
+        return proxy_request_head_append_fields(out, fields, fields_len, req, websocket_key);
 }
 
 /* ---- the response ---- */
@@ -295,8 +342,9 @@ struct ProxyResponseParser {
         int error;
 
         /* the head being read */
-        bool in_value;
-        StrBuf name, value; /* the field being read (callbacks may give it in pieces) */
+        bool in_name, in_value;
+        size_t name_off, name_len, value_off, value_len; /* the field being read, in storage (callbacks
+                                                          * may give it in pieces, appended as they come) */
         StrBuf storage;     /* "name\0value\0" of each field */
         Field *fields;
         size_t n_fields, n_allocated;
@@ -328,8 +376,6 @@ int proxy_response_parser_new(bool head_request, ProxyResponseParser **ret) {
 ProxyResponseParser *proxy_response_parser_free(ProxyResponseParser *p) {
         if (!p)
                 return NULL;
-        strbuf_done(&p->name);
-        strbuf_done(&p->value);
         strbuf_done(&p->storage);
         free(p->fields);
         free(p->response.headers);
@@ -364,19 +410,22 @@ static int count_head(ProxyResponseParser *p, size_t n) {
         return p->head_bytes > PROXY_RESPONSE_HEAD_MAX ? fail(p, -EMSGSIZE) : 0;
 }
 
-/* The field read so far goes to storage. */
+/* The field read so far, in storage, becomes one of the head's. */
 static int commit_field(ProxyResponseParser *p) {
-        const char *v = p->value.data ?: "";
-        size_t vn = p->value.len;
+        const char *v;
+        size_t vn;
         Field *f;
 
         if (!p->in_value)
                 return 0;
-        p->in_value = false;
+        p->in_name = p->in_value = false;
         if (p->n_fields >= PROXY_RESPONSE_HEADER_COUNT_MAX)
                 return fail(p, -EMSGSIZE);
+        v = p->storage.data + p->value_off;
+        vn = p->value_len;
         strip_span(&v, &vn);
-        if (!http_token_is_valid(p->name.data ?: "", p->name.len) || !http_field_value_is_valid(v, vn))
+        if (!http_token_is_valid(p->storage.data + p->name_off, p->name_len) ||
+            !http_field_value_is_valid(v, vn))
                 return fail(p, -EBADMSG);
         if (p->n_fields == p->n_allocated) {
                 size_t k = MAX(p->n_allocated * 2, (size_t) 16);
@@ -388,16 +437,17 @@ static int commit_field(ProxyResponseParser *p) {
                 p->n_allocated = k;
         }
         f = p->fields + p->n_fields;
-        *f = (Field) {.name_off = p->storage.len, .name_len = p->name.len};
-        if (strbuf_append(&p->storage, p->name.data, p->name.len) < 0 || strbuf_append_char(&p->storage, 0) < 0)
-                return fail(p, -ENOMEM);
-        f->value_off = p->storage.len;
-        f->value_len = vn;
-        if (strbuf_append(&p->storage, v, vn) < 0 || strbuf_append_char(&p->storage, 0) < 0)
+        *f = (Field) {
+                .name_off = p->name_off,
+                .name_len = p->name_len,
+                .value_off = (size_t) (v - p->storage.data),
+                .value_len = vn,
+        };
+        /* the value ends where its trailing whitespace began; the name's NUL is there already */
+        p->storage.data[f->value_off + vn] = '\0';
+        if (strbuf_append_char(&p->storage, 0) < 0)
                 return fail(p, -ENOMEM);
         p->n_fields++;
-        strbuf_truncate(&p->name, 0);
-        strbuf_truncate(&p->value, 0);
         return 0;
 }
 
@@ -410,19 +460,39 @@ static int on_header_field(http_parser *hp, const char *at, size_t n) {
 
         if (count_head(p, n + 4) < 0 || commit_field(p) < 0)
                 return -1;
-        return strbuf_append(&p->name, at, n) < 0 ? fail(p, -ENOMEM) : 0;
+        if (!p->in_name) {
+                p->in_name = true;
+                p->name_off = p->storage.len;
+                p->name_len = 0;
+                /* most heads fit at once */
+                if (!p->storage.data && strbuf_reserve(&p->storage, 1024) < 0)
+                        return fail(p, -ENOMEM);
+        }
+        p->name_len += n;
+        return strbuf_append(&p->storage, at, n) < 0 ? fail(p, -ENOMEM) : 0;
 }
 
 static int on_header_value(http_parser *hp, const char *at, size_t n) {
         ProxyResponseParser *p = hp->data;
 
-        p->in_value = true;
         if (count_head(p, n) < 0)
                 return -1;
-        return strbuf_append(&p->value, at, n) < 0 ? fail(p, -ENOMEM) : 0;
+        if (!p->in_value) {
+                /* http-parser gives a value only after a name */
+                if (!p->in_name)
+                        return fail(p, -EBADMSG);
+                if (strbuf_append_char(&p->storage, 0) < 0)
+                        return fail(p, -ENOMEM);
+                p->in_value = true;
+                p->value_off = p->storage.len;
+                p->value_len = 0;
+        }
+        p->value_len += n;
+        return strbuf_append(&p->storage, at, n) < 0 ? fail(p, -ENOMEM) : 0;
 }
 
 static void reset_head(ProxyResponseParser *p) {
+        p->in_name = p->in_value = false;
         strbuf_truncate(&p->storage, 0);
         p->n_fields = 0;
         p->head_bytes = 0;

@@ -61,6 +61,15 @@ int proxy_encode_uri_component(StrBuf *out, const char *p, size_t n);
 int proxy_request_head_append(StrBuf *out, const UiSession *s, const char *origin, const HttpRequest *req,
                               const char *websocket_key);
 
+/* The two halves of proxy_request_head_append(), for a caller that keeps the first per session: the fields
+ * that depend on the session and its origin alone (spec §5.3's, from Accept-Language to
+ * X-Sandstorm-Session-Id, each line ending in CRLF) in *ret (NUL-terminated, free() it), *ret_len bytes;
+ * -EINVAL, -ENOMEM as above. Then the head of one request with those fields: the same bytes as
+ * proxy_request_head_append() with that session and origin. */
+int proxy_session_fields(const UiSession *s, const char *origin, char **ret, size_t *ret_len);
+int proxy_request_head_append_fields(StrBuf *out, const char *fields, size_t fields_len,
+                                     const HttpRequest *req, const char *websocket_key);
+
 /* ---- the response ---- */
 
 typedef struct ProxyResponse {

@@ -43,6 +43,9 @@ static UiSession *ui_session_free(UiSession *s) {
         strv_free(s->permissions);
         free(s->user_agent);
         free(s->accept_language);
+        free(s->origin);
+        free(s->csp);
+        free(s->fields);
         free(s);
         return NULL;
 }

@@ -6,11 +6,11 @@
  * opened, each bound to one grain and one user, found by the host id its "ui-<hostId>" name carries.
  *
  * Owns UiSessionTable and the UiSessions in it: their random ids, the ids derived from them (host id, tab
- * id), a copy of everything the proxy needs to tell the app who is asking (UiSessionParams), and when each
- * was last used. Does not own grains, users or connections: ui.c decides when a session is opened, used or
- * dropped, and the clock is the caller's (every time is a CLOCK_MONOTONIC µs value passed in), so this
- * module is pure apart from its randomness. Never logs. Sessions live in memory only: a restarted granaryd
- * knows none, and the shell opens new ones.
+ * id), a copy of everything the proxy needs to tell the app who is asking (UiSessionParams), the strings
+ * ui.c derives from those once per session, and when each was last used. Does not own grains, users or
+ * connections: ui.c decides when a session is opened, used or dropped, and the clock is the caller's (every
+ * time is a CLOCK_MONOTONIC µs value passed in), so this module is pure apart from its randomness. Never
+ * logs. Sessions live in memory only: a restarted granaryd knows none, and the shell opens new ones.
  */
 
 #include <stdbool.h>
@@ -50,6 +50,15 @@ struct UiSession {
         char **permissions; /* never NULL; may be empty */
         char *user_agent;
         char *accept_language;
+
+        /* What every request of the session carries, made once when ui.c opens it (NULL until then) and
+         * freed with the session: its origin ("http://ui-<hostId>.<wildcard>"), the value of the
+         * Content-Security-Policy added to each response, and the identity fields of each request head
+         * (proxy.h, proxy_session_fields()) */
+        char *origin;
+        char *csp;
+        char *fields;
+        size_t fields_len;
 
         uint64_t last_used;
 };

@@ -28,12 +28,14 @@
  */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,6 +50,7 @@
 #include "front/proxy.h"
 #include "front/sessions.h"
 #include "front/ui.h"
+#include "grain/grain-util.h"
 #include "http/http1-response.h"
 
 #define RESP_MAX ((size_t) 65536)
@@ -61,15 +64,20 @@ typedef struct UiGrain UiGrain;
 typedef struct UiConn UiConn;
 typedef struct UiCall UiCall;
 
-/* A connection to a grain, from its connect() to its close: used by one call at a time, idle in its grain's
- * pool between calls. One io source for its whole life, watching EPOLLIN|EPOLLRDHUP (plus EPOLLOUT only
- * while a send would block), so that a request on a pooled connection costs no epoll_ctl. */
+/* A connection to a grain's app, from its connect() to its close: used by one call at a time, idle in its
+ * grain's pool between calls. granaryd connects to the grain's socket and asks the bridge for the app's
+ * connection (grain-util.h, GRAIN_HANDOVER_BYTE): the bridge answers with the connected TCP socket, which
+ * the call then speaks HTTP on, while the grain's socket stays open beside it as the lease that keeps the
+ * grain running. One io source for its whole life: on the grain's socket until the hand-over, then on the
+ * app's socket, watching EPOLLIN|EPOLLRDHUP (plus EPOLLOUT only while a send would block), so that a
+ * request on a pooled connection costs no epoll_ctl. */
 struct UiConn {
         UiConn *next;      /* in the pool */
         Ui *ui;
         UiGrain *grain;    /* while pooled */
         UiCall *call;      /* while a call uses it */
-        int fd;
+        int fd;            /* the app's socket; -EBADF until the bridge handed it over */
+        int lease_fd;      /* the grain's socket: the hand-over, then the lease */
         sd_event_source *io;
         uint64_t idle_since;
 };
@@ -87,7 +95,8 @@ struct UiCall {
         UiCall *next, *prev;
         Ui *ui;
         ServerRequest *req; /* NULL once the server freed it */
-        char *grain_id;
+        char *grain_id;     /* in strings[] */
+        char *csp;          /* the session's Content-Security-Policy, in strings[] */
         uint64_t id;
 
         UiConn *conn;
@@ -111,6 +120,7 @@ struct UiCall {
         char ws_key[25];
 
         bool busy, gone;
+        char strings[];     /* grain_id and csp: copies, since the session may go before the call */
 };
 
 struct Ui {
@@ -174,29 +184,125 @@ static UiConn *conn_free(UiConn *c) {
                 return NULL;
         sd_event_source_disable_unref(c->io);
         safe_close(c->fd);
+        /* the lease goes with the app's socket: the bridge may count the grain idle now */
+        safe_close(c->lease_fd);
         free(c);
         return NULL;
 }
 
 static int conn_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
 
-/* Takes fd (closed on failure). */
-static int conn_new(Ui *u, int fd, UiConn **ret) {
+/* Takes lease_fd, a connection to the grain's socket (closed on failure), and asks for the hand-over. */
+static int conn_new(Ui *u, int lease_fd, UiConn **ret) {
+        static const uint8_t request = GRAIN_HANDOVER_BYTE;
         UiConn *c = calloc(1, sizeof *c);
         int r;
 
         if (!c) {
-                safe_close(fd);
+                safe_close(lease_fd);
                 return -ENOMEM;
         }
         c->ui = u;
-        c->fd = fd;
-        r = sd_event_add_io(u->event, &c->io, fd, EPOLLIN | EPOLLRDHUP, conn_on_io, c);
+        c->fd = -EBADF;
+        c->lease_fd = lease_fd;
+        /* queued even before the bridge accepts: its socket's buffer is empty */
+        if (send(lease_fd, &request, 1, MSG_DONTWAIT | MSG_NOSIGNAL) != 1) {
+                r = errno == EAGAIN ? -EAGAIN : negative_errno();
+                conn_free(c);
+                return r;
+        }
+        r = sd_event_add_io(u->event, &c->io, lease_fd, EPOLLIN | EPOLLRDHUP, conn_on_io, c);
         if (r < 0) {
                 conn_free(c);
                 return r;
         }
         *ret = c;
+        return 0;
+}
+
+/* What the grain handed over is a connected stream socket of the internet families, and nothing else: a
+ * grain is not trusted to give granaryd a file, a Unix socket or a datagram socket to write requests to. */
+static int handover_check(int fd) {
+        struct stat st;
+        int v;
+        socklen_t len = sizeof v;
+
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if (!S_ISSOCK(st.st_mode))
+                return -ENOTSOCK;
+        if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) < 0)
+                return negative_errno();
+        if (v != AF_INET && v != AF_INET6)
+                return -EAFNOSUPPORT;
+        len = sizeof v;
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) < 0)
+                return negative_errno();
+        if (v != SOCK_STREAM)
+                return -ESOCKTNOSUPPORT;
+        v = fcntl(fd, F_GETFL);
+        if (v < 0 || fcntl(fd, F_SETFL, v | O_NONBLOCK) < 0)
+                return negative_errno();
+        /* MSG_CMSG_CLOEXEC set it already; said again so that nothing depends on the flag's presence */
+        if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+                return negative_errno();
+        return 0;
+}
+
+/* Receives the app's socket on the lease. Returns 0 once conn->fd is it, 1 while nothing came yet, or a
+ * negative errno: -ECONNRESET when the grain closed without answering, -EBADMSG when it answered anything
+ * but one byte with exactly one descriptor (every descriptor that came is closed), or handover_check()'s. */
+static int conn_receive(UiConn *conn) {
+        uint8_t byte = 0xff;
+        struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+        union {
+                struct cmsghdr header;
+                /* room for more than one, to see them and close them */
+                uint8_t buf[CMSG_SPACE(sizeof(int) * 8)];
+        } control;
+        struct msghdr mh = {
+                .msg_iov = &iov,
+                .msg_iovlen = 1,
+                .msg_control = &control,
+                .msg_controllen = sizeof control,
+        };
+        int fd = -EBADF, r = 0;
+        size_t n_fds = 0;
+        ssize_t k;
+
+        k = recvmsg(conn->lease_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (k < 0)
+                return errno == EAGAIN || errno == EINTR ? 1 : negative_errno();
+        for (struct cmsghdr *cmsg = CMSG_FIRSTHDR(&mh); cmsg; cmsg = CMSG_NXTHDR(&mh, cmsg)) {
+                if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS)
+                        continue;
+                for (size_t i = 0; i < (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+                        int got;
+
+                        memcpy(&got, CMSG_DATA(cmsg) + i * sizeof(int), sizeof(int));
+                        n_fds++;
+                        if (fd < 0)
+                                fd = got;
+                        else
+                                safe_close(got);
+                }
+        }
+        if (k == 0 && n_fds == 0)
+                return -ECONNRESET;
+        if (k != 1 || byte != GRAIN_HANDOVER_BYTE || n_fds != 1 || (mh.msg_flags & (MSG_CTRUNC | MSG_TRUNC)))
+                r = -EBADMSG;
+        if (r >= 0)
+                r = handover_check(fd);
+        if (r < 0) {
+                safe_close(fd);
+                return r;
+        }
+        r = sd_event_source_set_io_fd(conn->io, fd);
+        if (r < 0) {
+                safe_close(fd);
+                return r;
+        }
+        conn->fd = fd;
         return 0;
 }
 
@@ -269,15 +375,9 @@ static void log_call(UiCall *c, int status, int error, const char *what) {
                 log_debug("Grain request %" PRIu64 " for grain '%s' answered %d", c->id, c->grain_id, status);
 }
 
-static size_t security_headers(Ui *u, const char *origin, HttpHeader *h, char **ret_csp) {
-        size_t n = 0;
-
-        if (asprintf(ret_csp, "frame-ancestors %s %s", route_config_base_origin(u->route), origin) < 0)
-                *ret_csp = NULL;
-        if (*ret_csp)
-                h[n++] = (HttpHeader) {"Content-Security-Policy", 23, *ret_csp, strlen(*ret_csp)};
-        h[n++] = (HttpHeader) {"Referrer-Policy", 15, "same-origin", 11};
-        return n;
+/* "frame-ancestors <shell origin> <session origin>", made once per session (ui_session_open()). */
+static char *session_csp(Ui *u, const char *origin) {
+        return strjoin("frame-ancestors ", route_config_base_origin(u->route), " ", origin);
 }
 
 /* A short text answer for a request that no call holds (yet). */
@@ -322,7 +422,6 @@ static void call_free(UiCall *c) {
         strbuf_done(&c->up_out);
         strbuf_done(&c->resp);
         proxy_response_parser_free(c->parser);
-        free(c->grain_id);
         free(c);
 }
 
@@ -397,7 +496,9 @@ static void call_fail(UiCall *c, int status, int error, const char *what) {
                 const char *reason = http_status_to_string(status) ?: "";
                 char *body = NULL;
 
-                if (asprintf(&body, "%d %s\n", status, reason) < 0)
+                /* -ENOPKG: the grain ran an app in development that ended, and the app is not installed */
+                if (asprintf(&body, "%d %s%s\n", status, reason,
+                             error == -ENOPKG ? ": the app of this grain is not installed" : "") < 0)
                         body = NULL;
                 h[n++] = (HttpHeader) {"Content-Type", 12, "text/plain; charset=utf-8", 25};
                 h[n++] = (HttpHeader) {"Cache-Control", 13, "no-store", 8};
@@ -425,7 +526,9 @@ static void call_sent(UiCall *c) {
         if (c->sent)
                 return;
         c->sent = true;
-        if (proxy_response_parser_head(c->parser) || c->ui->config.response_timeout_usec == 0)
+        /* a deadline set at the connect (call_connect()) runs on */
+        if (proxy_response_parser_head(c->parser) || c->ui->config.response_timeout_usec == 0 ||
+            c->deadline > 0)
                 return;
         c->deadline = now_usec(c->ui) + c->ui->config.response_timeout_usec;
         sweep_arm(c->ui);
@@ -530,8 +633,8 @@ static void call_on_switch(UiCall *c, const ProxyResponse *head, HttpHeader *all
 /* The app's head arrived: answer the client with it. */
 static void call_on_head(UiCall *c) {
         const ProxyResponse *head = proxy_response_parser_head(c->parser);
-        _cleanup_free_ HttpHeader *filtered = NULL, *all = NULL;
-        _cleanup_free_ char *csp = NULL, *origin = NULL;
+        _cleanup_free_ HttpHeader *filtered = NULL, *allocated = NULL;
+        HttpHeader small[24], *all = small;
         size_t n_filtered, n = 0;
         int status = head->status, r;
 
@@ -543,27 +646,17 @@ static void call_on_head(UiCall *c) {
         r = proxy_response_headers_filter(head, &filtered, &n_filtered);
         if (r < 0)
                 return call_fail(c, 503, r, "out of memory");
-        all = calloc(n_filtered + 8, sizeof(HttpHeader));
-        if (!all)
-                return call_fail(c, 503, -ENOMEM, "out of memory");
+        /* room for ours (two) and, for a 101, Upgrade and Connection */
+        if (n_filtered + 4 > ELEMENTSOF(small)) {
+                all = allocated = calloc(n_filtered + 4, sizeof(HttpHeader));
+                if (!all)
+                        return call_fail(c, 503, -ENOMEM, "out of memory");
+        }
         if (n_filtered > 0)
                 memcpy(all, filtered, n_filtered * sizeof(HttpHeader));
         n = n_filtered;
-        {
-                const HttpRequest *h = server_request_http(c->req);
-                char label[3 + UI_SESSION_HOST_ID_LEN + 1];
-                const char *id;
-                size_t id_len;
-
-                /* the session's origin, for frame-ancestors */
-                if (route_host(c->ui->route, h->authority, h->authority_len, c->ui->https, &id, &id_len) ==
-                            ROUTE_UI &&
-                    id_len <= UI_SESSION_HOST_ID_LEN) {
-                        (void) snprintf(label, sizeof label, "ui-%.*s", (int) id_len, id);
-                        (void) route_config_wildcard_origin(c->ui->route, label, &origin);
-                }
-        }
-        n += security_headers(c->ui, origin ?: "", all + n, &csp);
+        all[n++] = (HttpHeader) {"Content-Security-Policy", 23, c->csp, strlen(c->csp)};
+        all[n++] = (HttpHeader) {"Referrer-Policy", 15, "same-origin", 11};
 
         if (status == 101)
                 return call_on_switch(c, head, all, n);
@@ -658,9 +751,9 @@ static void call_read_upstream(UiCall *c) {
         }
 }
 
-/* Writes the head and body bytes to the grain. */
+/* Writes the head and body bytes to the grain (once its app's socket is there). */
 static void call_flush(UiCall *c) {
-        while (c->conn) {
+        while (c->conn && c->conn->fd >= 0) {
                 const char *p;
                 size_t n;
                 ssize_t k;
@@ -700,7 +793,7 @@ static void call_flush(UiCall *c) {
                         strbuf_truncate(&c->up_out, c->up_out.len - (size_t) k);
                 }
         }
-        if (!c->conn)
+        if (!c->conn || c->conn->fd < 0)
                 return;
         if (c->head_sent == c->head.len && c->up_out.len == 0) {
                 if (c->tunnel && c->body_complete && !c->shut) {
@@ -729,6 +822,19 @@ static int conn_on_io(sd_event_source *s, int fd, uint32_t revents, void *userda
                 return 0;
         }
         call_enter(c);
+        if (conn->fd < 0) {
+                int r = conn_receive(conn);
+
+                if (r < 0)
+                        call_fail(c, 502, r,
+                                  r == -ECONNRESET ? "the grain closed the connection before handing it over"
+                                                   : "the grain handed over no usable connection");
+                if (r != 0) {
+                        call_leave(c);
+                        return 0;
+                }
+                revents = EPOLLOUT | EPOLLIN;
+        }
         if (revents & EPOLLOUT)
                 call_flush(c);
         if (!c->gone && c->conn && (revents & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)))
@@ -746,6 +852,11 @@ static void call_update_io(UiCall *c) {
 
         if (!c->conn)
                 return;
+        if (c->conn->fd < 0) {
+                /* the hand-over's answer on the lease; the mask is the one conn_new() set */
+                (void) sd_event_source_set_enabled(c->conn->io, SD_EVENT_ON);
+                return;
+        }
         if (c->head_sent < c->head.len || c->up_out.len > 0)
                 events |= EPOLLOUT;
         if (!c->upstream_complete && c->resp.len - c->resp_off < RESP_MAX)
@@ -795,6 +906,12 @@ static int call_connect(UiCall *c, bool fresh) {
         }
         c->conn = conn;
         conn->call = c;
+        if (conn->fd < 0 && u->config.response_timeout_usec > 0) {
+                /* the response deadline covers the hand-over too (a waking grain answers it once its app
+                 * listens), as it covered a request queued in the grain's socket */
+                c->deadline = now_usec(u) + u->config.response_timeout_usec;
+                sweep_arm(u);
+        }
         call_flush(c);
         call_update_io(c);
         return 0;
@@ -838,18 +955,20 @@ static void call_on_body_end(ServerRequest *r, void *userdata) {
         call_update_io(c);
 }
 
-static void call_start(Ui *u, ServerRequest *req, UiSession *s, const char *origin, const char *ws_key) {
+static void call_start(Ui *u, ServerRequest *req, UiSession *s, const char *ws_key) {
         const HttpRequest *h = server_request_http(req);
+        size_t grain_id_len = strlen(s->grain_id), csp_len = strlen(s->csp);
         UiCall *c;
         int r;
 
-        c = calloc(1, sizeof *c);
+        c = calloc(1, sizeof *c + grain_id_len + 1 + csp_len + 1);
         if (!c)
                 return answer_text(req, 503, NULL, NULL, 0);
         c->ui = u;
         c->req = req;
         c->id = server_request_id(req);
-        c->grain_id = strdup(s->grain_id);
+        c->grain_id = memcpy(c->strings, s->grain_id, grain_id_len + 1);
+        c->csp = memcpy(c->strings + grain_id_len + 1, s->csp, csp_len + 1);
         c->websocket = ws_key;
         c->h2 = h->version == HTTP_VERSION_2;
         /* a WebSocket's bytes wait until the app accepted it */
@@ -864,11 +983,8 @@ static void call_start(Ui *u, ServerRequest *req, UiSession *s, const char *orig
         server_request_on_abort(req, call_on_abort, c);
 
         call_enter(c);
-        if (!c->grain_id) {
-                call_fail(c, 503, -ENOMEM, "out of memory");
-                goto finish;
-        }
-        r = proxy_request_head_append(&c->head, s, origin, h, ws_key);
+        r = s->fields ? proxy_request_head_append_fields(&c->head, s->fields, s->fields_len, h, ws_key)
+                      : proxy_request_head_append(&c->head, s, s->origin, h, ws_key);
         if (r >= 0)
                 r = proxy_response_parser_new(h->method == HTTP_METHOD_HEAD, &c->parser);
         if (r >= 0 && ws_key)
@@ -1042,8 +1158,6 @@ void ui_handle(Ui *u, ServerRequest *req, const char *host_id, size_t host_id_le
         uint64_t now = now_usec(u);
         UiSession *s;
         const HttpHeader *o;
-        _cleanup_free_ char *origin = NULL;
-        char label[3 + UI_SESSION_HOST_ID_LEN + 1];
         size_t n = strcspn(h->path, "?");
 
         assert(u);
@@ -1055,12 +1169,9 @@ void ui_handle(Ui *u, ServerRequest *req, const char *host_id, size_t host_id_le
         if (!s || !cookie_matches(h, s))
                 return answer_forbidden(req, "Unauthorized due to missing cookie");
 
-        (void) snprintf(label, sizeof label, "ui-%s", s->host_id);
-        if (route_config_wildcard_origin(u->route, label, &origin) < 0)
-                return answer_text(req, 503, NULL, NULL, 0);
         o = http_request_header(h, "origin");
         if (o && (http_headers_count(h->headers, h->n_headers, "origin") > 1 ||
-                  !(streq(o->value, origin) || streq(o->value, "null"))))
+                  !(streq(o->value, s->origin) || streq(o->value, "null"))))
                 return answer_forbidden(req, "CSRF not allowed");
 
         ui_session_touch(s, now);
@@ -1069,11 +1180,11 @@ void ui_handle(Ui *u, ServerRequest *req, const char *host_id, size_t host_id_le
 
                 if (websocket_key(h, key) < 0)
                         return answer_text(req, 400, NULL, NULL, 0);
-                return call_start(u, req, s, origin, key);
+                return call_start(u, req, s, key);
         }
         if (h->method == HTTP_METHOD_CONNECT)
                 return answer_text(req, 405, NULL, NULL, 0);
-        call_start(u, req, s, origin, NULL);
+        call_start(u, req, s, NULL);
 }
 
 /* ---- sessions, opened and dropped ---- */
@@ -1101,9 +1212,19 @@ int ui_session_open(Ui *u, const UiSessionParams *p, const char *path, char **re
         g->next_number++;
 
         host = strjoin("ui-", s->host_id);
-        if (!host)
+        if (!host) {
+                ui_session_table_remove(u->sessions, s);
                 return -ENOMEM;
+        }
         r = route_config_wildcard_origin(u->route, host, &origin);
+        if (r >= 0) {
+                s->csp = session_csp(u, origin);
+                if (!s->csp)
+                        r = -ENOMEM;
+        }
+        /* a session whose values cannot go into fields gets them refused at each request, as before */
+        if (r >= 0 && proxy_session_fields(s, origin, &s->fields, &s->fields_len) == -ENOMEM)
+                r = -ENOMEM;
         if (r >= 0)
                 r = strbuf_printf(&b, "%s" INIT_PATH "?sessionid=%s&path=", origin, s->id);
         if (r >= 0)
@@ -1113,8 +1234,11 @@ int ui_session_open(Ui *u, const UiSessionParams *p, const char *path, char **re
                 return r;
         }
         url = strbuf_steal(&b, NULL);
-        if (!url)
+        if (!url) {
+                ui_session_table_remove(u->sessions, s);
                 return -ENOMEM;
+        }
+        s->origin = TAKE_PTR(origin);
         log_debug("Opened a session on grain '%s' for user %" PRIi64, p->grain_id, p->user_id);
         if (ret_url)
                 *ret_url = TAKE_PTR(url);

@@ -13,7 +13,8 @@
  * wire formats (the request the app gets, the response we read) are proxy.h's.
  *
  * What the app receives (the choices spec §5.3 leaves open, decided here):
- *  - the client's method and target, as HTTP/1.1 over the grain's socket, kept alive (no pipelining);
+ *  - the client's method and target, as HTTP/1.1 over the app's TCP connection that the grain's bridge
+ *    handed over, kept alive (no pipelining);
  *  - Host, X-Forwarded-Proto, X-Sandstorm-Base-Path from the session's own origin;
  *  - User-Agent and Accept-Language fixed per session from the request that opened it (§5.2, §5.5), not the
  *    later requests': the app sees the same values the original bridge would give it;
@@ -45,8 +46,11 @@ typedef struct UiConfig {
         uint64_t session_idle_usec;     /* a session not used this long is forgotten */
 } UiConfig;
 
-/* connect: a non-blocking AF_UNIX stream socket connected (or connecting) to the grain (grains.h's
- * grains_connect: -ENOENT unknown grain → 404, -ESTALE/-EAGAIN/other → 503). */
+/* connect: a non-blocking AF_UNIX stream socket connected to the grain's socket, where granary-grain
+ * listens (grains.h's grains_connect: -ENOENT unknown grain → 404, -ESTALE/-EAGAIN/other → 503). The Ui
+ * asks the bridge on it for the app's own TCP connection (grain-util.h, GRAIN_HANDOVER_BYTE) and speaks
+ * HTTP on that; what comes back must be exactly one byte with exactly one connected AF_INET/AF_INET6
+ * stream socket, or the request is answered 502 and whatever came is closed. */
 typedef int (*UiConnect)(const char *grain_id, int *ret_fd, void *userdata);
 
 /* route and e are borrowed and must outlive the Ui; c is copied. */

@@ -25,8 +25,16 @@
  *
  *   PENDING (accepted in WAITING) --bridge_ready()--> CONNECTING --connect() done (on_connection)--> JOINED
  *   accepted in RUNNING: straight to CONNECTING (or JOINED when connect() finishes at once)
- *   JOINED --both directions finished (connection_pump)--> closed
+ *   JOINED --the client's first byte is GRAIN_HANDOVER_BYTE (connection_hand_over)--> LEASED
+ *   JOINED --any other first byte, or EOF (connection_pump)--> copied both ways until both finish --> closed
+ *   LEASED --the client closes (on_connection)--> closed
  *   any --an error, or bridge_stop()--> closed (connection_close), freed after the current epoll batch
+ *
+ * The hand-over takes the bridge out of the data path: granaryd asks for it with the first byte it sends,
+ * gets the connected TCP socket to the app back (SCM_RIGHTS, with a one-byte message) and speaks HTTP to
+ * the app itself; the client connection stays open beside it as a lease, counted like any connection, and
+ * granaryd closes it when it drops the app's socket. A client that sends anything else (curl
+ * --unix-socket, a test, an old granaryd) gets its bytes copied both ways as before.
  *
  * One direction of a joined connection (a Pump), from one socket to the other (pump_run):
  *
@@ -55,6 +63,8 @@
  *     then no longer means that nothing follows, since the FIN's event may have come with the last bytes
  * (5) a closed connection's memory lives until the end of the epoll batch, so a later event in the same
  *     batch finds it marked closed instead of freed
+ * (7) the app's socket is removed from the epoll set before it is handed over: granaryd keeps the open file
+ *     description alive, so closing our descriptor alone would leave it registered
  */
 
 #include <fcntl.h>
@@ -95,6 +105,7 @@ typedef enum ConnectionState {
         CONNECTION_PENDING,
         CONNECTION_CONNECTING,
         CONNECTION_JOINED,
+        CONNECTION_LEASED,
         CONNECTION_CLOSED,
 } ConnectionState;
 
@@ -134,6 +145,7 @@ struct Connection {
         int app_fd;
         Watch client_watch;
         Watch app_watch;
+        bool copying; /* the first byte was not GRAIN_HANDOVER_BYTE: the pumps carry the bytes */
         Pump up;   /* client → app */
         Pump down; /* app → client */
 };
@@ -550,8 +562,99 @@ static void bridge_free_closed(Bridge *b) {
         }
 }
 
+/* Gives the client the app's socket: one byte with the descriptor attached, then our copy is closed, (7).
+ * Returns 0, or a negative errno (the connection is then closed by the caller). */
+static int connection_hand_over(Bridge *b, Connection *c) {
+        uint8_t byte = GRAIN_HANDOVER_BYTE;
+        struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+        union {
+                struct cmsghdr header;
+                uint8_t buf[CMSG_SPACE(sizeof(int))];
+        } control = {};
+        struct msghdr mh = {
+                .msg_iov = &iov,
+                .msg_iovlen = 1,
+                .msg_control = &control,
+                .msg_controllen = sizeof(control),
+        };
+        struct cmsghdr *cmsg = CMSG_FIRSTHDR(&mh);
+        ssize_t n;
+
+        assert(c->state == CONNECTION_JOINED);
+
+        cmsg->cmsg_level = SOL_SOCKET;
+        cmsg->cmsg_type = SCM_RIGHTS;
+        cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cmsg), &c->app_fd, sizeof(int));
+
+        if (epoll_ctl(b->epoll_fd, EPOLL_CTL_DEL, c->app_fd, NULL) < 0)
+                return negative_errno();
+        do
+                n = sendmsg(c->client_fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return negative_errno();
+        if (n != 1)
+                return -EIO;
+
+        c->app_fd = safe_close(c->app_fd);
+        pump_done(&c->up);
+        pump_done(&c->down);
+        c->state = CONNECTION_LEASED;
+        return 0;
+}
+
+/* A joined connection's first byte decides what it is: a hand-over (the byte is consumed), or a connection
+ * whose bytes are copied (the byte stays, for the app). Returns 0 once decided, 1 while no byte came,
+ * or a negative errno. */
+static int connection_decide(Bridge *b, Connection *c) {
+        uint8_t byte;
+        ssize_t n;
+
+        n = recv(c->client_fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n < 0) {
+                if (errno == EAGAIN || errno == EINTR) {
+                        c->up.readable = false;
+                        return 1;
+                }
+                return negative_errno();
+        }
+        if (n == 1 && byte == GRAIN_HANDOVER_BYTE) {
+                n = recv(c->client_fd, &byte, 1, MSG_DONTWAIT);
+                if (n != 1)
+                        return n < 0 ? negative_errno() : -EIO;
+                return connection_hand_over(b, c);
+        }
+        /* Another byte, or the client's EOF: the pumps pass it on. */
+        c->copying = true;
+        return 0;
+}
+
+/* Reads and drops what a lease's client sends (it is not meant to send anything); false once it closed. */
+static bool lease_drain(Connection *c) {
+        for (;;) {
+                ssize_t n = recv(c->client_fd, pump_buffer, sizeof(pump_buffer), MSG_DONTWAIT);
+
+                if (n > 0)
+                        continue;
+                if (n < 0 && errno == EINTR)
+                        continue;
+                return n < 0 && errno == EAGAIN;
+        }
+}
+
 static void connection_pump(Bridge *b, Connection *c) {
         int r;
+
+        if (!c->copying) {
+                r = connection_decide(b, c);
+                if (r < 0) {
+                        bridge_log_errno(r, "Failed to hand over a connection to the app, closing it: %m");
+                        connection_close(b, c);
+                }
+                if (r != 0 || c->state == CONNECTION_LEASED)
+                        return;
+        }
 
         r = pump_run(&c->up, c->client_fd, c->app_fd);
         if (r >= 0)
@@ -636,6 +739,12 @@ static void connection_note_events(Connection *c, WatchType type, uint32_t event
 static void on_connection(Bridge *b, Connection *c, WatchType type, uint32_t events) {
         if (c->state == CONNECTION_CLOSED)
                 return; /* closed earlier in this batch, (5) */
+
+        if (c->state == CONNECTION_LEASED) {
+                if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) || !lease_drain(c))
+                        connection_close(b, c);
+                return;
+        }
 
         connection_note_events(c, type, events);
 
@@ -1000,7 +1109,9 @@ static void help(void) {
                "The grain's supervisor and HTTP bridge, run as /sandstorm-http-bridge. Starts <command>\n"
                "(with a PATH search) and joins every connection accepted on the listening socket passed\n"
                "as fd 3 (LISTEN_FDS) to a new connection to the app on 127.0.0.1:<port>, once the app\n"
-               "listens there, when it also sends READY=1 to $NOTIFY_SOCKET.\n"
+               "listens there, when it also sends READY=1 to $NOTIFY_SOCKET. A connection whose first\n"
+               "byte is NUL gets the app's connection itself instead (SCM_RIGHTS), for as long as it\n"
+               "stays open.\n"
                "\n"
                "Exits with the app's status when the app dies (128 + the signal that killed it), and\n"
                "with 0 after stopping the app on SIGTERM, SIGINT, or when no connection was open for\n"

@@ -3,8 +3,9 @@
 
 /*
  * grain/grain-util.h — granary-grain's limits and the pure pieces of its startup: the command-line port,
- * GRANARY_GRAIN_IDLE_SEC, the LISTEN_FDS/LISTEN_PID check, the NOTIFY_SOCKET address, and what an app's
- * wait status means (the bridge's exit code and its log line).
+ * GRANARY_GRAIN_IDLE_SEC, the LISTEN_FDS/LISTEN_PID check, the NOTIFY_SOCKET address, what an app's
+ * wait status means (the bridge's exit code and its log line), and the byte of the hand-over protocol that
+ * granaryd speaks with the bridge (GRAIN_HANDOVER_BYTE).
  *
  * Owns nothing at run time, does no I/O and never logs: strings in, a value or a negative errno out. Uses
  * libc and basic/macro.h only, because granary-grain is linked statically (see bridge.c). The bridge's
@@ -55,6 +56,14 @@ typedef uint64_t usec_t;
 /* Bytes moved by one splice() call, which is also what one direction's pipe holds by default: a peer that
  * reads slowly holds at most this much per direction in the pipe (or GRAIN_BUFFER_SIZE in memory). */
 #define GRAIN_SPLICE_CHUNK ((size_t) 64 * 1024)
+
+/* The hand-over (bridge.c): a client of the grain's socket whose first byte is this one asks for the app's
+ * connection itself. The bridge connects to the app as for any connection and answers with one byte, this
+ * one again, carrying the connected TCP socket (SCM_RIGHTS); the client then speaks HTTP to the app over
+ * that socket, and keeps its connection to the grain's socket open as a lease for as long as it uses it
+ * (the bridge counts it as an open connection: the grain does not stop while it is open). It cannot begin
+ * an HTTP request, so a client that speaks HTTP on the grain's socket gets its bytes copied as before. */
+#define GRAIN_HANDOVER_BYTE 0x00
 
 /* The HTTP proxy every app is told about (sandstorm-spec.md §5.1). Nothing listens there yet: an app that
  * uses it gets "connection refused" until granary provides the proxy. */

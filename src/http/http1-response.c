@@ -15,7 +15,8 @@ static bool text_is_valid(const char *s, size_t n) {
 
 int http1_response_head_append(
         StrBuf *out, int status, const char *reason, const HttpHeader *headers, size_t n_headers) {
-        size_t old_len;
+        size_t reason_len, total;
+        char *p;
         int r;
 
         assert(out);
@@ -33,23 +34,31 @@ int http1_response_head_append(
                         !text_is_valid(headers[i].value, headers[i].value_len))
                         return -EINVAL;
 
-        old_len = out->len;
-        r = strbuf_printf(out, "HTTP/1.1 %03d %s\r\n", status, reason);
-        for (size_t i = 0; r >= 0 && i < n_headers; i++) {
-                r = strbuf_append(out, headers[i].name, headers[i].name_len);
-                if (r >= 0)
-                        r = strbuf_append(out, ": ", 2);
-                if (r >= 0)
-                        r = strbuf_append(out, headers[i].value, headers[i].value_len);
-                if (r >= 0)
-                        r = strbuf_append(out, "\r\n", 2);
-        }
-        if (r >= 0)
-                r = strbuf_append(out, "\r\n", 2);
-        if (r < 0) {
-                strbuf_truncate(out, old_len);
+        /* One reservation for the whole head, then copies only: this runs once per response. */
+        reason_len = strlen(reason);
+        total = STRLEN("HTTP/1.1 200 ") + reason_len + 4;
+        for (size_t i = 0; i < n_headers; i++)
+                total += headers[i].name_len + headers[i].value_len + 4;
+        r = strbuf_reserve(out, total);
+        if (r < 0)
                 return r;
+        p = out->data + out->len;
+        p = mempcpy(p, "HTTP/1.1 ", 9);
+        *p++ = (char) ('0' + status / 100);
+        *p++ = (char) ('0' + status / 10 % 10);
+        *p++ = (char) ('0' + status % 10);
+        *p++ = ' ';
+        p = mempcpy(p, reason, reason_len);
+        p = mempcpy(p, "\r\n", 2);
+        for (size_t i = 0; i < n_headers; i++) {
+                p = mempcpy(p, headers[i].name, headers[i].name_len);
+                p = mempcpy(p, ": ", 2);
+                p = mempcpy(p, headers[i].value, headers[i].value_len);
+                p = mempcpy(p, "\r\n", 2);
         }
+        p = mempcpy(p, "\r\n", 2);
+        *p = '\0';
+        out->len = (size_t) (p - out->data);
         return 0;
 }
 

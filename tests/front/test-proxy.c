@@ -44,10 +44,20 @@ static HttpRequest *request(HttpMethod m, const char *path, const HttpHeader *h,
         return r;
 }
 
+/* The head, made whole and made from the session's fields kept apart (as ui.c does): the same bytes. */
 static char *head_of(const UiSession *s, const HttpRequest *r, const char *ws_key) {
         StrBuf b = STRBUF_INIT;
+        _cleanup_strbuf_ StrBuf halves = STRBUF_INIT;
+        _cleanup_free_ char *fields = NULL;
+        size_t fields_len;
 
         assert_int_equal(proxy_request_head_append(&b, s, ORIGIN, r, ws_key), 0);
+        assert_int_equal(proxy_session_fields(s, ORIGIN, &fields, &fields_len), 0);
+        assert_int_equal(strlen(fields), fields_len);
+        assert_true(startswith(fields, "Accept-Language: "));
+        assert_true(endswith(fields, "\r\n"));
+        assert_int_equal(proxy_request_head_append_fields(&halves, fields, fields_len, r, ws_key), 0);
+        assert_string_equal(halves.data, b.data);
         return strbuf_steal(&b, NULL);
 }
 

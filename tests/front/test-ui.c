@@ -2,8 +2,10 @@
 
 /*
  * The ui-<hostId> hosts end to end (front/ui.h): a real Server on loopback whose handler routes by Host to
- * ui_handle(), and a fake grain: a Unix listening socket served by a small HTTP/1.1 app on threads of its own.
- * The server runs on this thread's sd-event loop; each client runs on a thread and ends the loop when done.
+ * ui_handle(), and a fake grain: a Unix listening socket where a fake bridge hands over connections to a small
+ * HTTP/1.1 app on a loopback TCP port (grain-util.h, GRAIN_HANDOVER_BYTE), each on threads of its own; and
+ * grains whose "bridge" answers the hand-over with what no grain may hand over. The server runs on this
+ * thread's sd-event loop; each client runs on a thread and ends the loop when done.
  */
 
 #include <arpa/inet.h>
@@ -15,6 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -29,6 +34,7 @@
 #include "front/route.h"
 #include "front/server.h"
 #include "front/ui.h"
+#include "grain/grain-util.h"
 
 #define MSEC UINT64_C(1000)
 #define BIG_SIZE ((size_t) 3 << 20)
@@ -42,9 +48,15 @@ typedef struct Fixture {
         int done_fd;
         bool client_done;
         char dir[64], grain_path[128], dead_path[128];
-        int grain_fd;
-        pthread_t grain_thread;
-        unsigned accepted; /* connections the grain accepted */
+        int grain_fd;         /* the grain's Unix socket, where the fake bridge accepts */
+        int app_fd;           /* the fake app's TCP socket */
+        uint16_t app_port;
+        pthread_t grain_thread, app_thread;
+        unsigned accepted;     /* connections the app accepted */
+        unsigned leases;       /* hand-overs the bridge made */
+        unsigned leases_closed; /* leases granaryd closed */
+        int bad_peers[16];     /* the other ends of the hostile grains' sockets, closed by the test */
+        size_t n_bad_peers;
         pthread_mutex_t lock;
 } Fixture;
 
@@ -207,9 +219,9 @@ static void *grain_conn_main(void *userdata) {
         return NULL;
 }
 
-static void *grain_main(void *userdata) {
+static void *app_main(void *userdata) {
         for (;;) {
-                int fd = accept4(fixture->grain_fd, NULL, NULL, SOCK_CLOEXEC);
+                int fd = accept4(fixture->app_fd, NULL, NULL, SOCK_CLOEXEC);
                 pthread_t t;
 
                 if (fd < 0)
@@ -217,6 +229,117 @@ static void *grain_main(void *userdata) {
                 assert_int_equal(pthread_create(&t, NULL, grain_conn_main, (void *) (intptr_t) fd), 0);
                 pthread_detach(t);
         }
+}
+
+/* A new connection to the fake app, as the bridge makes it. */
+static int app_connect(void) {
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(fixture->app_port)};
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        assert_true(fd >= 0);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        assert_int_equal(connect(fd, (struct sockaddr *) &a, sizeof a), 0);
+        return fd;
+}
+
+/* Sends the byte with the n descriptors attached (none for n == 0). */
+static void send_fds(int fd, uint8_t byte, const int *fds, size_t n) {
+        union {
+                struct cmsghdr h;
+                uint8_t buf[CMSG_SPACE(sizeof(int) * 4)];
+        } control = {};
+        struct iovec iov = {&byte, 1};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+
+        assert_true(n <= 4);
+        if (n > 0) {
+                struct cmsghdr *c;
+
+                mh.msg_control = &control;
+                mh.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+                c = CMSG_FIRSTHDR(&mh);
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN(sizeof(int) * n);
+                memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
+        }
+        assert_int_equal(sendmsg(fd, &mh, MSG_NOSIGNAL), 1);
+}
+
+/* The fake bridge, for one connection to the grain's socket: the hand-over, then the lease until granaryd
+ * closes it. */
+static void *grain_lease_main(void *userdata) {
+        int fd = (int) (intptr_t) userdata, app;
+        uint8_t byte;
+
+        if (recv(fd, &byte, 1, 0) == 1 && byte == GRAIN_HANDOVER_BYTE) {
+                app = app_connect();
+                send_fds(fd, GRAIN_HANDOVER_BYTE, &app, 1);
+                close(app);
+                pthread_mutex_lock(&fixture->lock);
+                fixture->leases++;
+                pthread_mutex_unlock(&fixture->lock);
+                while (recv(fd, &byte, 1, 0) > 0)
+                        ;
+                pthread_mutex_lock(&fixture->lock);
+                fixture->leases_closed++;
+                pthread_mutex_unlock(&fixture->lock);
+        }
+        close(fd);
+        return NULL;
+}
+
+static void *grain_main(void *userdata) {
+        for (;;) {
+                int fd = accept4(fixture->grain_fd, NULL, NULL, SOCK_CLOEXEC);
+                pthread_t t;
+
+                if (fd < 0)
+                        return NULL;
+                assert_int_equal(pthread_create(&t, NULL, grain_lease_main, (void *) (intptr_t) fd), 0);
+                pthread_detach(t);
+        }
+}
+
+/* "bad-<what>": a grain whose bridge answers the hand-over with <what>, on a socket pair. */
+static int bad_grain_connect(const char *what, int *ret_fd) {
+        int sp[2], fds[2] = {-EBADF, -EBADF};
+
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+        assert_true(fixture->n_bad_peers < ELEMENTSOF(fixture->bad_peers));
+        fixture->bad_peers[fixture->n_bad_peers++] = sp[1];
+        if (streq(what, "eof"))
+                assert_int_equal(shutdown(sp[1], SHUT_WR), 0);
+        else if (streq(what, "none"))
+                send_fds(sp[1], GRAIN_HANDOVER_BYTE, NULL, 0);
+        else if (streq(what, "byte")) {
+                fds[0] = app_connect();
+                send_fds(sp[1], 'x', fds, 1);
+        } else if (streq(what, "two")) {
+                fds[0] = app_connect();
+                fds[1] = app_connect();
+                send_fds(sp[1], GRAIN_HANDOVER_BYTE, fds, 2);
+        } else if (streq(what, "unix")) {
+                int other[2];
+
+                assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, other), 0);
+                fds[0] = other[0];
+                fds[1] = other[1];
+                send_fds(sp[1], GRAIN_HANDOVER_BYTE, fds, 1);
+        } else if (streq(what, "dgram")) {
+                fds[0] = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+                send_fds(sp[1], GRAIN_HANDOVER_BYTE, fds, 1);
+        } else if (streq(what, "file")) {
+                fds[0] = open("/dev/null", O_RDWR | O_CLOEXEC);
+                send_fds(sp[1], GRAIN_HANDOVER_BYTE, fds, 1);
+        } else
+                fail_msg("unknown bad grain %s", what);
+        for (size_t i = 0; i < 2; i++)
+                if (fds[i] >= 0)
+                        close(fds[i]);
+        assert_int_equal(fcntl(sp[0], F_SETFL, O_NONBLOCK | O_RDWR), 0);
+        *ret_fd = sp[0];
+        return 0;
 }
 
 static int grain_connect(const char *grain_id, int *ret_fd, void *userdata) {
@@ -227,6 +350,8 @@ static int grain_connect(const char *grain_id, int *ret_fd, void *userdata) {
                 return -ENOENT;
         if (streq(grain_id, "starting"))
                 return -EAGAIN;
+        if (startswith(grain_id, "bad-"))
+                return bad_grain_connect(grain_id + 4, ret_fd);
         strcpy(a.sun_path, streq(grain_id, "dead") ? fixture->dead_path : fixture->grain_path);
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0)
@@ -721,6 +846,87 @@ static void test_errors(void **state) {
         session_done(&dead);
 }
 
+static unsigned counter(const unsigned *p) {
+        unsigned n;
+
+        pthread_mutex_lock(&fixture->lock);
+        n = *p;
+        pthread_mutex_unlock(&fixture->lock);
+        return n;
+}
+
+/* Spins until *p is want, for at most 2 s; the value then. */
+static unsigned counter_wait(const unsigned *p, unsigned want) {
+        for (unsigned i = 0; i < 200 && counter(p) != want; i++)
+                spin(10 * MSEC);
+        return counter(p);
+}
+
+static unsigned open_fds(void) {
+        DIR *d = opendir("/proc/self/fd");
+        unsigned n = 0;
+
+        assert_non_null(d);
+        while (readdir(d))
+                n++;
+        closedir(d);
+        return n;
+}
+
+/* A grain that hands over anything but one byte with one connected TCP socket: 502, and every descriptor
+ * that came is closed. */
+static void test_handover_refused(void **state) {
+        static const char *const kinds[] = {"eof", "none", "byte", "two", "unix", "dgram", "file"};
+        unsigned before = open_fds(), after = 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(kinds); i++) {
+                _cleanup_free_ char *id = NULL, *got = NULL;
+                Session s;
+
+                assert_true(asprintf(&id, "bad-%s", kinds[i]) > 0);
+                s = session_open(id, NULL);
+                got = get(&s, "/count", NULL);
+                if (!startswith(got, "HTTP/1.1 502 Bad Gateway\r\n"))
+                        fail_msg("%s: %.40s", id, got);
+                session_done(&s);
+        }
+        for (size_t i = 0; i < fixture->n_bad_peers; i++)
+                close(fixture->bad_peers[i]);
+        fixture->n_bad_peers = 0;
+        /* the app's threads close their ends once granaryd closed the sockets it received */
+        for (unsigned i = 0; i < 200 && (after = open_fds()) != before; i++)
+                spin(10 * MSEC);
+        assert_int_equal(after, before);
+}
+
+/* Each connection to the app comes with a lease on the grain's socket, open exactly as long as granaryd
+ * keeps the connection: pooled, it stays; closed by the app, or dropped with the grain, it goes. */
+static void test_leases(void **state) {
+        Session s = session_open("g9", NULL);
+        _cleanup_free_ char *a = NULL, *b = NULL, *c = NULL;
+        unsigned leases = counter(&fixture->leases), closed = counter(&fixture->leases_closed);
+        unsigned accepted = grain_accepted();
+
+        a = get(&s, "/count", NULL);
+        assert_true(endswith(a, " request 1"));
+        assert_int_equal(counter(&fixture->leases), leases + 1);
+        spin(20 * MSEC);
+        assert_int_equal(counter(&fixture->leases_closed), closed);
+
+        /* on the pooled connection; then the app closes it, and granaryd the lease */
+        b = get(&s, "/bye", NULL);
+        assert_true(endswith(b, "bye"));
+        assert_int_equal(grain_accepted(), accepted + 1);
+        assert_int_equal(counter_wait(&fixture->leases_closed, closed + 1), closed + 1);
+
+        c = get(&s, "/count", NULL);
+        assert_true(endswith(c, " request 1"));
+        assert_int_equal(counter(&fixture->leases), leases + 2);
+        ui_drop_grain(fixture->ui, "g9");
+        assert_int_equal(counter_wait(&fixture->leases_closed, closed + 2), closed + 2);
+        session_done(&s);
+}
+
 static void test_drops(void **state) {
         Session s = session_open("g5", NULL), t = session_open("g6", NULL);
         _cleanup_free_ char *got = NULL;
@@ -817,6 +1023,18 @@ static int setup(void **state) {
         if (pthread_create(&f.grain_thread, NULL, grain_main, NULL) != 0)
                 return -1;
 
+        /* the fake app, on a loopback port */
+        inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+        f.app_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (f.app_fd < 0 || bind(f.app_fd, (struct sockaddr *) &a, sizeof a) < 0 || listen(f.app_fd, 64) < 0 ||
+            getsockname(f.app_fd, (struct sockaddr *) &a, &len) < 0)
+                return -1;
+        f.app_port = ntohs(a.sin_port);
+        a.sin_port = 0;
+        len = sizeof a;
+        if (pthread_create(&f.app_thread, NULL, app_main, NULL) != 0)
+                return -1;
+
         inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
         fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0 || bind(fd, (struct sockaddr *) &a, sizeof a) < 0 || listen(fd, 64) < 0 ||
@@ -849,6 +1067,9 @@ static int teardown(void **state) {
         shutdown(f->grain_fd, SHUT_RDWR);
         pthread_join(f->grain_thread, NULL);
         close(f->grain_fd);
+        shutdown(f->app_fd, SHUT_RDWR);
+        pthread_join(f->app_thread, NULL);
+        close(f->app_fd);
         unlink(f->grain_path);
         unlink(f->dead_path);
         snprintf(path, sizeof path, "%s", f->dir);
@@ -867,6 +1088,8 @@ int main(void) {
                 cmocka_unit_test(test_errors),
                 cmocka_unit_test(test_drops),
                 cmocka_unit_test(test_websocket_h1),
+                cmocka_unit_test(test_handover_refused),
+                cmocka_unit_test(test_leases),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);

@@ -10,6 +10,7 @@ long-lived connection, like a WebSocket). Anything else is an HTTP/1.1 request:
   GET /file         the file given by --file              GET /pid      the app's pid
   POST /sha256      the body's sha256                      POST /echo    the body, streamed back
   GET /exit/N       answers, then exits with status N      GET /kill/N   answers, then raises signal N
+  GET /peer         "<address> <port>\n" of the connection's other end
 """
 
 import argparse
@@ -94,6 +95,9 @@ def serve_http(conn, first, rest, args):
     elif method == b"GET" and path == b"/env":
         body = "".join("%s=%s\n" % kv for kv in sorted(os.environ.items())).encode()
         respond(conn, b"200 OK", body)
+    elif method == b"GET" and path == b"/peer":
+        host, port = conn.getpeername()[:2]
+        respond(conn, b"200 OK", b"%s %d\n" % (host.encode(), port))
     elif method == b"GET" and path == b"/pid":
         respond(conn, b"200 OK", b"%d\n" % os.getpid())
     elif method == b"GET" and path == b"/file":

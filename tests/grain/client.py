@@ -10,6 +10,11 @@
                                            them open until stdin closes, then echo a line on each again
   client.py notify ADDRESS OUT SECONDS     receive sd_notify datagrams on ADDRESS (a path or @abstract)
                                            into OUT until one says READY=1; touch OUT.bound once bound
+  client.py handover-get SOCKET PORT PATH  on the Unix SOCKET, ask for the hand-over as granaryd does; check
+                                           what comes back (one NUL byte with one TCP socket connected to
+                                           127.0.0.1:PORT); GET PATH on that socket and print the body
+  client.py handover-hold SOCKET PORT SECONDS  a hand-over, then "HOLD" on the app's socket, echoing a line
+                                           every 0.2 s for SECONDS with the lease open; then close both
 """
 
 import hashlib
@@ -106,6 +111,57 @@ def idle(port, n, out):
         s.close()
 
 
+def handover(path, port):
+    """Returns (lease, app): the Unix connection, kept open, and the TCP socket the bridge handed over."""
+    lease = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    lease.settimeout(30)
+    lease.connect(path)
+    lease.sendall(b"\0")
+    msg, fds, flags, _ = socket.recv_fds(lease, 16, 8)
+    if msg != b"\0" or len(fds) != 1 or flags & (socket.MSG_CTRUNC | socket.MSG_TRUNC):
+        print("hand-over: got %r with %d descriptors, flags %#x" % (msg, len(fds), flags))
+        sys.exit(1)
+    app = socket.socket(fileno=fds[0])
+    app.settimeout(30)
+    peer = app.getpeername()
+    if app.family != socket.AF_INET or app.type != socket.SOCK_STREAM or peer != ("127.0.0.1", port):
+        print("hand-over: a socket of family %s, type %s, connected to %r" % (app.family, app.type, peer))
+        sys.exit(1)
+    return lease, app
+
+
+def handover_get(path, port, target):
+    lease, app = handover(path, port)
+    app.sendall(b"GET %s HTTP/1.1\r\nHost: grain\r\n\r\n" % target.encode())
+    reply = b""
+    while True:
+        chunk = app.recv(65536)
+        if not chunk:
+            break
+        reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200 "):
+        print("got %r" % reply[:200])
+        sys.exit(1)
+    sys.stdout.buffer.write(body)
+    app.close()
+    lease.close()
+
+
+def handover_hold(path, port, seconds):
+    lease, app = handover(path, port)
+    app.sendall(b"HOLD\n")
+    end = time.monotonic() + seconds
+    buf = b""
+    i = 0
+    while time.monotonic() < end:
+        buf = echo_line(app, b"tick %d\n" % i, buf)
+        i += 1
+        time.sleep(0.2)
+    app.close()
+    lease.close()
+
+
 def notify(address, out, seconds):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     s.bind("\0" + address[1:] if address.startswith("@") else address)
@@ -135,6 +191,10 @@ def main():
         sizes(int(sys.argv[2]), [int(a) for a in sys.argv[3:]])
     elif cmd == "idle":
         idle(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
+    elif cmd == "handover-get":
+        handover_get(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+    elif cmd == "handover-hold":
+        handover_hold(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
     elif cmd == "notify":
         notify(sys.argv[2], sys.argv[3], float(sys.argv[4]))
     else:

@@ -7,7 +7,8 @@
 # made before the app listens waits for it, READY=1 reaches NOTIFY_SOCKET, idle and SIGTERM stop the app
 # and exit 0, an open connection keeps the grain alive, the app's death is the bridge's exit status, big
 # bodies cross byte-exact both ways, half-closes are passed on, messages of every size around the switch
-# from copying to splicing arrive intact, and the bridge is static and small, idle connections included.
+# from copying to splicing arrive intact, and the bridge is static and small, idle connections included;
+# and the hand-over granaryd uses: the app's own connection passed back, with a lease that counts as open.
 # Only loopback; no namespaces, mounts or privilege changes.
 . "$SOURCE_ROOT/tests/lib/tap.sh"
 
@@ -314,8 +315,39 @@ sha=$(get --unix-socket "$GRAIN_LISTEN" --data-binary @big -H 'Content-Type: app
         "http://grain/echo" | sha256sum | cut -d' ' -f1)
 [ "$sha" = "$big_sha" ] && ok "a Unix listening socket: 10 MiB echoed while uploading is byte-exact" ||
         not_ok "a Unix listening socket: 10 MiB echoed while uploading is byte-exact"
+
+# The hand-over, as granaryd asks for it: a NUL byte first, and the app's own connection comes back.
+out=$("$PYTHON" "$CLIENT" handover-get "$GRAIN_LISTEN" "$g_app_port" /hello 2>&1)
+[ "$out" = hello ] &&
+        ok "a hand-over: one NUL byte with a TCP socket connected to 127.0.0.1:<port>, and the app answers on it" ||
+        { not_ok "a hand-over gives the app's connection"; diag "$out"; diag "$(cat "$g_log")"; }
+out=$("$PYTHON" "$CLIENT" handover-get "$GRAIN_LISTEN" "$g_app_port" /peer 2>&1)
+case $out in
+"127.0.0.1 "*) ok "the app sees a handed-over connection come from 127.0.0.1" ;;
+*) not_ok "the app sees a handed-over connection come from 127.0.0.1"; diag "$out" ;;
+esac
 kill -TERM "$g_pid"
 grain_wait_exit 10
+
+# A hand-over asked for before the app listens waits for it, like any connection.
+grain_start unix-late 0 --delay 1
+out=$("$PYTHON" "$CLIENT" handover-get "$GRAIN_LISTEN" "$g_app_port" /hello 2>&1)
+[ "$out" = hello ] && ok "a hand-over asked for before the app listens comes once it does" ||
+        { not_ok "a hand-over asked for before the app listens"; diag "$out"; diag "$(cat "$g_log")"; }
+kill -TERM "$g_pid"
+grain_wait_exit 10
+
+# A lease keeps the grain running past its idle time, as an open connection does; then it stops.
+grain_start unix-lease 1
+out=$("$PYTHON" "$CLIENT" handover-hold "$GRAIN_LISTEN" "$g_app_port" 3 2>&1)
+held=$?
+if [ $held -eq 0 ] && ! [ -s "$g_dir/status" ]; then
+        ok "a lease keeps the grain alive for 3 s past an idle time of 1 s, its socket passing bytes"
+else
+        not_ok "a lease keeps the grain alive"; diag "$out"; diag "$(cat "$g_log")"
+fi
+grain_wait_exit 10 && [ "$g_status" = 0 ] && log_has "$g_log" "Grain no longer in use" &&
+        ok "and the grain stops once the lease is closed" || { not_ok "the grain stops once the lease closes"; diag "$(cat "$g_log")"; }
 GRAIN_LISTEN=''
 
 # ------------------------------------------------------------------------------------------------
