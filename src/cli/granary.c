@@ -1375,7 +1375,9 @@ static int cmd_app_list(int argc, char *argv[]) {
                         _cleanup_free_ char *m = version_text(json_object_get(a, "marketingVersion"),
                                                               version);
 
-                        if (!m || asprintf(&v, "%s (%lld)", m, (long long) json_integer_value(version)) < 0)
+                        /* An app in development (spk dev) says so beside its version. */
+                        if (!m || asprintf(&v, "%s (%lld)%s", m, (long long) json_integer_value(version),
+                                           json_is_true(json_object_get(a, "dev")) ? " dev" : "") < 0)
                                 return log_oom(), 1;
                 } else if (!(v = strdup("-")))
                         return log_oom(), 1;

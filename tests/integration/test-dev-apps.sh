@@ -108,7 +108,7 @@ is "app list --json: the app, dev, with its development package" \
         "$(apps_json '[(a["title"], a["dev"], a["packageId"], a["version"], a["marketingVersion"]) for a in j["apps"]]')" \
         "[('Test App', True, '$pkg', 1, '1.0.0')]"
 g app list >"$TAP_TMP/list" 2>&1
-grep -q "^$TESTAPP_ID " "$TAP_TMP/list" && ok "granary app list shows it" || { not_ok "granary app list shows it"; diag "$(cat "$TAP_TMP/list")"; }
+grep -q "^$TESTAPP_ID .* dev " "$TAP_TMP/list" && ok "granary app list shows it, marked dev" || { not_ok "granary app list shows it, marked dev"; diag "$(cat "$TAP_TMP/list")"; }
 
 is "a second registration of the same app: 409" "$(post "$TAP_TMP/dev.json")" "409"
 is "  with the reason" "$(jq_file "$TAP_TMP/.post" 'j["error"]')" \
@@ -140,7 +140,8 @@ dev_stop
 for i in $(seq 50); do [ "$(apps_json 'len(j["apps"])')" = 0 ] && break; sleep 0.1; done
 is "once curl is killed, the app is no longer listed" "$(apps_json 'j["apps"]')" "[]"
 wait_grain_state "$id" stopped 5 && ok "  and its grain is stopped" || not_ok "  and its grain is stopped ($(grain_state "$id"))"
-is "  the grain's next open: 503 (the app is not installed)" "$(sreq /version)" "503"
+is "  the grain's next open: 503 (the app is not installed)" "$(sreq /version)|$(cat "$TAP_TMP/.sbody")" \
+        "503|503 Service Unavailable: the app of this grain is not installed"
 is "  a new session of it: refused, 'app <id> is not installed'" "$(g grain open "$id" 2>&1 >/dev/null; echo "status $?")" \
         "granary: app $TESTAPP_ID is not installed"$'\n'"status 1"
 grep -q "Grain $id cannot start: app $TESTAPP_ID is not installed." "$gd_log" &&
