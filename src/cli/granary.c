@@ -35,11 +35,11 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "basic/control-socket.h"
 #include "basic/fileio.h"
 #include "basic/log.h"
 #include "basic/string-util.h"
 
-#define CONTROL_SOCKET_DEFAULT "/run/granary/control.sock"
 #define API_URL_PREFIX "http://localhost/api/v1"
 /* granaryd answers with small JSON objects; anything bigger is not our server. */
 #define REPLY_MAX (16u * 1024u * 1024u)
@@ -105,6 +105,28 @@ static int option_error(int c, char *const argv[], const char *command) {
         else
                 log_error("%s: unknown option '%s'; see 'granary %s --help'", command, arg, command);
         return 1;
+}
+
+/* After getopt: exactly n_args positional arguments into args[] (what[i] names the i-th for the complaint;
+ * with nonempty, none may be empty). 0, or -EINVAL when the command line is wrong (already reported). */
+static int take_arguments(int argc, char *argv[], const char *command, size_t n_args, const char *const *what,
+                          bool nonempty, char **args) {
+        for (size_t i = 0; i < n_args; i++) {
+                if (optind >= argc) {
+                        log_error("Missing %s; see 'granary %s --help'.", what[i], command);
+                        return -EINVAL;
+                }
+                args[i] = argv[optind++];
+                if (nonempty && isempty(args[i])) {
+                        log_error("The %s is empty.", what[i]);
+                        return -EINVAL;
+                }
+        }
+        if (optind < argc) {
+                log_error("Unexpected argument '%s'; see 'granary %s --help'.", argv[optind], command);
+                return -EINVAL;
+        }
+        return 0;
 }
 
 /* ---- text from the server ---- */
@@ -181,18 +203,6 @@ static int print_table(char **cells, size_t n_columns) {
 
 /* ---- the control socket ---- */
 
-static char *control_socket_path(void) {
-        const char *e;
-
-        if (arg_socket)
-                return strdup(arg_socket);
-        if (arg_dev)
-                return path_join(arg_dev, "control.sock");
-        e = getenv("GRANARY_CONTROL_SOCKET");
-        if (!isempty(e))
-                return strdup(e);
-        return strdup(CONTROL_SOCKET_DEFAULT);
-}
 
 /* curl only says that connecting failed: connect() once more to tell "not running" from "not allowed". */
 static int log_unreachable(const char *path) {
@@ -318,7 +328,7 @@ static int api_request_full(const char *method, const char *path, json_t *body, 
         long status = 0;
         CURLcode c;
 
-        socket_path = control_socket_path();
+        socket_path = control_socket_path(arg_socket, arg_dev);
         url = strjoin(API_URL_PREFIX, path);
         if (!socket_path || !url)
                 return log_oom();
@@ -667,10 +677,8 @@ static int cmd_status(int argc, char *argv[]) {
                         return 0;
                 } else if (!common_option(c))
                         return option_error(c, argv, "status");
-        if (optind < argc) {
-                log_error("Unexpected argument '%s'; see 'granary status --help'.", argv[optind]);
+        if (take_arguments(argc, argv, "status", 0, NULL, false, NULL) < 0)
                 return 1;
-        }
 
         if (api_call("GET", "/status", NULL, &reply) < 0)
                 return 1;
@@ -735,10 +743,8 @@ static int cmd_admin_token(int argc, char *argv[]) {
                         quiet = true;
                 else if (!common_option(c))
                         return option_error(c, argv, "admin-token");
-        if (optind < argc) {
-                log_error("Unexpected argument '%s'; see 'granary admin-token --help'.", argv[optind]);
+        if (take_arguments(argc, argv, "admin-token", 0, NULL, false, NULL) < 0)
                 return 1;
-        }
 
         if (api_call("POST", "/admin-token", NULL, &reply) < 0)
                 return 1;
@@ -814,17 +820,8 @@ static int parse_user_options(int argc, char *argv[], const char *command, const
                         }
                 }
 
-        for (size_t i = 0; i < n_args; i++) {
-                if (optind >= argc) {
-                        log_error("Missing %s; see 'granary %s --help'.", missing[i], command);
-                        return -EINVAL;
-                }
-                args[i] = argv[optind++];
-        }
-        if (optind < argc) {
-                log_error("Unexpected argument '%s'; see 'granary %s --help'.", argv[optind], command);
+        if (take_arguments(argc, argv, command, n_args, missing, false, args) < 0)
                 return -EINVAL;
-        }
         if (n_args > 0 && isempty(args[0])) {
                 log_error("The user name is empty.");
                 return -EINVAL;
@@ -1209,18 +1206,8 @@ static int parse_app_options(int argc, char *argv[], const char *command, const 
                                 return -EINVAL;
                         }
                 }
-        for (size_t i = 0; i < n_args; i++) {
-                if (optind >= argc) {
-                        log_error("Missing %s; see 'granary %s --help'.", missing, command);
-                        return -EINVAL;
-                }
-                args[i] = argv[optind++];
-        }
-        if (optind < argc) {
-                log_error("Unexpected argument '%s'; see 'granary %s --help'.", argv[optind], command);
-                return -EINVAL;
-        }
-        return 0;
+        assert(n_args <= 1);
+        return take_arguments(argc, argv, command, n_args, &missing, false, args);
 }
 
 /* "1.2.0", or "version 3" when the package has no marketing version. */
@@ -1553,22 +1540,7 @@ static int parse_grain_options(int argc, char *argv[], const char *command, cons
                                 return -EINVAL;
                         }
                 }
-        for (size_t i = 0; i < n_args; i++) {
-                if (optind >= argc) {
-                        log_error("Missing %s; see 'granary %s --help'.", what[i], command);
-                        return -EINVAL;
-                }
-                args[i] = argv[optind++];
-                if (isempty(args[i])) {
-                        log_error("The %s is empty.", what[i]);
-                        return -EINVAL;
-                }
-        }
-        if (optind < argc) {
-                log_error("Unexpected argument '%s'; see 'granary %s --help'.", argv[optind], command);
-                return -EINVAL;
-        }
-        return 0;
+        return take_arguments(argc, argv, command, n_args, what, true, args);
 }
 
 /* "/grains/ID" and the like, with id percent-encoded. */

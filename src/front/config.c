@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "basic/conf-parser.h"
+#include "basic/control-socket.h"
 #include "basic/fileio.h"
 #include "basic/string-util.h"
 #include "front/config.h"
@@ -372,7 +373,7 @@ int front_config_load(const char *path, bool dev, const FrontConfigOverrides *o,
                                                         : set_string(&c.runtime_dir, FRONT_RUNTIME_DIR) < 0)
                 goto oom;
         s = conf_get(&conf, "CONTROL_SOCKET");
-        c.control_socket = s ? strdup(s) : path_join(c.runtime_dir, "control.sock");
+        c.control_socket = s ? strdup(s) : path_join(c.runtime_dir, CONTROL_SOCKET_NAME);
         s = o->shell_dir ?: conf_get(&conf, "SHELL_DIR") ?: SHELLDIR;
         c.shell_dir = strdup(s);
         s = conf_get(&conf, "TLS_CERT_FILE");

@@ -41,6 +41,7 @@
 #include <sodium.h>
 #include <systemd/sd-event.h>
 
+#include "basic/control-socket.h"
 #include "basic/fileio.h"
 #include "basic/hex.h"
 #include "basic/log.h"
@@ -49,7 +50,6 @@
 #include "spk/pkgdef.h"
 #include "spk/spk-tool.h"
 
-#define CONTROL_SOCKET_DEFAULT "/run/granary/control.sock"
 /* An error answer of granaryd is a small JSON object. */
 #define ERROR_BODY_MAX (64u * 1024u)
 /* The first line of the stream: "dev <appId> <devPackageId> <title>". */
@@ -208,18 +208,6 @@ static int clean_stale_mount(const char *path) {
 
 /* ---- talking to granaryd ---- */
 
-static char *control_socket_path(const char *arg_socket, const char *arg_dev) {
-        const char *e;
-
-        if (arg_socket)
-                return strdup(arg_socket);
-        if (arg_dev)
-                return path_join(arg_dev, "control.sock");
-        e = getenv("GRANARY_CONTROL_SOCKET");
-        if (!isempty(e))
-                return strdup(e);
-        return strdup(CONTROL_SOCKET_DEFAULT);
-}
 
 static int control_connect(const char *path, int *ret_fd) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
