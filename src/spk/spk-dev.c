@@ -639,7 +639,7 @@ int verb_dev(int argc, char *argv[]) {
                 {}
         };
         _cleanup_strv_free_ char **import_path = NULL;
-        _cleanup_free_ char *pkgdef_file = NULL, *pkgdef_const = NULL, *error = NULL, *base = NULL,
+        _cleanup_free_ char *error = NULL, *base = NULL,
                             *app_dir = NULL, *lock_path = NULL, *mountpoint = NULL, *bridge = NULL;
         _cleanup_(spk_pkgdef_donep) SpkPkgdef pkgdef = {};
         _cleanup_(spk_dev_view_done) SpkDevView view = {};
@@ -703,23 +703,8 @@ int verb_dev(int argc, char *argv[]) {
                 return 1;
         }
 
-        if (strv_extend(&import_path, "/usr/local/include") < 0 || strv_extend(&import_path, "/usr/include") < 0)
-                return log_oom(), 1;
-        r = spk_pkgdef_arg_parse(pkgdef_arg, &pkgdef_file, &pkgdef_const);
-        if (r == -ENOMEM)
-                return log_oom(), 1;
-        if (r < 0) {
-                log_error("Invalid package definition '%s': expected FILE or FILE:CONST", pkgdef_arg);
+        if (spk_pkgdef_arg_load(pkgdef_arg, &import_path, &pkgdef) < 0)
                 return 1;
-        }
-        r = spk_pkgdef_load(pkgdef_file, pkgdef_const, import_path, &pkgdef, &error);
-        if (r < 0) {
-                if (error)
-                        log_error("%s", error);
-                else
-                        log_error_errno(r, "Failed to load '%s': %m", pkgdef_file);
-                return 1;
-        }
         app_id_to_string(pkgdef.app_id, app_id);
 
         if (now_ns(&start_ns) < 0)

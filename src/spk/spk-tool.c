@@ -82,6 +82,28 @@ int spk_pkgdef_arg_parse(const char *arg, char **ret_file, char **ret_const) {
         return 0;
 }
 
+int spk_pkgdef_arg_load(const char *arg, char ***import_path, SpkPkgdef *ret) {
+        _cleanup_free_ char *file = NULL, *name = NULL, *error = NULL;
+        int r;
+
+        assert(import_path);
+        assert(ret);
+
+        if (strv_extend(import_path, "/usr/local/include") < 0 || strv_extend(import_path, "/usr/include") < 0)
+                return log_oom();
+        r = spk_pkgdef_arg_parse(arg, &file, &name);
+        if (r == -ENOMEM)
+                return log_oom();
+        if (r < 0)
+                return log_error_errno(r, "Invalid package definition '%s': expected FILE or FILE:CONST", arg);
+        r = spk_pkgdef_load(file, name, *import_path, ret, &error);
+        if (r < 0 && error)
+                return log_error_errno(r, "%s", error);
+        if (r < 0)
+                return log_error_errno(r, "Failed to load '%s': %m", file);
+        return 0;
+}
+
 static uint64_t now_usec(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);

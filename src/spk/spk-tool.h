@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include "basic/macro.h"
+#include "spk/pkgdef.h"
 
 int verb_keygen(int argc, char *argv[]);
 int verb_listkeys(int argc, char *argv[]);
@@ -40,6 +41,10 @@ char *spk_keyring_path(const char *arg);
 /* The -p FILE[:CONST] argument split in two, with Sandstorm's defaults
  * (sandstorm-pkgdef.capnp, pkgdef). */
 int spk_pkgdef_arg_parse(const char *arg, char **ret_file, char **ret_const);
+/* The pkgdef named by a -p argument (as spk_pkgdef_arg_parse()), evaluated with the -I directories in
+ * *import_path and then the system's (appended to it). Logs what went wrong: -ENOMEM, -EINVAL for a bad
+ * argument, or spk_pkgdef_load()'s error. */
+int spk_pkgdef_arg_load(const char *arg, char ***import_path, SpkPkgdef *ret);
 
 /*
  * Progress for long work, drawn on stderr only when it is a terminal and not --quiet: a single line
