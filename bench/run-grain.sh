@@ -227,34 +227,7 @@ first_start_failed=''
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 log "work directory: $workdir"
 log "hello started directly, $starts times"
-/usr/bin/python3 - "$hello" "$starts" "$(nproc)" >starts.txt <<'EOF'
-import os, socket, sys, time, signal
-hello, n, ncpu = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
-devnull = os.open(os.devnull, os.O_WRONLY)
-for _ in range(n):
-    # The child inherits CPU 0; this process probes from CPU 1, so the probing does not slow the start.
-    if ncpu >= 2:
-        os.sched_setaffinity(0, {0})
-    t0 = time.perf_counter()
-    pid = os.posix_spawn(hello, [hello, str(port)], {},
-                         file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 1), (os.POSIX_SPAWN_DUP2, devnull, 2)])
-    if ncpu >= 2:
-        os.sched_setaffinity(0, {1})
-    while True:
-        c = socket.socket()
-        try:
-            c.connect(("127.0.0.1", port))
-            break
-        except ConnectionRefusedError:
-            pass
-        finally:
-            c.close()
-    t1 = time.perf_counter()
-    os.kill(pid, signal.SIGTERM)
-    os.waitpid(pid, 0)
-    print("%.3f" % ((t1 - t0) * 1000))
-EOF
+/usr/bin/python3 "$root/bench/app-start.py" "$hello" "$starts" >starts.txt
 read -r 'R[start_p50]' 'R[start_p90]' <<<"$(stats <starts.txt)"
 
 # ------------------------------------------------------------------------------------------------

@@ -103,33 +103,8 @@ ok "granary app install hello.spk"
 # bench/run-grain.sh measures it (the child on CPU 0, the probe on CPU 1)
 
 hello=$(find /var/lib/granary/packages -mindepth 2 -maxdepth 2 -name hello -type f | head -n 1)
-if [ -n "$hello" ] && python3 - "$hello" "$STARTS" "$(nproc)" >"$TAP_TMP/starts.txt" 2>"$TAP_TMP/out" <<'EOF'
-import os, socket, sys, time, signal
-hello, n, ncpu = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
-devnull = os.open(os.devnull, os.O_WRONLY)
-for _ in range(n):
-    if ncpu >= 2:
-        os.sched_setaffinity(0, {0})
-    t0 = time.perf_counter()
-    pid = os.posix_spawn(hello, [hello, str(port)], {},
-                         file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 1), (os.POSIX_SPAWN_DUP2, devnull, 2)])
-    if ncpu >= 2:
-        os.sched_setaffinity(0, {1})
-    while True:
-        c = socket.socket()
-        try:
-            c.connect(("127.0.0.1", port))
-            break
-        except ConnectionRefusedError:
-            pass
-        finally:
-            c.close()
-    t1 = time.perf_counter()
-    os.kill(pid, signal.SIGTERM)
-    os.waitpid(pid, 0)
-    print("%.3f" % ((t1 - t0) * 1000))
-EOF
+if [ -n "$hello" ] && python3 "$GRANARY_TESTS_LIB/app-start.py" "$hello" "$STARTS" >"$TAP_TMP/starts.txt" \
+        2>"$TAP_TMP/out"
 then
         ok "hello started directly $STARTS times ($hello)"
         cp "$TAP_TMP/starts.txt" "$OUT/starts.txt"

@@ -171,6 +171,7 @@ install -Dm644 "$HERE/lib.sh" "$copy$T_LIB/lib.sh"
 # GRANARY_SYSTEM_SCENARIO: another script for the unit to run in its place (bench/run-grain-systemd.sh's).
 install -Dm644 "${GRANARY_SYSTEM_SCENARIO:-$HERE/scenario.sh}" "$copy$T_LIB/scenario.sh"
 [ ! -f "$HERE/scenario-grains.sh" ] || install -Dm644 "$HERE/scenario-grains.sh" "$copy$T_LIB/scenario-grains.sh"
+install -Dm755 "$SOURCE_ROOT/bench/app-start.py" "$copy$T_LIB/app-start.py"
 mkdir -p "$copy$T_SHARE/apps"
 for spk in "$build"/contrib/apps/*/*.spk; do
         [ ! -f "$spk" ] || install -m644 "$spk" "$copy$T_SHARE/apps/"
