@@ -197,6 +197,39 @@ within() {
         awk -v v="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(v != "" && v != "none" && v + 0 >= lo && v + 0 <= hi) }'
 }
 
+# expect_ok DESC STDOUT COMMAND...: exits 0, prints exactly STDOUT, nothing on stderr.
+expect_ok() {
+        local desc=$1 want=$2 rc got
+        shift 2
+        "$@" >"$TAP_TMP/.out" 2>"$TAP_TMP/.err"
+        rc=$?
+        got=$(cat "$TAP_TMP/.out")
+        if [ "$rc" -eq 0 ] && [ "$got" = "$want" ] && [ ! -s "$TAP_TMP/.err" ]; then
+                ok "$desc"
+        else
+                not_ok "$desc"
+                diag "exit status $rc; stdout:"$'\n'"$got"$'\n'"stderr:"$'\n'"$(cat "$TAP_TMP/.err")"
+                diag "wanted:"$'\n'"$want"
+        fi
+}
+
+# expect_fail DESC STDERR COMMAND...: exits 1, prints nothing on stdout and exactly the one line STDERR on
+# stderr.
+expect_fail() {
+        local desc=$1 want=$2 rc
+        shift 2
+        "$@" >"$TAP_TMP/.out" 2>"$TAP_TMP/.err"
+        rc=$?
+        if [ "$rc" -eq 1 ] && [ ! -s "$TAP_TMP/.out" ] && [ "$(cat "$TAP_TMP/.err")" = "$want" ] &&
+                [ "$(grep -c '' "$TAP_TMP/.err")" -eq 1 ]; then
+                ok "$desc"
+        else
+                not_ok "$desc"
+                diag "exit status $rc; stdout:"$'\n'"$(cat "$TAP_TMP/.out")"$'\n'"stderr:"$'\n'"$(cat "$TAP_TMP/.err")"
+                diag "wanted: $want"
+        fi
+}
+
 # expect_raw DESC STATUS CLOSED [RAWHTTP ARGS...]: the report of the last raw call (or of this one, when
 # ARGS are given) says status STATUS, closed CLOSED ("yes"/"no", or "-" for either) and a clean head.
 expect_raw() {

@@ -27,37 +27,6 @@ g() {
         "$GRANARY" --dev "$state" "$@"
 }
 
-# expect_ok DESC STDOUT COMMAND...: exits 0, prints exactly STDOUT, nothing on stderr.
-expect_ok() {
-        local desc=$1 want=$2 rc got
-        shift 2
-        "$@" >"$TAP_TMP/.out" 2>"$TAP_TMP/.err"
-        rc=$?
-        got=$(cat "$TAP_TMP/.out")
-        if [ "$rc" -eq 0 ] && [ "$got" = "$want" ] && [ ! -s "$TAP_TMP/.err" ]; then
-                ok "$desc"
-        else
-                not_ok "$desc"
-                diag "exit status $rc; stdout:"$'\n'"$got"$'\n'"stderr:"$'\n'"$(cat "$TAP_TMP/.err")"
-                diag "wanted:"$'\n'"$want"
-        fi
-}
-
-# expect_fail DESC STDERR COMMAND...: exits 1, nothing on stdout, exactly the line STDERR on stderr.
-expect_fail() {
-        local desc=$1 want=$2 rc
-        shift 2
-        "$@" >"$TAP_TMP/.out" 2>"$TAP_TMP/.err"
-        rc=$?
-        if [ "$rc" -eq 1 ] && [ ! -s "$TAP_TMP/.out" ] && [ "$(cat "$TAP_TMP/.err")" = "$want" ]; then
-                ok "$desc"
-        else
-                not_ok "$desc"
-                diag "exit status $rc; stdout:"$'\n'"$(cat "$TAP_TMP/.out")"$'\n'"stderr:"$'\n'"$(cat "$TAP_TMP/.err")"
-                diag "wanted: $want"
-        fi
-}
-
 # json FILE EXPR: a Python expression over the JSON in FILE (as j), printed.
 json() {
         "$PYTHON" -c 'import json, sys; j = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2" 2>&1
