@@ -23,11 +23,12 @@ ROOT=${1:-${GRANARY_SYSTEM_ROOT:-/var/cache/granary-tests/bookworm-root}}
 MIRROR=${GRANARY_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SUITE=bookworm
 
-# What granary links (ldd of granaryd, granary), what the scenario runs (bash, curl, python3 for JSON),
+# What granary links (ldd of granaryd, granary, spk: fuse3 brings libfuse3), what the scenario runs (bash,
+# curl, python3 for JSON),
 # and systemd with its bus. polkitd comes after debootstrap (its postinst fails under --include).
 INCLUDE=systemd,systemd-sysv,dbus,libnss-systemd,libsystemd0,libsodium23,libjansson4,libnghttp2-14
 INCLUDE=$INCLUDE,libsqlite3-0,libhttp-parser2.9,libseccomp2,libcap2,libcurl4,libssl3,zlib1g,liblzma5
-INCLUDE=$INCLUDE,curl,python3,procps
+INCLUDE=$INCLUDE,curl,python3,procps,fuse3
 LATER="polkitd"
 # Bump when the steps below change in a way the package lists do not show.
 RECIPE=2

@@ -179,6 +179,9 @@ done
 for spk in "${PROBE_SPK:-}" "${TESTAPP_DIR:-}"/testapp-v1.spk "${TESTAPP_DIR:-}"/testapp-v2.spk; do
         [ ! -f "$spk" ] || install -m644 "$spk" "$copy$T_SHARE/"
 done
+# The notes app's binary, the source tree of the scenario's spk dev.
+[ ! -x "$build/contrib/apps/notes/notes" ] || install -Dm755 "$build/contrib/apps/notes/notes" "$copy$T_SHARE/notes"
+cp -r "$SOURCE_ROOT/tests/compat/schema" "$copy$T_SHARE/schema"
 
 # The test's configuration: the base and wildcard hosts on the default ports of granary.socket, which
 # curl inside the container reaches on loopback (every *.localhost name is loopback to curl); grains idle
@@ -210,8 +213,11 @@ diag "root set up in $(($(t_ms) - t0)) ms"
 # their loopback. The console output is only for diagnostics.
 t0=$(t_ms)
 rc=0
+# /dev/fuse for the scenario's spk dev, when the host has it.
+fuse=''
+[ ! -c /dev/fuse ] || fuse=--bind=/dev/fuse
 timeout --kill-after=10 "$TIMEOUT" systemd-nspawn --quiet -D "$copy" --register=no --keep-unit \
-        --private-network --console=read-only --bind="$RESULTS:/srv/granary-tests" -b \
+        --private-network --console=read-only --bind="$RESULTS:/srv/granary-tests" $fuse -b \
         >"$TAP_TMP/console.log" 2>&1 </dev/null || rc=$?
 elapsed=$(($(t_ms) - t0))
 diag "the container ran for $elapsed ms (exit status $rc)"
