@@ -147,6 +147,36 @@ check "granary app install takes it" g app install notes.spk
 url=$(g grain open "$gid")
 is "the grain answers from the installed package" "$(hc -L -c jar -b jar -o /dev/null -w '%{http_code}' "$url")" 200
 
+# The app crashing: spk dev says so (the grain's console) and goes on; Ctrl+C still leaves nothing behind.
+sed -i 's|"/notes", "8000"\]|"/notes", "not-a-port"]|' sandstorm-pkgdef.capnp
+"$SPK" dev -I "$SOURCE_ROOT/tests/compat/schema" --dev "$STATE" >crash.out 2>crash.err &
+dev_pid=$!
+LIB_PIDS="$LIB_PIDS $dev_pid"
+wait_for grep -q "Press Ctrl+C to stop." crash.err || bail "spk dev registers the crashing notes: $(cat crash.err)"
+url=$(g grain open "$gid")
+is "a request to the crashing app answers 502" "$(hc -L -c jar -b jar -o /dev/null -w '%{http_code}' "$url")" 502
+if wait_for grep -q "^\[$gid\] usage: /notes \[PORT\]" crash.out &&
+        wait_for grep -q "^\[$gid\] .*App exited with status 2" crash.out; then
+        ok "spk dev shows the app's last words and its exit status"
+else
+        not_ok "spk dev shows the app's last words and its exit status"; diag "$(cat crash.out)"
+fi
+kill -0 "$dev_pid" 2>/dev/null && ok "spk dev keeps running after the app crashed" ||
+        not_ok "spk dev keeps running after the app crashed"
+kill -INT "$dev_pid"
+wait "$dev_pid"
+is "SIGINT after the crash: spk dev exits 0" "$?" 0
+lib_forget "$dev_pid"
+[ -z "$(any_mounts)" ] && ok "nothing is mounted after the crash run" ||
+        { not_ok "nothing is mounted after the crash run"; diag "$(any_mounts)"; }
+g app list --json >apps.json
+if "$PYTHON" - "$APP_ID" <<'EOF'
+import json, sys
+apps = [a for a in json.load(open("apps.json")) if a["id"] == sys.argv[1]]
+assert len(apps) == 1 and apps[0].get("dev") is False, apps
+EOF
+then ok "the app is listed as installed again, not dev"; else not_ok "the app is listed as installed again"; diag "$(cat apps.json)"; fi
+
 gd_stop
 no_sanitizer_reports
 done_testing
