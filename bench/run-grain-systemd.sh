@@ -118,6 +118,15 @@ fi
 R[wake_net_p50]=$(minus "${R[wake_p50]}" "${R[start_p50]}")
 R[wake_net_p90]=$(minus "${R[wake_p90]}" "${R[start_p50]}")
 n_starts=$(wc -l <"$results/starts.txt")
+# Where a wake's time goes (phases.txt: µs of CLOCK_MONOTONIC per wake: start begun, forked, the app's
+# "listening on" line, READY=1), medians in ms.
+phase() { # FROM TO: the median of column TO minus column FROM, where both are known
+        awk -v a="$1" -v b="$2" '$a > 0 && $b > 0 { printf "%.3f\n", ($b - $a) / 1000 }' "$results/phases.txt" 2>/dev/null |
+                stats | cut -d' ' -f1
+}
+R[ph_fork]=$(phase 1 2)
+R[ph_setup]=$(phase 2 3)
+R[ph_ready]=$(phase 3 4)
 
 verdict() { # VALUE OP TARGET
         awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN { if (v !~ /^-?[0-9.]+$/ || t !~ /^-?[0-9.]+$/) { print "-"; exit }
@@ -135,6 +144,9 @@ row "wake: first byte, median of $n_wakes (p90)" "${R[wake_p50]} ms (${R[wake_p9
 row "wake: first byte, fastest and slowest" "${R[wake_min]} ms, ${R[wake_max]} ms" "" ""
 row "wake minus hello's start, median (p90)" "${R[wake_net_p50]} ms (${R[wake_net_p90]})" "≤ 40 ms" \
         "$(verdict "${R[wake_net_p50]}" '<=' 40)"
+row "  start begun to fork (systemd), median" "${R[ph_fork]} ms" "" ""
+row "  fork to the app listening (sandbox setup, bridge, app)" "${R[ph_setup]} ms" "" ""
+row "  the app listening to READY=1 (the bridge's probe)" "${R[ph_ready]} ms" "" ""
 row "systemd-run --wait true, median of $n_runs (p90)" "${R[run_p50]} ms (${R[run_p90]})" "" ""
 
 out=$root/bench/results-grain-systemd.md
@@ -152,8 +164,6 @@ Written by \`bench/run-grain-systemd.sh$([ $quick -eq 0 ] || echo ' --quick')\` 
 - Build: \`$build\` ($(python3 -c 'import json, sys; print(next(o["value"] for o in json.load(open(sys.argv[1])) if o["name"] == "buildtype"))' "$build/meson-info/intro-buildoptions.json" 2>/dev/null)), installed by \`tests/system/run.sh\` into a copy of its Debian 12 root booted with \`systemd-nspawn -b\` ($(kv SYSTEMD | awk '{ print $1, $2 }'), /sys/fs/cgroup: $(kv CGROUP); $(kv CURL)); the grain's service: \`$(kv UNIT)\`.
 - Wake: \`systemctl stop\` of the grain's service, wait until \`systemctl show -P ActiveState\` says inactive, then one \`curl\` on a new connection to the session host (\`granary grain open\`'s URL followed with a cookie jar); its \`time_starttransfer\`. The clients run on CPU 1 ($(kv CLIENT_CPU)); granaryd and the grain run where systemd puts them. \`GRAIN_IDLE_SEC=0\`, so the grain stops only when told.
 - hello's start: \`posix_spawn\` of the hello binary from the installed package to the first connection it accepts, the child on CPU 0 and the probe on CPU 1, as \`bench/run-grain.sh\` measures it; inside the same container.
-$([ -z "$(kv WORKAROUND)" ] || echo "- **Measured with a workaround**: systemd $(kv SYSTEMD | awk '{ print $2 }') refuses the template's \`RootDirectory=/var/lib/granary/grains/%i/root\`, a symbolic link (\"Failed to set up mount namespacing: Not a directory\"), so the grain's first start failed; a runtime drop-in of the instance set \`$(kv WORKAROUND | sed 's|/var/lib/granary/packages/[0-9a-f]*|/var/lib/granary/packages/<package>|')\`, the link's target. The sandbox is otherwise the template's.")
-$([ -z "$(kv WORKAROUND_LIMIT)" ] || echo "- **Measured with a workaround**: the grain's service kept systemd's default start limit ($(kv WORKAROUND_LIMIT)), which fails a wake after five within ten seconds (\"Start request repeated too quickly\", then 502 and the socket failed with service-start-limit-hit); a runtime drop-in set \`StartLimitIntervalSec=0\` for the benchmark.")
 $([ -z "$(kv FIRST_START_FAILED)" ] || echo "- **The grain's first request was answered $(kv FIRST_START_FAILED)**; the second 200.")
 - systemd-run: \`systemd-run --wait --quiet --collect true\` inside the container, wall time; for comparison, what starting and finishing any transient unit costs there.
 EOF

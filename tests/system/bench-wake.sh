@@ -159,20 +159,6 @@ if [ "$status" != 200 ]; then
         # said in the results: the first start of a new grain should never fail
         echo "FIRST_START_FAILED=$status" >>"$OUT/bench-wake.txt"
         diag "the grain's first request answered $status; once more after 1 s"
-        # systemd 252 refuses a RootDirectory= that is a symbolic link (ENOTDIR from its mount namespace
-        # setup), which the template's grains/<id>/root is. To measure anyway, a drop-in of this instance
-        # names the link's target, the package directory; the results say so.
-        link=/var/lib/granary/grains/$id/root
-        if [ -L "$link" ] && journalctl -b --no-pager -o cat -u "granary-grain@$id.service" |
-                grep -q 'Failed to set up mount namespacing: Not a directory'; then
-                mkdir -p "/run/systemd/system/granary-grain@$id.service.d"
-                printf '[Service]\nRootDirectory=%s\n' "$(readlink -f "$link")" \
-                        >"/run/systemd/system/granary-grain@$id.service.d/50-bench-root.conf"
-                systemctl daemon-reload
-                systemctl reset-failed "granary-grain@$id.service" "granary-grain@$id.socket" 2>/dev/null
-                echo "WORKAROUND=RootDirectory=$(readlink -f "$link")" >>"$OUT/bench-wake.txt"
-                diag "RootDirectory= is a symbolic link, which systemd refuses: a drop-in names its target"
-        fi
         for _ in 1 2 3; do
                 sleep 1
                 wait_for 10 grain_socket_active
@@ -204,20 +190,23 @@ get() {
                 "$host_url/" | awk '{ printf "%s %.3f\n", $1, $2 * 1000 }'
 }
 
-# systemd's default start limit (5 starts in 10 s) would fail the 6th wake within 10 s; a unit that keeps
-# it gets a drop-in lifting it (granary-grain@<id>.service only), and the results say so.
-limit=$(systemctl show -P StartLimitIntervalUSec "$unit")
-burst=$(systemctl show -P StartLimitBurst "$unit")
-if [ "$limit" != 0 ] && [ "$limit" != infinity ] && [ "${burst:-0}" -lt $((WAKES + 1)) ]; then
-        mkdir -p "/run/systemd/system/$unit.d"
-        printf '[Unit]\nStartLimitIntervalSec=0\n' >"/run/systemd/system/$unit.d/50-bench-start-limit.conf"
-        systemctl daemon-reload
-        echo "WORKAROUND_LIMIT=StartLimitIntervalSec=$limit StartLimitBurst=$burst" >>"$OUT/bench-wake.txt"
-        diag "$unit has a start limit ($burst in $limit): a drop-in lifts it"
-fi
-
 : >"$TAP_TMP/wakes.txt"
+: >"$TAP_TMP/phases.txt"
 bad=''
+# phases: where one wake's time went, from systemd's timestamps and the journal (CLOCK_MONOTONIC, µs):
+# the service's start begun, its main process forked, the app's "listening on" line (after the sandbox's
+# setup, the bridge's exec and the app's start), and READY=1 (the bridge found the port).
+phases() {
+        local t
+        t=$(systemctl show -P InactiveExitTimestampMonotonic,ExecMainStartTimestampMonotonic,ActiveEnterTimestampMonotonic "$unit" | tr '\n' ' ')
+        set -- $t
+        local listen
+        listen=$(journalctl -q -u "$unit" -o json -n 20 --no-pager |
+                python3 -c 'import json, sys
+m = [int(e["__MONOTONIC_TIMESTAMP"]) for e in map(json.loads, sys.stdin) if "listening on" in str(e.get("MESSAGE", ""))]
+print(m[-1] if m else 0)')
+        echo "$1 $2 $listen $3"
+}
 for i in $(seq "$WAKES"); do
         systemctl stop "$unit"
         if ! wait_for 10 is_inactive "$unit"; then
@@ -230,10 +219,12 @@ for i in $(seq "$WAKES"); do
                 break
         fi
         echo "$ms" >>"$TAP_TMP/wakes.txt"
+        phases >>"$TAP_TMP/phases.txt"
 done
 if [ -z "$bad" ]; then
         ok "$WAKES wakes after systemctl stop, each answered 200"
         cp "$TAP_TMP/wakes.txt" "$OUT/wakes.txt"
+        cp "$TAP_TMP/phases.txt" "$OUT/phases.txt"
 else
         not_ok "$WAKES wakes after systemctl stop, each answered 200"
         diag "$bad"
