@@ -7,16 +7,13 @@
  * client runs on a thread of its own and ends the loop when it is done.
  */
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -24,13 +21,10 @@
 
 #include "basic/string-util.h"
 #include "front/server.h"
+#include "server-fixture.h"
 
 typedef struct Fixture {
-        sd_event *event;
-        Server *server;
-        uint16_t port;
-        int done_fd;
-        bool client_done;
+        ServerFixture base;
         unsigned aborted;
 } Fixture;
 
@@ -62,8 +56,8 @@ static ssize_t stream_read(ServerRequest *r, uint8_t *buf, size_t n, bool *ret_e
         if (st->wait_between && st->next > 0 && !st->waited) {
                 /* every part after the first comes "later", from a timer, as a grain's bytes would */
                 st->waited = true;
-                assert_int_equal(sd_event_add_time_relative(fixture->event, &st->timer, CLOCK_MONOTONIC, 10000, 0,
-                                                            resume_later, st),
+                assert_int_equal(sd_event_add_time_relative(fixture->base.event, &st->timer, CLOCK_MONOTONIC,
+                                                            10000, 0, resume_later, st),
                                  0);
                 return 0;
         }
@@ -110,8 +104,8 @@ static int echo_data(ServerRequest *r, const uint8_t *p, size_t n, void *userdat
         e->pieces++;
         /* pause after the first piece; a timer resumes */
         if (e->pieces == 1) {
-                assert_int_equal(sd_event_add_time_relative(fixture->event, NULL, CLOCK_MONOTONIC, 20000, 0,
-                                                            resume_body_later, r),
+                assert_int_equal(sd_event_add_time_relative(fixture->base.event, NULL, CLOCK_MONOTONIC, 20000,
+                                                            0, resume_body_later, r),
                                  0);
                 return 1;
         }
@@ -181,7 +175,7 @@ typedef struct Client {
         bool closed; /* the server closed the connection */
 } Client;
 
-static void *client_main(void *userdata) {
+static void client_main(void *userdata) {
         Client *cl = userdata;
         char buf[65536];
 
@@ -194,14 +188,8 @@ static void *client_main(void *userdata) {
                         assert_int_equal(strbuf_append(&cl->got, buf, k), 0);
                 assert_int_equal(pclose(f), 0);
         } else {
-                struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(fixture->port)};
-                struct timeval tv = {.tv_sec = 5};
-                int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                int fd = server_fixture_connect(&fixture->base, 5);
 
-                assert_true(fd >= 0);
-                inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-                assert_int_equal(connect(fd, (struct sockaddr *) &a, sizeof a), 0);
-                assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
                 assert_int_equal(send(fd, cl->send, cl->send_len, MSG_NOSIGNAL), (ssize_t) cl->send_len);
                 if (cl->half_close)
                         shutdown(fd, SHUT_WR);
@@ -217,27 +205,11 @@ static void *client_main(void *userdata) {
                         }
                 close(fd);
         }
-        assert_int_equal(eventfd_write(fixture->done_fd, 1), 0);
-        return NULL;
-}
-
-static int on_done(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        eventfd_t v;
-
-        (void) eventfd_read(fd, &v);
-        fixture->client_done = true;
-        return 0;
 }
 
 /* Runs one client against the server until it is done; returns what it received. */
 static char *run(Client *cl) {
-        pthread_t t;
-
-        fixture->client_done = false;
-        assert_int_equal(pthread_create(&t, NULL, client_main, cl), 0);
-        while (!fixture->client_done)
-                assert_true(sd_event_run(fixture->event, UINT64_MAX) >= 0);
-        assert_int_equal(pthread_join(t, NULL), 0);
+        server_fixture_run(&fixture->base, client_main, cl);
         return cl->got.data ?: strdup("");
 }
 
@@ -353,9 +325,9 @@ static void test_abort(void **state) {
         got = run(&cl);
         /* the server notices the closed connection on its next turn */
         for (int i = 0; i < 50 && fixture->aborted == 0; i++)
-                assert_true(sd_event_run(fixture->event, 10000) >= 0);
+                assert_true(sd_event_run(fixture->base.event, 10000) >= 0);
         assert_int_equal(fixture->aborted, 1);
-        assert_int_equal(server_n_connections(fixture->server), 0);
+        assert_int_equal(server_n_connections(fixture->base.server), 0);
 }
 
 static void test_http2(void **state) {
@@ -374,7 +346,7 @@ static void test_http2(void **state) {
         assert_true(asprintf(&cmd,
                              "nghttp http://127.0.0.1:%u/waiting && echo && nghttp http://127.0.0.1:%u/length && echo && "
                              "nghttp -d %s http://127.0.0.1:%u/echo",
-                             fixture->port, fixture->port, body, fixture->port) > 0);
+                             fixture->base.port, fixture->base.port, body, fixture->base.port) > 0);
         cl.command = cmd;
         got = run(&cl);
         unlink(body);
@@ -383,32 +355,10 @@ static void test_http2(void **state) {
 
 static int setup(void **state) {
         static Fixture f;
-        ServerLimits l = {
-                .http = HTTP_LIMITS_DEFAULT,
-                .connections_max = 100,
-                .connections_per_address_max = 100,
-                .header_timeout_usec = 5000000,
-                .idle_timeout_usec = 5000000,
-                .body_timeout_usec = 5000000,
-                .write_timeout_usec = 5000000,
-        };
-        struct sockaddr_in a = {.sin_family = AF_INET};
-        socklen_t len = sizeof a;
-        int fd;
+        ServerLimits l = server_fixture_limits(5000000);
 
         fixture = &f;
-        inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-        if (sd_event_new(&f.event) < 0 || server_new(f.event, &l, handler, NULL, &f.server) < 0)
-                return -1;
-        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0 || bind(fd, (struct sockaddr *) &a, sizeof a) < 0 || listen(fd, 16) < 0 ||
-            getsockname(fd, (struct sockaddr *) &a, &len) < 0)
-                return -1;
-        f.port = ntohs(a.sin_port);
-        if (server_add_listener(f.server, fd, SERVER_LISTENER_HTTP, f.port) < 0)
-                return -1;
-        f.done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (f.done_fd < 0 || sd_event_add_io(f.event, NULL, f.done_fd, EPOLLIN, on_done, NULL) < 0)
+        if (server_fixture_init(&f.base, &l, handler, NULL) < 0)
                 return -1;
         *state = &f;
         return 0;
@@ -417,9 +367,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
         Fixture *f = *state;
 
-        server_free(f->server);
-        sd_event_unref(f->event);
-        close(f->done_fd);
+        server_fixture_done(&f->base);
         return 0;
 }
 

@@ -8,18 +8,15 @@
  * body timeouts are short, so that a tunnel that outlives them shows they do not apply to it.
  */
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,17 +26,14 @@
 
 #include "basic/string-util.h"
 #include "front/server.h"
+#include "server-fixture.h"
 
 #define SHORT_TIMEOUT_USEC UINT64_C(200000)
 #define MSEC UINT64_C(1000)
 
 typedef struct Fixture {
-        sd_event *event;
-        Server *server;
+        ServerFixture base;
         ServerLimits limits;
-        uint16_t port;
-        int done_fd;
-        bool client_done;
         unsigned destroyed, aborted, ended, refused_ended, pauses;
         StrBuf got_after_eof; /* what /ws-eof's consumer received */
         ServerRequest *stalled; /* /ws-stall's request, paused for good */
@@ -170,8 +164,8 @@ static void tunnel_start(ServerRequest *r, Tunnel tmpl) {
         t->req = r;
         server_request_on_abort(r, tunnel_abort, t);
         if (t->late) {
-                assert_int_equal(sd_event_add_time_relative(fixture->event, &t->timer, CLOCK_MONOTONIC, 50 * MSEC, 0,
-                                                            tunnel_accept_later, t),
+                assert_int_equal(sd_event_add_time_relative(fixture->base.event, &t->timer, CLOCK_MONOTONIC,
+                                                            50 * MSEC, 0, tunnel_accept_later, t),
                                  0);
                 return;
         }
@@ -228,45 +222,11 @@ static void handler(ServerRequest *r, void *userdata) {
 
 /* ---- running a client ---- */
 
-typedef void (*ClientFn)(void *arg);
-typedef struct ClientRun {
-        ClientFn fn;
-        void *arg;
-} ClientRun;
-
-static void *client_main(void *userdata) {
-        ClientRun *cr = userdata;
-
-        cr->fn(cr->arg);
-        assert_int_equal(eventfd_write(fixture->done_fd, 1), 0);
-        return NULL;
-}
-
-static int on_done(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        eventfd_t v;
-
-        (void) eventfd_read(fd, &v);
-        fixture->client_done = true;
-        return 0;
-}
-
-/* Runs fn on a thread of its own while the server's loop runs here. */
-static void run(ClientFn fn, void *arg) {
-        ClientRun cr = {fn, arg};
-        pthread_t t;
-
-        fixture->client_done = false;
-        assert_int_equal(pthread_create(&t, NULL, client_main, &cr), 0);
-        while (!fixture->client_done)
-                assert_true(sd_event_run(fixture->event, UINT64_MAX) >= 0);
-        assert_int_equal(pthread_join(t, NULL), 0);
-}
-
 /* Lets the server finish what it has to do (closing, freeing) after a client is done. */
 static void settle(unsigned n_connections) {
-        for (int i = 0; i < 200 && server_n_connections(fixture->server) != n_connections; i++)
-                assert_true(sd_event_run(fixture->event, 10 * MSEC) >= 0);
-        assert_int_equal(server_n_connections(fixture->server), n_connections);
+        for (int i = 0; i < 200 && server_n_connections(fixture->base.server) != n_connections; i++)
+                assert_true(sd_event_run(fixture->base.event, 10 * MSEC) >= 0);
+        assert_int_equal(server_n_connections(fixture->base.server), n_connections);
 }
 
 static void reset_counters(void) {
@@ -275,16 +235,30 @@ static void reset_counters(void) {
         fixture->stalled = NULL;
 }
 
-static int client_connect(void) {
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(fixture->port)};
-        struct timeval tv = {.tv_sec = 5};
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+/* One client from fresh counters, on a thread of its own while the server's loop runs here, until the server
+ * has no connection left. */
+static void run_settled(void (*fn)(void *arg), void *arg) {
+        reset_counters();
+        server_fixture_run(&fixture->base, fn, arg);
+        settle(0);
+}
 
-        assert_true(fd >= 0);
-        inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-        assert_int_equal(connect(fd, (struct sockaddr *) &a, sizeof a), 0);
-        assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
-        return fd;
+/* Both directions of the one tunnel ended (the client's end told, the producer's EOF), then it was freed. */
+static void assert_tunnel_ended(void) {
+        assert_int_equal(fixture->ended, 1);
+        assert_int_equal(fixture->destroyed, 1);
+        assert_int_equal(fixture->aborted, 0);
+}
+
+/* The one tunnel lost its connection (or stream) before both directions ended: abort, then destroy. */
+static void assert_tunnel_aborted(void) {
+        assert_int_equal(fixture->aborted, 1);
+        assert_int_equal(fixture->destroyed, 1);
+        assert_int_equal(fixture->ended, 0);
+}
+
+static int client_connect(void) {
+        return server_fixture_connect(&fixture->base, 5);
 }
 
 static void send_str(int fd, const char *s) {
@@ -338,62 +312,65 @@ static const char switching[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: we
 
 /* ---- HTTP/1.1 ---- */
 
-static void client_echo(void *arg) {
-        _cleanup_strbuf_ StrBuf b = {};
+/* Connects and sends request (an UPGRADE(), maybe with bytes behind it); the answer's head is exactly the
+ * handler's: no Date, no framing. Returns the connection; *ret_head: the length of the head in b. */
+static int tunnel_open(const char *request, StrBuf *b, size_t *ret_head) {
         int fd = client_connect();
         size_t head;
 
-        send_str(fd, UPGRADE("/ws"));
-        head = recv_head(fd, &b);
-        /* exactly the handler's head: no Date, no framing */
+        send_str(fd, request);
+        head = recv_head(fd, b);
         assert_int_equal(head, STRLEN(switching));
-        assert_memory_equal(b.data, switching, head);
-        send_str(fd, "hello");
-        assert_true(recv_at_least(fd, &b, head + 5));
-        assert_memory_equal(b.data + head, "hello", 5);
-        send_str(fd, " world");
-        assert_true(recv_at_least(fd, &b, head + 11));
-        assert_memory_equal(b.data + head, "hello world", 11);
-        /* our EOF ends the consumer's body; the echo ends its side in turn */
+        assert_memory_equal(b->data, switching, head);
+        *ret_head = head;
+        return fd;
+}
+
+/* Sends text; the echo since the head is then want. */
+static void echo_expect(int fd, StrBuf *b, size_t head, const char *text, const char *want) {
+        send_str(fd, text);
+        assert_true(recv_at_least(fd, b, head + strlen(want)));
+        assert_memory_equal(b->data + head, want, strlen(want));
+}
+
+/* Our EOF ends the consumer's body; the echo ends its side in turn, after exactly n bytes of tunnel. */
+static void tunnel_close(int fd, StrBuf *b, size_t head, size_t n) {
         assert_int_equal(shutdown(fd, SHUT_WR), 0);
-        assert_true(recv_to_eof(fd, &b));
-        assert_int_equal(b.len, head + 11);
+        assert_true(recv_to_eof(fd, b));
+        assert_int_equal(b->len, head + n);
         close(fd);
 }
 
+static void client_echo(void *arg) {
+        _cleanup_strbuf_ StrBuf b = {};
+        size_t head;
+        int fd = tunnel_open(UPGRADE("/ws"), &b, &head);
+
+        echo_expect(fd, &b, head, "hello", "hello");
+        echo_expect(fd, &b, head, " world", "hello world");
+        tunnel_close(fd, &b, head, 11);
+}
+
 static void test_h1_echo(void **state) {
-        reset_counters();
-        run(client_echo, NULL);
-        settle(0);
-        assert_int_equal(fixture->ended, 1);
-        assert_int_equal(fixture->destroyed, 1);
-        assert_int_equal(fixture->aborted, 0);
+        run_settled(client_echo, NULL);
+        assert_tunnel_ended();
 }
 
 static void client_pipelined(void *arg) {
         _cleanup_strbuf_ StrBuf b = {};
-        int fd = client_connect();
         size_t head;
-
         /* the tunnel's first bytes right behind the head, in the same segment, before any answer; the
          * handler answers and registers its consumer only later */
-        send_str(fd, UPGRADE("/ws-late") "early bytes");
-        head = recv_head(fd, &b);
-        assert_memory_equal(b.data, switching, head);
+        int fd = tunnel_open(UPGRADE("/ws-late") "early bytes", &b, &head);
+
         assert_true(recv_at_least(fd, &b, head + 11));
         assert_memory_equal(b.data + head, "early bytes", 11);
-        assert_int_equal(shutdown(fd, SHUT_WR), 0);
-        assert_true(recv_to_eof(fd, &b));
-        assert_int_equal(b.len, head + 11);
-        close(fd);
+        tunnel_close(fd, &b, head, 11);
 }
 
 static void test_h1_pipelined(void **state) {
-        reset_counters();
-        run(client_pipelined, NULL);
-        settle(0);
-        assert_int_equal(fixture->ended, 1);
-        assert_int_equal(fixture->destroyed, 1);
+        run_settled(client_pipelined, NULL);
+        assert_tunnel_ended();
 }
 
 #define BIG ((size_t) 1 << 20)
@@ -406,15 +383,13 @@ static uint8_t pattern(size_t i) {
 static void client_backpressure(void *arg) {
         _cleanup_strbuf_ StrBuf b = {};
         _cleanup_free_ uint8_t *out = malloc(BIG);
-        int fd = client_connect();
         size_t head, sent = 0;
+        int fd;
 
         assert_non_null(out);
         for (size_t i = 0; i < BIG; i++)
                 out[i] = pattern(i);
-        send_str(fd, UPGRADE("/ws-pause"));
-        head = recv_head(fd, &b);
-        assert_memory_equal(b.data, switching, head);
+        fd = tunnel_open(UPGRADE("/ws-pause"), &b, &head);
         assert_int_equal(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
         while (b.len < head + BIG) {
                 struct pollfd pfd = {fd, POLLIN | (sent < BIG ? POLLOUT : 0), 0};
@@ -438,31 +413,23 @@ static void client_backpressure(void *arg) {
         assert_int_equal(b.len, head + BIG);
         assert_memory_equal(b.data + head, out, BIG);
         assert_int_equal(fcntl(fd, F_SETFL, 0), 0);
-        assert_int_equal(shutdown(fd, SHUT_WR), 0);
-        assert_true(recv_to_eof(fd, &b));
-        assert_int_equal(b.len, head + BIG);
-        close(fd);
+        tunnel_close(fd, &b, head, BIG);
 }
 
 static void test_h1_backpressure(void **state) {
-        reset_counters();
-        run(client_backpressure, NULL);
-        settle(0);
+        run_settled(client_backpressure, NULL);
         /* the consumer paused (its buffer full) and was resumed by the producer, and nothing was lost */
         assert_true(fixture->pauses > 0);
-        assert_int_equal(fixture->ended, 1);
-        assert_int_equal(fixture->destroyed, 1);
+        assert_tunnel_ended();
 }
 
 /* A consumer that pauses for good: the server stops reading, so the client's sending stops too. */
 static void client_stall(void *arg) {
         _cleanup_strbuf_ StrBuf b = {};
         _cleanup_free_ uint8_t *out = calloc(1, 65536);
-        int fd = client_connect();
-        size_t sent = 0;
+        size_t head, sent = 0;
+        int fd = tunnel_open(UPGRADE("/ws-stall"), &b, &head);
 
-        send_str(fd, UPGRADE("/ws-stall"));
-        (void) recv_head(fd, &b);
         assert_int_equal(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
         for (;;) {
                 struct pollfd pfd = {fd, POLLOUT, 0};
@@ -483,23 +450,19 @@ static void client_stall(void *arg) {
 
 static void test_h1_stalled_consumer(void **state) {
         reset_counters();
-        run(client_stall, NULL);
+        server_fixture_run(&fixture->base, client_stall, NULL);
         assert_non_null(fixture->stalled);
         /* it takes the rest now: everything arrives, then the client's EOF ends the tunnel */
         server_request_resume_body(fixture->stalled);
         settle(0);
-        assert_int_equal(fixture->ended, 1);
-        assert_int_equal(fixture->destroyed, 1);
+        assert_tunnel_ended();
 }
 
 static void client_producer_eof(void *arg) {
         _cleanup_strbuf_ StrBuf b = {};
-        int fd = client_connect();
         size_t head;
+        int fd = tunnel_open(UPGRADE("/ws-eof"), &b, &head);
 
-        send_str(fd, UPGRADE("/ws-eof"));
-        head = recv_head(fd, &b);
-        assert_memory_equal(b.data, switching, head);
         /* the producer's EOF: "bye", then an orderly end of this direction… */
         assert_true(recv_to_eof(fd, &b));
         assert_int_equal(b.len, head + 3);
@@ -511,13 +474,9 @@ static void client_producer_eof(void *arg) {
 }
 
 static void test_h1_producer_eof(void **state) {
-        reset_counters();
-        run(client_producer_eof, NULL);
-        settle(0);
+        run_settled(client_producer_eof, NULL);
         assert_string_equal(fixture->got_after_eof.data, "still here");
-        assert_int_equal(fixture->ended, 1);
-        assert_int_equal(fixture->destroyed, 1);
-        assert_int_equal(fixture->aborted, 0);
+        assert_tunnel_ended();
 }
 
 static void client_refused(void *arg) {
@@ -545,9 +504,7 @@ static char *strip_dates(char *s) {
 static void test_h1_refused(void **state) {
         _cleanup_free_ char *got = NULL;
 
-        reset_counters();
-        run(client_refused, &got);
-        settle(0);
+        run_settled(client_refused, &got);
         /* answered as a plain request each, in order, on the one connection */
         assert_string_equal(strip_dates(got), "HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno"
                                               "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nrefused 101"
@@ -558,41 +515,26 @@ static void test_h1_refused(void **state) {
 /* A tunnel quiet for longer than every other deadline stays open. */
 static void client_quiet(void *arg) {
         _cleanup_strbuf_ StrBuf b = {};
-        int fd = client_connect();
         size_t head;
+        int fd = tunnel_open(UPGRADE("/ws"), &b, &head);
 
-        send_str(fd, UPGRADE("/ws"));
-        head = recv_head(fd, &b);
-        assert_memory_equal(b.data, switching, head);
         usleep(3 * SHORT_TIMEOUT_USEC);
-        send_str(fd, "awake");
-        assert_true(recv_at_least(fd, &b, head + 5));
-        assert_memory_equal(b.data + head, "awake", 5);
-        assert_int_equal(shutdown(fd, SHUT_WR), 0);
-        assert_true(recv_to_eof(fd, &b));
-        close(fd);
+        echo_expect(fd, &b, head, "awake", "awake");
+        tunnel_close(fd, &b, head, 5);
 }
 
 static void test_h1_quiet(void **state) {
-        reset_counters();
-        run(client_quiet, NULL);
-        settle(0);
-        assert_int_equal(fixture->ended, 1);
-        assert_int_equal(fixture->destroyed, 1);
-        assert_int_equal(fixture->aborted, 0);
+        run_settled(client_quiet, NULL);
+        assert_tunnel_ended();
 }
 
 /* With a tunnel idle timeout, the quiet tunnel is closed: the handler hears of it by the abort. */
 static void client_idle(void *arg) {
         _cleanup_strbuf_ StrBuf b = {};
-        int fd = client_connect();
         size_t head;
+        int fd = tunnel_open(UPGRADE("/ws"), &b, &head);
 
-        send_str(fd, UPGRADE("/ws"));
-        head = recv_head(fd, &b);
-        assert_memory_equal(b.data, switching, head);
-        send_str(fd, "x");
-        assert_true(recv_at_least(fd, &b, head + 1));
+        echo_expect(fd, &b, head, "x", "x");
         /* no byte either way from here: the server closes */
         (void) recv_to_eof(fd, &b);
         assert_int_equal(b.len, head + 1);
@@ -605,37 +547,31 @@ static void test_h1_tunnel_idle_timeout(void **state) {
 
         reset_counters();
         l.tunnel_idle_timeout_usec = 2 * SHORT_TIMEOUT_USEC;
-        assert_int_equal(server_set_limits(fixture->server, &l), 0);
+        assert_int_equal(server_set_limits(fixture->base.server, &l), 0);
         assert_int_equal(clock_gettime(CLOCK_MONOTONIC, &a), 0);
-        run(client_idle, NULL);
+        server_fixture_run(&fixture->base, client_idle, NULL);
         assert_int_equal(clock_gettime(CLOCK_MONOTONIC, &z), 0);
-        assert_int_equal(server_set_limits(fixture->server, &fixture->limits), 0);
+        assert_int_equal(server_set_limits(fixture->base.server, &fixture->limits), 0);
         settle(0);
         /* not before the idle timeout */
         assert_true((z.tv_sec - a.tv_sec) * 1000000 + (z.tv_nsec - a.tv_nsec) / 1000 >= (long) (2 * SHORT_TIMEOUT_USEC));
-        assert_int_equal(fixture->aborted, 1);
-        assert_int_equal(fixture->destroyed, 1);
-        assert_int_equal(fixture->ended, 0);
+        assert_tunnel_aborted();
 }
 
 /* The client goes away mid-tunnel: abort, then destroy. */
 static void client_vanish(void *arg) {
         _cleanup_strbuf_ StrBuf b = {};
         struct linger lg = {.l_onoff = 1, .l_linger = 0};
-        int fd = client_connect();
+        size_t head;
+        int fd = tunnel_open(UPGRADE("/ws"), &b, &head);
 
-        send_str(fd, UPGRADE("/ws"));
-        (void) recv_head(fd, &b);
         assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
         close(fd); /* RST */
 }
 
 static void test_h1_vanish(void **state) {
-        reset_counters();
-        run(client_vanish, NULL);
-        settle(0);
-        assert_int_equal(fixture->aborted, 1);
-        assert_int_equal(fixture->destroyed, 1);
+        run_settled(client_vanish, NULL);
+        assert_tunnel_aborted();
 }
 
 /* ---- HTTP/2, with nghttp2 as the client ---- */
@@ -783,34 +719,47 @@ static int32_t h2c_connect(H2Client *c, const char *path) {
         };
         int32_t id;
 
-        nva[4].valuelen = (size_t) snprintf(authority, sizeof authority, "127.0.0.1:%u", fixture->port);
+        nva[4].valuelen = (size_t) snprintf(authority, sizeof authority, "127.0.0.1:%u", fixture->base.port);
         id = nghttp2_submit_request(c->ng, NULL, nva, ELEMENTSOF(nva), &prd, NULL);
         assert_true(id > 0);
         return id;
 }
 
-static void client_h2_echo(void *arg) {
-        H2Client c;
+/* A tunnel to /ws on a new connection, once the server's SETTINGS allowed it (RFC 8441 §3); answered 200.
+ * Returns its stream. */
+static int32_t h2c_open_tunnel(H2Client *c) {
         int32_t id;
 
-        h2c_init(&c);
-        /* RFC 8441 §3: the server says so before the client may use it */
-        h2c_pump(&c, h2c_settings);
-        assert_int_equal(nghttp2_session_get_remote_settings(c.ng, NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL), 1);
-        id = h2c_connect(&c, "/ws");
-        h2c_pump(&c, h2c_answered);
-        assert_int_equal(c.status, 200);
+        h2c_init(c);
+        h2c_pump(c, h2c_settings);
+        assert_int_equal(nghttp2_session_get_remote_settings(c->ng, NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL),
+                         1);
+        id = h2c_connect(c, "/ws");
+        h2c_pump(c, h2c_answered);
+        assert_int_equal(c->status, 200);
+        return id;
+}
+
+/* Gives the stream's deferred DATA: data (NULL: none), and END_STREAM when eof. */
+static void h2c_send(H2Client *c, int32_t id, const char *data, bool eof) {
+        c->send = data;
+        c->send_eof = eof;
+        assert_int_equal(nghttp2_session_resume_data(c->ng, id), 0);
+}
+
+static void client_h2_echo(void *arg) {
+        H2Client c;
+        int32_t id = h2c_open_tunnel(&c);
+
         /* quiet for longer than the body and idle timeouts: the stream stays */
         usleep(3 * SHORT_TIMEOUT_USEC);
-        c.send = "hello";
-        assert_int_equal(nghttp2_session_resume_data(c.ng, id), 0);
+        h2c_send(&c, id, "hello", false);
         h2c_pump(&c, h2c_got5);
         assert_int_equal(c.got.len, 5);
         assert_memory_equal(c.got.data, "hello", 5);
         assert_false(c.closed);
         /* END_STREAM from us: the echo ends its side too, and the stream closes without error */
-        c.send_eof = true;
-        assert_int_equal(nghttp2_session_resume_data(c.ng, id), 0);
+        h2c_send(&c, id, NULL, true);
         h2c_pump(&c, h2c_closed);
         assert_int_equal(c.close_code, NGHTTP2_NO_ERROR);
         assert_int_equal(c.got.len, 5);
@@ -818,25 +767,15 @@ static void client_h2_echo(void *arg) {
 }
 
 static void test_h2_echo(void **state) {
-        reset_counters();
-        run(client_h2_echo, NULL);
-        settle(0);
-        assert_int_equal(fixture->ended, 1);
-        assert_int_equal(fixture->destroyed, 1);
-        assert_int_equal(fixture->aborted, 0);
+        run_settled(client_h2_echo, NULL);
+        assert_tunnel_ended();
 }
 
 static void client_h2_reset(void *arg) {
         H2Client c;
-        int32_t id;
+        int32_t id = h2c_open_tunnel(&c);
 
-        h2c_init(&c);
-        h2c_pump(&c, h2c_settings);
-        id = h2c_connect(&c, "/ws");
-        h2c_pump(&c, h2c_answered);
-        assert_int_equal(c.status, 200);
-        c.send = "hello";
-        assert_int_equal(nghttp2_session_resume_data(c.ng, id), 0);
+        h2c_send(&c, id, "hello", false);
         h2c_pump(&c, h2c_got5);
         assert_int_equal(nghttp2_submit_rst_stream(c.ng, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL), 0);
         h2c_pump(&c, h2c_closed);
@@ -848,43 +787,17 @@ static void client_h2_reset(void *arg) {
 }
 
 static void test_h2_reset(void **state) {
-        reset_counters();
-        run(client_h2_reset, NULL);
-        settle(0);
-        /* the reset tunnel did not end both ways: abort, then destroy */
-        assert_int_equal(fixture->aborted, 1);
-        assert_int_equal(fixture->destroyed, 1);
-        assert_int_equal(fixture->ended, 0);
+        run_settled(client_h2_reset, NULL);
+        /* the reset tunnel did not end both ways */
+        assert_tunnel_aborted();
 }
 
 static int setup(void **state) {
         static Fixture f;
-        struct sockaddr_in a = {.sin_family = AF_INET};
-        socklen_t len = sizeof a;
-        int fd;
 
         fixture = &f;
-        f.limits = (ServerLimits) {
-                .http = HTTP_LIMITS_DEFAULT,
-                .connections_max = 100,
-                .connections_per_address_max = 100,
-                .header_timeout_usec = SHORT_TIMEOUT_USEC,
-                .idle_timeout_usec = SHORT_TIMEOUT_USEC,
-                .body_timeout_usec = SHORT_TIMEOUT_USEC,
-                .write_timeout_usec = 5000000,
-        };
-        inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-        if (sd_event_new(&f.event) < 0 || server_new(f.event, &f.limits, handler, NULL, &f.server) < 0)
-                return -1;
-        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0 || bind(fd, (struct sockaddr *) &a, sizeof a) < 0 || listen(fd, 16) < 0 ||
-            getsockname(fd, (struct sockaddr *) &a, &len) < 0)
-                return -1;
-        f.port = ntohs(a.sin_port);
-        if (server_add_listener(f.server, fd, SERVER_LISTENER_HTTP, f.port) < 0)
-                return -1;
-        f.done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (f.done_fd < 0 || sd_event_add_io(f.event, NULL, f.done_fd, EPOLLIN, on_done, NULL) < 0)
+        f.limits = server_fixture_limits(SHORT_TIMEOUT_USEC);
+        if (server_fixture_init(&f.base, &f.limits, handler, NULL) < 0)
                 return -1;
         *state = &f;
         return 0;
@@ -893,9 +806,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
         Fixture *f = *state;
 
-        server_free(f->server);
-        sd_event_unref(f->event);
-        close(f->done_fd);
+        server_fixture_done(&f->base);
         strbuf_done(&f->got_after_eof);
         return 0;
 }

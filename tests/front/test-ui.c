@@ -8,7 +8,6 @@
  * thread's sd-event loop; each client runs on a thread and ends the loop when done.
  */
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -20,7 +19,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -35,23 +33,26 @@
 #include "front/server.h"
 #include "front/ui.h"
 #include "grain/grain-util.h"
+#include "server-fixture.h"
 
 #define MSEC UINT64_C(1000)
 #define BIG_SIZE ((size_t) 3 << 20)
 
+/* A listening socket whose connections each get a thread of its own, until the socket is shut down. */
+typedef struct Acceptor {
+        int fd;
+        void *(*conn_main)(void *userdata); /* given the accepted descriptor */
+        pthread_t thread;
+} Acceptor;
+
 typedef struct Fixture {
-        sd_event *event;
-        Server *server;
+        ServerFixture base;
         RouteConfig *route;
         Ui *ui;
-        uint16_t port;
-        int done_fd;
-        bool client_done;
         char dir[64], grain_path[128], dead_path[128];
-        int grain_fd;         /* the grain's Unix socket, where the fake bridge accepts */
-        int app_fd;           /* the fake app's TCP socket */
+        Acceptor grain;       /* the grain's Unix socket, where the fake bridge accepts */
+        Acceptor app;         /* the fake app's TCP socket */
         uint16_t app_port;
-        pthread_t grain_thread, app_thread;
         unsigned accepted;     /* connections the app accepted */
         unsigned leases;       /* hand-overs the bridge made */
         unsigned leases_closed; /* leases granaryd closed */
@@ -64,13 +65,27 @@ static Fixture *fixture;
 
 /* ---- the fake grain ---- */
 
-static unsigned grain_accepted(void) {
+/* The counters the grain's threads keep, read and written under the lock. */
+static unsigned counter(const unsigned *p) {
         unsigned n;
 
         pthread_mutex_lock(&fixture->lock);
-        n = fixture->accepted;
+        n = *p;
         pthread_mutex_unlock(&fixture->lock);
         return n;
+}
+
+static unsigned counter_inc(unsigned *p) {
+        unsigned n;
+
+        pthread_mutex_lock(&fixture->lock);
+        n = ++*p;
+        pthread_mutex_unlock(&fixture->lock);
+        return n;
+}
+
+static unsigned grain_accepted(void) {
+        return counter(&fixture->accepted);
 }
 
 /* Reads one request head (up to the empty line) into head, and the bytes after it into rest. */
@@ -118,11 +133,7 @@ static void send_str(int fd, const char *s) {
 static void *grain_conn_main(void *userdata) {
         int fd = (int) (intptr_t) userdata;
         _cleanup_strbuf_ StrBuf head = STRBUF_INIT, rest = STRBUF_INIT;
-        unsigned conn, served = 0;
-
-        pthread_mutex_lock(&fixture->lock);
-        conn = ++fixture->accepted;
-        pthread_mutex_unlock(&fixture->lock);
+        unsigned conn = counter_inc(&fixture->accepted), served = 0;
 
         while (grain_read_head(fd, &head, &rest)) {
                 char path[256] = "";
@@ -219,16 +230,31 @@ static void *grain_conn_main(void *userdata) {
         return NULL;
 }
 
-static void *app_main(void *userdata) {
+static void *acceptor_main(void *userdata) {
+        Acceptor *a = userdata;
+
         for (;;) {
-                int fd = accept4(fixture->app_fd, NULL, NULL, SOCK_CLOEXEC);
+                int fd = accept4(a->fd, NULL, NULL, SOCK_CLOEXEC);
                 pthread_t t;
 
                 if (fd < 0)
                         return NULL;
-                assert_int_equal(pthread_create(&t, NULL, grain_conn_main, (void *) (intptr_t) fd), 0);
+                assert_int_equal(pthread_create(&t, NULL, a->conn_main, (void *) (intptr_t) fd), 0);
                 pthread_detach(t);
         }
+}
+
+/* Takes fd, a listening socket. */
+static int acceptor_start(Acceptor *a, int fd, void *(*conn_main)(void *userdata)) {
+        *a = (Acceptor) {.fd = fd, .conn_main = conn_main};
+        return -pthread_create(&a->thread, NULL, acceptor_main, a);
+}
+
+/* The thread's accept4() fails once its socket is shut down. */
+static void acceptor_stop(Acceptor *a) {
+        shutdown(a->fd, SHUT_RDWR);
+        pthread_join(a->thread, NULL);
+        close(a->fd);
 }
 
 /* A new connection to the fake app, as the bridge makes it. */
@@ -276,29 +302,13 @@ static void *grain_lease_main(void *userdata) {
                 app = app_connect();
                 send_fds(fd, GRAIN_HANDOVER_BYTE, &app, 1);
                 close(app);
-                pthread_mutex_lock(&fixture->lock);
-                fixture->leases++;
-                pthread_mutex_unlock(&fixture->lock);
+                counter_inc(&fixture->leases);
                 while (recv(fd, &byte, 1, 0) > 0)
                         ;
-                pthread_mutex_lock(&fixture->lock);
-                fixture->leases_closed++;
-                pthread_mutex_unlock(&fixture->lock);
+                counter_inc(&fixture->leases_closed);
         }
         close(fd);
         return NULL;
-}
-
-static void *grain_main(void *userdata) {
-        for (;;) {
-                int fd = accept4(fixture->grain_fd, NULL, NULL, SOCK_CLOEXEC);
-                pthread_t t;
-
-                if (fd < 0)
-                        return NULL;
-                assert_int_equal(pthread_create(&t, NULL, grain_lease_main, (void *) (intptr_t) fd), 0);
-                pthread_detach(t);
-        }
 }
 
 /* "bad-<what>": a grain whose bridge answers the hand-over with <what>, on a socket pair. */
@@ -391,15 +401,7 @@ typedef struct Client {
 } Client;
 
 static int client_socket(void) {
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(fixture->port)};
-        struct timeval tv = {.tv_sec = 3};
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-        assert_true(fd >= 0);
-        inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-        assert_int_equal(connect(fd, (struct sockaddr *) &a, sizeof a), 0);
-        assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
-        return fd;
+        return server_fixture_connect(&fixture->base, 3);
 }
 
 typedef struct Sender {
@@ -416,7 +418,7 @@ static void *sender_main(void *userdata) {
 }
 
 /* A WebSocket client over HTTP/1.1: the upgrade, then "ping" and the echo, then a half-close. */
-static void *ws_client_main(void *userdata) {
+static void ws_client_main(void *userdata) {
         Client *cl = userdata;
         char buf[4096];
         int fd = client_socket();
@@ -437,11 +439,9 @@ static void *ws_client_main(void *userdata) {
                         shutdown(fd, SHUT_WR);
         }
         close(fd);
-        assert_int_equal(eventfd_write(fixture->done_fd, 1), 0);
-        return NULL;
 }
 
-static void *client_main(void *userdata) {
+static void client_main(void *userdata) {
         Client *cl = userdata;
         char buf[65536];
         int fd = client_socket();
@@ -468,26 +468,10 @@ static void *client_main(void *userdata) {
         if (cl->sender_thread)
                 pthread_join(t, NULL);
         close(fd);
-        assert_int_equal(eventfd_write(fixture->done_fd, 1), 0);
-        return NULL;
 }
 
-static int on_done(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        eventfd_t v;
-
-        (void) eventfd_read(fd, &v);
-        fixture->client_done = true;
-        return 0;
-}
-
-static char *run_with(Client *cl, void *(*main_fn)(void *)) {
-        pthread_t t;
-
-        fixture->client_done = false;
-        assert_int_equal(pthread_create(&t, NULL, main_fn, cl), 0);
-        while (!fixture->client_done)
-                assert_true(sd_event_run(fixture->event, UINT64_MAX) >= 0);
-        assert_int_equal(pthread_join(t, NULL), 0);
+static char *run_with(Client *cl, void (*main_fn)(void *userdata)) {
+        server_fixture_run(&fixture->base, main_fn, cl);
         return cl->got.data ?: strdup("");
 }
 
@@ -505,10 +489,10 @@ static char *exchange(const char *request) {
 static void spin(uint64_t usec) {
         uint64_t end, now;
 
-        assert_int_equal(sd_event_now(fixture->event, CLOCK_MONOTONIC, &now), 0);
+        assert_int_equal(sd_event_now(fixture->base.event, CLOCK_MONOTONIC, &now), 0);
         end = now + usec;
-        while (sd_event_now(fixture->event, CLOCK_MONOTONIC, &now) >= 0 && now < end)
-                assert_true(sd_event_run(fixture->event, end - now) >= 0);
+        while (sd_event_now(fixture->base.event, CLOCK_MONOTONIC, &now) >= 0 && now < end)
+                assert_true(sd_event_run(fixture->base.event, end - now) >= 0);
 }
 
 /* ---- sessions for the tests ---- */
@@ -537,24 +521,45 @@ static Session session_open(const char *grain_id, const char *path) {
 
         assert_int_equal(ui_session_open(fixture->ui, &p, path, &s.url, &s.host), 0);
         s.id = strstr(s.url, "sessionid=") + 10;
-        assert_true(asprintf(&s.authority, "%s.granary.localhost:%u", s.host, fixture->port) > 0);
+        assert_true(asprintf(&s.authority, "%s.granary.localhost:%u", s.host, fixture->base.port) > 0);
         return s;
 }
 
-static char *get(const Session *s, const char *path, const char *extra) {
-        _cleanup_free_ char *req = NULL;
+/* "<method> <target>" on authority, with the cookie of session id sid (NULL: no cookie) and the extra header
+ * lines, on a connection of its own. */
+static char *exchange_on(const char *method, const char *target, const char *authority, const char *sid,
+                         const char *extra) {
+        _cleanup_free_ char *req = NULL, *cookie = NULL;
 
-        assert_true(asprintf(&req, "GET %s HTTP/1.1\r\nHost: %s\r\nCookie: sandstorm-sid=%.64s\r\n%sConnection: close\r\n\r\n",
-                             path, s->authority, s->id, extra ?: "") > 0);
+        if (sid)
+                assert_true(asprintf(&cookie, "Cookie: sandstorm-sid=%.64s\r\n", sid) > 0);
+        assert_true(asprintf(&req, "%s %s HTTP/1.1\r\nHost: %s\r\n%s%sConnection: close\r\n\r\n", method,
+                             target, authority, cookie ?: "", extra ?: "") > 0);
         return exchange(req);
 }
 
-static char *exchange_head(const Session *s, const char *path) {
-        _cleanup_free_ char *req = NULL;
+static char *get(const Session *s, const char *path, const char *extra) {
+        return exchange_on("GET", path, s->authority, s->id, extra);
+}
 
-        assert_true(asprintf(&req, "HEAD %s HTTP/1.1\r\nHost: %s\r\nCookie: sandstorm-sid=%.64s\r\nConnection: close\r\n\r\n",
-                             path, s->authority, s->id) > 0);
-        return exchange(req);
+static char *exchange_head(const Session *s, const char *path) {
+        return exchange_on("HEAD", path, s->authority, s->id, NULL);
+}
+
+/* GET path in the session, with the extra header lines: the answer starts with want. */
+static void assert_get(const Session *s, const char *path, const char *extra, const char *want) {
+        _cleanup_free_ char *got = get(s, path, extra);
+
+        if (!startswith(got, want))
+                fail_msg("GET %s: %.40s", path, got);
+}
+
+/* The init redirect of the session on its host, with session id sid and the query's rest. */
+static char *get_init(const Session *s, const char *sid, const char *query_rest) {
+        _cleanup_free_ char *target = NULL;
+
+        assert_true(asprintf(&target, "/_sandstorm-init?sessionid=%.64s%s", sid, query_rest) > 0);
+        return exchange_on("GET", target, s->authority, NULL, NULL);
 }
 
 static const char *body_of(const char *response) {
@@ -568,7 +573,7 @@ static const char *body_of(const char *response) {
 
 static void test_init(void **state) {
         Session s = session_open("g1", "/notes?x=1&y=ö");
-        _cleanup_free_ char *req = NULL, *got = NULL, *expected = NULL, *wrong = NULL;
+        _cleanup_free_ char *got = NULL, *expected = NULL;
         char bad_id[65];
         static const char *const bad_paths[] = {"%2F%2Fevil.example", "%5Cevil", "javascript%3Aalert(1)",
                                                 "https%3A%2F%2Fevil", "%2Fa%0D%0ASet-Cookie%3A%20x", "%zz"};
@@ -578,10 +583,7 @@ static void test_init(void **state) {
         assert_true(endswith(s.url, "&path=%2Fnotes%3Fx%3D1%26y%3D%C3%B6"));
         assert_int_equal(strlen(s.host), 3 + 32);
 
-        assert_true(asprintf(&req, "GET /_sandstorm-init?sessionid=%.64s&path=%%2Fnotes%%3Fx%%3D1 HTTP/1.1\r\nHost: %s\r\n"
-                                   "Connection: close\r\n\r\n",
-                             s.id, s.authority) > 0);
-        got = exchange(req);
+        got = get_init(&s, s.id, "&path=%2Fnotes%3Fx%3D1");
         free(expected);
         assert_true(asprintf(&expected, "Set-Cookie: sandstorm-sid=%.64s; Path=/; HttpOnly; SameSite=Lax\r\n", s.id) > 0);
         assert_true(startswith(got, "HTTP/1.1 303 See Other\r\n"));
@@ -589,21 +591,18 @@ static void test_init(void **state) {
         assert_non_null(strstr(got, expected));
 
         /* a path without its "/" gets one */
-        free(req), free(got);
-        assert_true(asprintf(&req, "GET /_sandstorm-init?sessionid=%.64s&path=a%%2Fb HTTP/1.1\r\nHost: %s\r\n"
-                                   "Connection: close\r\n\r\n",
-                             s.id, s.authority) > 0);
-        got = exchange(req);
+        free(got);
+        got = get_init(&s, s.id, "&path=a%2Fb");
         assert_true(startswith(got, "HTTP/1.1 303 "));
         assert_non_null(strstr(got, "\r\nLocation: /a/b\r\n"));
 
         /* anything that is not a path */
         for (size_t i = 0; i < ELEMENTSOF(bad_paths); i++) {
-                free(req), free(got);
-                assert_true(asprintf(&req, "GET /_sandstorm-init?sessionid=%.64s&path=%s HTTP/1.1\r\nHost: %s\r\n"
-                                           "Connection: close\r\n\r\n",
-                                     s.id, bad_paths[i], s.authority) > 0);
-                got = exchange(req);
+                _cleanup_free_ char *rest = NULL;
+
+                free(got);
+                assert_true(asprintf(&rest, "&path=%s", bad_paths[i]) > 0);
+                got = get_init(&s, s.id, rest);
                 assert_true(startswith(got, "HTTP/1.1 400 "));
                 assert_null(strstr(got, "Set-Cookie"));
         }
@@ -611,54 +610,41 @@ static void test_init(void **state) {
         memcpy(bad_id, s.id, 64);
         bad_id[64] = '\0';
         bad_id[0] = bad_id[0] == 'a' ? 'b' : 'a';
-        free(req), free(got);
-        assert_true(asprintf(&req, "GET /_sandstorm-init?sessionid=%s&path=%%2F HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
-                             bad_id, s.authority) > 0);
-        got = exchange(req);
+        free(got);
+        got = get_init(&s, bad_id, "&path=%2F");
         assert_true(startswith(got, "HTTP/1.1 404 "));
         assert_null(strstr(got, "Set-Cookie"));
-        free(req), free(got);
-        assert_true(asprintf(&req, "GET /_sandstorm-init?sessionid=%.64s&path=%%2F&x=1 HTTP/1.1\r\nHost: %s\r\n"
-                                   "Connection: close\r\n\r\n",
-                             s.id, s.authority) > 0);
-        got = exchange(req);
+        free(got);
+        got = get_init(&s, s.id, "&path=%2F&x=1");
         assert_true(startswith(got, "HTTP/1.1 400 "));
         session_done(&s);
 }
 
 static void test_cookie_and_origin(void **state) {
         Session s = session_open("g1", NULL), other = session_open("g1", NULL);
-        _cleanup_free_ char *req = NULL, *got = NULL, *origin = NULL;
+        _cleanup_free_ char *got = NULL, *origin = NULL, *nobody = NULL;
 
         /* no cookie */
-        assert_true(asprintf(&req, "GET /count HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", s.authority) > 0);
-        got = exchange(req);
+        got = exchange_on("GET", "/count", s.authority, NULL, NULL);
         assert_true(startswith(got, "HTTP/1.1 403 Forbidden\r\n"));
         assert_string_equal(body_of(got), "403 Unauthorized due to missing cookie\n");
         /* another session's cookie */
-        free(req), free(got);
-        assert_true(asprintf(&req, "GET /count HTTP/1.1\r\nHost: %s\r\nCookie: sandstorm-sid=%.64s\r\nConnection: close\r\n\r\n",
-                             s.authority, other.id) > 0);
-        got = exchange(req);
+        free(got);
+        got = exchange_on("GET", "/count", s.authority, other.id, NULL);
         assert_true(startswith(got, "HTTP/1.1 403 "));
         /* a foreign Origin; then the session's own, and "null" */
         free(got);
         got = get(&s, "/count", "Origin: http://granary.localhost\r\n");
         assert_true(startswith(got, "HTTP/1.1 403 "));
         assert_string_equal(body_of(got), "403 CSRF not allowed\n");
-        free(got);
         assert_true(asprintf(&origin, "Origin: http://%s\r\n", s.authority) > 0);
-        got = get(&s, "/count", origin);
-        assert_true(startswith(got, "HTTP/1.1 200 OK\r\n"));
-        free(got);
-        got = get(&s, "/count", "Origin: null\r\n");
-        assert_true(startswith(got, "HTTP/1.1 200 OK\r\n"));
+        assert_get(&s, "/count", origin, "HTTP/1.1 200 OK\r\n");
+        assert_get(&s, "/count", "Origin: null\r\n", "HTTP/1.1 200 OK\r\n");
         /* a host nobody opened */
-        free(req), free(got);
-        assert_true(asprintf(&req, "GET / HTTP/1.1\r\nHost: ui-0123456789abcdef0123456789abcdef.granary.localhost:%u\r\n"
-                                   "Cookie: sandstorm-sid=%.64s\r\nConnection: close\r\n\r\n",
-                             fixture->port, s.id) > 0);
-        got = exchange(req);
+        free(got);
+        assert_true(asprintf(&nobody, "ui-0123456789abcdef0123456789abcdef.granary.localhost:%u",
+                             fixture->base.port) > 0);
+        got = exchange_on("GET", "/", nobody, s.id, NULL);
         assert_true(startswith(got, "HTTP/1.1 403 "));
         session_done(&s);
         session_done(&other);
@@ -676,7 +662,7 @@ static void test_headers_the_app_sees(void **state) {
         /* the response: Domain gone from the grain's cookie; frame-ancestors and Referrer-Policy added */
         assert_non_null(strstr(got, "\r\nSet-Cookie: g=1; Path=/\r\n"));
         assert_true(asprintf(&csp, "\r\nContent-Security-Policy: frame-ancestors http://granary.localhost:%u http://%s\r\n",
-                             fixture->port, s.authority) > 0);
+                             fixture->base.port, s.authority) > 0);
         assert_non_null(strstr(got, csp));
         assert_non_null(strstr(got, "\r\nReferrer-Policy: same-origin\r\n"));
 
@@ -812,47 +798,24 @@ static void test_errors(void **state) {
         _cleanup_free_ char *got = NULL;
 
         /* the grain closes before a whole head: 502, and the next request works */
-        got = get(&s, "/close", NULL);
-        assert_true(startswith(got, "HTTP/1.1 502 Bad Gateway\r\n"));
-        free(got);
-        got = get(&s, "/count", NULL);
-        assert_true(startswith(got, "HTTP/1.1 200 OK\r\n"));
+        assert_get(&s, "/close", NULL, "HTTP/1.1 502 Bad Gateway\r\n");
+        assert_get(&s, "/count", NULL, "HTTP/1.1 200 OK\r\n");
         /* bad framing from the app: 502 */
-        free(got);
-        got = get(&s, "/bad", NULL);
-        assert_true(startswith(got, "HTTP/1.1 502 "));
+        assert_get(&s, "/bad", NULL, "HTTP/1.1 502 ");
         /* a body cut short: the client's response is cut off too (its framing cannot be kept) */
-        free(got);
         got = get(&s, "/cut", NULL);
         assert_true(startswith(got, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n") || startswith(got, "HTTP/1.1 200 OK\r\n"));
         assert_true(endswith(got, "only this"));
         /* a grain that does not exist, one that is starting, one whose socket refuses */
-        free(got);
-        got = get(&missing, "/", NULL);
-        assert_true(startswith(got, "HTTP/1.1 404 "));
-        free(got);
-        got = get(&starting, "/", NULL);
-        assert_true(startswith(got, "HTTP/1.1 503 "));
-        free(got);
-        got = get(&dead, "/", NULL);
-        assert_true(startswith(got, "HTTP/1.1 503 "));
+        assert_get(&missing, "/", NULL, "HTTP/1.1 404 ");
+        assert_get(&starting, "/", NULL, "HTTP/1.1 503 ");
+        assert_get(&dead, "/", NULL, "HTTP/1.1 503 ");
         /* a grain that never answers: 504 after response_timeout */
-        free(got);
-        got = get(&s, "/stall", NULL);
-        assert_true(startswith(got, "HTTP/1.1 504 Gateway Timeout\r\n"));
+        assert_get(&s, "/stall", NULL, "HTTP/1.1 504 Gateway Timeout\r\n");
         session_done(&s);
         session_done(&missing);
         session_done(&starting);
         session_done(&dead);
-}
-
-static unsigned counter(const unsigned *p) {
-        unsigned n;
-
-        pthread_mutex_lock(&fixture->lock);
-        n = *p;
-        pthread_mutex_unlock(&fixture->lock);
-        return n;
 }
 
 /* Spins until *p is want, for at most 2 s; the value then. */
@@ -929,23 +892,26 @@ static void test_leases(void **state) {
 
 static void test_drops(void **state) {
         Session s = session_open("g5", NULL), t = session_open("g6", NULL);
-        _cleanup_free_ char *got = NULL;
 
-        got = get(&s, "/count", NULL);
-        assert_true(startswith(got, "HTTP/1.1 200 "));
+        assert_get(&s, "/count", NULL, "HTTP/1.1 200 ");
         ui_drop_grain(fixture->ui, "g5");
-        free(got);
-        got = get(&s, "/count", NULL);
-        assert_true(startswith(got, "HTTP/1.1 403 "));
-        free(got);
-        got = get(&t, "/count", NULL);
-        assert_true(startswith(got, "HTTP/1.1 200 "));
+        assert_get(&s, "/count", NULL, "HTTP/1.1 403 ");
+        assert_get(&t, "/count", NULL, "HTTP/1.1 200 ");
         ui_drop_user(fixture->ui, 5);
-        free(got);
-        got = get(&t, "/count", NULL);
-        assert_true(startswith(got, "HTTP/1.1 403 "));
+        assert_get(&t, "/count", NULL, "HTTP/1.1 403 ");
         session_done(&s);
         session_done(&t);
+}
+
+/* An upgrade to a WebSocket at path in the session, with the extra header lines. */
+static char *upgrade_request(const Session *s, const char *path, const char *extra) {
+        char *req;
+
+        assert_true(asprintf(&req, "GET %s HTTP/1.1\r\nHost: %s\r\nCookie: sandstorm-sid=%.64s\r\n"
+                                   "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n%s\r\n",
+                             path, s->authority, s->id, extra) > 0);
+        return req;
 }
 
 static void test_websocket_h1(void **state) {
@@ -953,10 +919,7 @@ static void test_websocket_h1(void **state) {
         _cleanup_free_ char *req = NULL, *got = NULL, *got2 = NULL;
         Client cl = {};
 
-        assert_true(asprintf(&req, "GET /ws HTTP/1.1\r\nHost: %s\r\nCookie: sandstorm-sid=%.64s\r\nUpgrade: websocket\r\n"
-                                   "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                                   "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat\r\n\r\n",
-                             s.authority, s.id) > 0);
+        req = upgrade_request(&s, "/ws", "Sec-WebSocket-Protocol: chat\r\n");
         cl.send = req;
         cl.send_len = strlen(req);
         got = run_with(&cl, ws_client_main);
@@ -969,10 +932,7 @@ static void test_websocket_h1(void **state) {
 
         /* an app whose accept is wrong: 502 */
         free(req);
-        assert_true(asprintf(&req, "GET /ws-bad HTTP/1.1\r\nHost: %s\r\nCookie: sandstorm-sid=%.64s\r\nUpgrade: websocket\r\n"
-                                   "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                                   "Sec-WebSocket-Version: 13\r\n\r\n",
-                             s.authority, s.id) > 0);
+        req = upgrade_request(&s, "/ws-bad", "");
         got2 = exchange(req);
         assert_true(startswith(got2, "HTTP/1.1 502 "));
         session_done(&s);
@@ -980,24 +940,14 @@ static void test_websocket_h1(void **state) {
 
 static int setup(void **state) {
         static Fixture f;
-        ServerLimits l = {
-                .http = HTTP_LIMITS_DEFAULT,
-                .connections_max = 100,
-                .connections_per_address_max = 100,
-                .header_timeout_usec = 5000000,
-                .idle_timeout_usec = 5000000,
-                .body_timeout_usec = 5000000,
-                .write_timeout_usec = 5000000,
-        };
+        ServerLimits l = server_fixture_limits(5000000);
         UiConfig uc = {
                 .response_timeout_usec = 300 * MSEC,
                 .pool_idle_usec = 2000 * MSEC,
                 .pool_max_per_grain = 4,
                 .session_idle_usec = 60000 * MSEC,
         };
-        struct sockaddr_in a = {.sin_family = AF_INET};
         struct sockaddr_un un = {.sun_family = AF_UNIX};
-        socklen_t len = sizeof a;
         char base[64], wild[64];
         int fd;
 
@@ -1011,8 +961,9 @@ static int setup(void **state) {
         snprintf(f.grain_path, sizeof f.grain_path, "%s/grain.sock", f.dir);
         snprintf(f.dead_path, sizeof f.dead_path, "%s/dead.sock", f.dir);
         strcpy(un.sun_path, f.grain_path);
-        f.grain_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (f.grain_fd < 0 || bind(f.grain_fd, (struct sockaddr *) &un, sizeof un) < 0 || listen(f.grain_fd, 64) < 0)
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || bind(fd, (struct sockaddr *) &un, sizeof un) < 0 || listen(fd, 64) < 0 ||
+            acceptor_start(&f.grain, fd, grain_lease_main) < 0)
                 return -1;
         /* a socket file nobody listens on: connect() is refused */
         strcpy(un.sun_path, f.dead_path);
@@ -1020,36 +971,17 @@ static int setup(void **state) {
         if (fd < 0 || bind(fd, (struct sockaddr *) &un, sizeof un) < 0)
                 return -1;
         close(fd);
-        if (pthread_create(&f.grain_thread, NULL, grain_main, NULL) != 0)
-                return -1;
 
         /* the fake app, on a loopback port */
-        inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-        f.app_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (f.app_fd < 0 || bind(f.app_fd, (struct sockaddr *) &a, sizeof a) < 0 || listen(f.app_fd, 64) < 0 ||
-            getsockname(f.app_fd, (struct sockaddr *) &a, &len) < 0)
-                return -1;
-        f.app_port = ntohs(a.sin_port);
-        a.sin_port = 0;
-        len = sizeof a;
-        if (pthread_create(&f.app_thread, NULL, app_main, NULL) != 0)
+        if (server_fixture_listen(&fd, &f.app_port) < 0 || acceptor_start(&f.app, fd, grain_conn_main) < 0)
                 return -1;
 
-        inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0 || bind(fd, (struct sockaddr *) &a, sizeof a) < 0 || listen(fd, 64) < 0 ||
-            getsockname(fd, (struct sockaddr *) &a, &len) < 0)
+        if (server_fixture_init(&f.base, &l, handler, NULL) < 0)
                 return -1;
-        f.port = ntohs(a.sin_port);
-        snprintf(base, sizeof base, "http://granary.localhost:%u", f.port);
-        snprintf(wild, sizeof wild, "*.granary.localhost:%u", f.port);
-        if (sd_event_new(&f.event) < 0 || route_config_new(base, wild, &f.route) < 0 ||
-            server_new(f.event, &l, handler, NULL, &f.server) < 0 ||
-            server_add_listener(f.server, fd, SERVER_LISTENER_HTTP, f.port) < 0 ||
-            ui_new(f.event, f.route, &uc, grain_connect, NULL, &f.ui) < 0)
-                return -1;
-        f.done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (f.done_fd < 0 || sd_event_add_io(f.event, NULL, f.done_fd, EPOLLIN, on_done, NULL) < 0)
+        snprintf(base, sizeof base, "http://granary.localhost:%u", f.base.port);
+        snprintf(wild, sizeof wild, "*.granary.localhost:%u", f.base.port);
+        if (route_config_new(base, wild, &f.route) < 0 ||
+            ui_new(f.base.event, f.route, &uc, grain_connect, NULL, &f.ui) < 0)
                 return -1;
         *state = &f;
         return 0;
@@ -1059,17 +991,13 @@ static int teardown(void **state) {
         Fixture *f = *state;
         char path[128];
 
-        server_free(f->server);
+        /* the server first: requests in flight go before the ui they use */
+        f->base.server = server_free(f->base.server);
         ui_free(f->ui);
         route_config_free(f->route);
-        sd_event_unref(f->event);
-        close(f->done_fd);
-        shutdown(f->grain_fd, SHUT_RDWR);
-        pthread_join(f->grain_thread, NULL);
-        close(f->grain_fd);
-        shutdown(f->app_fd, SHUT_RDWR);
-        pthread_join(f->app_thread, NULL);
-        close(f->app_fd);
+        server_fixture_done(&f->base);
+        acceptor_stop(&f->grain);
+        acceptor_stop(&f->app);
         unlink(f->grain_path);
         unlink(f->dead_path);
         snprintf(path, sizeof path, "%s", f->dir);
