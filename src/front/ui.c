@@ -72,13 +72,15 @@ typedef struct UiCall UiCall;
  * app's socket, watching EPOLLIN|EPOLLRDHUP (plus EPOLLOUT only while a send would block), so that a
  * request on a pooled connection costs no epoll_ctl. */
 struct UiConn {
-        UiConn *next;      /* in the pool */
+        UiConn *next;      /* in the pool, or among the dead */
         Ui *ui;
         UiGrain *grain;    /* while pooled */
         UiCall *call;      /* while a call uses it */
         int fd;            /* the app's socket; -EBADF until the bridge handed it over */
         int lease_fd;      /* the grain's socket: the hand-over, then the lease */
-        sd_event_source *io;
+        int watched_fd;    /* the one in u->epfd (lease_fd, then fd); -EBADF: none */
+        uint32_t events;   /* what it is watched for there */
+        bool dead;         /* closed while a batch was handled: freed after it */
         uint64_t idle_since;
 };
 
@@ -137,6 +139,10 @@ struct Ui {
         sd_event_source *expire_timer;
         sd_event_source *sweep_timer; /* response deadlines and idle pooled connections */
         bool sweep_armed;
+        int epfd;                     /* every UiConn's socket: see ui_on_epoll() */
+        sd_event_source *epoll_source;
+        bool dispatching;             /* within ui_on_epoll(): frees wait in dead */
+        UiConn *dead;
 };
 
 static uint64_t now_usec(Ui *u) {
@@ -179,18 +185,47 @@ static UiGrain *grain_get(Ui *u, const char *id) {
         return g;
 }
 
+/* Watches fd (the lease, then the app's socket) for events in u->epfd; no events: not watched at all, so
+ * that not even a hang-up wakes it. An unchanged mask costs no epoll_ctl. */
+static int conn_watch(UiConn *c, int fd, uint32_t events) {
+        int epfd = c->ui->epfd;
+
+        if (c->watched_fd >= 0 && (c->watched_fd != fd || events == 0)) {
+                (void) epoll_ctl(epfd, EPOLL_CTL_DEL, c->watched_fd, NULL);
+                c->watched_fd = -EBADF;
+                c->events = 0;
+        }
+        if (events == 0 || (c->watched_fd == fd && c->events == events))
+                return 0;
+        if (epoll_ctl(epfd, c->watched_fd == fd ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd,
+                      &(struct epoll_event) {.events = events, .data.ptr = c}) < 0)
+                return negative_errno();
+        c->watched_fd = fd;
+        c->events = events;
+        return 0;
+}
+
 static UiConn *conn_free(UiConn *c) {
+        Ui *u;
+
         if (!c)
                 return NULL;
-        sd_event_source_disable_unref(c->io);
-        safe_close(c->fd);
+        u = c->ui;
+        (void) conn_watch(c, -EBADF, 0);
+        c->fd = safe_close(c->fd);
         /* the lease goes with the app's socket: the bridge may count the grain idle now */
-        safe_close(c->lease_fd);
-        free(c);
+        c->lease_fd = safe_close(c->lease_fd);
+        if (u->dispatching) {
+                /* ui_on_epoll() may still hold an event for c */
+                c->dead = true;
+                c->next = u->dead;
+                u->dead = c;
+        } else
+                free(c);
         return NULL;
 }
 
-static int conn_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
+static void conn_on_io(UiConn *conn, uint32_t revents);
 
 /* Takes lease_fd, a connection to the grain's socket (closed on failure), and asks for the hand-over. */
 static int conn_new(Ui *u, int lease_fd, UiConn **ret) {
@@ -205,13 +240,14 @@ static int conn_new(Ui *u, int lease_fd, UiConn **ret) {
         c->ui = u;
         c->fd = -EBADF;
         c->lease_fd = lease_fd;
+        c->watched_fd = -EBADF;
         /* queued even before the bridge accepts: its socket's buffer is empty */
         if (send(lease_fd, &request, 1, MSG_DONTWAIT | MSG_NOSIGNAL) != 1) {
                 r = errno == EAGAIN ? -EAGAIN : negative_errno();
                 conn_free(c);
                 return r;
         }
-        r = sd_event_add_io(u->event, &c->io, lease_fd, EPOLLIN | EPOLLRDHUP, conn_on_io, c);
+        r = conn_watch(c, lease_fd, EPOLLIN | EPOLLRDHUP);
         if (r < 0) {
                 conn_free(c);
                 return r;
@@ -297,7 +333,7 @@ static int conn_receive(UiConn *conn) {
                 safe_close(fd);
                 return r;
         }
-        r = sd_event_source_set_io_fd(conn->io, fd);
+        r = conn_watch(conn, fd, EPOLLIN | EPOLLRDHUP);
         if (r < 0) {
                 safe_close(fd);
                 return r;
@@ -334,9 +370,8 @@ static void pool_put(Ui *u, const char *grain_id, UiConn *c) {
                 conn_free(c);
                 return;
         }
-        /* no-ops unless a call changed them */
-        if (sd_event_source_set_io_events(c->io, EPOLLIN | EPOLLRDHUP) < 0 ||
-            sd_event_source_set_enabled(c->io, SD_EVENT_ON) < 0) {
+        /* a no-op unless a call changed it */
+        if (conn_watch(c, c->fd, EPOLLIN | EPOLLRDHUP) < 0) {
                 conn_free(c);
                 return;
         }
@@ -810,16 +845,15 @@ static void call_flush(UiCall *c) {
 }
 
 /* Input on an idle connection is its end (EOF, or bytes nobody asked for); otherwise it is its call's. */
-static int conn_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        UiConn *conn = userdata;
+static void conn_on_io(UiConn *conn, uint32_t revents) {
         UiCall *c = conn->call;
 
         if (!c) {
                 if (conn->grain)
                         pool_remove(conn);
                 else
-                        (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
-                return 0;
+                        (void) conn_watch(conn, -EBADF, 0);
+                return;
         }
         call_enter(c);
         if (conn->fd < 0) {
@@ -831,7 +865,7 @@ static int conn_on_io(sd_event_source *s, int fd, uint32_t revents, void *userda
                                                    : "the grain handed over no usable connection");
                 if (r != 0) {
                         call_leave(c);
-                        return 0;
+                        return;
                 }
                 revents = EPOLLOUT | EPOLLIN;
         }
@@ -842,28 +876,57 @@ static int conn_on_io(sd_event_source *s, int fd, uint32_t revents, void *userda
         if (!c->gone)
                 call_update_io(c);
         call_leave(c);
+}
+
+/*
+ * The grain connections are not sd-event sources of their own, for the reason server.c's connections are
+ * not: sd-event dispatches one source per iteration and asks the kernel again each time, which under load
+ * costs an epoll_wait() per response, each returning every ready connection. Here one wakeup handles a
+ * batch. Handling one connection may close another (a pool overflowing, a grain stopping): conn_free()
+ * then only closes it, and frees it once the batch is done, so that no event of the batch reaches freed
+ * memory.
+ */
+#define EPOLL_BATCH 64
+static int ui_on_epoll(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        Ui *u = userdata;
+        struct epoll_event evs[EPOLL_BATCH];
+        int n;
+
+        n = epoll_wait(u->epfd, evs, EPOLL_BATCH, 0);
+        u->dispatching = true;
+        for (int i = 0; i < n; i++) {
+                UiConn *conn = evs[i].data.ptr;
+
+                if (!conn->dead)
+                        conn_on_io(conn, evs[i].events);
+        }
+        u->dispatching = false;
+        while (u->dead) {
+                UiConn *c = u->dead;
+
+                u->dead = c->next;
+                free(c);
+        }
         return 0;
 }
 
 /* EPOLLIN|EPOLLRDHUP while the grain may be read, EPOLLOUT only while bytes wait that a send could not
- * take: unchanged masks cost nothing (sd-event skips the epoll_ctl). */
+ * take: unchanged masks cost nothing (conn_watch() skips the epoll_ctl). */
 static void call_update_io(UiCall *c) {
         uint32_t events = 0;
 
         if (!c->conn)
                 return;
         if (c->conn->fd < 0) {
-                /* the hand-over's answer on the lease; the mask is the one conn_new() set */
-                (void) sd_event_source_set_enabled(c->conn->io, SD_EVENT_ON);
+                /* the hand-over's answer on the lease */
+                (void) conn_watch(c->conn, c->conn->lease_fd, EPOLLIN | EPOLLRDHUP);
                 return;
         }
         if (c->head_sent < c->head.len || c->up_out.len > 0)
                 events |= EPOLLOUT;
         if (!c->upstream_complete && c->resp.len - c->resp_off < RESP_MAX)
                 events |= EPOLLIN | EPOLLRDHUP;
-        if (events)
-                (void) sd_event_source_set_io_events(c->conn->io, events);
-        (void) sd_event_source_set_enabled(c->conn->io, events ? SD_EVENT_ON : SD_EVENT_OFF);
+        (void) conn_watch(c->conn, c->conn->fd, events);
 }
 
 /* A connection to the grain for c: from the pool unless fresh, else a new one. The head goes out at once. */
@@ -1360,12 +1423,19 @@ int ui_new(sd_event *e, const RouteConfig *route, const UiConfig *c, UiConnect c
         u = calloc(1, sizeof *u);
         if (!u)
                 return -ENOMEM;
+        u->epfd = -EBADF;
         u->event = sd_event_ref(e);
         u->route = route;
         u->config = *c;
         u->connect = connect;
         u->userdata = userdata;
         u->https = startswith(route_config_base_origin(route), "https://");
+        u->epfd = epoll_create1(EPOLL_CLOEXEC);
+        if (u->epfd < 0)
+                return negative_errno();
+        r = sd_event_add_io(e, &u->epoll_source, u->epfd, EPOLLIN, ui_on_epoll, u);
+        if (r < 0)
+                return r;
         r = ui_session_table_new(&u->sessions);
         if (r < 0)
                 return r;
@@ -1424,6 +1494,8 @@ Ui *ui_free(Ui *u) {
         ui_session_table_free(u->sessions);
         sd_event_source_disable_unref(u->expire_timer);
         sd_event_source_disable_unref(u->sweep_timer);
+        sd_event_source_disable_unref(u->epoll_source);
+        safe_close(u->epfd);
         sd_event_unref(u->event);
         free(u);
         return NULL;
