@@ -388,6 +388,11 @@ static int child_rlimits(const SandboxChild *sc) {
         r = set_rlimit(RLIMIT_CORE, 0, 0);
         if (r < 0)
                 return r;
+        /* Grains are batch work to the scheduler: one that wakes does not preempt granaryd, which then
+         * finishes what it is doing (say, a round of requests for it) before the grain runs, and the grain
+         * finds them all at once. The app may choose SCHED_OTHER again (the filter allows it). */
+        if (sched_setscheduler(0, SCHED_BATCH, &(struct sched_param) {}) < 0)
+                return -errno;
         if (sc->cgroup)
                 return 0;
 

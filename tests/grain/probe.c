@@ -228,6 +228,12 @@ static void check_syscalls(void) {
         expect("settimeofday", syscall(SYS_settimeofday, NULL, NULL), EPERM);
         expect("sethostname", syscall(SYS_sethostname, "x", 1), EPERM);
         expect("sched_setscheduler SCHED_FIFO", syscall(SYS_sched_setscheduler, -1, SCHED_FIFO, &sp), EPERM);
+        /* both backends run grains as batch work */
+        r = sched_getscheduler(0);
+        if (r == SCHED_BATCH)
+                pass("scheduled as batch work");
+        else
+                fail("scheduled as batch work", "policy %ld, want SCHED_BATCH", r);
         expect_in_child("clone CLONE_NEWUSER", do_clone_newuser, EPERM);
         expect_in_child("clone CLONE_NEWNS", do_clone_newns, EPERM);
         expect_in_child("clone CLONE_NEWNET", do_clone_newnet, EPERM);
