@@ -127,7 +127,8 @@ typedef struct HttpRequest {
          * string; NULL for every other request, HTTP/1.1 upgrades included (they have upgrade and Upgrade) */
         const char *protocol;
 
-        void *storage; /* private: the bytes the pointers above point into */
+        void *storage; /* private: the bytes the pointers above point into; NULL when they follow the request
+                        * in its own allocation (the HTTP/1 parser's) */
 } HttpRequest;
 
 HttpRequest *http_request_free(HttpRequest *r);

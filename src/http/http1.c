@@ -92,11 +92,20 @@ enum {
         LEX_SECTION_END, /* the LF that ends the head or the trailer section */
 };
 
-/* One field line of the head, as offsets into the head buffer. */
+/* One field line of the head, as offsets into the head buffer: 32 bits hold any, the head being at most
+ * HTTP_HEAD_CEILING bytes (http_limits_check()). */
 typedef struct Field {
-        size_t name_off, name_len;
-        size_t value_off, value_len;
+        uint32_t name_off, name_len;
+        uint32_t value_off, value_len;
 } Field;
+_Static_assert(HTTP_HEAD_CEILING <= UINT32_MAX, "a Field cannot address every byte of a head");
+
+/* A keep-alive connection keeps its head buffer and field array from one message to the next, up to these
+ * sizes: larger ones are freed as soon as their head is handed over, so that an idle connection holds at
+ * most this much (server.c's (5): idle connections hold no big buffers). */
+#define HEAD_KEEP ((size_t) 1024)
+#define HEAD_INITIAL ((size_t) 512)
+#define FIELDS_KEEP ((size_t) 16)
 
 /* What http-parser reported while it read one head or one span of body. */
 typedef struct Check {
@@ -123,9 +132,11 @@ struct Http1Parser {
         bool leading_crlf; /* the one empty line allowed before the request line was seen */
         bool trailers;     /* the field states read a trailer section, not the head */
 
-        /* The head as received, from the method's first byte to the LF that ends it. */
+        /* The head as received, from the method's first byte to the LF that ends it. head_len counts the
+         * bytes our lexer has taken into it, head_stored those copied into head so far: feed_head() copies
+         * what it took from one input in one piece, before anything reads head and before it returns. */
         uint8_t *head;
-        size_t head_len, head_allocated;
+        size_t head_len, head_stored, head_allocated;
 
         /* The request line, as offsets into head. */
         size_t line_len;
@@ -324,27 +335,39 @@ static int check_span(
         return 0;
 }
 
-static int head_append(Http1Parser *p, uint8_t c) {
-        if (p->head_len == p->head_allocated) {
-                size_t max = p->limits.request_line_max + p->limits.header_bytes_max + 4, n;
-                uint8_t *h;
+/* Copies the bytes our lexer took into the head and that are not in the buffer yet: the last
+ * head_len - head_stored bytes of the input before end (all of them from one input, as feed_head() calls
+ * this before it returns, and the bytes it skips come before any it takes). */
+static int head_store(Http1Parser *p, const uint8_t *end) {
+        size_t max = p->limits.request_line_max + p->limits.header_bytes_max + 4, n, k;
+        uint8_t *h;
 
+        n = p->head_len - p->head_stored;
+        if (n == 0)
+                return 0;
+
+        if (p->head_len > p->head_allocated) {
                 /* (2): our limits stop every head before this. */
-                assert(p->head_allocated < max);
-                n = MIN(MAX(p->head_allocated * 2, (size_t) 512), max);
-                h = realloc(p->head, n);
+                assert(p->head_len <= max);
+                k = MAX(p->head_allocated * 2, HEAD_INITIAL);
+                while (k < p->head_len)
+                        k *= 2;
+                k = MIN(k, max);
+                h = realloc(p->head, k);
                 if (!h)
                         return fail(p, -ENOMEM, "out of memory");
                 p->head = h;
-                p->head_allocated = n;
+                p->head_allocated = k;
         }
-        p->head[p->head_len++] = c;
+
+        memcpy(p->head + p->head_stored, end - n, n);
+        p->head_stored = p->head_len;
         return 0;
 }
 
 static int fields_append(Http1Parser *p) {
         if (p->n_fields == p->n_fields_allocated) {
-                size_t n = MIN(MAX(p->n_fields_allocated * 2, (size_t) 16), p->limits.header_count_max);
+                size_t n = MIN(MAX(p->n_fields_allocated * 2, FIELDS_KEEP), p->limits.header_count_max);
                 Field *f;
 
                 /* (2): the line count stops every head before this. */
@@ -365,7 +388,10 @@ static int fields_append(Http1Parser *p) {
 }
 
 static bool head_is(const Http1Parser *p, size_t off, size_t len, const char *s) {
-        return http_strcaseeq((const char *) p->head + off, len, s, strlen(s));
+        size_t n = strlen(s); /* inlined: a constant */
+
+        /* Most names differ in length: no call for those. */
+        return len == n && http_strcaseeq((const char *) p->head + off, len, s, n);
 }
 
 /* The request line is complete: version, method, and the form of the target. */
@@ -666,8 +692,9 @@ static int parse_content_length(const char *s, size_t n, uint64_t *ret) {
         return 0;
 }
 
-/* Hands the head over to a new request, terminating every part in place with a NUL: each part is followed by
- * a delimiter (SP, ':', whitespace or CR) nothing needs any more. */
+/* Copies the head into a new request, one allocation holding the request, its headers and their bytes, and
+ * terminates every part in place with a NUL: each part is followed by a delimiter (SP, ':', whitespace or
+ * CR) nothing needs any more. The parser keeps its buffers for the next message, unless they are large. */
 static int head_build(Http1Parser *p, const Field *host, HttpFraming framing, uint64_t content_length,
         bool keep_alive, bool upgrade, HttpRequest **ret) {
         _cleanup_free_ HttpRequest *r = NULL;
@@ -682,14 +709,11 @@ static int head_build(Http1Parser *p, const Field *host, HttpFraming framing, ui
                 extra = p->authority_len + 1 + slash + path_len + 1;
         }
 
-        r = malloc(sizeof(HttpRequest) + n * sizeof(HttpHeader));
+        r = malloc(sizeof(HttpRequest) + n * sizeof(HttpHeader) + p->head_len + extra);
         if (!r)
                 return fail(p, -ENOMEM, "out of memory");
-        h = realloc(p->head, p->head_len + extra);
-        if (!h)
-                return fail(p, -ENOMEM, "out of memory");
-        p->head = h;
-        p->head_allocated = p->head_len + extra;
+        h = (uint8_t *) ((HttpHeader *) (r + 1) + n);
+        memcpy(h, p->head, p->head_len);
 
         h[p->method_len] = '\0';
         h[p->target_off + p->target_len] = '\0';
@@ -740,11 +764,19 @@ static int head_build(Http1Parser *p, const Field *host, HttpFraming framing, ui
                 r->path_len = slash + path_len;
         }
 
-        r->storage = TAKE_PTR(p->head);
-        p->head_len = p->head_allocated = 0;
-        free(p->fields);
-        p->fields = NULL;
-        p->n_fields = p->n_fields_allocated = 0;
+        r->storage = NULL; /* the bytes are in r's own allocation */
+        p->head_len = p->head_stored = 0;
+        if (p->head_allocated > HEAD_KEEP) {
+                free(p->head);
+                p->head = NULL;
+                p->head_allocated = 0;
+        }
+        p->n_fields = 0;
+        if (p->n_fields_allocated > FIELDS_KEEP) {
+                free(p->fields);
+                p->fields = NULL;
+                p->n_fields_allocated = 0;
+        }
 
         *ret = TAKE_PTR(r);
         return 0;
@@ -978,22 +1010,128 @@ static int lex_chunked(Http1Parser *p, uint8_t c) {
         }
 }
 
+/* How many bytes at the start of d (at most n) are all of class. */
+static inline size_t span_of(const uint8_t *d, size_t n, unsigned class) {
+        size_t k = 0;
+
+        /* Four at a time while four remain: one bound check for four bytes. */
+        while (n - k >= 4 && http_char_is(d[k], class) && http_char_is(d[k + 1], class) &&
+                http_char_is(d[k + 2], class) && http_char_is(d[k + 3], class))
+                k += 4;
+        while (k < n && http_char_is(d[k], class))
+                k++;
+        return k;
+}
+
+/*
+ * The run of bytes at the start of d (at most n) that lex_request_line() and lex_field() would accept one by
+ * one without changing state and without failing, accounted for at once; 0 in the states without a fast
+ * path. Where the bytes of a head go — method, target, version, field names, the whitespace after ':', field
+ * values — this takes them in a tight loop.
+ *
+ * A run stops before any byte that changes the state or is refused, and before the byte that would pass a
+ * limit: the per-byte path takes those, so every error fires on the same byte, with the same status and
+ * message, as without runs; and since a run ends at the end of the input too, where the input is split
+ * changes nothing ((4)). A limit is thus still checked on the byte that would pass it, before it is stored
+ * ((2)).
+ */
+static size_t lex_span(Http1Parser *p, const uint8_t *d, size_t n) {
+        static const char version_pattern[] = "HTTP/0.0"; /* as in lex_request_line() */
+        size_t k = 0, used, last;
+
+        switch (p->state) {
+        /* line_count() per byte */
+        case STATE_METHOD:
+                k = span_of(d, MIN(n, p->limits.request_line_max - p->line_len), HTTP_CHAR_TCHAR);
+                p->line_len += k;
+                return k;
+
+        case STATE_TARGET:
+                k = span_of(d, MIN(n, p->limits.request_line_max - p->line_len), HTTP_CHAR_TARGET);
+                p->line_len += k;
+                return k;
+
+        case STATE_VERSION:
+                n = MIN(n, p->limits.request_line_max - p->line_len);
+                while (k < n && p->version_len < STRLEN(version_pattern) &&
+                        (version_pattern[p->version_len] == '0'
+                                        ? http_char_is(d[k], HTTP_CHAR_DIGIT)
+                                        : d[k] == (uint8_t) version_pattern[p->version_len])) {
+                        p->version_len++;
+                        k++;
+                }
+                p->line_len += k;
+                return k;
+
+        /* section_count() per byte; the head only, so no trailer_name */
+        case STATE_FIELD_NAME:
+                assert(!p->trailers);
+                k = span_of(d, MIN(n, p->limits.header_bytes_max - p->section_len), HTTP_CHAR_TCHAR);
+                p->section_len += k;
+                return k;
+
+        case STATE_FIELD_OWS:
+                k = span_of(d, MIN(n, p->limits.header_bytes_max - p->section_len), HTTP_CHAR_WS);
+                p->section_len += k;
+                return k;
+
+        case STATE_FIELD_VALUE:
+                /* And per field-vchar the value limit: a run stays below both. Whitespace after a value at
+                 * its limit is left to the per-byte path. */
+                assert(p->section_len > p->value_start);
+                used = p->section_len - p->value_start;
+                if (used >= p->limits.header_value_max)
+                        return 0;
+                n = MIN(n, p->limits.header_bytes_max - p->section_len);
+                n = MIN(n, p->limits.header_value_max - used);
+                k = span_of(d, n, HTTP_CHAR_FIELD | HTTP_CHAR_WS);
+                /* value_end follows the last field-vchar, if the run has one. */
+                for (last = k; last > 0 && http_char_is(d[last - 1], HTTP_CHAR_WS); last--)
+                        ;
+                if (last > 0)
+                        p->value_end = p->section_len + last;
+                p->section_len += k;
+                return k;
+
+        default:
+                return 0;
+        }
+}
+
 static int feed_head(Http1Parser *p, const uint8_t *d, size_t size, Http1Event *ret) {
+        int r, k;
+
         for (size_t i = 0; i < size; i++) {
                 HttpRequest *request;
-                int r, k;
+                size_t n;
+
+                n = lex_span(p, d + i, size - i);
+                p->head_len += n;
+                i += n;
+                if (i == size)
+                        break;
+
+                /* request_line_finish() reads the request line from head. */
+                if (p->state == STATE_REQUEST_LINE_LF) {
+                        k = head_store(p, d + i);
+                        if (k < 0)
+                                return k;
+                }
 
                 r = p->state < STATE_FIELD_START ? lex_request_line(p, d[i]) : lex_field(p, d[i]);
                 if (r < 0)
                         return r;
-                if (r == LEX_SKIP)
+                if (r == LEX_SKIP) {
+                        assert(p->head_len == 0);
                         continue;
-                k = head_append(p, d[i]);
-                if (k < 0)
-                        return k;
+                }
+                p->head_len++;
                 if (r != LEX_SECTION_END)
                         continue;
 
+                k = head_store(p, d + i + 1);
+                if (k < 0)
+                        return k;
                 k = head_finish(p, &request);
                 if (k < 0)
                         return k;
@@ -1005,6 +1143,9 @@ static int feed_head(Http1Parser *p, const uint8_t *d, size_t size, Http1Event *
                 return 0;
         }
 
+        k = head_store(p, d + size);
+        if (k < 0)
+                return k;
         *ret = (Http1Event){.type = HTTP1_EVENT_NEED_MORE, .consumed = size};
         return 0;
 }
@@ -1074,13 +1215,21 @@ static int feed_chunked(Http1Parser *p, const uint8_t *d, size_t size, Http1Even
         return 0;
 }
 
-/* Forgets the last message, keeping only the limits. */
+/* Forgets the last message, keeping the limits and the (small: see head_build()) buffers. */
 static void message_reset(Http1Parser *p) {
         HttpLimits limits = p->limits;
+        uint8_t *head = p->head;
+        size_t head_allocated = p->head_allocated, n_fields_allocated = p->n_fields_allocated;
+        Field *fields = p->fields;
 
-        free(p->head);
-        free(p->fields);
-        *p = (Http1Parser){.limits = limits, .state = STATE_START};
+        *p = (Http1Parser){
+                .limits = limits,
+                .state = STATE_START,
+                .head = head,
+                .head_allocated = head_allocated,
+                .fields = fields,
+                .n_fields_allocated = n_fields_allocated,
+        };
 }
 
 int http1_parser_new(const HttpLimits *limits, Http1Parser **ret) {

@@ -986,6 +986,316 @@ static void test_request_strings(void **state) {
         assert_int_equal(r->n_headers, 3);
 }
 
+/* ---- the run fast path: limits, bad bytes and splits inside long runs ---- */
+
+/* Feeds input in pieces ending at splits[0] < splits[1] < … (then size) to a new parser, answering every
+ * event as a connection would, until the parser fails; returns its error, or NULL when it never failed. The
+ * error's description is a constant (http1.h), so it outlives the parser. */
+static const char *feed_until_error(const HttpLimits *l, const char *input, size_t size,
+        const size_t *splits, size_t n_splits, int *ret_status) {
+        _cleanup_(http1_parser_freep) Http1Parser *p = NULL;
+        const Http1Error *e;
+        size_t start = 0;
+
+        assert_int_equal(http1_parser_new(l, &p), 0);
+        for (size_t k = 0; k <= n_splits; k++) {
+                size_t end = k < n_splits ? splits[k] : size, off = start;
+
+                for (;;) {
+                        Http1Event ev;
+
+                        if (http1_parser_feed(p, input + off, end - off, &ev) < 0)
+                                goto failed;
+                        off += ev.consumed;
+                        if (ev.type == HTTP1_EVENT_HEAD)
+                                http_request_free(ev.request);
+                        if (ev.type == HTTP1_EVENT_NEED_MORE)
+                                break;
+                }
+                start = end;
+        }
+        return NULL;
+
+failed:
+        e = http1_parser_get_error(p);
+        assert_non_null(e);
+        *ret_status = e->status;
+        return e->what;
+}
+
+/* Fails with status and exactly the description what, on the byte at offset at — whole, byte by byte, and
+ * split once anywhere: the same error on the same byte, whether that byte ends a run or not. */
+static void expect_error(const char *name, const HttpLimits *l, const char *input, size_t n, size_t at,
+        int status, const char *what) {
+        _cleanup_free_ size_t *all = malloc((n ? n : 1) * sizeof(size_t));
+        const char *w;
+        int st = 0;
+
+        assert_non_null(all);
+        for (size_t i = 1; i < n; i++)
+                all[i - 1] = i;
+
+        w = feed_until_error(l, input, n, NULL, 0, &st);
+        if (!w || st != status || !streq(w, what))
+                fail_msg("%s: whole: %d '%s', expected %d '%s'", name, st, w ?: "(none)", status, what);
+        w = feed_until_error(l, input, n, all, n > 0 ? n - 1 : 0, &st);
+        if (!w || st != status || !streq(w, what))
+                fail_msg("%s: byte by byte: %d '%s', expected %d '%s'", name, st, w ?: "(none)", status,
+                        what);
+        for (size_t i = 0; i <= n; i += n <= EXHAUSTIVE_MAX ? 1 : n / 300) {
+                w = feed_until_error(l, input, n, &i, 1, &st);
+                if (!w || st != status || !streq(w, what))
+                        fail_msg("%s: split at %zu: %d '%s', expected %d '%s'", name, i, st, w ?: "(none)",
+                                status, what);
+        }
+        /* The byte at offset at fails, and no byte before it does. */
+        assert_true(at < n);
+        if (feed_until_error(l, input, at, NULL, 0, &st))
+                fail_msg("%s: fails before byte %zu", name, at);
+        w = feed_until_error(l, input, at + 1, NULL, 0, &st);
+        if (!w || st != status || !streq(w, what))
+                fail_msg("%s: up to byte %zu: %d '%s', expected %d '%s'", name, at, st, w ?: "(none)",
+                        status, what);
+        /* Only the bytes up to the one that fails matter: nothing after it is read. */
+        expect_rejected(name, l, input, n, status);
+}
+
+#define EXPECT_ERROR(l, input, at, status, what)                                                            \
+        expect_error(#input, l, input, sizeof(input) - 1, at, status, what)
+
+static void test_span_limits(void **state) {
+        HttpLimits l = small_limits();
+        _cleanup_free_ char *a40 = repeat('a', 40), *a27 = repeat('a', 27), *m41 = repeat('M', 41),
+                            *n95 = repeat('N', 95), *sp95 = repeat(' ', 95), *v90 = repeat('v', 90),
+                            *v20 = repeat('v', 20), *v21 = repeat('v', 21), *sp30 = repeat(' ', 30),
+                            *s = NULL;
+
+        /* The request line (40 bytes) ends in the middle of a run of the method, the target, the version. */
+        expect_error("method run", &l, m41, 41, 40, 414, "request line too long");
+        s = strjoin("GET /", a40, " HTTP/1.1\r\nHost: x\r\n\r\n");
+        expect_error("target run", &l, s, strlen(s), 40, 414, "request line too long");
+        s = mfree_test(s);
+        s = strjoin("GET /", a27, " HTTP/1.1\r\nHost: x\r\n\r\n"); /* the limit falls on the last '1' */
+        expect_error("version run", &l, s, strlen(s), 40, 414, "request line too long");
+        s = mfree_test(s);
+
+        /* The header section (100 bytes) ends in a name, in the whitespace after ':', in a value. */
+        l.header_value_max = 100;
+        s = strjoin("GET / HTTP/1.1\r\nHost: x\r\n", n95, ": x\r\n\r\n");
+        expect_error("name run", &l, s, strlen(s), 116, 431, "header section too large");
+        s = mfree_test(s);
+        s = strjoin("GET / HTTP/1.1\r\nHost: x\r\nA:", sp95, "x\r\n\r\n");
+        expect_error("whitespace run", &l, s, strlen(s), 116, 431, "header section too large");
+        s = mfree_test(s);
+        s = strjoin("GET / HTTP/1.1\r\nHost: x\r\nA: ", v90, "\r\n\r\n");
+        expect_error("value run, section limit", &l, s, strlen(s), 116, 431, "header section too large");
+        s = mfree_test(s);
+
+        /* The value limit (20) in the middle of a run; whitespace past it is no value byte, what follows is.
+         */
+        l = small_limits();
+        l.header_bytes_max = 1000;
+        s = strjoin("GET / HTTP/1.1\r\nHost: x\r\nA: ", v21, "\r\n\r\n");
+        expect_error("value run, value limit", &l, s, strlen(s), 48, 431, "field value too large");
+        s = mfree_test(s);
+        s = strjoin("GET / HTTP/1.1\r\nHost: x\r\nA: ", v20, sp30, "x\r\n\r\n");
+        expect_error("value byte after whitespace past the limit", &l, s, strlen(s), 78, 431,
+                "field value too large");
+        s = mfree_test(s);
+        s = strjoin("GET / HTTP/1.1\r\nHost: x\r\nA: ", v20, sp30, "\r\n\r\n");
+        expect_transcript("whitespace past the value limit", &l, s, strlen(s),
+                "HEAD@82 GET / HTTP/1.1 form=origin authority=x path=/ framing=none length=0 keep-alive=1 "
+                "upgrade=0\n"
+                "  Host: x\n"
+                "  A: vvvvvvvvvvvvvvvvvvvv\n"
+                "COMPLETE@82\n"
+                "END idle\n");
+        s = mfree_test(s);
+
+        /* Both limits passed by the same byte: the value limit is checked first, as byte by byte. */
+        l = small_limits();
+        l.header_bytes_max = STRLEN("Host: x\r\nA: ") + 20;
+        s = strjoin("GET / HTTP/1.1\r\nHost: x\r\nA: ", v21, "\r\n\r\n");
+        expect_error("both limits on one byte", &l, s, strlen(s), 48, 431, "field value too large");
+        s = mfree_test(s);
+
+        /* The defaults, with runs much longer than any piece of a split. */
+        _cleanup_free_ char *dv = repeat('d', HTTP_HEADER_VALUE_MAX + 1),
+                            *dt = repeat('t', HTTP_REQUEST_LINE_MAX);
+        s = strjoin("GET / HTTP/1.1\r\nHost: x\r\nA: ", dv, "\r\n\r\n");
+        expect_error("default value limit", NULL, s, strlen(s), 28 + HTTP_HEADER_VALUE_MAX, 431,
+                "field value too large");
+        s = mfree_test(s);
+        s = strjoin("GET /", dt, " HTTP/1.1\r\nHost: x\r\n\r\n");
+        expect_error("default request line limit", NULL, s, strlen(s), HTTP_REQUEST_LINE_MAX, 414,
+                "request line too long");
+        s = mfree_test(s);
+}
+
+static void test_span_bad_byte(void **state) {
+        _cleanup_free_ char *a = repeat('a', 300);
+        static const struct {
+                const char *prefix, *suffix;
+                size_t suffix_len;
+                size_t fails_at; /* the failing byte's offset in the suffix */
+                int status;
+                const char *what;
+        } table[] = {
+                /* The run of 300 'a's is a method, a target, a field name, a value; then the suffix. */
+                {"", " / HTTP/1.1\r\nHost: x\r\n\r\n", 24, 12, 501, "unknown method"},
+                {"", "\t/ HTTP/1.1\r\nHost: x\r\n\r\n", 24, 0, 400, "invalid character in the method"},
+                {"", "\r\n", 2, 0, 400, "invalid character in the method"},
+                {"GET /", "# HTTP/1.1\r\nHost: x\r\n\r\n", 23, 0, 400,
+                        "invalid character in the request target"},
+                {"GET /", "\x7f HTTP/1.1\r\n", 12, 0, 400, "invalid character in the request target"},
+                {"GET /", "\r\n", 2, 0, 400, "invalid character in the request target"},
+                {"GET /", "  HTTP/1.1\r\n", 12, 1, 400, "malformed HTTP version"},
+                {"GET / HTTP/1.1\r\nHost: x\r\n", " : x\r\n\r\n", 8, 0, 400,
+                        "whitespace between a field name and ':'"},
+                {"GET / HTTP/1.1\r\nHost: x\r\n", "\x80: x\r\n\r\n", 8, 0, 400,
+                        "invalid character in a field name"},
+                {"GET / HTTP/1.1\r\nHost: x\r\n", "\r\n\r\n", 4, 0, 400,
+                        "invalid character in a field name"},
+                {"GET / HTTP/1.1\r\nHost: x\r\nA: ", "\0\r\n\r\n", 5, 0, 400,
+                        "control character in a field value"},
+                {"GET / HTTP/1.1\r\nHost: x\r\nA: ", "\x7f\r\n\r\n", 5, 0, 400,
+                        "control character in a field value"},
+                {"GET / HTTP/1.1\r\nHost: x\r\nA: ", "\n\r\n", 3, 0, 400, "bare LF"},
+                {"GET / HTTP/1.1\r\nHost: x\r\nA: ", "\rX\r\n\r\n", 6, 1, 400, "bare CR"},
+                {"GET / HTTP/1.1\r\nHost: x\r\nA: ", " \t\x01\r\n\r\n", 7, 2, 400,
+                        "control character in a field value"},
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(table); i++) {
+                _cleanup_strbuf_ StrBuf b = STRBUF_INIT;
+                size_t at = strlen(table[i].prefix) + 300 + table[i].fails_at;
+
+                assert_int_equal(strbuf_append_str(&b, table[i].prefix), 0);
+                assert_int_equal(strbuf_append_str(&b, a), 0);
+                assert_int_equal(strbuf_append(&b, table[i].suffix, table[i].suffix_len), 0);
+                expect_error(table[i].what, NULL, b.data, b.len, at, table[i].status, table[i].what);
+        }
+
+        /* The runs that are not 'a's: whitespace after ':', and the version. */
+        EXPECT_ERROR(NULL, "GET / HTTP/1.1\r\nHost: x\r\nA:          \n\r\n", 37, 400, "bare LF");
+        EXPECT_ERROR(NULL, "GET / HTTP/1.1\r\nHost: x\r\nA:          \x01\r\n\r\n", 37, 400,
+                "control character in a field value");
+        EXPECT_ERROR(NULL, "GET / HTTP/1.1x\r\nHost: x\r\n\r\n", 14, 400, "malformed HTTP version");
+        EXPECT_ERROR(NULL, "GET / HTTP/1.12\r\nHost: x\r\n\r\n", 14, 400, "malformed HTTP version");
+        EXPECT_ERROR(NULL, "GET / HTTP/11\r\nHost: x\r\n\r\n", 12, 400, "malformed HTTP version");
+        EXPECT_ERROR(NULL, "GET / HTTP/1.\r\nHost: x\r\n\r\n", 13, 400, "malformed HTTP version");
+        EXPECT_ERROR(NULL, "GET / HTTP/2.0\r\nHost: x\r\n\r\n", 15, 505, "HTTP version not supported");
+        EXPECT_ERROR(NULL, "GET / http/1.1\r\nHost: x\r\n\r\n", 6, 400, "malformed HTTP version");
+}
+
+static void test_span_splits(void **state) {
+        /* Every kind of run, fed whole, byte by byte, and split once and twice anywhere: the same fields. */
+        EXPECT("OPTIONS /grain/3f9a/notes?view=list&sort=date%20desc HTTP/1.1\r\n"
+               "Host: 9f8e7d6c.granary.localhost:6080\r\n"
+               "User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0)\t Gecko/20100101  \t \r\n"
+               "X-Empty:\r\n"
+               "X-Blank: \t  \t\r\n"
+               "X-Obs:\t\xff\x80 caf\xc3\xa9\r\n"
+               "Cookie: sandstorm-sid=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\r\n"
+               "\r\n",
+                "HEAD@309 OPTIONS /grain/3f9a/notes?view=list&sort=date%20desc HTTP/1.1 form=origin "
+                "authority=9f8e7d6c.granary.localhost:6080 "
+                "path=/grain/3f9a/notes?view=list&sort=date%20desc "
+                "framing=none length=0 keep-alive=1 upgrade=0\n"
+                "  Host: 9f8e7d6c.granary.localhost:6080\n"
+                "  User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0)\\x09 Gecko/20100101\n"
+                "  X-Empty: \n"
+                "  X-Blank: \n"
+                "  X-Obs: \\xff\\x80 caf\\xc3\\xa9\n"
+                "  Cookie: sandstorm-sid=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n"
+                "COMPLETE@309\n"
+                "END idle\n");
+}
+
+/* A connection keeps its buffers from one message to the next: a large head (more than 1 KiB, more than 16
+ * fields) then small ones, pipelined, each with exactly its own fields, at every split. */
+static void test_span_reuse(void **state) {
+        _cleanup_strbuf_ StrBuf in = STRBUF_INIT, want = STRBUF_INIT;
+        _cleanup_free_ char *big = repeat('b', 100), *t = NULL;
+        size_t end;
+
+        assert_int_equal(strbuf_append_str(&in, "GET /1 HTTP/1.1\r\nHost: one\r\nA: 1\r\n\r\n"), 0);
+        end = in.len;
+        assert_int_equal(strbuf_printf(&want,
+                                 "HEAD@%zu GET /1 HTTP/1.1 form=origin authority=one path=/1 framing=none "
+                                 "length=0 keep-alive=1 upgrade=0\n  Host: one\n  A: 1\nCOMPLETE@%zu\n",
+                                 end, end),
+                0);
+
+        assert_int_equal(strbuf_append_str(&in, "POST /2 HTTP/1.1\r\nHost: two\r\n"), 0);
+        for (unsigned i = 0; i < 20; i++)
+                assert_int_equal(strbuf_printf(&in, "X-%02u: %s\r\n", i, big), 0);
+        assert_int_equal(strbuf_append_str(&in, "Content-Length: 3\r\n\r\n"), 0);
+        end = in.len;
+        assert_int_equal(strbuf_append_str(&in, "xyz"), 0);
+        assert_true(end > 2048);
+        assert_int_equal(
+                strbuf_printf(&want,
+                        "HEAD@%zu POST /2 HTTP/1.1 form=origin authority=two path=/2 framing=length "
+                        "length=3 keep-alive=1 upgrade=0\n  Host: two\n",
+                        end),
+                0);
+        for (unsigned i = 0; i < 20; i++)
+                assert_int_equal(strbuf_printf(&want, "  X-%02u: %s\n", i, big), 0);
+        assert_int_equal(strbuf_printf(&want, "  Content-Length: 3\nBODY 3 xyz\nCOMPLETE@%zu\n", in.len), 0);
+
+        for (unsigned k = 3; k <= 4; k++) {
+                assert_int_equal(strbuf_printf(&in, "GET /%u HTTP/1.1\r\nHost: h%u\r\n\r\n", k, k), 0);
+                assert_int_equal(strbuf_printf(&want,
+                                         "HEAD@%zu GET /%u HTTP/1.1 form=origin authority=h%u path=/%u "
+                                         "framing=none length=0 keep-alive=1 upgrade=0\n  Host: h%u\n"
+                                         "COMPLETE@%zu\n",
+                                         in.len, k, k, k, k, in.len),
+                        0);
+        }
+        assert_int_equal(strbuf_append_str(&want, "END idle\n"), 0);
+
+        t = transcript_any_split("reuse", NULL, in.data, in.len);
+        if (!streq(t, want.data))
+                fail_msg("got\n%s\nexpected\n%s", t, want.data);
+}
+
+/* A request's strings are its own: the parser reuses its buffers for the next message while the caller
+ * still holds the last request. */
+static void test_request_outlives_buffers(void **state) {
+        static const char a[] = "GET /first HTTP/1.1\r\nHost: a.example\r\nX-One: 1111111111\r\n\r\n";
+        static const char b[] = "PUT /2 HTTP/1.1\r\nHost: b\r\nContent-Length: 0\r\nX-Two: 2\r\n\r\n";
+        _cleanup_(http1_parser_freep) Http1Parser *p = NULL;
+        _cleanup_(http_request_freep) HttpRequest *r1 = NULL, *r2 = NULL;
+        Http1Event ev;
+
+        assert_int_equal(http1_parser_new(NULL, &p), 0);
+        assert_int_equal(http1_parser_feed(p, a, sizeof(a) - 1, &ev), 0);
+        assert_int_equal(ev.type, HTTP1_EVENT_HEAD);
+        assert_int_equal(ev.consumed, sizeof(a) - 1);
+        r1 = ev.request;
+        assert_int_equal(http1_parser_feed(p, "", 0, &ev), 0);
+        assert_int_equal(ev.type, HTTP1_EVENT_COMPLETE);
+        assert_int_equal(http1_parser_feed(p, b, sizeof(b) - 1, &ev), 0);
+        assert_int_equal(ev.type, HTTP1_EVENT_HEAD);
+        r2 = ev.request;
+
+        assert_string_equal(r1->target, "/first");
+        assert_string_equal(r1->authority, "a.example");
+        assert_int_equal(r1->n_headers, 2);
+        assert_string_equal(r1->headers[1].name, "X-One");
+        assert_string_equal(r1->headers[1].value, "1111111111");
+        assert_string_equal(r2->target, "/2");
+        assert_string_equal(r2->authority, "b");
+        assert_int_equal(r2->n_headers, 3);
+        assert_string_equal(r2->headers[2].name, "X-Two");
+        assert_string_equal(r2->headers[2].value, "2");
+        /* The parser is free to go; the requests stay whole. */
+        p = http1_parser_free(p);
+        assert_string_equal(r1->headers[0].value, "a.example");
+        assert_string_equal(r2->headers[1].value, "0");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_get),
@@ -1014,6 +1324,11 @@ int main(void) {
                 cmocka_unit_test(test_errors_stick),
                 cmocka_unit_test(test_eof),
                 cmocka_unit_test(test_request_strings),
+                cmocka_unit_test(test_span_limits),
+                cmocka_unit_test(test_span_bad_byte),
+                cmocka_unit_test(test_span_splits),
+                cmocka_unit_test(test_span_reuse),
+                cmocka_unit_test(test_request_outlives_buffers),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
