@@ -15,7 +15,9 @@
  * (3) ProxyResponse.headers point into p->storage, which no longer changes once the head is complete.
  */
 
+#include <assert.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -54,43 +56,72 @@ int proxy_encode_uri_component(StrBuf *out, const char *p, size_t n) {
         return 0;
 }
 
-static bool name_is(const HttpHeader *h, const char *name) {
-        return http_strcaseeq(h->name, h->name_len, name, strlen(name));
-}
+#define NAME_IS(h, lit) PROXY_HEADER_IS(h, lit)
+#define NAME_HAS_PREFIX(h, lit)                                                                                  \
+        ((h)->name_len >= STRLEN(lit) && http_strcaseeq((h)->name, STRLEN(lit), lit, STRLEN(lit)))
 
-static bool name_has_prefix(const HttpHeader *h, const char *prefix) {
-        size_t n = strlen(prefix);
-
-        return h->name_len >= n && http_strcaseeq(h->name, n, prefix, n);
-}
-
-/* Whether a field named in a Connection header of headers names h. */
+/* Whether a field named in a Connection header of headers names h. h's name is NUL-terminated at its length
+ * (http.h's HttpHeader), so it is the token as it is. */
 static bool named_by_connection(const HttpHeader *headers, size_t n, const HttpHeader *h) {
-        _cleanup_free_ char *name = strndup_safe(h->name, h->name_len);
-
-        if (!name)
-                return true; /* out of memory: drop rather than pass */
-        return http_headers_have_token(headers, n, "connection", name);
+        assert(h->name[h->name_len] == '\0');
+        return http_headers_have_token(headers, n, "connection", h->name);
 }
 
-/* connection: the request has a Connection field (else no field can be named by one). */
+/* Whether h, a field of the client's request, reaches the app (see proxy.h for the list). connection: the
+ * request has a Connection field (else no field can be named by one).
+ *
+ * The names are tokens and the values valid field values already, and are not checked again here: the
+ * request parsers refused the request otherwise (http1.c's lex_field() for HTTP/1.1, http2.c's check_head()
+ * for HTTP/2; http_request_new_http2() takes only what check_head() passed). */
 static bool request_header_passes(const HttpHeader *all, size_t n, const HttpHeader *h, bool websocket,
                                   bool connection) {
-        static const char *const dropped[] = {
-                "host", "content-length", "transfer-encoding", "connection", "keep-alive", "te", "trailer",
-                "upgrade", "expect", "authorization", "user-agent", "accept-language", "cookie",
-        };
+        char first = (char) (h->name[0] | 0x20);
 
-        if (!http_token_is_valid(h->name, h->name_len) || !http_field_value_is_valid(h->value, h->value_len))
-                return false;
-        if (name_has_prefix(h, "x-sandstorm-app-"))
-                return true;
-        if (http_header_name_is_untrusted(h->name, h->name_len) || name_has_prefix(h, "proxy-"))
-                return false;
-        for (size_t i = 0; i < ELEMENTSOF(dropped); i++)
-                if (name_is(h, dropped[i]))
+        switch (h->name_len) {
+        case 2:
+                if (NAME_IS(h, "te"))
                         return false;
-        if (websocket && name_is(h, "sec-websocket-key"))
+                break;
+        case 4:
+                if (NAME_IS(h, "host"))
+                        return false;
+                break;
+        case 6:
+                if (NAME_IS(h, "expect") || NAME_IS(h, "cookie"))
+                        return false;
+                break;
+        case 7:
+                if (NAME_IS(h, "trailer") || NAME_IS(h, "upgrade"))
+                        return false;
+                break;
+        case 10:
+                if (NAME_IS(h, "connection") || NAME_IS(h, "keep-alive") || NAME_IS(h, "user-agent"))
+                        return false;
+                break;
+        case 13:
+                if (NAME_IS(h, "authorization"))
+                        return false;
+                break;
+        case 14:
+                if (NAME_IS(h, "content-length"))
+                        return false;
+                break;
+        case 15:
+                if (NAME_IS(h, "accept-language"))
+                        return false;
+                break;
+        case 17:
+                if (NAME_IS(h, "transfer-encoding") || (websocket && NAME_IS(h, "sec-websocket-key")))
+                        return false;
+                break;
+        }
+        /* the untrusted names start with 'x' or 'f' (http_header_name_is_untrusted()), Proxy-* with 'p' */
+        if (first == 'x' || first == 'f') {
+                if (NAME_HAS_PREFIX(h, "x-sandstorm-app-"))
+                        return true;
+                if (http_header_name_is_untrusted(h->name, h->name_len))
+                        return false;
+        } else if (first == 'p' && NAME_HAS_PREFIX(h, "proxy-"))
                 return false;
         return !connection || !named_by_connection(all, n, h);
 }
@@ -107,42 +138,52 @@ static bool cookie_is_ours(const char *p, size_t n) {
         return false;
 }
 
-/* Every Cookie field of the request (HTTP/2 sends one per cookie) as one "a=b; c=d" value, without ours. */
-static int cookies_append(StrBuf *out, const HttpRequest *req) {
-        size_t start = out->len;
-        bool any = false;
-        int r;
+#define PUT_LIT(p, s) ((char *) mempcpy((p), (s), STRLEN(s)))
 
-        r = strbuf_append_str(out, "Cookie: ");
-        if (r < 0)
-                return r;
+/* Every Cookie field of the request (HTTP/2 sends one per cookie) as one "a=b; c=d" field, without ours,
+ * written at p; returns its end (p itself when no cookie is left). A field of n bytes gives at most 2n + 2
+ * (each ';' may become "; ", and "; " joins the fields), the whole at most 10 more. */
+static char *cookies_put(char *p, const HttpRequest *req) {
+        char *start = p;
+        bool any = false;
+
+        p = PUT_LIT(p, "Cookie: ");
         for (size_t i = 0; i < req->n_headers; i++) {
                 const HttpHeader *h = req->headers + i;
-                const char *p = h->value, *end = h->value + h->value_len;
+                const char *v = h->value, *end = h->value + h->value_len;
 
-                if (!name_is(h, "cookie") || !http_field_value_is_valid(h->value, h->value_len))
+                if (!NAME_IS(h, "cookie"))
                         continue;
-                while (p < end) {
-                        const char *semi = memchr(p, ';', (size_t) (end - p));
-                        const char *q = p;
-                        size_t n = (size_t) ((semi ?: end) - p);
+                while (v < end) {
+                        const char *semi = memchr(v, ';', (size_t) (end - v));
+                        const char *q = v;
+                        size_t n = (size_t) ((semi ?: end) - v);
 
                         strip_span(&q, &n);
                         if (n > 0 && !cookie_is_ours(q, n)) {
-                                if (any && (r = strbuf_append(out, "; ", 2)) < 0)
-                                        return r;
-                                if ((r = strbuf_append(out, q, n)) < 0)
-                                        return r;
+                                if (any)
+                                        p = PUT_LIT(p, "; ");
+                                p = mempcpy(p, q, n);
                                 any = true;
                         }
-                        p = semi ? semi + 1 : end;
+                        v = semi ? semi + 1 : end;
                 }
         }
-        if (!any) {
-                strbuf_truncate(out, start);
-                return 0;
-        }
-        return strbuf_append(out, "\r\n", 2);
+        if (!any)
+                return start;
+        return PUT_LIT(p, "\r\n");
+}
+
+/* v in decimal at p; returns the end. */
+static char *u64_put(char *p, uint64_t v) {
+        char buf[20]; /* UINT64_MAX has 20 digits */
+        size_t i = sizeof buf;
+
+        do {
+                buf[--i] = (char) ('0' + v % 10);
+                v /= 10;
+        } while (v > 0);
+        return mempcpy(p, buf + i, sizeof buf - i);
 }
 
 /* Appends the n bytes of each of the count pieces (pointer, length pairs): one reservation, memcpy's only
@@ -249,53 +290,82 @@ int proxy_session_fields(const UiSession *s, const char *origin, char **ret, siz
         return *ret ? 0 : -ENOMEM;
 }
 
+#define WEBSOCKET_FIELDS "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: "
+
+/* Runs once per request: one reservation for the most the head can be, then copies only (no printf, no
+ * growth). */
 static int head_append(StrBuf *out, const char *fields, size_t fields_len, const HttpRequest *req,
                        const char *websocket_key) {
-        bool websocket = websocket_key, connection;
+        bool websocket = websocket_key, connection = false, cookies = false;
+        const char *method = websocket ? "GET" : http_method_to_string(req->method);
+        size_t method_len = strlen(method), key_len = 0, room;
+        char *p, *start;
         int r;
 
-        /* the head's usual size, at once: a request's own fields are usually fewer than ours */
-        r = strbuf_reserve(out, fields_len + req->path_len + 512);
-        if (r < 0)
-                return r;
-        r = append_pieces(out, 4, (const struct iovec[]) {
-                IOV_STR(websocket ? "GET" : http_method_to_string(req->method)), IOV_LIT(" "),
-                IOV(req->path, req->path_len), IOV_LIT(" HTTP/1.1\r\n")});
-        if (r < 0)
-                return r;
         if (websocket) {
-                r = strbuf_append_str(out, "Upgrade: websocket\r\nConnection: Upgrade\r\n");
-                if (r < 0 || (r = field_append(out, "Sec-WebSocket-Key", websocket_key)) < 0)
-                        return r;
+                key_len = strlen(websocket_key);
+                if (!http_field_value_is_valid(websocket_key, key_len))
+                        return -EINVAL;
         }
-        r = strbuf_append(out, fields, fields_len);
-        if (r < 0)
-                return r;
 
-        r = cookies_append(out, req);
+        room = method_len + STRLEN(" ") + req->path_len + STRLEN(" HTTP/1.1\r\n") + fields_len + STRLEN("\r\n");
+        if (websocket)
+                room += STRLEN(WEBSOCKET_FIELDS) + key_len + STRLEN("\r\n");
+        else
+                /* longer than "Transfer-Encoding: chunked\r\n" */
+                room += STRLEN("Content-Length: ") + 20 + STRLEN("\r\n");
+        for (size_t i = 0; i < req->n_headers; i++) {
+                const HttpHeader *h = req->headers + i;
+
+                room += h->name_len + h->value_len + STRLEN(": \r\n");
+                if (NAME_IS(h, "connection"))
+                        connection = true;
+                else if (NAME_IS(h, "cookie")) {
+                        /* with the above, 2n + 10 for each: more than cookies_put() writes */
+                        room += h->value_len;
+                        cookies = true;
+                }
+        }
+        if (cookies)
+                room += STRLEN("Cookie: \r\n");
+
+        r = strbuf_reserve(out, room);
         if (r < 0)
                 return r;
-        connection = http_headers_find(req->headers, req->n_headers, "connection");
+        p = start = out->data + out->len;
+        p = mempcpy(p, method, method_len);
+        *p++ = ' ';
+        p = mempcpy(p, req->path, req->path_len);
+        p = PUT_LIT(p, " HTTP/1.1\r\n");
+        if (websocket) {
+                p = PUT_LIT(p, WEBSOCKET_FIELDS);
+                p = mempcpy(p, websocket_key, key_len);
+                p = PUT_LIT(p, "\r\n");
+        }
+        p = mempcpy(p, fields, fields_len);
+        if (cookies)
+                p = cookies_put(p, req);
         for (size_t i = 0; i < req->n_headers; i++) {
                 const HttpHeader *h = req->headers + i;
 
                 if (!request_header_passes(req->headers, req->n_headers, h, websocket, connection))
                         continue;
-                r = append_pieces(out, 4, (const struct iovec[]) {
-                        IOV(h->name, h->name_len), IOV_LIT(": "), IOV(h->value, h->value_len), IOV_LIT("\r\n")});
-                if (r < 0)
-                        return r;
+                p = mempcpy(p, h->name, h->name_len);
+                p = PUT_LIT(p, ": ");
+                p = mempcpy(p, h->value, h->value_len);
+                p = PUT_LIT(p, "\r\n");
         }
-
         if (!websocket && req->framing == HTTP_FRAMING_LENGTH) {
-                r = strbuf_append_str(out, "Content-Length: ");
-                if (r >= 0 && (r = u64_append(out, req->content_length)) >= 0)
-                        r = strbuf_append(out, "\r\n", 2);
+                p = PUT_LIT(p, "Content-Length: ");
+                p = u64_put(p, req->content_length);
+                p = PUT_LIT(p, "\r\n");
         } else if (!websocket && req->framing == HTTP_FRAMING_CHUNKED)
-                r = strbuf_append_str(out, "Transfer-Encoding: chunked\r\n");
-        if (r < 0)
-                return r;
-        return strbuf_append(out, "\r\n", 2);
+                p = PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
+        p = PUT_LIT(p, "\r\n");
+        assert((size_t) (p - start) <= room);
+        *p = '\0';
+        out->len = (size_t) (p - out->data);
+        return 0;
 }
 
 int proxy_request_head_append_fields(StrBuf *out, const char *fields, size_t fields_len,
@@ -332,11 +402,32 @@ int proxy_request_head_append(StrBuf *out, const UiSession *s, const char *origi
 
 /* ---- the response ---- */
 
-typedef struct Field {
-        size_t name_off, name_len, value_off, value_len;
+/* A field of the head: while the head is read, offsets into storage (which may move as it grows); once the
+ * head is complete and storage changes no more (invariant 3), the HttpHeader in its place, so that the
+ * array is ProxyResponse.headers as it is. */
+typedef union Field {
+        struct {
+                size_t name_off, name_len, value_off, value_len;
+        } at;
+        HttpHeader header;
 } Field;
 
+static_assert(sizeof(Field) == sizeof(HttpHeader) && offsetof(Field, header) == 0,
+              "an array of Field is an array of HttpHeader");
+
+/* Fields held without an allocation: more than most apps send. */
+#define FIELDS_INLINE 16
+/* A buffer grown past this by one response is not kept for the next (proxy_response_parser_reset()). */
+#define STORAGE_KEEP_MAX ((size_t) 16384)
+
 struct ProxyResponseParser {
+        /* kept from one response to the next */
+        StrBuf storage; /* "name\0value\0" of each field */
+        Field *fields;  /* fields_inline, or on the heap once there are more */
+        size_t n_allocated;
+        Field fields_inline[FIELDS_INLINE];
+
+        /* the response: cleared for each (parser_start()), from hp to the end */
         http_parser hp;
         bool head_request, allow_upgrade;
         int error;
@@ -345,9 +436,8 @@ struct ProxyResponseParser {
         bool in_name, in_value;
         size_t name_off, name_len, value_off, value_len; /* the field being read, in storage (callbacks
                                                           * may give it in pieces, appended as they come) */
-        StrBuf storage;     /* "name\0value\0" of each field */
-        Field *fields;
-        size_t n_fields, n_allocated;
+        size_t n_fields;
+        size_t n_trailers;
         size_t head_bytes;
         unsigned n_interim;
         bool interim;
@@ -358,6 +448,16 @@ struct ProxyResponseParser {
         uint64_t seen;
 };
 
+static void parser_start(ProxyResponseParser *p, bool head_request) {
+        memset((uint8_t *) p + offsetof(ProxyResponseParser, hp), 0,
+               sizeof *p - offsetof(ProxyResponseParser, hp));
+        http_parser_init(&p->hp, HTTP_RESPONSE);
+        p->hp.data = p;
+        p->head_request = head_request;
+        p->response.content_length = -1;
+        strbuf_truncate(&p->storage, 0);
+}
+
 int proxy_response_parser_new(bool head_request, ProxyResponseParser **ret) {
         ProxyResponseParser *p;
 
@@ -365,20 +465,34 @@ int proxy_response_parser_new(bool head_request, ProxyResponseParser **ret) {
         p = calloc(1, sizeof *p);
         if (!p)
                 return -ENOMEM;
-        http_parser_init(&p->hp, HTTP_RESPONSE);
-        p->hp.data = p;
-        p->head_request = head_request;
-        p->response.content_length = -1;
+        p->fields = p->fields_inline;
+        p->n_allocated = FIELDS_INLINE;
+        parser_start(p, head_request);
         *ret = p;
         return 0;
+}
+
+static void fields_free(ProxyResponseParser *p) {
+        if (p->fields != p->fields_inline)
+                free(p->fields);
+        p->fields = p->fields_inline;
+        p->n_allocated = FIELDS_INLINE;
+}
+
+void proxy_response_parser_reset(ProxyResponseParser *p, bool head_request) {
+        assert(p);
+        if (p->storage.allocated > STORAGE_KEEP_MAX)
+                strbuf_done(&p->storage);
+        if (p->n_allocated * sizeof(Field) > STORAGE_KEEP_MAX)
+                fields_free(p);
+        parser_start(p, head_request);
 }
 
 ProxyResponseParser *proxy_response_parser_free(ProxyResponseParser *p) {
         if (!p)
                 return NULL;
         strbuf_done(&p->storage);
-        free(p->fields);
-        free(p->response.headers);
+        fields_free(p);
         free(p);
         return NULL;
 }
@@ -410,7 +524,41 @@ static int count_head(ProxyResponseParser *p, size_t n) {
         return p->head_bytes > PROXY_RESPONSE_HEAD_MAX ? fail(p, -EMSGSIZE) : 0;
 }
 
-/* The field read so far, in storage, becomes one of the head's. */
+/* Appends to storage: a copy alone when there is room, as there nearly always is (storage is reserved at
+ * 1 KiB and kept from one response to the next). */
+static int storage_append(ProxyResponseParser *p, const char *at, size_t n) {
+        StrBuf *b = &p->storage;
+
+        if (!b->data || n >= b->allocated - b->len)
+                return strbuf_append(b, at, n);
+        memcpy(b->data + b->len, at, n);
+        b->len += n;
+        b->data[b->len] = '\0';
+        return 0;
+}
+
+/* Room for one more field. */
+static int fields_grow(ProxyResponseParser *p) {
+        size_t k = p->n_allocated * 2;
+        Field *nf;
+
+        if (p->fields == p->fields_inline) {
+                nf = reallocarray(NULL, k, sizeof(Field));
+                if (!nf)
+                        return -ENOMEM;
+                memcpy(nf, p->fields_inline, sizeof p->fields_inline);
+        } else {
+                nf = reallocarray(p->fields, k, sizeof(Field));
+                if (!nf)
+                        return -ENOMEM;
+        }
+        p->fields = nf;
+        p->n_allocated = k;
+        return 0;
+}
+
+/* The field read so far, in storage, becomes one of the head's. Its bytes came from the grain: this is
+ * the one check of them. */
 static int commit_field(ProxyResponseParser *p) {
         const char *v;
         size_t vn;
@@ -427,25 +575,16 @@ static int commit_field(ProxyResponseParser *p) {
         if (!http_token_is_valid(p->storage.data + p->name_off, p->name_len) ||
             !http_field_value_is_valid(v, vn))
                 return fail(p, -EBADMSG);
-        if (p->n_fields == p->n_allocated) {
-                size_t k = MAX(p->n_allocated * 2, (size_t) 16);
-                Field *nf = reallocarray(p->fields, k, sizeof(Field));
-
-                if (!nf)
-                        return fail(p, -ENOMEM);
-                p->fields = nf;
-                p->n_allocated = k;
-        }
+        if (p->n_fields == p->n_allocated && fields_grow(p) < 0)
+                return fail(p, -ENOMEM);
         f = p->fields + p->n_fields;
-        *f = (Field) {
-                .name_off = p->name_off,
-                .name_len = p->name_len,
-                .value_off = (size_t) (v - p->storage.data),
-                .value_len = vn,
-        };
+        f->at.name_off = p->name_off;
+        f->at.name_len = p->name_len;
+        f->at.value_off = (size_t) (v - p->storage.data);
+        f->at.value_len = vn;
         /* the value ends where its trailing whitespace began; the name's NUL is there already */
-        p->storage.data[f->value_off + vn] = '\0';
-        if (strbuf_append_char(&p->storage, 0) < 0)
+        p->storage.data[f->at.value_off + vn] = '\0';
+        if (storage_append(p, "", 1) < 0)
                 return fail(p, -ENOMEM);
         p->n_fields++;
         return 0;
@@ -455,10 +594,29 @@ static int on_status(http_parser *hp, const char *at, size_t n) {
         return count_head(hp->data, n);
 }
 
+/* A trailer field of a chunked body (after the final head): checked and counted as a field of the head
+ * would be, but not kept, so that the head's storage never changes once it is complete (invariant 3), and
+ * trailers never mix with the head's fields. */
+static int on_trailer_field(ProxyResponseParser *p, const char *at, size_t n) {
+        /* a name split where a feed ended may come with a last piece of no bytes */
+        if (n > 0 && !http_token_is_valid(at, n))
+                return fail(p, -EBADMSG);
+        if (!p->in_name) {
+                p->in_name = true;
+                if (++p->n_trailers > PROXY_RESPONSE_HEADER_COUNT_MAX)
+                        return fail(p, -EMSGSIZE);
+        }
+        return 0;
+}
+
 static int on_header_field(http_parser *hp, const char *at, size_t n) {
         ProxyResponseParser *p = hp->data;
 
-        if (count_head(p, n + 4) < 0 || commit_field(p) < 0)
+        if (count_head(p, n + 4) < 0)
+                return -1;
+        if (p->head_done)
+                return on_trailer_field(p, at, n);
+        if (commit_field(p) < 0)
                 return -1;
         if (!p->in_name) {
                 p->in_name = true;
@@ -469,7 +627,7 @@ static int on_header_field(http_parser *hp, const char *at, size_t n) {
                         return fail(p, -ENOMEM);
         }
         p->name_len += n;
-        return strbuf_append(&p->storage, at, n) < 0 ? fail(p, -ENOMEM) : 0;
+        return storage_append(p, at, n) < 0 ? fail(p, -ENOMEM) : 0;
 }
 
 static int on_header_value(http_parser *hp, const char *at, size_t n) {
@@ -477,18 +635,22 @@ static int on_header_value(http_parser *hp, const char *at, size_t n) {
 
         if (count_head(p, n) < 0)
                 return -1;
+        if (p->head_done) {
+                p->in_name = false;
+                return http_field_value_is_valid(at, n) ? 0 : fail(p, -EBADMSG);
+        }
         if (!p->in_value) {
                 /* http-parser gives a value only after a name */
                 if (!p->in_name)
                         return fail(p, -EBADMSG);
-                if (strbuf_append_char(&p->storage, 0) < 0)
+                if (storage_append(p, "", 1) < 0)
                         return fail(p, -ENOMEM);
                 p->in_value = true;
                 p->value_off = p->storage.len;
                 p->value_len = 0;
         }
         p->value_len += n;
-        return strbuf_append(&p->storage, at, n) < 0 ? fail(p, -ENOMEM) : 0;
+        return storage_append(p, at, n) < 0 ? fail(p, -ENOMEM) : 0;
 }
 
 static void reset_head(ProxyResponseParser *p) {
@@ -500,13 +662,22 @@ static void reset_head(ProxyResponseParser *p) {
 
 /* Framing as we accept it: at most one Content-Length of digits, no Transfer-Encoding but exactly
  * "chunked", never both. http-parser refuses most of the rest too; this says it in one place. */
-static int check_framing(ProxyResponseParser *p, const HttpHeader *h, size_t n) {
-        size_t n_cl = http_headers_count(h, n, "content-length"), n_te = http_headers_count(h, n, "transfer-encoding");
-        const HttpHeader *cl = http_headers_find(h, n, "content-length"), *te = http_headers_find(h, n, "transfer-encoding");
+static int check_framing(const HttpHeader *h, size_t n) {
+        const HttpHeader *cl = NULL, *te = NULL;
 
-        if (n_cl > 1 || n_te > 1 || (cl && te))
+        for (size_t i = 0; i < n; i++)
+                if (NAME_IS(h + i, "content-length")) {
+                        if (cl)
+                                return -EBADMSG;
+                        cl = h + i;
+                } else if (NAME_IS(h + i, "transfer-encoding")) {
+                        if (te)
+                                return -EBADMSG;
+                        te = h + i;
+                }
+        if (cl && te)
                 return -EBADMSG;
-        if (te && !http_strcaseeq(te->value, te->value_len, "chunked", 7))
+        if (te && !http_strcaseeq(te->value, te->value_len, "chunked", STRLEN("chunked")))
                 return -EBADMSG;
         if (cl) {
                 if (cl->value_len == 0 || cl->value_len > 18)
@@ -520,7 +691,6 @@ static int check_framing(ProxyResponseParser *p, const HttpHeader *h, size_t n) 
 
 static int on_headers_complete(http_parser *hp) {
         ProxyResponseParser *p = hp->data;
-        HttpHeader *h;
         int status = (int) hp->status_code, r;
 
         if (commit_field(p) < 0)
@@ -538,19 +708,21 @@ static int on_headers_complete(http_parser *hp) {
         if (status == 101 && (!p->allow_upgrade || !hp->upgrade))
                 return fail(p, -EBADMSG);
 
-        h = calloc(MAX(p->n_fields, (size_t) 1), sizeof(HttpHeader));
-        if (!h)
-                return fail(p, -ENOMEM);
-        for (size_t i = 0; i < p->n_fields; i++)
-                h[i] = (HttpHeader) {
-                        .name = p->storage.data + p->fields[i].name_off,
-                        .name_len = p->fields[i].name_len,
-                        .value = p->storage.data + p->fields[i].value_off,
-                        .value_len = p->fields[i].value_len,
+        /* storage is final: the offsets become pointers, in place */
+        for (size_t i = 0; i < p->n_fields; i++) {
+                Field *f = p->fields + i;
+                HttpHeader h = {
+                        .name = p->storage.data + f->at.name_off,
+                        .name_len = f->at.name_len,
+                        .value = p->storage.data + f->at.value_off,
+                        .value_len = f->at.value_len,
                 };
-        p->response.headers = h;
+
+                f->header = h;
+        }
+        p->response.headers = &p->fields->header;
         p->response.n_headers = p->n_fields;
-        r = check_framing(p, h, p->n_fields);
+        r = check_framing(p->response.headers, p->n_fields);
         if (r < 0)
                 return fail(p, r);
         p->response.status = status;
@@ -640,18 +812,41 @@ ssize_t proxy_response_parser_feed(ProxyResponseParser *p, const uint8_t *data, 
 
 /* ---- the response head, for the client ---- */
 
-static bool response_header_passes(const ProxyResponse *head, const HttpHeader *h) {
-        static const char *const dropped[] = {
-                "connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "content-length",
-                "date", "referrer-policy",
-        };
-
-        for (size_t i = 0; i < ELEMENTSOF(dropped); i++)
-                if (name_is(h, dropped[i]))
+/* connection: the head has a Connection field (else no field can be named by one). */
+static bool response_header_passes(const ProxyResponse *head, const HttpHeader *h, bool connection) {
+        switch (h->name_len) {
+        case 2:
+                if (NAME_IS(h, "te"))
                         return false;
-        if (name_has_prefix(h, "proxy-"))
+                break;
+        case 4:
+                if (NAME_IS(h, "date"))
+                        return false;
+                break;
+        case 7:
+                if (NAME_IS(h, "trailer") || NAME_IS(h, "upgrade"))
+                        return false;
+                break;
+        case 10:
+                if (NAME_IS(h, "connection") || NAME_IS(h, "keep-alive"))
+                        return false;
+                break;
+        case 14:
+                if (NAME_IS(h, "content-length"))
+                        return false;
+                break;
+        case 15:
+                if (NAME_IS(h, "referrer-policy"))
+                        return false;
+                break;
+        case 17:
+                if (NAME_IS(h, "transfer-encoding"))
+                        return false;
+                break;
+        }
+        if ((h->name[0] | 0x20) == 'p' && NAME_HAS_PREFIX(h, "proxy-"))
                 return false;
-        return !named_by_connection(head->headers, head->n_headers, h);
+        return !connection || !named_by_connection(head->headers, head->n_headers, h);
 }
 
 /* Set-Cookie without its Domain attributes into out (value_len + 1 bytes); false for a cookie that must not
@@ -693,40 +888,87 @@ static bool set_cookie_rewrite(const HttpHeader *h, char *out, size_t *ret_len) 
         return true;
 }
 
+/* The bytes the rewritten Set-Cookie values of head may take ("; " may replace a ";" with no space after
+ * it), and whether head has a Connection field. */
+static size_t filter_text_room(const ProxyResponse *head, bool *ret_connection) {
+        size_t room = 0;
+        bool connection = false;
+
+        for (size_t i = 0; i < head->n_headers; i++) {
+                const HttpHeader *h = head->headers + i;
+
+                if (NAME_IS(h, "set-cookie"))
+                        room += 2 * h->value_len + 1;
+                else if (NAME_IS(h, "connection"))
+                        connection = true;
+        }
+        *ret_connection = connection;
+        return room;
+}
+
+/* The filtered fields into out (room for head->n_headers), rewritten values into text (room for what
+ * filter_text_room() said); returns how many. */
+static size_t filter(const ProxyResponse *head, bool connection, HttpHeader *out, char *text) {
+        size_t n = 0;
+
+        for (size_t i = 0; i < head->n_headers; i++) {
+                const HttpHeader *f = head->headers + i;
+
+                if (!response_header_passes(head, f, connection))
+                        continue;
+                if (NAME_IS(f, "set-cookie")) {
+                        size_t len;
+
+                        if (!set_cookie_rewrite(f, text, &len))
+                                continue;
+                        out[n++] = (HttpHeader) {f->name, f->name_len, text, len};
+                        text += len + 1;
+                } else
+                        out[n++] = *f;
+        }
+        return n;
+}
+
 int proxy_response_headers_filter(const ProxyResponse *head, HttpHeader **ret, size_t *ret_n) {
-        size_t size, n = 0;
-        char *text;
+        size_t room;
+        bool connection;
         HttpHeader *h;
 
         assert(head);
         assert(ret);
         assert(ret_n);
 
-        size = MAX(head->n_headers, (size_t) 1) * sizeof(HttpHeader);
-        for (size_t i = 0; i < head->n_headers; i++)
-                if (name_is(head->headers + i, "set-cookie"))
-                        /* "; " may replace a ";" with no space after it */
-                        size += 2 * head->headers[i].value_len + 1;
-        h = malloc(size);
+        room = filter_text_room(head, &connection);
+        h = malloc(MAX(head->n_headers, (size_t) 1) * sizeof(HttpHeader) + room);
         if (!h)
                 return -ENOMEM;
-        text = (char *) (h + MAX(head->n_headers, (size_t) 1));
-        for (size_t i = 0; i < head->n_headers; i++) {
-                const HttpHeader *f = head->headers + i;
-
-                if (!response_header_passes(head, f))
-                        continue;
-                if (name_is(f, "set-cookie")) {
-                        size_t len;
-
-                        if (!set_cookie_rewrite(f, text, &len))
-                                continue;
-                        h[n++] = (HttpHeader) {f->name, f->name_len, text, len};
-                        text += len + 1;
-                } else
-                        h[n++] = *f;
-        }
+        *ret_n = filter(head, connection, h, (char *) (h + MAX(head->n_headers, (size_t) 1)));
         *ret = h;
-        *ret_n = n;
+        return 0;
+}
+
+int proxy_response_headers_filter_into(const ProxyResponse *head, StrBuf *text, HttpHeader *out,
+                                       size_t *ret_n) {
+        size_t room;
+        bool connection;
+        int r;
+
+        assert(head);
+        assert(text);
+        assert(out || head->n_headers == 0);
+        assert(ret_n);
+
+        room = filter_text_room(head, &connection);
+        if (room > 0) {
+                r = strbuf_reserve(text, room);
+                if (r < 0)
+                        return r;
+        }
+        *ret_n = filter(head, connection, out, room > 0 ? text->data + text->len : NULL);
+        if (room > 0) {
+                /* the values stay where they are: text is not to grow while they are used */
+                text->len += room;
+                text->data[text->len] = '\0';
+        }
         return 0;
 }

@@ -19,8 +19,10 @@
  *  - hop-by-hop fields: Connection and every field it names, Keep-Alive, TE, Trailer, Transfer-Encoding,
  *    Upgrade, Proxy-*, and Expect (granaryd answers "100 Continue" itself);
  *  - Host, Content-Length, User-Agent and Accept-Language, which are set from the session or the framing;
- *  - any field whose name is no token or whose value holds CR, LF, NUL or another control character.
- * Everything else passes (Range, caching and conditional fields, Content-Type, Origin, Referer, …).
+ * Everything else passes (Range, caching and conditional fields, Content-Type, Origin, Referer, …). A field
+ * whose name is no token or whose value holds CR, LF, NUL or another control character never gets here: the
+ * request parsers refuse the request (http1.c, and http2.c, which alone gives http_request_new_http2() its
+ * fields), so the fields are not checked twice.
  */
 
 #include <stdbool.h>
@@ -38,6 +40,21 @@
  * response is refused (502). The same limits as a client's head (limits.h). */
 #define PROXY_RESPONSE_HEAD_MAX (HTTP_REQUEST_LINE_MAX + HTTP_HEADER_BYTES_MAX)
 #define PROXY_RESPONSE_HEADER_COUNT_MAX HTTP_HEADER_COUNT_MAX
+
+/* Whether h is named name, name_len bytes of lowercase letters, digits and '-', in any case: inline, and the
+ * lengths compared first, for the loops over every field of every request and response. */
+static inline bool proxy_header_is(const HttpHeader *h, const char *name, size_t name_len) {
+        if (h->name_len != name_len)
+                return false;
+        for (size_t i = 0; i < name_len; i++) {
+                char c = h->name[i];
+
+                if (c != name[i] && !(c >= 'A' && c <= 'Z' && (char) (c + ('a' - 'A')) == name[i]))
+                        return false;
+        }
+        return true;
+}
+#define PROXY_HEADER_IS(h, lit) proxy_header_is((h), (lit), STRLEN(lit))
 
 /* Appends JavaScript's encodeURIComponent() of the n bytes (UTF-8 as given): A–Z a–z 0–9 - _ . ! ~ * ' ( )
  * stay, every other byte becomes %XX with uppercase hex (spec §5.4). -ENOMEM. */
@@ -86,12 +103,18 @@ typedef struct ProxyResponseParser ProxyResponseParser;
 
 /* head_request: the request was HEAD, so the response has no body whatever its fields say. */
 int proxy_response_parser_new(bool head_request, ProxyResponseParser **ret);
+/* Makes p as proxy_response_parser_new() made it, for another response (the next on a kept-alive
+ * connection, or on another): nothing of the last response is left (head, fields, errors, counts, the
+ * upgrade allowance), but p keeps its buffers, unless one response made them large. Whatever
+ * proxy_response_parser_head() gave is invalid from here on. */
+void proxy_response_parser_reset(ProxyResponseParser *p, bool head_request);
 ProxyResponseParser *proxy_response_parser_free(ProxyResponseParser *p);
 DEFINE_TRIVIAL_CLEANUP_FUNC(ProxyResponseParser *, proxy_response_parser_free);
 
 /*
  * Feeds n bytes from the grain; n == 0 says the grain closed its side. Body bytes, unframed, are appended
- * to body. Returns how many bytes were consumed: all of them, except once the response is complete or has
+ * to body; the trailer fields of a chunked body are checked as the head's are (tokens, values, limits) and
+ * dropped. Returns how many bytes were consumed: all of them, except once the response is complete or has
  * switched protocols (101), when the parser stops and the rest belongs to what follows. Errors (the parser
  * is dead after one):
  *   -EBADMSG   the response is malformed or framed badly (bad status line, Content-Length with
@@ -123,3 +146,8 @@ void proxy_response_parser_allow_upgrade(ProxyResponseParser *p);
  * array and any rewritten values; *ret_n its length.
  */
 int proxy_response_headers_filter(const ProxyResponse *head, HttpHeader **ret, size_t *ret_n);
+/* The same into out, which has room for head->n_headers fields, with the rewritten Set-Cookie values
+ * appended to text (nothing is, without a Set-Cookie): they are valid while text is neither freed nor
+ * appended to. -ENOMEM (out and text then unchanged). */
+int proxy_response_headers_filter_into(const ProxyResponse *head, StrBuf *text, HttpHeader *out,
+                                       size_t *ret_n);

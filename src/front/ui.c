@@ -17,7 +17,9 @@
  * (1) a call lives exactly as long as its ServerRequest: every answer passes the call as release/destroy
  *     data, and the abort callback covers a connection that goes before the answer; so no callback of the
  *     server can reach a freed call. A call freed while one of our own handlers runs (the server may free
- *     the request inside server_request_resume()) is freed when that handler returns (call->busy).
+ *     the request inside server_request_resume()) is freed when that handler returns (call->busy). "Freed"
+ *     is call_free(): the call leaves every list and connection, and its memory, buffers and parser wait
+ *     among u->spare for the next call (call_new()), which starts from them cleared.
  * (2) at most RESP_MAX body bytes wait in call->resp for the client, and at most UP_OUT_MAX request body
  *     bytes in call->up_out for the grain: past them the grain is not read, or the client's body is paused
  *     (back-pressure both ways).
@@ -30,6 +32,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +62,9 @@
 #define EXPIRE_INTERVAL_USEC (UINT64_C(60) * 1000000)
 #define INIT_PATH "/_sandstorm-init"
 #define WEBSOCKET_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+/* Calls kept for reuse once done (call_new()), and the largest buffer one keeps. */
+#define SPARE_CALLS_MAX 64u
+#define SPARE_BUFFER_MAX ((size_t) 16384)
 
 typedef struct UiGrain UiGrain;
 typedef struct UiConn UiConn;
@@ -94,26 +100,32 @@ struct UiGrain {
 };
 
 struct UiCall {
-        UiCall *next, *prev;
+        /* kept when the call is done, for the next one (call_new()): buffers and the parser */
+        StrBuf head;    /* the request head, kept whole for a retry */
+        StrBuf up_out;  /* request body bytes (framed) for the grain */
+        StrBuf resp;    /* body bytes for the client: resp.data[resp_off..resp.len) */
+        StrBuf text;    /* the values call_on_head() rewrote */
+        StrBuf strings; /* grain_id and csp: copies, since the session may go before the call */
+        ProxyResponseParser *parser;
+
+        /* the call: cleared for each, from here to the end */
+        UiCall *next, *prev; /* among the Ui's calls, or its spares (next only) */
         Ui *ui;
         ServerRequest *req; /* NULL once the server freed it */
-        char *grain_id;     /* in strings[] */
-        char *csp;          /* the session's Content-Security-Policy, in strings[] */
+        char *grain_id;     /* in strings */
+        char *csp;          /* the session's Content-Security-Policy, in strings */
+        size_t csp_len;
         uint64_t id;
 
         UiConn *conn;
         bool reused, retried;
         uint64_t deadline; /* of the response head; 0: none (see sweep_on_timer()) */
 
-        StrBuf head; /* the request head, kept whole for a retry */
         size_t head_sent;
-        StrBuf up_out; /* request body bytes (framed) for the grain */
         uint64_t body_sent;
         bool has_body, chunked, body_paused, body_complete;
         bool sent; /* head and body are with the grain */
 
-        ProxyResponseParser *parser;
-        StrBuf resp; /* body bytes for the client: resp.data[resp_off..resp.len) */
         size_t resp_off;
         bool answered, upstream_complete, upstream_failed, extra_bytes, client_waiting;
 
@@ -122,7 +134,6 @@ struct UiCall {
         char ws_key[25];
 
         bool busy, gone;
-        char strings[];     /* grain_id and csp: copies, since the session may go before the call */
 };
 
 struct Ui {
@@ -143,6 +154,8 @@ struct Ui {
         sd_event_source *epoll_source;
         bool dispatching;             /* within ui_on_epoll(): frees wait in dead */
         UiConn *dead;
+        UiCall *spare;                /* calls done, kept for reuse (call_new()) */
+        unsigned n_spare;
 };
 
 static uint64_t now_usec(Ui *u) {
@@ -440,6 +453,40 @@ static void answer_text(ServerRequest *req, int status, const char *text, const 
 
 /* ---- calls ---- */
 
+static UiCall *call_destroy(UiCall *c) {
+        strbuf_done(&c->head);
+        strbuf_done(&c->up_out);
+        strbuf_done(&c->resp);
+        strbuf_done(&c->text);
+        strbuf_done(&c->strings);
+        proxy_response_parser_free(c->parser);
+        free(c);
+        return NULL;
+}
+
+/* An empty buffer of a call kept for reuse; a large one goes, so that one large response does not cost
+ * memory for as long as the call is kept. allocated 0: the text call_fail() handed over, not the
+ * buffer's own. */
+static void call_buffer_keep(StrBuf *b) {
+        if (b->allocated == 0 || b->allocated > SPARE_BUFFER_MAX)
+                strbuf_done(b);
+        else
+                strbuf_truncate(b, 0);
+}
+
+/* A fresh call, with the buffers and parser of one that is done when there is one: in the steady state,
+ * a request to a grain costs no allocation here. NULL: out of memory. */
+static UiCall *call_new(Ui *u) {
+        UiCall *c = u->spare;
+
+        if (!c)
+                return calloc(1, sizeof(UiCall));
+        u->spare = c->next;
+        u->n_spare--;
+        memset((uint8_t *) c + offsetof(UiCall, next), 0, sizeof *c - offsetof(UiCall, next));
+        return c;
+}
+
 static void call_free(UiCall *c) {
         Ui *u = c->ui;
 
@@ -453,11 +500,18 @@ static void call_free(UiCall *c) {
                 c->conn->call = NULL;
                 conn_free(c->conn);
         }
-        strbuf_done(&c->head);
-        strbuf_done(&c->up_out);
-        strbuf_done(&c->resp);
-        proxy_response_parser_free(c->parser);
-        free(c);
+        if (!u || u->n_spare >= SPARE_CALLS_MAX) {
+                call_destroy(c);
+                return;
+        }
+        call_buffer_keep(&c->head);
+        call_buffer_keep(&c->up_out);
+        call_buffer_keep(&c->resp);
+        call_buffer_keep(&c->text);
+        call_buffer_keep(&c->strings);
+        c->next = u->spare;
+        u->spare = c;
+        u->n_spare++;
 }
 
 /* The server is done with the request (aborted, or its answer is over). */
@@ -668,9 +722,9 @@ static void call_on_switch(UiCall *c, const ProxyResponse *head, HttpHeader *all
 /* The app's head arrived: answer the client with it. */
 static void call_on_head(UiCall *c) {
         const ProxyResponse *head = proxy_response_parser_head(c->parser);
-        _cleanup_free_ HttpHeader *filtered = NULL, *allocated = NULL;
-        HttpHeader small[24], *all = small;
-        size_t n_filtered, n = 0;
+        _cleanup_free_ HttpHeader *allocated = NULL;
+        HttpHeader small[32], *all = small;
+        size_t n;
         int status = head->status, r;
 
         call_stop_timer(c);
@@ -678,19 +732,16 @@ static void call_on_head(UiCall *c) {
                 c->answered = true;
                 return;
         }
-        r = proxy_response_headers_filter(head, &filtered, &n_filtered);
-        if (r < 0)
-                return call_fail(c, 503, r, "out of memory");
-        /* room for ours (two) and, for a 101, Upgrade and Connection */
-        if (n_filtered + 4 > ELEMENTSOF(small)) {
-                all = allocated = calloc(n_filtered + 4, sizeof(HttpHeader));
+        /* room for the app's, ours (two) and, for a 101, Upgrade and Connection */
+        if (head->n_headers + 4 > ELEMENTSOF(small)) {
+                all = allocated = calloc(head->n_headers + 4, sizeof(HttpHeader));
                 if (!all)
                         return call_fail(c, 503, -ENOMEM, "out of memory");
         }
-        if (n_filtered > 0)
-                memcpy(all, filtered, n_filtered * sizeof(HttpHeader));
-        n = n_filtered;
-        all[n++] = (HttpHeader) {"Content-Security-Policy", 23, c->csp, strlen(c->csp)};
+        r = proxy_response_headers_filter_into(head, &c->text, all, &n);
+        if (r < 0)
+                return call_fail(c, 503, r, "out of memory");
+        all[n++] = (HttpHeader) {"Content-Security-Policy", 23, c->csp, c->csp_len};
         all[n++] = (HttpHeader) {"Referrer-Policy", 15, "same-origin", 11};
 
         if (status == 101)
@@ -940,13 +991,7 @@ static int call_connect(UiCall *c, bool fresh) {
                 call_close_upstream(c);
                 c->retried = true;
                 c->head_sent = 0;
-                proxy_response_parser_free(c->parser);
-                c->parser = NULL;
-                r = proxy_response_parser_new(server_request_http(c->req)->method == HTTP_METHOD_HEAD, &c->parser);
-                if (r < 0) {
-                        call_fail(c, 503, r, "out of memory");
-                        return r;
-                }
+                proxy_response_parser_reset(c->parser, server_request_http(c->req)->method == HTTP_METHOD_HEAD);
                 if (c->websocket)
                         proxy_response_parser_allow_upgrade(c->parser);
         }
@@ -1021,17 +1066,24 @@ static void call_on_body_end(ServerRequest *r, void *userdata) {
 static void call_start(Ui *u, ServerRequest *req, UiSession *s, const char *ws_key) {
         const HttpRequest *h = server_request_http(req);
         size_t grain_id_len = strlen(s->grain_id), csp_len = strlen(s->csp);
+        bool head_request = h->method == HTTP_METHOD_HEAD;
         UiCall *c;
         int r;
 
-        c = calloc(1, sizeof *c + grain_id_len + 1 + csp_len + 1);
+        c = call_new(u);
         if (!c)
                 return answer_text(req, 503, NULL, NULL, 0);
+        if (strbuf_append(&c->strings, s->grain_id, grain_id_len + 1) < 0 ||
+            strbuf_append(&c->strings, s->csp, csp_len) < 0) {
+                call_destroy(c);
+                return answer_text(req, 503, NULL, NULL, 0);
+        }
         c->ui = u;
         c->req = req;
         c->id = server_request_id(req);
-        c->grain_id = memcpy(c->strings, s->grain_id, grain_id_len + 1);
-        c->csp = memcpy(c->strings + grain_id_len + 1, s->csp, csp_len + 1);
+        c->grain_id = c->strings.data;
+        c->csp = c->strings.data + grain_id_len + 1;
+        c->csp_len = csp_len;
         c->websocket = ws_key;
         c->h2 = h->version == HTTP_VERSION_2;
         /* a WebSocket's bytes wait until the app accepted it */
@@ -1048,8 +1100,10 @@ static void call_start(Ui *u, ServerRequest *req, UiSession *s, const char *ws_k
         call_enter(c);
         r = s->fields ? proxy_request_head_append_fields(&c->head, s->fields, s->fields_len, h, ws_key)
                       : proxy_request_head_append(&c->head, s, s->origin, h, ws_key);
-        if (r >= 0)
-                r = proxy_response_parser_new(h->method == HTTP_METHOD_HEAD, &c->parser);
+        if (r >= 0 && c->parser)
+                proxy_response_parser_reset(c->parser, head_request);
+        else if (r >= 0)
+                r = proxy_response_parser_new(head_request, &c->parser);
         if (r >= 0 && ws_key)
                 proxy_response_parser_allow_upgrade(c->parser);
         if (r < 0) {
@@ -1083,7 +1137,7 @@ static bool cookie_matches(const HttpRequest *h, const UiSession *s) {
                 const HttpHeader *f = h->headers + i;
                 const char *p = f->value, *end = f->value + f->value_len;
 
-                if (!http_strcaseeq(f->name, f->name_len, "cookie", 6))
+                if (!PROXY_HEADER_IS(f, "cookie"))
                         continue;
                 while (p < end) {
                         const char *semi = memchr(p, ';', (size_t) (end - p)), *q = p, *eq;
@@ -1232,9 +1286,14 @@ void ui_handle(Ui *u, ServerRequest *req, const char *host_id, size_t host_id_le
         if (!s || !cookie_matches(h, s))
                 return answer_forbidden(req, "Unauthorized due to missing cookie");
 
-        o = http_request_header(h, "origin");
-        if (o && (http_headers_count(h->headers, h->n_headers, "origin") > 1 ||
-                  !(streq(o->value, s->origin) || streq(o->value, "null"))))
+        o = NULL;
+        for (size_t i = 0; i < h->n_headers; i++)
+                if (PROXY_HEADER_IS(h->headers + i, "origin")) {
+                        if (o)
+                                return answer_forbidden(req, "CSRF not allowed"); /* more than one */
+                        o = h->headers + i;
+                }
+        if (o && !(streq(o->value, s->origin) || streq(o->value, "null")))
                 return answer_forbidden(req, "CSRF not allowed");
 
         ui_session_touch(s, now);
@@ -1482,6 +1541,12 @@ Ui *ui_free(Ui *u) {
                 call_fail(c, 503, -ECANCELED, "granaryd is stopping");
                 c->ui = NULL;
                 call_leave(c);
+        }
+        while (u->spare) {
+                UiCall *c = u->spare;
+
+                u->spare = c->next;
+                call_destroy(c);
         }
         while (u->grains) {
                 UiGrain *g = u->grains;

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -212,6 +213,42 @@ static void test_request_websocket(void **state) {
                                   "Sec-WebSocket-Protocol: chat\r\n\r\n"));
         assert_null(strstr(got, "Y2xpZW50"));
         assert_null(strstr(got, "Transfer-Encoding"));
+}
+
+/* Connection: and the fields it names go, cookies are joined whatever their spacing (the head grows past
+ * the bytes the fields had: one reservation must hold it), and many fields pass in order. */
+static void test_request_connection_cookies_many(void **state) {
+        UiSession s = session_anonymous();
+        HttpHeader h[40];
+        char names[30][16], values[30][16];
+        size_t n = 0;
+        _cleanup_strbuf_ StrBuf want = STRBUF_INIT;
+
+        h[n++] = H("Connection", "keep-alive, X-Named");
+        h[n++] = H("x-named", "gone");
+        h[n++] = H("cookie", "a=1;b=2;c=3;sandstorm-sid=x;d=4");
+        h[n++] = H("Cookie", "e=5;;f");
+        h[n++] = H("X-Sandstorm-App-Named", "kept");
+        for (size_t i = 0; i < 30; i++) {
+                snprintf(names[i], sizeof names[i], "X-F%zu", i);
+                snprintf(values[i], sizeof values[i], "v%zu", i * 7);
+                h[n++] = (HttpHeader) {names[i], strlen(names[i]), values[i], strlen(values[i])};
+        }
+        _cleanup_(http_request_freep) HttpRequest *r = request(HTTP_METHOD_DELETE, "/x", h, n, HTTP_FRAMING_NONE, 0);
+        _cleanup_free_ char *got = head_of(&s, r, NULL);
+
+        assert_int_equal(strbuf_append_str(&want, "X-Sandstorm-Session-Id: 0\r\n"
+                                                  "Cookie: a=1; b=2; c=3; d=4; e=5; f\r\n"
+                                                  "X-Sandstorm-App-Named: kept\r\n"),
+                         0);
+        for (size_t i = 0; i < 30; i++)
+                assert_int_equal(strbuf_printf(&want, "X-F%zu: v%zu\r\n", i, i * 7), 0);
+        assert_int_equal(strbuf_append_str(&want, "\r\n"), 0);
+        assert_true(startswith(got, "DELETE /x HTTP/1.1\r\nAccept-Language: en-US,en\r\n"));
+        if (!endswith(got, want.data))
+                fail_msg("got %s", got);
+        assert_null(strstr(got, "gone"));
+        assert_null(strstr(got, "keep-alive"));
 }
 
 /* ---- the response parser ---- */
@@ -438,6 +475,125 @@ static void test_response_upgrade(void **state) {
         assert_null(body.data);
 }
 
+/* More fields than the parser holds without an allocation, and more bytes than its first reservation:
+ * every one exactly, in order, whatever the pieces the bytes come in. */
+static void test_response_many_fields(void **state) {
+        _cleanup_strbuf_ StrBuf text = STRBUF_INIT, want = STRBUF_INIT;
+
+        assert_int_equal(strbuf_append_str(&text, "HTTP/1.1 200 OK\r\n"), 0);
+        for (size_t i = 0; i < PROXY_RESPONSE_HEADER_COUNT_MAX - 1; i++) {
+                assert_int_equal(strbuf_printf(&text, "X-Field-%zu:  ", i), 0);
+                assert_int_equal(strbuf_printf(&want, "X-Field-%zu: ", i), 0);
+                for (size_t k = 0; k < i * 3; k++) {
+                        assert_int_equal(strbuf_append_char(&text, (char) ('a' + (i + k) % 26)), 0);
+                        assert_int_equal(strbuf_append_char(&want, (char) ('a' + (i + k) % 26)), 0);
+                }
+                assert_int_equal(strbuf_append_str(&text, " \r\n"), 0);
+                assert_int_equal(strbuf_append_char(&want, '\n'), 0);
+        }
+        assert_int_equal(strbuf_append_str(&text, "Content-Length: 2\r\n\r\nok"), 0);
+        assert_int_equal(strbuf_append_str(&want, "Content-Length: 2\n"), 0);
+
+        for (size_t step = 0; step <= 1031; step += 1031 / 3) {
+                Parsed p = parse(text.data, step, false, false);
+
+                assert_int_equal(p.result, text.len);
+                assert_int_equal(p.status, 200);
+                assert_true(p.complete);
+                assert_string_equal(p.body.data, "ok");
+                assert_string_equal(p.headers, want.data);
+                parsed_done(&p);
+        }
+}
+
+/* Trailers are checked and dropped; the head they follow stays as it was, however many bytes they are. */
+static void test_response_trailers(void **state) {
+        _cleanup_strbuf_ StrBuf text = STRBUF_INIT;
+        Parsed p;
+
+        assert_int_equal(strbuf_append_str(&text, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: a\r\n\r\n"
+                                                  "2\r\nok\r\n0\r\nX-Trailer: "),
+                         0);
+        for (size_t i = 0; i < 5000; i++)
+                assert_int_equal(strbuf_append_char(&text, 't'), 0);
+        assert_int_equal(strbuf_append_str(&text, "\r\nX-Other: o\r\n\r\n"), 0);
+        for (size_t step = 0; step <= 3; step++) {
+                p = parse(text.data, step == 0 ? 0 : step * 7, false, false);
+                assert_int_equal(p.result, text.len);
+                assert_true(p.complete);
+                assert_true(p.keep_alive);
+                assert_string_equal(p.body.data, "ok");
+                assert_string_equal(p.headers, "Transfer-Encoding: chunked\nX-A: a\n");
+                parsed_done(&p);
+        }
+
+        p = parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: a\x01" "b\r\n\r\n", 0, false, false);
+        assert_int_equal(p.result, -EBADMSG);
+        parsed_done(&p);
+}
+
+/* A parser made ready for the next response keeps nothing of the last: not its fields, its error, its
+ * count of bytes, nor its allowance of a 101. */
+static void test_response_parser_reset(void **state) {
+        static const char many[] = "HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\nF: 6\r\nG: 7\r\nH: 8\r\n"
+                                   "I: 9\r\nJ: 10\r\nK: 11\r\nL: 12\r\nM: 13\r\nN: 14\r\nO: 15\r\nP: 16\r\nQ: 17\r\n"
+                                   "R: 18\r\nContent-Length: 3\r\n\r\nabc";
+        static const char small[] = "HTTP/1.1 204 No Content\r\nX-B: 1\r\n\r\n";
+        static const char upgrade[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                                      "Connection: Upgrade\r\n\r\n";
+        static const char head[] = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n";
+        _cleanup_(proxy_response_parser_freep) ProxyResponseParser *p = NULL;
+        _cleanup_strbuf_ StrBuf body = STRBUF_INIT, big = STRBUF_INIT;
+        const ProxyResponse *r;
+
+        assert_int_equal(proxy_response_parser_new(false, &p), 0);
+        proxy_response_parser_allow_upgrade(p);
+        assert_int_equal(proxy_response_parser_feed(p, (const uint8_t *) many, STRLEN(many), &body), STRLEN(many));
+        assert_true(proxy_response_parser_complete(p));
+        assert_int_equal(proxy_response_parser_head(p)->n_headers, 19);
+        assert_string_equal(body.data, "abc");
+
+        proxy_response_parser_reset(p, false);
+        assert_null(proxy_response_parser_head(p));
+        assert_false(proxy_response_parser_complete(p));
+        assert_int_equal(proxy_response_parser_seen(p), 0);
+        strbuf_truncate(&body, 0);
+        assert_int_equal(proxy_response_parser_feed(p, (const uint8_t *) small, STRLEN(small), &body), STRLEN(small));
+        r = proxy_response_parser_head(p);
+        assert_non_null(r);
+        assert_int_equal(r->status, 204);
+        assert_int_equal(r->n_headers, 1);
+        assert_string_equal(r->headers[0].name, "X-B");
+        assert_string_equal(r->headers[0].value, "1");
+        assert_int_equal(r->content_length, -1);
+        assert_true(r->keep_alive);
+        assert_int_equal(proxy_response_parser_seen(p), STRLEN(small));
+        assert_int_equal(body.len, 0);
+
+        /* the allowance went with the last response */
+        proxy_response_parser_reset(p, false);
+        assert_int_equal(proxy_response_parser_feed(p, (const uint8_t *) upgrade, STRLEN(upgrade), &body), -EBADMSG);
+        /* and the error with the reset; HEAD now */
+        proxy_response_parser_reset(p, true);
+        assert_int_equal(proxy_response_parser_feed(p, (const uint8_t *) head, STRLEN(head), &body), STRLEN(head));
+        assert_true(proxy_response_parser_complete(p));
+        assert_int_equal(proxy_response_parser_head(p)->content_length, 100);
+        assert_int_equal(body.len, 0);
+
+        /* after a head too large to keep the buffers of: the same again */
+        assert_int_equal(strbuf_append_str(&big, "HTTP/1.1 200 OK\r\n"), 0);
+        for (size_t i = 0; i < 90; i++)
+                assert_int_equal(strbuf_printf(&big, "X-%zu: %0400zu\r\n", i, i), 0);
+        assert_int_equal(strbuf_append_str(&big, "Content-Length: 0\r\n\r\n"), 0);
+        proxy_response_parser_reset(p, false);
+        assert_int_equal(proxy_response_parser_feed(p, (const uint8_t *) big.data, big.len, &body), big.len);
+        assert_int_equal(proxy_response_parser_head(p)->n_headers, 91);
+        proxy_response_parser_reset(p, false);
+        assert_int_equal(proxy_response_parser_feed(p, (const uint8_t *) small, STRLEN(small), &body), STRLEN(small));
+        assert_int_equal(proxy_response_parser_head(p)->n_headers, 1);
+        assert_string_equal(proxy_response_parser_head(p)->headers[0].value, "1");
+}
+
 static void test_response_filter(void **state) {
         static const char text[] = "HTTP/1.1 200 OK\r\n"
                                    "Content-Type: text/html\r\n"
@@ -475,6 +631,28 @@ static void test_response_filter(void **state) {
                                       "Cache-Control: max-age=60\n"
                                       "Content-Security-Policy: default-src 'self'\n"
                                       "X-Sandstorm-App-Thing: kept\n");
+
+        /* the same into the caller's array, rewritten values after what its buffer held */
+        {
+                const ProxyResponse *r = proxy_response_parser_head(p);
+                _cleanup_free_ HttpHeader *into = calloc(r->n_headers, sizeof(HttpHeader));
+                _cleanup_strbuf_ StrBuf kept = STRBUF_INIT;
+                size_t n2;
+
+                assert_non_null(into);
+                assert_int_equal(strbuf_append_str(&kept, "before"), 0);
+                assert_int_equal(proxy_response_headers_filter_into(r, &kept, into, &n2), 0);
+                assert_int_equal(n2, n);
+                for (size_t i = 0; i < n; i++) {
+                        assert_int_equal(into[i].name_len, h[i].name_len);
+                        assert_memory_equal(into[i].name, h[i].name, h[i].name_len);
+                        assert_int_equal(into[i].value_len, h[i].value_len);
+                        assert_memory_equal(into[i].value, h[i].value, h[i].value_len);
+                        assert_int_equal(into[i].value[into[i].value_len], '\0');
+                }
+                assert_true(startswith(kept.data, "before"));
+                assert_true(into[1].value >= kept.data + 6 && into[2].value < kept.data + kept.len);
+        }
 }
 
 int main(void) {
@@ -484,6 +662,7 @@ int main(void) {
                 cmocka_unit_test(test_request_user_with_body),
                 cmocka_unit_test(test_request_forged_headers),
                 cmocka_unit_test(test_request_websocket),
+                cmocka_unit_test(test_request_connection_cookies_many),
                 cmocka_unit_test(test_response_length),
                 cmocka_unit_test(test_response_chunked),
                 cmocka_unit_test(test_response_close_delimited),
@@ -491,6 +670,9 @@ int main(void) {
                 cmocka_unit_test(test_response_bad),
                 cmocka_unit_test(test_response_early_close_and_limits),
                 cmocka_unit_test(test_response_upgrade),
+                cmocka_unit_test(test_response_many_fields),
+                cmocka_unit_test(test_response_trailers),
+                cmocka_unit_test(test_response_parser_reset),
                 cmocka_unit_test(test_response_filter),
         };
 

@@ -153,6 +153,18 @@ static void *grain_conn_main(void *userdata) {
                         assert_true(asprintf(&reply, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n%s", strlen(body),
                                              body) > 0);
                         send_str(fd, reply);
+                } else if (streq(path, "/many")) {
+                        /* more fields than a parser holds without an allocation, a cookie to rewrite, and
+                         * trailers after a chunked body */
+                        _cleanup_strbuf_ StrBuf r = STRBUF_INIT;
+
+                        assert_int_equal(strbuf_append_str(&r, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"), 0);
+                        for (int i = 0; i < 40; i++)
+                                assert_int_equal(strbuf_printf(&r, "X-Field-%d: value %d\r\n", i, i), 0);
+                        assert_int_equal(strbuf_append_str(&r, "Set-Cookie: m=1;Domain=granary.localhost;Path=/\r\n\r\n"
+                                                               "4\r\nmany\r\n0\r\nX-Trailer: t\r\n\r\n"),
+                                         0);
+                        send_all(fd, r.data, r.len);
                 } else if (streq(path, "/chunked")) {
                         send_str(fd, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
                                      "6\r\nhello \r\n");
@@ -719,6 +731,34 @@ static void test_keep_alive_reuse(void **state) {
         session_done(&s);
 }
 
+/* Calls are reused, and so are their parsers: a response with many fields, a rewritten cookie and trailers,
+ * then on the same grain connection a small one, which has none of them. */
+static void test_many_fields_then_few(void **state) {
+        Session s = session_open("g10", NULL);
+        _cleanup_free_ char *a = NULL, *b = NULL;
+        _cleanup_strbuf_ StrBuf want = STRBUF_INIT;
+        unsigned before;
+
+        spin(10 * MSEC);
+        before = grain_accepted();
+        a = get(&s, "/many", NULL);
+        b = get(&s, "/count", NULL);
+        for (int i = 0; i < 40; i++)
+                assert_int_equal(strbuf_printf(&want, "\r\nX-Field-%d: value %d", i, i), 0);
+        assert_int_equal(strbuf_append_str(&want, "\r\nSet-Cookie: m=1; Path=/\r\nContent-Security-Policy: "), 0);
+        assert_true(startswith(a, "HTTP/1.1 200 OK\r\n"));
+        if (!strstr(a, want.data))
+                fail_msg("got %s", a);
+        assert_null(strstr(a, "X-Trailer"));
+        assert_non_null(strstr(body_of(a), "many"));
+        assert_true(startswith(b, "HTTP/1.1 200 OK\r\n"));
+        assert_true(endswith(b, " request 2"));
+        assert_null(strstr(b, "X-Field"));
+        assert_null(strstr(b, "Set-Cookie"));
+        assert_int_equal(grain_accepted(), before + 1);
+        session_done(&s);
+}
+
 /* A pooled connection the grain closes leaves the pool at its EOF; one idle past pool_idle_usec is closed by
  * the sweep; a HEAD keeps the app's Content-Length. */
 static void test_pool_closed_and_idle(void **state) {
@@ -1016,6 +1056,7 @@ int main(void) {
                 cmocka_unit_test(test_cookie_and_origin),
                 cmocka_unit_test(test_headers_the_app_sees),
                 cmocka_unit_test(test_keep_alive_reuse),
+                cmocka_unit_test(test_many_fields_then_few),
                 cmocka_unit_test(test_pool_closed_and_idle),
                 cmocka_unit_test(test_big_bodies_slow_reader),
                 cmocka_unit_test(test_errors),

@@ -79,6 +79,35 @@ static void test_head_refused(void **state) {
         assert_int_equal(out.len, 6);
 }
 
+/* The check of values reads eight bytes at a time: every byte, at every place of a word and of the tail,
+ * in values of every length up to three words, gets the answer http_field_value_is_valid() gives. */
+static void test_head_value_bytes(void **state) {
+        _cleanup_strbuf_ StrBuf out = STRBUF_INIT;
+        char v[24];
+
+        for (size_t len = 1; len <= sizeof v; len++)
+                for (size_t at = 0; at < len; at++)
+                        for (unsigned b = 0; b < 256; b++) {
+                                const HttpHeader h[] = {{"X", 1, v, len}};
+                                bool valid;
+                                int r;
+
+                                memset(v, b == 'a' ? 'b' : 'a', sizeof v);
+                                /* the neighbours of the byte are HTAB and obs-text, valid both */
+                                if (at > 0)
+                                        v[at - 1] = '\t';
+                                if (at + 1 < len)
+                                        v[at + 1] = (char) 0x80;
+                                v[at] = (char) b;
+                                valid = http_field_value_is_valid(v, len);
+                                assert_int_equal(valid, b == '\t' || (b >= 0x20 && b != 0x7f));
+                                strbuf_truncate(&out, 0);
+                                r = http1_response_head_append(&out, 200, NULL, h, 1);
+                                if (r != (valid ? 0 : -EINVAL))
+                                        fail_msg("byte 0x%02x at %zu of %zu: %d", b, at, len, r);
+                        }
+}
+
 static void test_chunks(void **state) {
         _cleanup_strbuf_ StrBuf out = STRBUF_INIT;
         char line[HTTP1_CHUNK_LINE_MAX];
@@ -138,6 +167,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_head),
                 cmocka_unit_test(test_head_refused),
+                cmocka_unit_test(test_head_value_bytes),
                 cmocka_unit_test(test_chunks),
                 cmocka_unit_test(test_chunks_roundtrip),
         };
