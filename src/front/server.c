@@ -32,8 +32,9 @@
  * (4) input is read only while c->in holds less than IN_MAX bytes and no output is waiting (back-pressure
  *     both ways: a client that does not read stops being read; a handler that does not answer stops its
  *     connection's reading once IN_MAX bytes are waiting).
- * (5) idle connections hold no buffers: c->in is freed when emptied, OpenSSL releases its buffers
- *     (SSL_MODE_RELEASE_BUFFERS), and reads go to the server's one shared buffer.
+ * (5) idle connections hold no big buffers: c->in is freed when emptied, OpenSSL releases its buffers
+ *     (SSL_MODE_RELEASE_BUFFERS), reads go to the server's one shared buffer, and the HTTP/1 parser keeps
+ *     at most 1 KiB of head and 16 fields for the connection's next request (http1.c).
  * (6) handling one connection never frees another (see server_on_epoll()).
  * (7) a tunnel (r->tunnel) has no body or idle deadline: only the write deadline and, when set, the
  *     tunnel idle timeout since its last byte either way (r->active); on HTTP/2 that resets only its stream.
@@ -527,30 +528,46 @@ static bool status_has_body(int status) {
         return status >= 200 && status != 204 && status != 304;
 }
 
+/* v in decimal into buf (no NUL): its length. */
+static size_t format_decimal(char buf[static 20], uint64_t v) {
+        char tmp[20];
+        size_t n = 0;
+
+        do {
+                tmp[n++] = (char) ('0' + v % 10);
+                v /= 10;
+        } while (v > 0);
+        for (size_t i = 0; i < n; i++)
+                buf[i] = tmp[n - 1 - i];
+        return n;
+}
+
 static int build_h1_head(ServerRequest *r, int status, const HttpHeader *headers, size_t n_headers,
                          int64_t body_size, bool close) {
         Conn *c = r->conn;
-        HttpHeader extra[3];
-        char len[24];
-        size_t n_extra = 0, before = c->head.len;
-        _cleanup_free_ HttpHeader *all = NULL;
+        const char *date = server_date(c->server);
+        HttpHeader small[32], *all = small;
+        _cleanup_free_ HttpHeader *allocated = NULL;
+        char len[20];
+        size_t n = n_headers, before = c->head.len;
         int k;
 
-        all = malloc((n_headers + ELEMENTSOF(extra)) * sizeof(HttpHeader));
-        if (!all)
-                return -ENOMEM;
-        extra[n_extra++] = (HttpHeader) {"Date", 4, server_date(c->server), strlen(server_date(c->server))};
-        if (status_has_body(status) && body_size >= 0) {
-                k = snprintf(len, sizeof len, "%" PRIi64, body_size);
-                extra[n_extra++] = (HttpHeader) {"Content-Length", 14, len, (size_t) k};
-        } else if (status_has_body(status) && r->chunked)
-                extra[n_extra++] = (HttpHeader) {"Transfer-Encoding", 17, "chunked", 7};
-        if (close)
-                extra[n_extra++] = (HttpHeader) {"Connection", 10, "close", 5};
+        /* the app's fields and at most three of ours */
+        if (n_headers + 3 > ELEMENTSOF(small)) {
+                all = allocated = malloc((n_headers + 3) * sizeof(HttpHeader));
+                if (!all)
+                        return -ENOMEM;
+        }
         if (n_headers > 0)
                 memcpy(all, headers, n_headers * sizeof(HttpHeader));
-        memcpy(all + n_headers, extra, n_extra * sizeof(HttpHeader));
-        k = http1_response_head_append(&c->head, status, NULL, all, n_headers + n_extra);
+        all[n++] = (HttpHeader) {"Date", 4, date, strlen(date)};
+        if (status_has_body(status) && body_size >= 0)
+                all[n++] = (HttpHeader) {"Content-Length", 14, len, format_decimal(len, (uint64_t) body_size)};
+        else if (status_has_body(status) && r->chunked)
+                all[n++] = (HttpHeader) {"Transfer-Encoding", 17, "chunked", 7};
+        if (close)
+                all[n++] = (HttpHeader) {"Connection", 10, "close", 5};
+        k = http1_response_head_append(&c->head, status, NULL, all, n);
         if (k < 0)
                 strbuf_truncate(&c->head, before);
         return k;
