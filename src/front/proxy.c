@@ -67,6 +67,33 @@ static bool named_by_connection(const HttpHeader *headers, size_t n, const HttpH
         return http_headers_have_token(headers, n, "connection", h->name);
 }
 
+/* A header name, lowercase, and its length. */
+typedef struct Name {
+        const char *name;
+        size_t len;
+} Name;
+#define NAME(lit) {lit, STRLEN(lit)}
+
+/* What never reaches the app from the client's request (besides the untrusted and Proxy-* names and those a
+ * Connection field names), and what never reaches the client from the app's response: framing and
+ * connection fields, and those granaryd sets itself. */
+static const Name request_dropped[] = {
+        NAME("te"), NAME("host"), NAME("expect"), NAME("cookie"), NAME("trailer"), NAME("upgrade"),
+        NAME("connection"), NAME("keep-alive"), NAME("user-agent"), NAME("authorization"),
+        NAME("content-length"), NAME("accept-language"), NAME("transfer-encoding"),
+};
+static const Name response_dropped[] = {
+        NAME("te"), NAME("date"), NAME("trailer"), NAME("upgrade"), NAME("connection"), NAME("keep-alive"),
+        NAME("content-length"), NAME("referrer-policy"), NAME("transfer-encoding"),
+};
+
+static bool name_listed(const HttpHeader *h, const Name *names, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (proxy_header_is(h, names[i].name, names[i].len))
+                        return true;
+        return false;
+}
+
 /* Whether h, a field of the client's request, reaches the app (see proxy.h for the list). connection: the
  * request has a Connection field (else no field can be named by one).
  *
@@ -77,44 +104,9 @@ static bool request_header_passes(const HttpHeader *all, size_t n, const HttpHea
                                   bool connection) {
         char first = (char) (h->name[0] | 0x20);
 
-        switch (h->name_len) {
-        case 2:
-                if (NAME_IS(h, "te"))
-                        return false;
-                break;
-        case 4:
-                if (NAME_IS(h, "host"))
-                        return false;
-                break;
-        case 6:
-                if (NAME_IS(h, "expect") || NAME_IS(h, "cookie"))
-                        return false;
-                break;
-        case 7:
-                if (NAME_IS(h, "trailer") || NAME_IS(h, "upgrade"))
-                        return false;
-                break;
-        case 10:
-                if (NAME_IS(h, "connection") || NAME_IS(h, "keep-alive") || NAME_IS(h, "user-agent"))
-                        return false;
-                break;
-        case 13:
-                if (NAME_IS(h, "authorization"))
-                        return false;
-                break;
-        case 14:
-                if (NAME_IS(h, "content-length"))
-                        return false;
-                break;
-        case 15:
-                if (NAME_IS(h, "accept-language"))
-                        return false;
-                break;
-        case 17:
-                if (NAME_IS(h, "transfer-encoding") || (websocket && NAME_IS(h, "sec-websocket-key")))
-                        return false;
-                break;
-        }
+        if (name_listed(h, request_dropped, ELEMENTSOF(request_dropped)) ||
+            (websocket && NAME_IS(h, "sec-websocket-key")))
+                return false;
         /* the untrusted names start with 'x' or 'f' (http_header_name_is_untrusted()), Proxy-* with 'p' */
         if (first == 'x' || first == 'f') {
                 if (NAME_HAS_PREFIX(h, "x-sandstorm-app-"))
@@ -814,36 +806,8 @@ ssize_t proxy_response_parser_feed(ProxyResponseParser *p, const uint8_t *data, 
 
 /* connection: the head has a Connection field (else no field can be named by one). */
 static bool response_header_passes(const ProxyResponse *head, const HttpHeader *h, bool connection) {
-        switch (h->name_len) {
-        case 2:
-                if (NAME_IS(h, "te"))
-                        return false;
-                break;
-        case 4:
-                if (NAME_IS(h, "date"))
-                        return false;
-                break;
-        case 7:
-                if (NAME_IS(h, "trailer") || NAME_IS(h, "upgrade"))
-                        return false;
-                break;
-        case 10:
-                if (NAME_IS(h, "connection") || NAME_IS(h, "keep-alive"))
-                        return false;
-                break;
-        case 14:
-                if (NAME_IS(h, "content-length"))
-                        return false;
-                break;
-        case 15:
-                if (NAME_IS(h, "referrer-policy"))
-                        return false;
-                break;
-        case 17:
-                if (NAME_IS(h, "transfer-encoding"))
-                        return false;
-                break;
-        }
+        if (name_listed(h, response_dropped, ELEMENTSOF(response_dropped)))
+                return false;
         if ((h->name[0] | 0x20) == 'p' && NAME_HAS_PREFIX(h, "proxy-"))
                 return false;
         return !connection || !named_by_connection(head->headers, head->n_headers, h);
