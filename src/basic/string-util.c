@@ -351,6 +351,17 @@ int strv_extend(char ***l, const char *s) {
         return strv_consume(l, strdup(s));
 }
 
+int strv_extendf(char ***l, const char *fmt, ...) {
+        va_list ap;
+        char *s;
+        int k;
+
+        va_start(ap, fmt);
+        k = vasprintf(&s, fmt, ap);
+        va_end(ap);
+        return strv_consume(l, k < 0 ? NULL : s);
+}
+
 bool strv_contains(char *const *l, const char *s) {
         assert(s);
 

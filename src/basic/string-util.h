@@ -75,6 +75,8 @@ int strv_extend(char ***l, const char *s);
 /* Appends s itself (ownership taken, also on failure); a NULL s gives -ENOMEM, so that
  * strv_consume(&l, strdup(x)) needs no check of its own. */
 int strv_consume(char ***l, char *s);
+/* Appends the formatted text. */
+int strv_extendf(char ***l, const char *fmt, ...) _printf_(2, 3);
 bool strv_contains(char *const *l, const char *s) _pure_;
 void strv_sort(char **l);
 #define STRV_FOREACH(s, l) for (char *const *s = (l); s && *s; s++)

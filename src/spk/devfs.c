@@ -558,20 +558,6 @@ static bool strv_has(char *const *l, const char *s) {
         return l && strv_contains(l, s);
 }
 
-static int warn_add(char ***warnings, const char *fmt, ...) _printf_(2, 3);
-static int warn_add(char ***warnings, const char *fmt, ...) {
-        va_list ap;
-        char *m;
-        int k;
-
-        va_start(ap, fmt);
-        k = vasprintf(&m, fmt, ap);
-        va_end(ap);
-        if (k < 0)
-                return -ENOMEM;
-        return strv_consume(warnings, m);
-}
-
 int spk_dev_file_list_merge(const SpkDevView *v, const char *list_name, const char *old_text, size_t old_size,
                             const SpkDevUsed *used, char **ret_text, size_t *ret_count, char ***ret_warnings,
                             char **ret_error) {
@@ -604,16 +590,17 @@ int spk_dev_file_list_merge(const SpkDevView *v, const char *list_name, const ch
                                 kept = true;
                 if (!kept && !isempty(*p)) {
                         if (!spk_dev_path_recordable(*p)) {
-                                r = warn_add(&warnings, "%s: dropped '%s': packages never hold files from home, proc or sys",
-                                             list_name, *p);
+                                r = strv_extendf(&warnings,
+                                                 "%s: dropped '%s': packages never hold files from home, proc or sys",
+                                                 list_name, *p);
                                 if (r < 0)
                                         return r;
                                 continue;
                         }
                         r = spk_dev_view_lookup(v, *p, &e);
                         if (r == -ENOENT || r == -ENOTDIR) {
-                                r = warn_add(&warnings, "%s: dropped '%s': it no longer maps to anything", list_name,
-                                             *p);
+                                r = strv_extendf(&warnings, "%s: dropped '%s': it no longer maps to anything",
+                                                 list_name, *p);
                                 if (r < 0)
                                         return r;
                                 continue;

@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -556,20 +555,6 @@ static int readlink_alloc(const char *path, size_t hint, char **ret) {
         }
 }
 
-static int tree_warn(SpkTree *t, const char *fmt, ...) _printf_(2, 3);
-static int tree_warn(SpkTree *t, const char *fmt, ...) {
-        va_list ap;
-        char *m;
-        int k;
-
-        va_start(ap, fmt);
-        k = vasprintf(&m, fmt, ap);
-        va_end(ap);
-        if (k < 0)
-                return -ENOMEM;
-        return strv_consume(&t->warnings, m);
-}
-
 static int64_t timespec_to_ns(const struct timespec *ts) {
         return (int64_t) ts->tv_sec * INT64_C(1000000000) + ts->tv_nsec;
 }
@@ -605,8 +590,9 @@ static int node_set_from_host(SpkTree *t, SpkNode *n, const char *name, const ch
 
         n->type = SPK_NODE_REGULAR;
         n->origin = SPK_ORIGIN_NONE;
-        return tree_warn(t, "'%s' ('%s') is not a regular file, directory or symlink; packing it as an empty file",
-                         name, source);
+        return strv_extendf(&t->warnings,
+                            "'%s' ('%s') is not a regular file, directory or symlink; packing it as an empty file",
+                            name, source);
 }
 
 static int dir_read_names(const char *path, NameVec *names, char **ret_error) {

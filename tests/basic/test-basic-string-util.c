@@ -269,6 +269,13 @@ static void test_strv(void **state) {
 
         assert_null(strv_free(TAKE_PTR(l)));
         assert_null(strv_free(NULL));
+
+        assert_int_equal(strv_extendf(&l, "%s-%d", "kiwi", 3), 0);
+        assert_int_equal(strv_extendf(&l, "%%"), 0);
+        assert_int_equal(strv_length(l), 2);
+        assert_string_equal(l[0], "kiwi-3");
+        assert_string_equal(l[1], "%");
+        assert_null(strv_free(TAKE_PTR(l)));
 }
 
 static void test_parse_uint64(void **state) {
