@@ -35,11 +35,6 @@ detach_all() {
 trap 'detach_all; lib_cleanup' EXIT
 
 any_mounts() { awk -v t="$TAP_TMP" 'index($5, t) == 1 { print $5 }' /proc/self/mountinfo; }
-wait_for() {
-        local i
-        for i in $(seq 100); do "$@" && return 0; sleep 0.1; done
-        return 1
-}
 
 STATE=$TAP_TMP/state
 PORT=$(free_port)
@@ -57,30 +52,11 @@ if [ "$code" = 404 ]; then
 fi
 
 # notes from its build, as a source tree with a file list; one file the app never touches.
-APP_ID=dzh2krnstxg6w947fmr667nvgj6umua9rvcz95e7a9k8vp41xt90
+APP_ID=dzh2krnstxg6w947fmr667nvgj6umua9rvcz95e7a9k8vp41xt90 # the id in tests/cli/dev-notes.capnp
 mkdir -p work/src/share
 cp "$APPS_BUILD_DIR/notes/notes" work/src/notes
 printf 'never used\n' >work/src/share/untouched.txt
-cat >work/sandstorm-pkgdef.capnp <<EOF
-@0xee063d6053795a8e;
-using Spk = import "/sandstorm/package.capnp";
-const pkgdef :Spk.PackageDefinition = (
-  id = "$APP_ID",
-  manifest = (
-    appTitle = (defaultText = "Notes"),
-    appVersion = 2,
-    appMarketingVersion = (defaultText = "2.0.0"),
-    actions = [ ( nounPhrase = (defaultText = "notebook"), command = .cmd ) ],
-    continueCommand = .cmd,
-  ),
-  sourceMap = ( searchPath = [ ( sourcePath = "src" ) ] ),
-  fileList = "sandstorm-files.list",
-);
-const cmd :Spk.Manifest.Command = (
-  argv = ["/sandstorm-http-bridge", "8000", "--", "/notes", "8000"],
-  environ = [ (key = "PATH", value = "/usr/local/bin:/usr/bin:/bin"), (key = "SANDSTORM", value = "1") ],
-);
-EOF
+cp "$SOURCE_ROOT/tests/cli/dev-notes.capnp" work/sandstorm-pkgdef.capnp
 SPK_BRIDGE_PATH=$GRANARY_GRAIN_PATH
 export SPK_BRIDGE_PATH
 cd work || bail "work dir"
@@ -88,7 +64,7 @@ cd work || bail "work dir"
 "$SPK" dev -I "$SOURCE_ROOT/tests/compat/schema" --dev "$STATE" >dev.out 2>dev.err &
 dev_pid=$!
 LIB_PIDS="$LIB_PIDS $dev_pid"
-if wait_for grep -q "Press Ctrl+C to stop." dev.err; then
+if wait_for 10 grep -q "Press Ctrl+C to stop." dev.err; then
         ok "spk dev registers notes with granaryd"
 else
         bail "spk dev registers notes with granaryd: $(cat dev.err)"
@@ -152,11 +128,11 @@ sed -i 's|"/notes", "8000"\]|"/notes", "not-a-port"]|' sandstorm-pkgdef.capnp
 "$SPK" dev -I "$SOURCE_ROOT/tests/compat/schema" --dev "$STATE" >crash.out 2>crash.err &
 dev_pid=$!
 LIB_PIDS="$LIB_PIDS $dev_pid"
-wait_for grep -q "Press Ctrl+C to stop." crash.err || bail "spk dev registers the crashing notes: $(cat crash.err)"
+wait_for 10 grep -q "Press Ctrl+C to stop." crash.err || bail "spk dev registers the crashing notes: $(cat crash.err)"
 url=$(g grain open "$gid")
 is "a request to the crashing app answers 502" "$(hc -L -c jar -b jar -o /dev/null -w '%{http_code}' "$url")" 502
-if wait_for grep -q "^\[$gid\] usage: /notes \[PORT\]" crash.out &&
-        wait_for grep -q "^\[$gid\] .*App exited with status 2" crash.out; then
+if wait_for 10 grep -q "^\[$gid\] usage: /notes \[PORT\]" crash.out &&
+        wait_for 10 grep -q "^\[$gid\] .*App exited with status 2" crash.out; then
         ok "spk dev shows the app's last words and its exit status"
 else
         not_ok "spk dev shows the app's last words and its exit status"; diag "$(cat crash.out)"

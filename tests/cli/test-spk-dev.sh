@@ -39,12 +39,6 @@ trap cleanup EXIT
 mounted() { awk -v p="$1" '$5 == p && / - fuse\.spk-dev / { f = 1 } END { exit !f }' /proc/self/mountinfo; }
 # any_mounts: the mount points below $TAP_TMP.
 any_mounts() { awk -v t="$TAP_TMP" 'index($5, t) == 1 { print $5 }' /proc/self/mountinfo; }
-# wait_for COMMAND...: up to 10 s for COMMAND to succeed.
-wait_for() {
-        local i
-        for i in $(seq 100); do "$@" && return 0; sleep 0.1; done
-        return 1
-}
 # wait_exit PID: up to 10 s for PID to exit; sets status (or "running").
 wait_exit() {
         local i
@@ -111,7 +105,7 @@ fi
 mkdir mnt
 "${SPK_DEV[@]}" -m mnt >m.out 2>m.err &
 pid=$!; PIDS="$PIDS $pid"
-if wait_for mounted "$TAP_TMP/mnt"; then
+if wait_for 10 mounted "$TAP_TMP/mnt"; then
         ok "spk dev -m mounts the view"
         [ "$(cat mnt/data/read.txt)" = hello ] && ok "a file reads through the mount" ||
                 not_ok "a file reads through the mount"
@@ -174,7 +168,7 @@ fi
 printf '%s\ndata/gone\nsecret/key\n' "$(cat sandstorm-files.list)" >sandstorm-files.list
 "${SPK_DEV[@]}" -m mnt >m2.out 2>m2.err &
 pid=$!; PIDS="$PIDS $pid"
-wait_for mounted "$TAP_TMP/mnt" && cat mnt/bin/run >/dev/null
+wait_for 10 mounted "$TAP_TMP/mnt" && cat mnt/bin/run >/dev/null
 kill -INT "$pid"; wait_exit "$pid"
 want="$HEADER
 bin/run
@@ -194,7 +188,7 @@ grep -q "dropped 'data/gone': it no longer maps to anything" m2.err &&
 
 "${SPK_DEV[@]}" -m mnt >/dev/null 2>m3.err &
 pid=$!; PIDS="$PIDS $pid"
-wait_for mounted "$TAP_TMP/mnt"
+wait_for 10 mounted "$TAP_TMP/mnt"
 mkdir mnt2
 check_fails "a second spk dev of the same app exits 1" "Another spk dev of app $id is running already" \
         "${SPK_DEV[@]}" -m mnt2
@@ -207,7 +201,7 @@ kill -KILL "$pid"; wait "$pid" 2>/dev/null
 mounted "$TAP_TMP/mnt" && ok "SIGKILL leaves the mount behind" || not_ok "SIGKILL leaves the mount behind"
 "${SPK_DEV[@]}" -m mnt >/dev/null 2>m4.err &
 pid=$!; PIDS="$PIDS $pid"
-if wait_for grep -q "is mounted at" m4.err && [ "$(cat mnt/data/read.txt 2>/dev/null)" = hello ]; then
+if wait_for 10 grep -q "is mounted at" m4.err && [ "$(cat mnt/data/read.txt 2>/dev/null)" = hello ]; then
         ok "the next run mounts again and serves"
 else
         not_ok "the next run mounts again and serves"; diag "$(cat m4.err)"
@@ -293,7 +287,7 @@ check_fails "no server: exit 1 with one line" "Cannot reach granaryd at $TAP_TMP
 
 "$PYTHON" fake.py "$TAP_TMP/refuse.sock" refuse &
 PIDS="$PIDS $!"
-wait_for test -S refuse.sock
+wait_for 10 test -S refuse.sock
 check_fails "the server refusing: exit 1 with its error" \
         "granaryd refused the development app: app $id is already in development (another spk dev is running)" \
         "${SPK_DEV[@]}" --socket "$TAP_TMP/refuse.sock"
@@ -301,11 +295,11 @@ check_fails "the server refusing: exit 1 with its error" \
 
 "$PYTHON" fake.py "$TAP_TMP/ok.sock" ok &
 PIDS="$PIDS $!"
-wait_for test -S ok.sock
+wait_for 10 test -S ok.sock
 rm -f events
 "${SPK_DEV[@]}" --socket "$TAP_TMP/ok.sock" >r.out 2>r.err &
 pid=$!; PIDS="$PIDS $pid"
-if wait_for grep -q "hello from the app" r.out; then
+if wait_for 10 grep -q "hello from the app" r.out; then
         ok "the server's console stream reaches stdout"
 else
         not_ok "the server's console stream reaches stdout"; diag "$(cat r.out r.err)"
@@ -335,7 +329,7 @@ mounted "$mp" && ok "mounted at <base>/<appId>/root" || not_ok "mounted at <base
 cat "$mp/data/listed.txt" >/dev/null
 kill -INT "$pid"; wait_exit "$pid"
 [ "$status" = 0 ] && ok "SIGINT: exit 0" || { not_ok "SIGINT: exit 0 ($status)"; diag "$(cat r.err)"; }
-wait_for test -s events && [ "$(cat events)" = closed ] && ok "the connection is closed (unregistered)" ||
+wait_for 10 test -s events && [ "$(cat events)" = closed ] && ok "the connection is closed (unregistered)" ||
         not_ok "the connection is closed (unregistered)"
 [ -z "$(any_mounts)" ] && ok "nothing mounted afterwards" || { not_ok "nothing mounted afterwards"; diag "$(any_mounts)"; }
 grep -qx "data/listed.txt" sandstorm-files.list && ok "what the app used while registered is listed" ||
@@ -345,14 +339,14 @@ grep -qx "data/listed.txt" sandstorm-files.list && ok "what the app used while r
 rm -f events
 "${SPK_DEV[@]}" --socket "$TAP_TMP/ok.sock" >/dev/null 2>k.err &
 pid=$!; PIDS="$PIDS $pid"
-wait_for mounted "$mp"
-wait_for grep -q "Press Ctrl+C" k.err
+wait_for 10 mounted "$mp"
+wait_for 10 grep -q "Press Ctrl+C" k.err
 kill -KILL "$pid"; wait "$pid" 2>/dev/null
-wait_for test -s events && ok "SIGKILL: the server sees the registration end" || not_ok "SIGKILL: the server sees the registration end"
+wait_for 10 test -s events && ok "SIGKILL: the server sees the registration end" || not_ok "SIGKILL: the server sees the registration end"
 mounted "$mp" && ok "SIGKILL leaves the default mount point mounted" || not_ok "SIGKILL leaves the default mount point mounted"
 "${SPK_DEV[@]}" --socket "$TAP_TMP/ok.sock" >/dev/null 2>k2.err &
 pid=$!; PIDS="$PIDS $pid"
-if wait_for grep -q "Press Ctrl+C" k2.err && grep -q "Detached a stale mount at '$mp'" k2.err &&
+if wait_for 10 grep -q "Press Ctrl+C" k2.err && grep -q "Detached a stale mount at '$mp'" k2.err &&
         [ "$(cat "$mp/data/read.txt")" = hello ]; then
         ok "the next run detaches it, registers and serves"
 else
@@ -364,7 +358,7 @@ kill -TERM "$pid"; wait_exit "$pid"
 # The server ending the stream (granaryd stopped): unmount, write the list, exit 1 with a message.
 "$PYTHON" fake.py "$TAP_TMP/close.sock" close &
 PIDS="$PIDS $!"
-wait_for test -S close.sock
+wait_for 10 test -S close.sock
 rm -f sandstorm-files.list
 "${SPK_DEV[@]}" --socket "$TAP_TMP/close.sock" >c.out 2>c.err &
 pid=$!

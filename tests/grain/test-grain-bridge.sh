@@ -44,17 +44,6 @@ free_port() {
 # curl to loopback only, whatever proxy the environment names.
 get() { curl --noproxy '*' -sS --max-time 30 "$@"; }
 
-# wait_for SECONDS COMMAND...: polls every 0.1 s until COMMAND succeeds; 1 when it never does.
-wait_for() {
-        w_n=$(($1 * 10))
-        shift
-        while ! "$@" 2>/dev/null; do
-                w_n=$((w_n - 1))
-                [ "$w_n" -gt 0 ] || return 1
-                sleep 0.1
-        done
-}
-
 # Writes the shell's own signal mask and ignored set to stderr, then runs the app. Builtins only: a command
 # the shell forked would read the mask the shell holds while forking.
 APP_WRAPPER='while read -r key value; do

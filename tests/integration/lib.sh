@@ -168,30 +168,6 @@ val() {
 # ------------------------------------------------------------------------------------------------
 # Assertions
 
-# is DESC GOT WANT: GOT equals WANT. Returns 1 when not, for "is … || diag …".
-is() {
-        if [ "$2" = "$3" ]; then
-                ok "$1"
-        else
-                not_ok "$1"
-                diag "got:    '$2'"
-                diag "wanted: '$3'"
-                return 1
-        fi
-}
-
-# like DESC GOT REGEX: GOT matches the extended regular expression REGEX.
-like() {
-        if [[ $2 =~ $3 ]]; then
-                ok "$1"
-        else
-                not_ok "$1"
-                diag "got:    '$2'"
-                diag "wanted: /$3/"
-                return 1
-        fi
-}
-
 # within VALUE LOW HIGH: LOW <= VALUE <= HIGH, as decimal numbers.
 within() {
         awk -v v="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(v != "" && v != "none" && v + 0 >= lo && v + 0 <= hi) }'

@@ -36,6 +36,42 @@ check_fails() {
         ok "$desc"
 }
 
+# is DESC GOT WANT: GOT equals WANT. Returns 1 when not, for "is … || diag …".
+is() {
+        if [ "$2" = "$3" ]; then
+                ok "$1"
+        else
+                not_ok "$1"
+                diag "got:    '$2'"
+                diag "wanted: '$3'"
+                return 1
+        fi
+}
+
+# like DESC GOT REGEX: GOT matches the extended regular expression REGEX (bash only).
+like() {
+        if [[ $2 =~ $3 ]]; then
+                ok "$1"
+        else
+                not_ok "$1"
+                diag "got:    '$2'"
+                diag "wanted: /$3/"
+                return 1
+        fi
+}
+
+# wait_for SECONDS COMMAND...: runs COMMAND every 0.1 s until it succeeds; 1 when it has not within SECONDS.
+wait_for() {
+        local left=$(($1 * 10))
+
+        shift
+        until "$@"; do
+                left=$((left - 1))
+                [ "$left" -gt 0 ] || return 1
+                sleep 0.1
+        done
+}
+
 done_testing() {
         echo "1..$TAP_N"
         [ "$TAP_FAILED" -eq 0 ]

@@ -50,17 +50,6 @@ bail() {
         finish
 }
 
-# wait_for SECONDS COMMAND...: until COMMAND succeeds, every 10 ms.
-wait_for() {
-        local t=$(($1 * 100))
-        shift
-        while [ "$t" -gt 0 ]; do
-                "$@" && return 0
-                sleep 0.01
-                t=$((t - 1))
-        done
-        return 1
-}
 unit_state() { systemctl show -P ActiveState "$1" 2>/dev/null; }
 is_inactive() { [ "$(unit_state "$1")" = inactive ]; }
 

@@ -181,6 +181,7 @@ for spk in "${PROBE_SPK:-}" "${TESTAPP_DIR:-}"/testapp-v1.spk "${TESTAPP_DIR:-}"
 done
 # The notes app's binary, the source tree of the scenario's spk dev.
 [ ! -x "$build/contrib/apps/notes/notes" ] || install -Dm755 "$build/contrib/apps/notes/notes" "$copy$T_SHARE/notes"
+install -Dm644 "$SOURCE_ROOT/tests/cli/dev-notes.capnp" "$copy$T_SHARE/dev-notes.capnp"
 cp -r "$SOURCE_ROOT/tests/compat/schema" "$copy$T_SHARE/schema"
 
 # The test's configuration: the base and wildcard hosts on the default ports of granary.socket, which

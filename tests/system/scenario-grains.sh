@@ -21,12 +21,15 @@
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
+# TAP, and the work directory $TAP_TMP (installed beside this script)
+. "$here/tap.sh"
 HEADERS_SPK=${HEADERS_SPK:-$here/headers.spk}
 PROBE_SPK=${PROBE_SPK:-$here/probe.spk}
 NOTES_BIN=${NOTES_BIN:-$here/notes}
+NOTES_PKGDEF=${NOTES_PKGDEF:-$here/dev-notes.capnp}
 SCHEMA_DIR=${SCHEMA_DIR:-$here/schema}
 IDLE_SEC=${IDLE_SEC:-3}
-work=$(mktemp -d /tmp/scenario-grains.XXXXXX)
+work=$TAP_TMP
 dev_pid=''
 # spk dev is stopped, and whatever it mounted is detached, however this ends.
 cleanup() {
@@ -37,25 +40,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
-check() { local name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name"; fi; }
-is() { if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1"; echo "# got '$2', expected '$3'"; fi; }
-diag() { echo "# $*"; }
 bail() { echo "Bail out! $*"; exit 1; }
-
-# Waits up to $1 seconds for a command to succeed.
-wait_for() {
-        local t=$(( $1 * 10 )); shift
-        while [ "$t" -gt 0 ]; do
-                "$@" && return 0
-                sleep 0.1
-                t=$((t - 1))
-        done
-        return 1
-}
 
 unit_state() { systemctl show -P ActiveState "$1" 2>/dev/null; }
 service_is() { [ "$(unit_state "granary-grain@$1.service")" = "$2" ]; }
@@ -174,7 +159,6 @@ if [ -f "$PROBE_SPK" ]; then
         while IFS= read -r line; do
                 checks=$((checks + 1))
                 case $line in
-                "ok "*" # SKIP "*) n=$((n + 1)); echo "ok $n - probe: ${line#ok }" ;;
                 "ok "*) ok "probe: ${line#ok }" ;;
                 "not ok "*) not_ok "probe: ${line#not ok }" ;;
                 *) not_ok "probe: an unexpected line: $line" ;;
@@ -183,38 +167,19 @@ if [ -f "$PROBE_SPK" ]; then
         check "the probe ran at least 100 checks ($checks)" test "$checks" -ge 100
         granary grain delete "$pid" --yes >/dev/null 2>&1
 else
-        n=$((n + 1)); echo "ok $n - the sandbox probe # SKIP no probe at $PROBE_SPK"
+        ok "the sandbox probe # SKIP no probe at $PROBE_SPK"
 fi
 
 # spk dev under this backend: the grain's root is the FUSE view, its console comes from the journal.
-dev_app=dzh2krnstxg6w947fmr667nvgj6umua9rvcz95e7a9k8vp41xt90
-if [ ! -c /dev/fuse ] || ! command -v spk >/dev/null || [ ! -x "$NOTES_BIN" ] ||
+dev_app=dzh2krnstxg6w947fmr667nvgj6umua9rvcz95e7a9k8vp41xt90 # the id in $NOTES_PKGDEF
+if [ ! -c /dev/fuse ] || ! command -v spk >/dev/null || [ ! -x "$NOTES_BIN" ] || [ ! -f "$NOTES_PKGDEF" ] ||
         [ ! -f "$SCHEMA_DIR/sandstorm/package.capnp" ]; then
-        n=$((n + 1)); echo "ok $n - spk dev under systemd # SKIP no /dev/fuse, spk, notes or schema here"
+        ok "spk dev under systemd # SKIP no /dev/fuse, spk, notes or schema here"
 else
         mkdir -p "$work/dev/src/share"
         cp "$NOTES_BIN" "$work/dev/src/notes"
         printf 'never used\n' >"$work/dev/src/share/untouched.txt"
-        cat >"$work/dev/sandstorm-pkgdef.capnp" <<EOF
-@0xee063d6053795a8e;
-using Spk = import "/sandstorm/package.capnp";
-const pkgdef :Spk.PackageDefinition = (
-  id = "$dev_app",
-  manifest = (
-    appTitle = (defaultText = "Notes"),
-    appVersion = 2,
-    appMarketingVersion = (defaultText = "2.0.0"),
-    actions = [ ( nounPhrase = (defaultText = "notebook"), command = .cmd ) ],
-    continueCommand = .cmd,
-  ),
-  sourceMap = ( searchPath = [ ( sourcePath = "src" ) ] ),
-  fileList = "sandstorm-files.list",
-);
-const cmd :Spk.Manifest.Command = (
-  argv = ["/sandstorm-http-bridge", "8000", "--", "/notes", "8000"],
-  environ = [ (key = "PATH", value = "/usr/local/bin:/usr/bin:/bin") ],
-);
-EOF
+        cp "$NOTES_PKGDEF" "$work/dev/sandstorm-pkgdef.capnp"
         (cd "$work/dev" && exec spk dev -I "$SCHEMA_DIR" >"$work/dev.out" 2>"$work/dev.err") &
         dev_pid=$!
         check "spk dev registers the app with granaryd" wait_for 15 grep -q "Press Ctrl+C to stop." "$work/dev.err"
@@ -249,5 +214,4 @@ check "granary grain delete" sh -c "granary grain delete $id --yes >/dev/null"
 check "the units are gone after the delete" \
         wait_for 15 sh -c "! systemctl list-units --all --no-legend --plain 'granary-grain@$id.*' | grep -q ."
 
-echo "1..$n"
-[ "$failed" = 0 ]
+done_testing

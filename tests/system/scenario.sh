@@ -29,28 +29,6 @@ ORIGIN=$BASE
 ADMIN_PASSWORD_FILE=$TAP_TMP/alice.pass
 export BASE ADMIN_PASSWORD_FILE
 
-# is DESC GOT WANT / like DESC GOT REGEX: as in tests/integration/lib.sh.
-is() {
-        if [ "$2" = "$3" ]; then
-                ok "$1"
-        else
-                not_ok "$1"
-                diag "got:    '$2'"
-                diag "wanted: '$3'"
-                return 1
-        fi
-}
-like() {
-        if [[ $2 =~ $3 ]]; then
-                ok "$1"
-        else
-                not_ok "$1"
-                diag "got:    '$2'"
-                diag "wanted: /$3/"
-                return 1
-        fi
-}
-
 # prop UNIT PROPERTY: one property of a unit, as systemctl show gives it.
 prop() { systemctl show -p "$2" --value "$1"; }
 
@@ -231,7 +209,8 @@ if [ -f "$GRANARY_TESTS_LIB/scenario-grains.sh" ]; then
         idle=$(cat /etc/granary/granary.conf /etc/granary/granary.conf.d/*.conf 2>/dev/null |
                 sed -n 's/^GRAIN_IDLE_SEC=\([0-9]*\).*/\1/p' | tail -1)
         (cd / && HEADERS_SPK=$GRANARY_TESTS_DIR/apps/headers.spk PROBE_SPK=$GRANARY_TESTS_DIR/probe.spk \
-                NOTES_BIN=$GRANARY_TESTS_DIR/notes SCHEMA_DIR=$GRANARY_TESTS_DIR/schema \
+                NOTES_BIN=$GRANARY_TESTS_DIR/notes NOTES_PKGDEF=$GRANARY_TESTS_DIR/dev-notes.capnp \
+                SCHEMA_DIR=$GRANARY_TESTS_DIR/schema \
                 IDLE_SEC=${idle:-120} bash "$GRANARY_TESTS_LIB/scenario-grains.sh") \
                 >"$TAP_TMP/grains.tap" 2>"$TAP_TMP/grains.err"
         tap_include grains "$TAP_TMP/grains.tap" || diag "$(tail -30 "$TAP_TMP/grains.err")"
