@@ -305,10 +305,30 @@ static void api_run(ServerRequest *req, const void *body, size_t size, void *use
         }
 }
 
-static void serve_api(Front *f, ServerRequest *req) {
-        const HttpRequest *h = server_request_http(req);
-        ApiContext *a;
+/* Hands req's body (at most max bytes) to handler with data, at once when it has none. While it is read,
+ * on_abort has data if the connection goes; when the reading cannot start, data is freed (free()) and req
+ * answered 413 or 500. */
+static void read_body_then(Front *f, ServerRequest *req, size_t max,
+                           void (*handler)(ServerRequest *req, const void *body, size_t n, void *data),
+                           void (*on_abort)(ServerRequest *req, void *data), void *data) {
         int r;
+
+        if (server_request_http(req)->framing == HTTP_FRAMING_NONE) {
+                handler(req, "", 0, data);
+                return;
+        }
+        server_request_on_abort(req, on_abort, data);
+        r = server_request_read_body(req, max, handler, data);
+        if (r < 0) {
+                server_request_on_abort(req, NULL, NULL);
+                free(data);
+                server_request_close_after(req);
+                answer_status(f, req, r == -EFBIG ? 413 : 500, NULL, 0);
+        }
+}
+
+static void serve_api(Front *f, ServerRequest *req) {
+        ApiContext *a;
 
         a = calloc(1, sizeof *a);
         if (!a) {
@@ -316,18 +336,7 @@ static void serve_api(Front *f, ServerRequest *req) {
                 return;
         }
         *a = (ApiContext) {.front = f, .req = req};
-        if (h->framing == HTTP_FRAMING_NONE) {
-                api_run(req, "", 0, a);
-                return;
-        }
-        server_request_on_abort(req, on_api_abort, a);
-        r = server_request_read_body(req, API_BODY_MAX, api_run, a);
-        if (r < 0) {
-                server_request_on_abort(req, NULL, NULL);
-                free(a);
-                server_request_close_after(req);
-                answer_status(f, req, r == -EFBIG ? 413 : 500, NULL, 0);
-        }
+        read_body_then(f, req, API_BODY_MAX, api_run, on_api_abort, a);
 }
 
 /* ---- POST /api/v1/apps ---- */
@@ -565,7 +574,6 @@ static void dev_stream_body(ServerRequest *req, const void *body, size_t size, v
 
 static void serve_dev_app(Front *f, ServerRequest *req) {
         DevStream *s;
-        int r;
 
         s = calloc(1, sizeof(DevStream));
         if (!s) {
@@ -577,18 +585,7 @@ static void serve_dev_app(Front *f, ServerRequest *req) {
                 dev_stream_body(req, "", 0, s); /* answers 403 without reading the body */
                 return;
         }
-        if (server_request_http(req)->framing == HTTP_FRAMING_NONE) {
-                dev_stream_body(req, "", 0, s);
-                return;
-        }
-        server_request_on_abort(req, on_dev_stream_abort, s);
-        r = server_request_read_body(req, DEVAPPS_BODY_MAX, dev_stream_body, s);
-        if (r < 0) {
-                server_request_on_abort(req, NULL, NULL);
-                free(s);
-                server_request_close_after(req);
-                answer_status(f, req, r == -EFBIG ? 413 : 500, NULL, 0);
-        }
+        read_body_then(f, req, DEVAPPS_BODY_MAX, dev_stream_body, on_dev_stream_abort, s);
 }
 
 /* ---- routing ---- */
