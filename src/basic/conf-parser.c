@@ -192,11 +192,17 @@ static bool dropin_name_ok(const char *name) {
         return e && name[0] != '.';
 }
 
+/* A drop-in's name, on what may be a file (a directory or a dangling link is weeded out when opened). */
+static bool dropin_entry_ok(const struct dirent *de, void *userdata) {
+        return dropin_name_ok(de->d_name) &&
+               (de->d_type == DT_REG || de->d_type == DT_LNK || de->d_type == DT_UNKNOWN);
+}
+
 static int conf_load_dropins(Conf *c, const char *path, char **ret_error) {
         _cleanup_strv_free_ char **names = NULL;
         _cleanup_free_ char *dir = NULL;
         DIR *d;
-        int r = 0;
+        int r;
 
         dir = strjoin(path, ".d");
         if (!dir)
@@ -206,28 +212,9 @@ static int conf_load_dropins(Conf *c, const char *path, char **ret_error) {
         if (!d)
                 return errno == ENOENT || errno == ENOTDIR ? 0 : negative_errno();
 
-        for (;;) {
-                struct dirent *de;
-
-                errno = 0;
-                de = readdir(d);
-                if (!de) {
-                        if (errno != 0)
-                                r = negative_errno();
-                        break;
-                }
-                if (!dropin_name_ok(de->d_name))
-                        continue;
-                if (de->d_type != DT_REG && de->d_type != DT_LNK && de->d_type != DT_UNKNOWN)
-                        continue;
-                r = strv_extend(&names, de->d_name);
-                if (r < 0)
-                        break;
-        }
-
+        /* In the lexical order of the bytes, whatever the locale. */
+        r = dir_names(d, dropin_entry_ok, NULL, &names);
         if (r >= 0) {
-                /* Lexical order of the bytes, whatever the locale. */
-                strv_sort(names);
                 STRV_FOREACH(n, names) {
                         _cleanup_free_ char *full = path_join(dir, *n);
                         struct stat st;

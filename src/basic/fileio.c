@@ -549,6 +549,29 @@ int rm_rf_at(int dir_fd, const char *name) {
         return RET_NERRNO(unlinkat(dir_fd, name, AT_REMOVEDIR));
 }
 
+int dir_names(DIR *d, bool (*keep)(const struct dirent *de, void *userdata), void *userdata, char ***ret) {
+        _cleanup_strv_free_ char **names = NULL;
+        struct dirent *de;
+
+        assert(d);
+        assert(ret);
+
+        while ((errno = 0, de = readdir(d))) {
+                int r;
+
+                if (streq(de->d_name, ".") || streq(de->d_name, "..") || (keep && !keep(de, userdata)))
+                        continue;
+                r = strv_extend(&names, de->d_name);
+                if (r < 0)
+                        return r;
+        }
+        if (errno != 0)
+                return negative_errno();
+        strv_sort(names);
+        *ret = TAKE_PTR(names);
+        return 0;
+}
+
 char *path_join(const char *a, const char *b) {
         size_t la, lb;
         bool root;

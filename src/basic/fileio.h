@@ -10,6 +10,7 @@
  * either the old or the new content. Never logs.
  */
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -64,6 +65,10 @@ int rm_rf_children(int fd, dev_t top_dev);
  * when that cannot be told (the entry cannot be looked at), so that nothing is removed blindly. Only
  * looks (statx). */
 bool is_mount_crossing_at(int dir_fd, const char *name, dev_t top_dev);
+
+/* The names of what is left to read of d, without "." and "..", those keep (when not NULL) says true of,
+ * sorted by their bytes. *ret is NULL when there are none. d is left open, read to its end. */
+int dir_names(DIR *d, bool (*keep)(const struct dirent *de, void *userdata), void *userdata, char ***ret);
 
 /* Joins two path parts with exactly one '/', dropping empty parts. */
 char *path_join(const char *a, const char *b);

@@ -856,11 +856,17 @@ int apps_remove(Store *s, int packages_dir_fd, const char *app_id, AppsRemoveFla
         return 0;
 }
 
+static bool purge_name(const struct dirent *de, void *userdata) {
+        const bool *installs = userdata;
+
+        return startswith(de->d_name, APPS_REMOVED_PREFIX) ||
+               (*installs && startswith(de->d_name, APPS_INSTALL_PREFIX));
+}
+
 int apps_purge(int packages_dir_fd, bool installs) {
         _cleanup_strv_free_ char **names = NULL;
-        struct dirent *de;
         DIR *d;
-        int fd, r = 0;
+        int fd, r;
 
         assert(packages_dir_fd >= 0);
 
@@ -874,16 +880,7 @@ int apps_purge(int packages_dir_fd, bool installs) {
                 return r;
         }
         /* Names first, removals after: a directory is not changed while it is being read. */
-        while ((errno = 0, de = readdir(d))) {
-                if (!startswith(de->d_name, APPS_REMOVED_PREFIX) &&
-                    !(installs && startswith(de->d_name, APPS_INSTALL_PREFIX)))
-                        continue;
-                r = strv_extend(&names, de->d_name);
-                if (r < 0)
-                        break;
-        }
-        if (r >= 0 && errno != 0)
-                r = negative_errno();
+        r = dir_names(d, purge_name, &installs, &names);
         closedir(d);
         if (r < 0)
                 return r;

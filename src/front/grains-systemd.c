@@ -279,30 +279,21 @@ static bool root_name_is_reserved(const char *name) {
         return false;
 }
 
+static bool root_link_wanted(const struct dirent *de, void *userdata) {
+        return !root_name_is_reserved(de->d_name);
+}
+
 /* The names of the package's top-level entries the root links to, sorted. */
 static int root_links_wanted(const char *package_dir, char ***ret) {
-        _cleanup_strv_free_ char **names = NULL;
-        struct dirent *de;
         DIR *d;
-        int r = 0;
+        int r;
 
         d = opendir(package_dir);
         if (!d)
                 return negative_errno();
-        while ((errno = 0, de = readdir(d)))
-                if (!root_name_is_reserved(de->d_name)) {
-                        r = strv_extend(&names, de->d_name);
-                        if (r < 0)
-                                break;
-                }
-        if (r >= 0 && errno != 0)
-                r = negative_errno();
+        r = dir_names(d, root_link_wanted, NULL, ret);
         closedir(d);
-        if (r < 0)
-                return r;
-        strv_sort(names);
-        *ret = TAKE_PTR(names);
-        return 0;
+        return r;
 }
 
 /* Opens dir_fd/root, making it (0755) if it is missing or a link (the layout before roots were

@@ -686,9 +686,54 @@ static void test_file_exists(void **state) {
         assert_true(file_exists(dangling));
 }
 
+static bool not_hidden(const struct dirent *de, void *userdata) {
+        unsigned *calls = userdata;
+
+        (*calls)++;
+        return de->d_name[0] != '.';
+}
+
+static void test_dir_names(void **state) {
+        Fixture *f = *state;
+        _cleanup_strv_free_ char **all = NULL, **kept = NULL, **none = NULL;
+        unsigned calls = 0;
+        DIR *d;
+
+        write_at(f->fd, "b", "");
+        write_at(f->fd, "a", "");
+        write_at(f->fd, ".hidden", "");
+        write_at(f->fd, "B", "");
+        assert_int_equal(mkdirat(f->fd, "sub", 0755), 0);
+
+        /* every name but "." and "..", in byte order */
+        d = opendir(f->path);
+        assert_non_null(d);
+        assert_int_equal(dir_names(d, NULL, NULL, &all), 0);
+        closedir(d);
+        assert_int_equal(strv_length(all), 5);
+        assert_string_equal(all[0], ".hidden");
+        assert_string_equal(all[1], "B");
+        assert_string_equal(all[2], "a");
+        assert_string_equal(all[3], "b");
+        assert_string_equal(all[4], "sub");
+
+        /* keep sees every entry but "." and "..", with its userdata */
+        d = opendir(f->path);
+        assert_non_null(d);
+        assert_int_equal(dir_names(d, not_hidden, &calls, &kept), 0);
+        assert_int_equal(calls, 5);
+        assert_int_equal(strv_length(kept), 4);
+        assert_false(strv_contains(kept, ".hidden"));
+        /* read to its end: nothing is left */
+        assert_int_equal(dir_names(d, NULL, NULL, &none), 0);
+        assert_null(none);
+        closedir(d);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_read_full_regular, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_dir_names, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_read_full_from_position, setup, teardown),
                 cmocka_unit_test(test_read_full_pipe),
                 cmocka_unit_test(test_loop_read_write),
