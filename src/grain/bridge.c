@@ -81,6 +81,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "basic/hex.h"
 #include "grain/grain-util.h"
 #include "grain/policy.h"
 
@@ -1165,16 +1166,6 @@ static int setup_seccomp(void) {
         return 0;
 }
 
-static int unhex_digit(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -EINVAL;
-}
-
 /* Reads back what grains_systemd_argv_escape() wrote: words separated by one space, \xHH for a byte, ''
  * for an empty word. Decodes in place into s; ret gets pointers into s (at most max - 1 and a NULL). */
 static int argv_unescape(char *s, char **ret, size_t max) {
@@ -1214,7 +1205,7 @@ static int argv_unescape(char *s, char **ret, size_t max) {
                 if (*c == '\\') {
                         int hi, lo;
 
-                        if (c[1] != 'x' || (hi = unhex_digit(c[2])) < 0 || (lo = unhex_digit(c[3])) < 0 ||
+                        if (c[1] != 'x' || (hi = hex_digit_value(c[2])) < 0 || (lo = hex_digit_value(c[3])) < 0 ||
                             (hi == 0 && lo == 0))
                                 return -EINVAL;
                         *w++ = (char) (hi << 4 | lo);
