@@ -398,6 +398,18 @@ int error_set(char **ret_error, int r, const char *fmt, ...) {
         return r;
 }
 
+size_t format_uint64(char buf[static 20], uint64_t v) {
+        char tmp[20];
+        size_t i = sizeof tmp;
+
+        do {
+                tmp[--i] = (char) ('0' + v % 10);
+                v /= 10;
+        } while (v > 0);
+        memcpy(buf, tmp + i, sizeof tmp - i);
+        return sizeof tmp - i;
+}
+
 int parse_uint64(const char *s, uint64_t max, uint64_t *ret) {
         uint64_t v = 0;
 

@@ -64,6 +64,9 @@ bool utf8_is_valid(const char *p, size_t n) _pure_;
 /* s as a decimal number: ASCII digits only (no sign, space or prefix), at most max. -EINVAL when it is
  * not one, -ERANGE beyond max; *ret is written only on success. */
 int parse_uint64(const char *s, uint64_t max, uint64_t *ret);
+/* v in decimal at buf, which has room for 20 bytes (UINT64_MAX's digits), without a NUL: the number of
+ * digits. For hot paths that build heads without printf. */
+size_t format_uint64(char buf[static 20], uint64_t v);
 
 /* NULL-terminated string vectors. */
 char **strv_free(char **l);

@@ -166,18 +166,6 @@ static char *cookies_put(char *p, const HttpRequest *req) {
         return PUT_LIT(p, "\r\n");
 }
 
-/* v in decimal at p; returns the end. */
-static char *u64_put(char *p, uint64_t v) {
-        char buf[20]; /* UINT64_MAX has 20 digits */
-        size_t i = sizeof buf;
-
-        do {
-                buf[--i] = (char) ('0' + v % 10);
-                v /= 10;
-        } while (v > 0);
-        return mempcpy(p, buf + i, sizeof buf - i);
-}
-
 /* Appends the n bytes of each of the count pieces (pointer, length pairs): one reservation, memcpy's only
  * (the request head is built once per request, so no printf). */
 static int append_pieces(StrBuf *out, size_t count, const struct iovec *v) {
@@ -203,14 +191,9 @@ static int append_pieces(StrBuf *out, size_t count, const struct iovec *v) {
 #define IOV_LIT(s) IOV(s, STRLEN(s))
 
 static int u64_append(StrBuf *out, uint64_t v) {
-        char buf[20]; /* UINT64_MAX has 20 digits */
-        size_t i = sizeof buf;
+        char buf[20];
 
-        do {
-                buf[--i] = (char) ('0' + v % 10);
-                v /= 10;
-        } while (v > 0);
-        return strbuf_append(out, buf + i, sizeof buf - i);
+        return strbuf_append(out, buf, format_uint64(buf, v));
 }
 
 static int field_append(StrBuf *out, const char *name, const char *value) {
@@ -349,7 +332,7 @@ static int head_append(StrBuf *out, const char *fields, size_t fields_len, const
         }
         if (!websocket && req->framing == HTTP_FRAMING_LENGTH) {
                 p = PUT_LIT(p, "Content-Length: ");
-                p = u64_put(p, req->content_length);
+                p += format_uint64(p, req->content_length);
                 p = PUT_LIT(p, "\r\n");
         } else if (!websocket && req->framing == HTTP_FRAMING_CHUNKED)
                 p = PUT_LIT(p, "Transfer-Encoding: chunked\r\n");

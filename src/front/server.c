@@ -528,20 +528,6 @@ static bool status_has_body(int status) {
         return status >= 200 && status != 204 && status != 304;
 }
 
-/* v in decimal into buf (no NUL): its length. */
-static size_t format_decimal(char buf[static 20], uint64_t v) {
-        char tmp[20];
-        size_t n = 0;
-
-        do {
-                tmp[n++] = (char) ('0' + v % 10);
-                v /= 10;
-        } while (v > 0);
-        for (size_t i = 0; i < n; i++)
-                buf[i] = tmp[n - 1 - i];
-        return n;
-}
-
 static int build_h1_head(ServerRequest *r, int status, const HttpHeader *headers, size_t n_headers,
                          int64_t body_size, bool close) {
         Conn *c = r->conn;
@@ -562,7 +548,7 @@ static int build_h1_head(ServerRequest *r, int status, const HttpHeader *headers
                 memcpy(all, headers, n_headers * sizeof(HttpHeader));
         all[n++] = (HttpHeader) {"Date", 4, date, strlen(date)};
         if (status_has_body(status) && body_size >= 0)
-                all[n++] = (HttpHeader) {"Content-Length", 14, len, format_decimal(len, (uint64_t) body_size)};
+                all[n++] = (HttpHeader) {"Content-Length", 14, len, format_uint64(len, (uint64_t) body_size)};
         else if (status_has_body(status) && r->chunked)
                 all[n++] = (HttpHeader) {"Transfer-Encoding", 17, "chunked", 7};
         if (close)

@@ -3,7 +3,9 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -278,6 +280,22 @@ static void test_strv(void **state) {
         assert_null(strv_free(TAKE_PTR(l)));
 }
 
+static void test_format_uint64(void **state) {
+        static const uint64_t values[] = {0, 7, 10, 99, 1000, 4294967296, UINT64_MAX};
+        char buf[21], want[32];
+
+        for (size_t i = 0; i < ELEMENTSOF(values); i++) {
+                size_t n;
+
+                memset(buf, 'x', sizeof buf);
+                n = format_uint64(buf, values[i]);
+                snprintf(want, sizeof want, "%" PRIu64, values[i]);
+                assert_int_equal(n, strlen(want));
+                assert_memory_equal(buf, want, n);
+                assert_int_equal(buf[n], 'x'); /* no NUL, nothing past the digits */
+        }
+}
+
 static void test_parse_uint64(void **state) {
         uint64_t v = 7;
 
@@ -315,6 +333,7 @@ int main(void) {
                 cmocka_unit_test(test_strjoin),
                 cmocka_unit_test(test_string_is_printable),
                 cmocka_unit_test(test_utf8_is_valid),
+                cmocka_unit_test(test_format_uint64),
                 cmocka_unit_test(test_parse_uint64),
                 cmocka_unit_test(test_strv),
         };
