@@ -217,17 +217,13 @@ static char *packages_listing(Fixture *f) {
         _cleanup_strv_free_ char **names = NULL;
         _cleanup_strbuf_ StrBuf b = STRBUF_INIT;
         int fd = openat(f->packages_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        struct dirent *de;
         DIR *d;
 
         assert_true(fd >= 0);
         d = fdopendir(fd);
         assert_non_null(d);
-        while ((de = readdir(d)))
-                if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
-                        assert_int_equal(strv_extend(&names, de->d_name), 0);
+        assert_int_equal(dir_names(d, NULL, NULL, &names), 0);
         closedir(d);
-        strv_sort(names);
         STRV_FOREACH(n, names)
                 assert_true(strbuf_printf(&b, "%s%s", b.len > 0 ? " " : "", *n) >= 0);
         return strbuf_steal(&b, NULL);

@@ -192,7 +192,6 @@ static void assert_link(int dir_fd, const char *path, const char *want) {
 static char *list_dir(int dir_fd, const char *path) {
         _cleanup_strv_free_ char **names = NULL;
         _cleanup_(strbuf_done) StrBuf b = STRBUF_INIT;
-        struct dirent *de;
         DIR *d;
         int fd;
 
@@ -200,11 +199,8 @@ static char *list_dir(int dir_fd, const char *path) {
         assert_true(fd >= 0);
         d = fdopendir(fd);
         assert_non_null(d);
-        while ((de = readdir(d)))
-                if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
-                        assert_int_equal(strv_extend(&names, de->d_name), 0);
+        assert_int_equal(dir_names(d, NULL, NULL, &names), 0);
         closedir(d);
-        strv_sort(names);
         STRV_FOREACH(n, names)
                 assert_true(strbuf_printf(&b, "%s%s", b.len ? " " : "", *n) >= 0);
         return strbuf_steal(&b, NULL) ?: strdup("");
