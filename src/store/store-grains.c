@@ -242,6 +242,18 @@ int store_package_list_by_app(Store *s, const char *app_id, StorePackage ***ret,
         return store_collect(s, st, package_from_row, store_package_free_void, (void ***) ret, ret_n);
 }
 
+/* Deletes the package's row unless a grain uses it (grains.package_id is RESTRICT): 1 when deleted, 0 when
+ * in use. Within the caller's operation. */
+static int package_delete_unused(Store *s, const char *id) {
+        int r;
+
+        r = store_exists(s, "SELECT EXISTS (SELECT 1 FROM grains WHERE package_id = ?1)", V_TEXT(id));
+        if (r != 0)
+                return r < 0 ? r : 0;
+        r = store_one_row(store_run(s, "DELETE FROM packages WHERE id = ?1", V_TEXT(id)));
+        return r < 0 ? r : 1;
+}
+
 int store_package_delete(Store *s, const char *id) {
         _cleanup_op_ StoreOp op = {};
         int r;
@@ -252,15 +264,9 @@ int store_package_delete(Store *s, const char *id) {
         r = store_op_begin(s, &op);
         if (r < 0)
                 return r;
-        /* grains.package_id is RESTRICT. */
-        r = store_exists(s, "SELECT EXISTS (SELECT 1 FROM grains WHERE package_id = ?1)", V_TEXT(id));
-        if (r < 0)
-                return r;
-        if (r > 0)
-                return -EBUSY;
-        r = store_one_row(store_run(s, "DELETE FROM packages WHERE id = ?1", V_TEXT(id)));
-        if (r < 0)
-                return r;
+        r = package_delete_unused(s, id);
+        if (r <= 0)
+                return r < 0 ? r : -EBUSY;
         return store_op_commit(&op);
 }
 
@@ -283,13 +289,8 @@ int store_package_release_dev(Store *s, const char *id) {
         r = store_package_get(s, id, &p);
         if (r < 0)
                 return r;
-        r = store_exists(s, "SELECT EXISTS (SELECT 1 FROM grains WHERE package_id = ?1)", V_TEXT(id));
-        if (r < 0)
-                return r;
-        if (r > 0)
-                return 0;
-        r = store_one_row(store_run(s, "DELETE FROM packages WHERE id = ?1", V_TEXT(id)));
-        if (r < 0)
+        r = package_delete_unused(s, id);
+        if (r <= 0)
                 return r;
         /* An app row with no package left was made for development only (installs never leave one). */
         r = store_run(s,
