@@ -719,10 +719,11 @@ static int setup_files(void **state) {
 }
 
 static int teardown_files(void **state) {
-        (void) rm_rf_at(AT_FDCWD, tmpdir);
+        int r = rm_rf_path(tmpdir);
+
         free(tmpdir);
         tmpdir = NULL;
-        return 0;
+        return r < 0 ? -1 : 0;
 }
 
 static void write_file(const char *name, const void *data, size_t size) {

@@ -120,12 +120,13 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
         Fixture *f = *state;
+        int r;
 
         devapps_free(f->devapps);
         grains_free(f->grains);
         store_close(f->store);
         sd_event_unref(f->e);
-        (void) rm_rf_at(AT_FDCWD, f->dir);
+        r = rm_rf_path(f->dir);
         free(f->root);
         free(f->grains_dir);
         free(f->packages_dir);
@@ -133,7 +134,7 @@ static int teardown(void **state) {
         free(f->manifest);
         free(f->bridge);
         free(f);
-        return 0;
+        return r < 0 ? -1 : 0;
 }
 
 static int do_register(Fixture *f, const char *app_id, const char *root, DevApp **ret, char **ret_error) {
