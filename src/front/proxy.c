@@ -876,26 +876,7 @@ static size_t filter(const ProxyResponse *head, bool connection, HttpHeader *out
         return n;
 }
 
-int proxy_response_headers_filter(const ProxyResponse *head, HttpHeader **ret, size_t *ret_n) {
-        size_t room;
-        bool connection;
-        HttpHeader *h;
-
-        assert(head);
-        assert(ret);
-        assert(ret_n);
-
-        room = filter_text_room(head, &connection);
-        h = malloc(MAX(head->n_headers, (size_t) 1) * sizeof(HttpHeader) + room);
-        if (!h)
-                return -ENOMEM;
-        *ret_n = filter(head, connection, h, (char *) (h + MAX(head->n_headers, (size_t) 1)));
-        *ret = h;
-        return 0;
-}
-
-int proxy_response_headers_filter_into(const ProxyResponse *head, StrBuf *text, HttpHeader *out,
-                                       size_t *ret_n) {
+int proxy_response_headers_filter(const ProxyResponse *head, StrBuf *text, HttpHeader *out, size_t *ret_n) {
         size_t room;
         bool connection;
         int r;

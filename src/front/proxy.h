@@ -142,12 +142,9 @@ void proxy_response_parser_allow_upgrade(ProxyResponseParser *p);
  * Keep-Alive, TE, Trailer, Transfer-Encoding, Upgrade, Proxy-*), Content-Length and Date (the server frames
  * and dates the response itself), Referrer-Policy (ui.c sets its own); Set-Cookie without any Domain
  * attribute, and no Set-Cookie at all for the session's own cookie "sandstorm-sid". For a 101, Upgrade and
- * Connection are kept out too; the caller adds its own. *ret is one allocation (free() it) holding the
- * array and any rewritten values; *ret_n its length.
+ * Connection are kept out too; the caller adds its own. They go into out, which has room for head->n_headers
+ * fields, *ret_n of them, with the rewritten Set-Cookie values appended to text (nothing is, without a
+ * Set-Cookie): they are valid while text is neither freed nor appended to. -ENOMEM (out and text then
+ * unchanged).
  */
-int proxy_response_headers_filter(const ProxyResponse *head, HttpHeader **ret, size_t *ret_n);
-/* The same into out, which has room for head->n_headers fields, with the rewritten Set-Cookie values
- * appended to text (nothing is, without a Set-Cookie): they are valid while text is neither freed nor
- * appended to. -ENOMEM (out and text then unchanged). */
-int proxy_response_headers_filter_into(const ProxyResponse *head, StrBuf *text, HttpHeader *out,
-                                       size_t *ret_n);
+int proxy_response_headers_filter(const ProxyResponse *head, StrBuf *text, HttpHeader *out, size_t *ret_n);

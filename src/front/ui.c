@@ -738,7 +738,7 @@ static void call_on_head(UiCall *c) {
                 if (!all)
                         return call_fail(c, 503, -ENOMEM, "out of memory");
         }
-        r = proxy_response_headers_filter_into(head, &c->text, all, &n);
+        r = proxy_response_headers_filter(head, &c->text, all, &n);
         if (r < 0)
                 return call_fail(c, 503, r, "out of memory");
         all[n++] = (HttpHeader) {"Content-Security-Policy", 23, c->csp, c->csp_len};
