@@ -3,47 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "http/http-chars.h"
 #include "http/http1-response.h"
-
-/* SP, HTAB, VCHAR, obs-text: a reason phrase or a field value, with no way to end the line. */
-static bool bytes_are_text(const char *s, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                if (!http_char_is((uint8_t) s[i], HTTP_CHAR_FIELD | HTTP_CHAR_WS))
-                        return false;
-        return true;
-}
-
-/* The same answer as bytes_are_text() (and http_field_value_is_valid()), eight bytes at a time, since every
- * value of every response is checked here: a word with no byte below 0x20 and none equal to 0x7f is text
- * whole (bytes from 0x80 up are obs-text); one that has one is looked at byte by byte, HTAB being below
- * 0x20. (w - 0x20 in each byte) & ~w has a high bit set exactly when some byte of w is below 0x20, and the
- * same with w ^ 0x7f and 1 when some byte is 0x7f: exact for whether there is one, which is all that is
- * asked. */
-static bool text_is_valid(const char *s, size_t n) {
-        const uint64_t ones = UINT64_C(0x0101010101010101), highs = ones * 0x80;
-        size_t i = 0;
-
-        for (; i + 8 <= n; i += 8) {
-                uint64_t w, d;
-
-                memcpy(&w, s + i, 8);
-                d = w ^ (ones * 0x7f);
-                if ((((w - ones * 0x20) & ~w) | ((d - ones) & ~d)) & highs)
-                        if (!bytes_are_text(s + i, 8))
-                                return false;
-        }
-        return bytes_are_text(s + i, n - i);
-}
-
-static bool token_is_valid(const char *s, size_t n) {
-        if (n == 0)
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!http_char_is((uint8_t) s[i], HTTP_CHAR_TCHAR))
-                        return false;
-        return true;
-}
 
 int http1_response_head_append(
         StrBuf *out, int status, const char *reason, const HttpHeader *headers, size_t n_headers) {
@@ -59,11 +19,11 @@ int http1_response_head_append(
                 return -EINVAL;
         if (!reason)
                 reason = http_status_to_string(status) ?: "";
-        else if (!text_is_valid(reason, strlen(reason)))
+        else if (!http_field_value_is_valid(reason, strlen(reason)))
                 return -EINVAL;
         for (size_t i = 0; i < n_headers; i++)
-                if (!token_is_valid(headers[i].name, headers[i].name_len) ||
-                    !text_is_valid(headers[i].value, headers[i].value_len))
+                if (!http_token_is_valid(headers[i].name, headers[i].name_len) ||
+                    !http_field_value_is_valid(headers[i].value, headers[i].value_len))
                         return -EINVAL;
 
         /* One reservation for the whole head, then copies only: this runs once per response. */

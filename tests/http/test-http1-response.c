@@ -79,8 +79,8 @@ static void test_head_refused(void **state) {
         assert_int_equal(out.len, 6);
 }
 
-/* The check of values reads eight bytes at a time: every byte, at every place of a word and of the tail,
- * in values of every length up to three words, gets the answer http_field_value_is_valid() gives. */
+/* Every byte, at every place of values of every length up to 24, is refused or taken as
+ * http_field_value_is_valid() says. */
 static void test_head_value_bytes(void **state) {
         _cleanup_strbuf_ StrBuf out = STRBUF_INIT;
         char v[24];
