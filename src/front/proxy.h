@@ -41,18 +41,10 @@
 #define PROXY_RESPONSE_HEAD_MAX (HTTP_REQUEST_LINE_MAX + HTTP_HEADER_BYTES_MAX)
 #define PROXY_RESPONSE_HEADER_COUNT_MAX HTTP_HEADER_COUNT_MAX
 
-/* Whether h is named name, name_len bytes of lowercase letters, digits and '-', in any case: inline, and the
- * lengths compared first, for the loops over every field of every request and response. */
+/* Whether h is named name, in any case: the lengths compared inline first, for the loops over every field
+ * of every request and response, where most names differ in length. */
 static inline bool proxy_header_is(const HttpHeader *h, const char *name, size_t name_len) {
-        if (h->name_len != name_len)
-                return false;
-        for (size_t i = 0; i < name_len; i++) {
-                char c = h->name[i];
-
-                if (c != name[i] && !(c >= 'A' && c <= 'Z' && (char) (c + ('a' - 'A')) == name[i]))
-                        return false;
-        }
-        return true;
+        return h->name_len == name_len && http_strcaseeq(h->name, h->name_len, name, name_len);
 }
 #define PROXY_HEADER_IS(h, lit) proxy_header_is((h), (lit), STRLEN(lit))
 
