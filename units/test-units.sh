@@ -8,7 +8,7 @@
 # is the system tests' part (tests/system/).
 #
 # Environment (units/meson.build sets it): MESON, BUILD_ROOT, SOURCE_ROOT, UNITDIR, SYSUSERSDIR,
-# TMPFILESDIR, POLKITRULESDIR, LIBEXECDIR (absolute install paths of this build).
+# TMPFILESDIR, POLKITRULESDIR, LIBEXECDIR, GRAINSYSDIR (absolute install paths of this build).
 . "$SOURCE_ROOT/tests/lib/tap.sh"
 
 R=$TAP_TMP/root
@@ -36,6 +36,20 @@ for f in "$LIBEXECDIR/granaryd" "$LIBEXECDIR/granary-grain"; do
 done
 if [ -z "$missing" ]; then ok "units, sysusers, tmpfiles, polkit rule and programs installed"; else
         not_ok "installed files missing:$missing"; fi
+
+# A grain's /sys: the empty tree the template binds in place of the host's sysfs.
+tree=$(cd "$R$GRAINSYSDIR" 2>/dev/null && find . -mindepth 1 | sort | tr '\n' ' ')
+if [ "$tree" = "./fs ./fs/cgroup " ]; then
+        ok "a grain's /sys is installed, empty but for fs/cgroup ($GRAINSYSDIR)"
+else
+        not_ok "a grain's /sys at $GRAINSYSDIR holds '$tree', not only fs/cgroup"
+fi
+bind=$(grep -c "^BindReadOnlyPaths=$GRAINSYSDIR:/sys\$" "$R$UNITDIR/granary-grain@.service")
+if [ "$bind" = 1 ]; then
+        ok "granary-grain@.service binds that tree read-only at /sys"
+else
+        not_ok "granary-grain@.service has $bind BindReadOnlyPaths=$GRAINSYSDIR:/sys lines"
+fi
 
 exec_start=$(sed -n 's/^ExecStart=//p' "$R$UNITDIR/granary.service")
 if [ "$exec_start" = "$LIBEXECDIR/granaryd" ] && [ -x "$R$exec_start" ]; then
