@@ -818,13 +818,13 @@ static int grain_command(Grain *gr, int dir_fd, const StorePackage *pkg, Manifes
         return r < 0 ? r : 1;
 }
 
-static int grain_environment(Grains *g, char **environ, char ***ret) {
+static int grain_environment(Grains *g, char **app_env, char ***ret) {
         _cleanup_strv_free_ char **env = NULL;
         char buf[64];
         int r;
 
         /* Both are ours to set: a manifest cannot change the idle time or ask for a second seccomp layer. */
-        STRV_FOREACH(e, environ)
+        STRV_FOREACH(e, app_env)
                 if (!startswith(*e, "GRANARY_GRAIN_IDLE_SEC=") && !startswith(*e, "GRANARY_GRAIN_SECCOMP=")) {
                         r = strv_extend(&env, *e);
                         if (r < 0)

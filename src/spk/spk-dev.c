@@ -313,7 +313,6 @@ static char *reply_error_message(const Reply *r) {
 static char *server_base_url(const char *socket_path) {
         static const char request[] = "GET /api/v1/status HTTP/1.1\r\nHost: localhost\r\n"
                                       "Accept: application/json\r\nConnection: close\r\n\r\n";
-        _cleanup_(strbuf_donep) StrBuf keep = STRBUF_INIT;
         _cleanup_(json_decrefp) json_t *j = NULL;
         _cleanup_close_ int fd = -EBADF;
         Reply reply;

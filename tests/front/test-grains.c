@@ -388,7 +388,6 @@ static const char *const crash_argv[] = { "/sandstorm-http-bridge", "8000", "--"
 static void test_create(void **state) {
         Fixture *f = *state;
         _cleanup_(store_grain_freep) StoreGrain *row = NULL;
-        _cleanup_(store_app_freep) StoreApp *app = NULL;
         _cleanup_free_ char *id = NULL, *dir = NULL, *var = NULL, *action = NULL, *log = NULL, *text = NULL;
         _cleanup_strv_free_ char **perms = NULL;
         char identity[STORE_IDENTITY_ID_LENGTH + 1];

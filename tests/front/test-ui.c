@@ -173,7 +173,7 @@ static void *grain_conn_main(void *userdata) {
                 } else if (streq(path, "/echo")) {
                         /* streams the body back as it comes: Content-Length in, Content-Length out */
                         const char *cl = strcasestr(head.data, "\r\nContent-Length: ");
-                        size_t left, n = 0;
+                        size_t left;
                         char buf[65536];
 
                         assert_non_null(cl);
@@ -192,7 +192,6 @@ static void *grain_conn_main(void *userdata) {
                                         break;
                                 send_all(fd, buf, (size_t) k);
                                 left -= (size_t) k;
-                                n += (size_t) k;
                         }
                 } else if (startswith(path, "/ws")) {
                         /* a WebSocket echo of raw bytes: "hello" right behind the 101, then "echo:<bytes>" */

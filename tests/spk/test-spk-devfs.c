@@ -65,7 +65,7 @@ static void *dup_bytes(const void *p, size_t n) {
  *   app/var/junk, app/sandstorm-manifest (never served), app/home/u/x, extra/readme
  */
 static int setup(void **state) {
-        _cleanup_free_ char *app = NULL, *extra = NULL, *link = NULL, *fifo = NULL;
+        _cleanup_free_ char *link = NULL, *fifo = NULL;
         char *hide[] = { (char *) "secret", NULL };
         Fixture *f = calloc(1, sizeof(Fixture));
 
