@@ -587,7 +587,9 @@ static int on_trailer_field(ProxyResponseParser *p, const char *at, size_t n) {
 static int on_header_field(http_parser *hp, const char *at, size_t n) {
         ProxyResponseParser *p = hp->data;
 
-        if (count_head(p, n + 4) < 0)
+        /* ": " and CRLF once per field, however many pieces its name comes in: the limit must not depend
+         * on how the grain's bytes were split */
+        if (count_head(p, n + (!p->in_name || p->in_value ? 4 : 0)) < 0)
                 return -1;
         if (p->head_done)
                 return on_trailer_field(p, at, n);
@@ -673,12 +675,13 @@ static int on_headers_complete(http_parser *hp) {
         if (hp->http_major != 1 || status < 100 || status > 599)
                 return fail(p, -EBADMSG);
         if (status / 100 == 1 && status != 101) {
-                /* interim: dropped; http-parser ends it as a message without a body */
+                /* interim: dropped. It has no content whatever its fields say (RFC 9110 15.2): 1 tells
+                 * http-parser so, else it would take a Content-Length or chunks after it as a body. */
                 if (++p->n_interim > INTERIM_MAX)
                         return fail(p, -EBADMSG);
                 p->interim = true;
                 reset_head(p);
-                return 0;
+                return 1;
         }
         if (status == 101 && (!p->allow_upgrade || !hp->upgrade))
                 return fail(p, -EBADMSG);

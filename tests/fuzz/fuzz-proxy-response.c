@@ -7,12 +7,14 @@
  *
  * Invariants checked, beyond "no crash, no read past the input":
  * (1) the bytes consumed never exceed those given, and fewer are consumed only once the response is complete;
- * (2) fed whole or one byte at a time, the outcome is the same: the same error, or the same status, fields,
- *     framing and body;
+ * (2) fed whole or one byte at a time, the outcome is the same: an error both times, or the same status,
+ *     fields, framing and body (the error itself may differ: http-parser gives a field's bytes when the field
+ *     ends or the input does, so a field over the count and a bad byte after it can come in either order);
  * (3) a head has a status in 101 or 200…599 (101 only when allowed), fields whose names are tokens and
  *     whose values a header can carry, and a Content-Length only with no chunked framing;
  * (4) body bytes never outnumber the bytes consumed, and a HEAD response has none;
- * (5) the filter for the client keeps no hop-by-hop field, no Content-Length, and no Domain in a Set-Cookie.
+ * (5) the filter for the client keeps no hop-by-hop field, no Content-Length, and no Domain attribute in a
+ *     Set-Cookie.
  */
 
 #include <stdint.h>
@@ -103,7 +105,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         a = run(data, size, head, upgrade, eof, 0, &whole);
         b = run(data, size, head, upgrade, eof, 1, &bytes);
         /* (2) */
-        CHECK(a.error == b.error);
+        CHECK((a.error < 0) == (b.error < 0));
         if (a.error == 0) {
                 CHECK(a.consumed == b.consumed);
                 CHECK(a.complete == b.complete);
@@ -144,10 +146,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                         const char *semi = memchr(p, ';', (size_t) (end - p)), *q = p;
                                         size_t len = (size_t) ((semi ?: end) - p);
 
+                                        /* RFC 6265 5.2: an attribute's name is what comes before its '=', or
+                                         * all of it, trimmed ("Domain 1" names no Domain) */
+                                        strip_span(&q, &len);
+                                        if (memchr(q, '=', len))
+                                                len = (size_t) ((const char *) memchr(q, '=', len) - q);
                                         strip_span(&q, &len);
                                         if (!first)
-                                                CHECK(!(len >= 6 && http_strcaseeq(q, 6, "domain", 6) &&
-                                                        (len == 6 || q[6] == '=' || q[6] == ' ' || q[6] == '\t')));
+                                                CHECK(!http_strcaseeq(q, len, "domain", 6));
                                         first = false;
                                         p = semi ? semi + 1 : end;
                                 }
