@@ -666,6 +666,12 @@ static int check_framing(const HttpHeader *h, size_t n) {
         return 0;
 }
 
+/* A response that ends at the blank line after its head, whatever its fields say (RFC 9112 6.3): after a
+ * 101 the other protocol's bytes follow; 204 and 304 have no content. (1xx interim heads too, above.) */
+static bool status_is_bodiless(int status) {
+        return status == 101 || status == 204 || status == 304;
+}
+
 static int on_headers_complete(http_parser *hp) {
         ProxyResponseParser *p = hp->data;
         int status = (int) hp->status_code, r;
@@ -705,7 +711,7 @@ static int on_headers_complete(http_parser *hp) {
                 return fail(p, r);
         p->response.status = status;
         p->response.upgrade = status == 101;
-        p->response.chunked = hp->flags & F_CHUNKED;
+        p->response.chunked = (hp->flags & F_CHUNKED) && !status_is_bodiless(status);
         p->response.content_length = (hp->flags & F_CONTENTLENGTH) && !p->head_request && status != 204 &&
                                                      status != 304
                                              ? (int64_t) hp->content_length
@@ -714,7 +720,8 @@ static int on_headers_complete(http_parser *hp) {
                 /* what the body of a GET would be: the client's HEAD gets the same Content-Length */
                 p->response.content_length = (int64_t) hp->content_length;
         p->head_done = true;
-        return p->head_request ? 1 : 0; /* 1: no body follows, whatever the fields say */
+        /* 1: no body follows, whatever the fields say */
+        return p->head_request || status_is_bodiless(status) ? 1 : 0;
 }
 
 static int on_body(http_parser *hp, const char *at, size_t n) {

@@ -402,6 +402,23 @@ static void test_response_interim_and_empty(void **state) {
         assert_string_equal(p.body.data, "ok");
         parsed_done(&p);
 
+        /* 204 and 304 end at the blank line whatever their fields say: what follows is not theirs */
+        p = parse("HTTP/1.1 204 No Content\r\nContent-Length: 2\r\n\r\n" "ok", 1, false, false);
+        assert_int_equal(p.result, STRLEN("HTTP/1.1 204 No Content\r\nContent-Length: 2\r\n\r\n"));
+        assert_int_equal(p.status, 204);
+        assert_int_equal(p.length, -1);
+        assert_true(p.complete);
+        assert_null(p.body.data);
+        parsed_done(&p);
+        p = parse("HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n" "2\r\nok\r\n0\r\n\r\n", 0,
+                  false, false);
+        assert_int_equal(p.result, STRLEN("HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n"));
+        assert_int_equal(p.status, 304);
+        assert_false(p.chunked);
+        assert_true(p.complete);
+        assert_null(p.body.data);
+        parsed_done(&p);
+
         /* HEAD: the length of what a GET would give, and no body */
         p = parse("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", 0, true, false);
         assert_int_equal(p.status, 200);
@@ -512,6 +529,28 @@ static void test_response_upgrade(void **state) {
         assert_true(proxy_response_parser_head(p)->upgrade);
         assert_false(proxy_response_parser_head(p)->keep_alive);
         assert_null(body.data);
+
+        /* a 101 has no body whatever its fields say, so the other protocol starts right after the head */
+        for (size_t step = 0; step <= 1; step++) {
+                static const char chunked[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                                              "Connection: Upgrade\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                              "2\r\nhi\r\n0\r\n\r\n";
+                size_t off = 0;
+
+                proxy_response_parser_reset(p, false);
+                proxy_response_parser_allow_upgrade(p);
+                while (off < STRLEN(chunked) && !proxy_response_parser_complete(p)) {
+                        size_t n = step == 0 ? STRLEN(chunked) : 1;
+
+                        used = proxy_response_parser_feed(p, (const uint8_t *) chunked + off, n, &body);
+                        assert_true(used >= 0);
+                        off += (size_t) used;
+                }
+                assert_int_equal(off, STRLEN(chunked) - STRLEN("2\r\nhi\r\n0\r\n\r\n"));
+                assert_true(proxy_response_parser_head(p)->upgrade);
+                assert_false(proxy_response_parser_head(p)->chunked);
+                assert_null(body.data);
+        }
 }
 
 /* More fields than the parser holds without an allocation, and more bytes than its first reservation:
