@@ -83,6 +83,7 @@
 
 #include "basic/hex.h"
 #include "grain/grain-util.h"
+#include "grain/storage-share.h"
 #include "grain/policy.h"
 
 #define LOG_PREFIX "** granary-grain: "
@@ -1123,6 +1124,10 @@ static void help(void) {
                "systemd backend's unit template starts it so), after loading the policy's system call\n"
                "filter when GRANARY_GRAIN_SECCOMP=1; both variables are removed first.\n"
                "\n"
+               "granary-grain --granary-share-storage DIR gives DIR's group what each owner has of\n"
+               "everything below DIR, without following links (the unit template runs it as root after\n"
+               "each run, so that the grain's next run reaches its files whatever its uid).\n"
+               "\n"
                "  -h --help     Show this help\n"
                "     --version  Show the version\n",
                GRAIN_IDLE_SEC_DEFAULT, GRAIN_HTTP_PROXY, GRAIN_NO_PROXY);
@@ -1254,6 +1259,26 @@ static int exec_mode(void) {
         return EXIT_FAILURE;
 }
 
+/* --granary-share-storage DIR: the systemd backend's ExecStopPost=, as root once the grain's processes are
+ * gone: what the app made in DIR is shared with DIR's group (grain/storage-share.h). Never fails the unit:
+ * what cannot be shared is said in the log. */
+static int share_storage_mode(const char *dir) {
+        StorageShareStats s;
+        int r;
+
+        r = storage_share(dir, &s);
+        if (r < 0) {
+                bridge_log_errno(r, "--granary-share-storage: cannot use %s: %m", dir);
+                return EXIT_SUCCESS;
+        }
+        if (s.failed > 0) {
+                errno = -s.first_error;
+                bridge_log("--granary-share-storage: %zu of %zu entries of %s could not be shared with its group "
+                           "(the first: %m).", s.failed, s.seen, dir);
+        }
+        return EXIT_SUCCESS;
+}
+
 static int setup_listen_fd(Bridge *b) {
         int n, accepting = 0;
         socklen_t len = sizeof(accepting);
@@ -1325,6 +1350,8 @@ int main(int argc, char *argv[]) {
         }
         if (argc == 2 && streq(argv[1], "--granary-exec"))
                 return exec_mode();
+        if (argc == 3 && streq(argv[1], "--granary-share-storage"))
+                return share_storage_mode(argv[2]);
         if (argc >= 2 && streq(argv[1], "--version")) {
                 printf("granary-grain %s\n", PACKAGE_VERSION);
                 return EXIT_SUCCESS;

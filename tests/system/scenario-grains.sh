@@ -8,14 +8,16 @@
 #   - journalctl -u shows the grain's console, and `granary grain log` reads the same journal
 #   - the bridge's idle exit stops the service, the socket keeps listening, the next request wakes it
 #   - systemctl stop by hand, then the next request wakes it
+#   - a run under another uid than the one before reaches the notes the earlier run made: after each run
+#     the app's files are shared with the storage's group
 #   - the sandbox probe passes its checks as under the direct backend
 #   - systemd-analyze security of the live service is at most 0.5
 #   - deleting the grain removes both units
 #   - spk dev: a grain of the app in development runs from the FUSE view under this backend, its console
 #     (from the journal) reaches spk dev, and Ctrl+C leaves the file list, no mount and no dev app
 #
-# Environment: HEADERS_SPK and PROBE_SPK (the packed `headers` example app and tests/grain/probe.spk;
-# default: beside this script), NOTES_BIN and SCHEMA_DIR (the notes app's binary and the directory holding
+# Environment: HEADERS_SPK, NOTES_SPK and PROBE_SPK (the packed `headers` and `notes` example apps and
+# tests/grain/probe.spk; default: beside this script), NOTES_BIN and SCHEMA_DIR (the notes app's binary and the directory holding
 # sandstorm/package.capnp, for spk dev; default: beside this script), IDLE_SEC (granary.conf's
 # GRAIN_IDLE_SEC: keep it small, e.g. 3; default 3).
 set -u
@@ -25,6 +27,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/tap.sh"
 HEADERS_SPK=${HEADERS_SPK:-$here/headers.spk}
 PROBE_SPK=${PROBE_SPK:-$here/probe.spk}
+NOTES_SPK=${NOTES_SPK:-$here/notes.spk}
 NOTES_BIN=${NOTES_BIN:-$here/notes}
 NOTES_PKGDEF=${NOTES_PKGDEF:-$here/dev-notes.capnp}
 SCHEMA_DIR=${SCHEMA_DIR:-$here/schema}
@@ -58,6 +61,13 @@ get() {
         local base
         base=$(sed -n 's/^[0-9]* \(https\?:\/\/[^/]*\).*/\1/p' "$work/open-$1")
         curl -sS -b "$work/jar-$1" -o "$work/body-$1" -w '%{http_code}' "$base$2" 2>/dev/null
+}
+
+# post ID PATH DATA: the status of a form POST of DATA to PATH on the grain's session host.
+post() {
+        local base
+        base=$(sed -n 's/^[0-9]* \(https\?:\/\/[^/]*\).*/\1/p' "$work/open-$1")
+        curl -sS -b "$work/jar-$1" -o "$work/body-$1" -w '%{http_code}' -d "$3" "$base$2" 2>/dev/null
 }
 
 echo "TAP version 13"
@@ -131,6 +141,37 @@ is "systemctl stop stops the service" "$(unit_state "granary-grain@$id.service")
 is "the socket still listens after systemctl stop" "$(unit_state "granary-grain@$id.socket")" active
 is "a request after systemctl stop answers 200" "$(get "$id" /)" 200
 is "the service is active again after systemctl stop" "$(unit_state "granary-grain@$id.service")" active
+
+# Another uid for the next run: systemd gives grain-<id> the uid it had only while no other running unit
+# holds it. The notes app keeps its notes in a directory of mode 0700 and files of 0600, of the uid that
+# made them; after each run they are the storage group's too, which every run of the grain has.
+if [ -f "$NOTES_SPK" ]; then
+        out=$(granary app install "$NOTES_SPK" 2>&1)
+        napp=$(echo "$out" | sed -n 's/.*(app \([0-9a-z]*\)).*/\1/p')
+        nid=$(granary grain new "$napp" --user scenario --title "Notes" -q 2>/dev/null)
+        check "a notes grain is created" test -n "$nid"
+        wait_for 10 socket_is "$nid" active
+        open_session "$nid"
+        is "the notes grain answers its first request" "$(cut -d' ' -f1 "$work/open-$nid")" 200
+        is "a note is added" "$(post "$nid" /notes 'text=first note')" 303
+        var=/var/lib/granary/grains/$nid/var
+        systemctl stop "granary-grain@$nid.service"
+        is "after the run the app's private directory is its group's too" "$(stat -c '%a %G' "$var/notes")" \
+                "2770 granary-grain"
+        is "and so is its note" "$(stat -c '%a %G' "$var/notes/1")" "660 granary-grain"
+        uid=$(stat -c %u "$var/notes")
+        other=$((uid == 61999 ? 62000 : 61999))
+        chown -R "$other" "$var/notes"
+        is "a run under another uid than the one that made the notes answers" "$(get "$nid" /)" 200
+        check "and shows the note" grep -q 'first note' "$work/body-$nid"
+        is "and adds one" "$(post "$nid" /notes 'text=second note')" 303
+        check "the run's uid is not the notes' owner" test "$(stat -c %u "$var/notes/2")" != "$other"
+        granary grain delete "$nid" --yes >/dev/null 2>&1
+        # spk dev below develops an app of the same id
+        check "granary app remove (notes)" sh -c "granary app remove '$napp' --force >/dev/null"
+else
+        skip "a run under another uid # no notes app at $NOTES_SPK"
+fi
 
 # The sandbox probe, as under the direct backend.
 if [ -f "$PROBE_SPK" ]; then

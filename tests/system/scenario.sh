@@ -209,6 +209,7 @@ if [ -f "$GRANARY_TESTS_LIB/scenario-grains.sh" ]; then
         idle=$(cat /etc/granary/granary.conf /etc/granary/granary.conf.d/*.conf 2>/dev/null |
                 sed -n 's/^GRAIN_IDLE_SEC=\([0-9]*\).*/\1/p' | tail -1)
         (cd / && HEADERS_SPK=$GRANARY_TESTS_DIR/apps/headers.spk PROBE_SPK=$GRANARY_TESTS_DIR/probe.spk \
+                NOTES_SPK=$GRANARY_TESTS_DIR/apps/notes.spk \
                 NOTES_BIN=$GRANARY_TESTS_DIR/notes NOTES_PKGDEF=$GRANARY_TESTS_DIR/dev-notes.capnp \
                 SCHEMA_DIR=$GRANARY_TESTS_DIR/schema \
                 IDLE_SEC=${idle:-120} bash "$GRANARY_TESTS_LIB/scenario-grains.sh") \
