@@ -22,18 +22,11 @@
 
 #include "basic/macro.h"
 #include "capnp/capnp.h"
+#include "fuzz.h"
 
 #define TRAVERSAL_LIMIT (64u * 1024)
 #define NESTING_LIMIT 48u
 #define MAX_MESSAGES 4
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                                                                                             \
-        do {                                                                                                 \
-                if (!(x))                                                                                    \
-                        abort();                                                                             \
-        } while (0)
 
 typedef struct Walk {
         uint64_t hash;

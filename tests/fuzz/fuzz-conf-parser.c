@@ -18,10 +18,9 @@
 
 #include "basic/conf-parser.h"
 #include "basic/string-util.h"
+#include "fuzz.h"
 
 #define NAME "fuzz.conf"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static bool is_space(char c) {
         return strchr(" \t\n\r\v\f", c) && c != '\0';

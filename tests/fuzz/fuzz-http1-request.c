@@ -21,8 +21,7 @@
 #include "basic/string-util.h"
 #include "http/http1.h"
 #include "tests/http/http1-driver.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 static HttpLimits pick_limits(uint8_t b) {
         HttpLimits l = HTTP_LIMITS_DEFAULT;

@@ -21,8 +21,7 @@
 #include <string.h>
 
 #include "http/http2.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 #define STREAMS 64
 #define OUTPUT_MAX ((size_t) 1 << 22)
@@ -37,14 +36,6 @@ typedef struct Ctx {
         size_t out_len;
         bool out_truncated;
 } Ctx;
-
-#define CHECK(x)                                                                                            \
-        do {                                                                                                \
-                if (!(x)) {                                                                                 \
-                        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #x);               \
-                        abort();                                                                            \
-                }                                                                                           \
-        } while (0)
 
 static void check_string(const char *p, size_t n) {
         CHECK(p);

@@ -26,16 +26,7 @@
 
 #include "basic/string-util.h"
 #include "front/manifest.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                                                                                            \
-        do {                                                                                                \
-                if (!(x)) {                                                                                 \
-                        fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #x);           \
-                        abort();                                                                            \
-                }                                                                                           \
-        } while (0)
+#include "fuzz.h"
 
 static bool error_is_named(int r) {
         return r == -EBADMSG || r == -ENOEXEC || r == -E2BIG || r == -ERANGE || r == -ENOMEM;

@@ -22,16 +22,9 @@
 #include "capnp/json.h"
 #include "capnp/schema.h"
 #include "capnp/text.h"
+#include "fuzz.h"
 
 #define NAME "fuzz.capnp"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                                                                                            \
-        do {                                                                                                \
-                if (!(x))                                                                                   \
-                        abort();                                                                            \
-        } while (0)
 
 static void check_error(const char *error) {
         const char *p;

@@ -23,16 +23,7 @@
 #include <string.h>
 
 #include "front/proxy.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                                                                                            \
-        do {                                                                                                \
-                if (!(x)) {                                                                                 \
-                        fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #x);           \
-                        abort();                                                                            \
-                }                                                                                           \
-        } while (0)
+#include "fuzz.h"
 
 typedef struct Outcome {
         ssize_t error;

@@ -33,16 +33,7 @@
 #include "basic/string-util.h"
 #include "spk/package.h"
 #include "../spk/package-builder.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                                                                                             \
-        do {                                                                                                 \
-                if (!(x)) {                                                                                  \
-                        fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #x);           \
-                        abort();                                                                             \
-                }                                                                                            \
-        } while (0)
+#include "fuzz.h"
 
 static char work_dir[64];
 static int work_fd = -EBADF;

@@ -29,16 +29,7 @@
 #include "basic/fileio.h"
 #include "basic/string-util.h"
 #include "front/static.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                                                                                            \
-        do {                                                                                                \
-                if (!(x)) {                                                                                 \
-                        fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #x);           \
-                        abort();                                                                            \
-                }                                                                                           \
-        } while (0)
+#include "fuzz.h"
 
 typedef struct Span {
         const char *path;
