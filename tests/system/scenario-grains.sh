@@ -63,6 +63,18 @@ get() {
         curl -sS -b "$work/jar-$1" -o "$work/body-$1" -w '%{http_code}' "$base$2" 2>/dev/null
 }
 
+# install_grain SPK TITLE: installs the package SPK, makes a grain of it titled TITLE, waits for its socket
+# and opens a session; sets $new_app and $new_id (empty when either could not be made).
+install_grain() {
+        local out
+        out=$(granary app install "$1" 2>&1)
+        new_app=$(echo "$out" | sed -n 's/.*(app \([0-9a-z]*\)).*/\1/p')
+        new_id=$(granary grain new "$new_app" --user scenario --title "$2" -q 2>/dev/null)
+        [ -n "$new_id" ] || return 1
+        wait_for 10 socket_is "$new_id" active
+        open_session "$new_id"
+}
+
 # post ID PATH DATA: the status of a form POST of DATA to PATH on the grain's session host.
 post() {
         local base
@@ -146,12 +158,9 @@ is "the service is active again after systemctl stop" "$(unit_state "granary-gra
 # holds it. The notes app keeps its notes in a directory of mode 0700 and files of 0600, of the uid that
 # made them; after each run they are the storage group's too, which every run of the grain has.
 if [ -f "$NOTES_SPK" ]; then
-        out=$(granary app install "$NOTES_SPK" 2>&1)
-        napp=$(echo "$out" | sed -n 's/.*(app \([0-9a-z]*\)).*/\1/p')
-        nid=$(granary grain new "$napp" --user scenario --title "Notes" -q 2>/dev/null)
+        install_grain "$NOTES_SPK" Notes
+        napp=$new_app nid=$new_id
         check "a notes grain is created" test -n "$nid"
-        wait_for 10 socket_is "$nid" active
-        open_session "$nid"
         is "the notes grain answers its first request" "$(cut -d' ' -f1 "$work/open-$nid")" 200
         is "a note is added" "$(post "$nid" /notes 'text=first note')" 303
         var=/var/lib/granary/grains/$nid/var
@@ -175,12 +184,9 @@ fi
 
 # The sandbox probe, as under the direct backend.
 if [ -f "$PROBE_SPK" ]; then
-        out=$(granary app install "$PROBE_SPK" 2>&1)
-        papp=$(echo "$out" | sed -n 's/.*(app \([0-9a-z]*\)).*/\1/p')
-        pid=$(granary grain new "$papp" --user scenario --title "Probe" -q 2>/dev/null)
+        install_grain "$PROBE_SPK" Probe
+        pid=$new_id
         check "the probe grain is created" test -n "$pid"
-        wait_for 10 socket_is "$pid" active
-        open_session "$pid"
         is "the probe answers its first request" "$(cut -d' ' -f1 "$work/open-$pid")" 200
         # The probe's checks for the sandbox systemd builds; its limits only where the container has the
         # cgroup controllers that enforce them.
