@@ -756,9 +756,18 @@ static const http_parser_settings settings = {
         .on_message_complete = on_message_complete,
 };
 
+/* A feed that fails gives nothing: the body bytes http-parser passed on before the bad byte go too. */
+static ssize_t feed_failed(ProxyResponseParser *p, StrBuf *body, size_t body_len, int error) {
+        if (p->error == 0)
+                p->error = error;
+        if (body && body->len > body_len)
+                strbuf_truncate(body, body_len);
+        return p->error;
+}
+
 ssize_t proxy_response_parser_feed(ProxyResponseParser *p, const uint8_t *data, size_t n, StrBuf *body) {
         enum http_errno e;
-        size_t k;
+        size_t k, body_len;
 
         assert(p);
         if (p->error < 0)
@@ -766,31 +775,26 @@ ssize_t proxy_response_parser_feed(ProxyResponseParser *p, const uint8_t *data, 
         if (p->complete)
                 return 0;
 
+        body_len = body ? body->len : 0;
         p->body = body;
         k = http_parser_execute(&p->hp, &settings, (const char *) data, n);
         p->body = NULL;
         e = HTTP_PARSER_ERRNO(&p->hp);
         if (p->error < 0)
-                return p->error;
+                return feed_failed(p, body, body_len, p->error);
         if (e == HPE_PAUSED) {
                 /* only on_message_complete pauses */
                 p->seen += k;
                 return (ssize_t) k;
         }
-        if (e != HPE_OK) {
-                p->error = n == 0 ? -ECONNRESET : -EBADMSG;
-                return p->error;
-        }
-        if (n == 0 && !p->complete) {
-                p->error = -ECONNRESET;
-                return p->error;
-        }
+        if (e != HPE_OK)
+                return feed_failed(p, body, body_len, n == 0 ? -ECONNRESET : -EBADMSG);
+        if (n == 0 && !p->complete)
+                return feed_failed(p, body, body_len, -ECONNRESET);
         if (p->hp.upgrade && p->head_done && p->response.upgrade)
                 p->complete = true;
-        else if (k != n) {
-                p->error = -EBADMSG;
-                return p->error;
-        }
+        else if (k != n)
+                return feed_failed(p, body, body_len, -EBADMSG);
         p->seen += k;
         return (ssize_t) k;
 }

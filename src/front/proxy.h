@@ -108,7 +108,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(ProxyResponseParser *, proxy_response_parser_free);
  * to body; the trailer fields of a chunked body are checked as the head's are (tokens, values, limits) and
  * dropped. Returns how many bytes were consumed: all of them, except once the response is complete or has
  * switched protocols (101), when the parser stops and the rest belongs to what follows. Errors (the parser
- * is dead after one):
+ * is dead after one, and the call that fails appends nothing to body):
  *   -EBADMSG   the response is malformed or framed badly (bad status line, Content-Length with
  *              Transfer-Encoding, a Transfer-Encoding other than "chunked", duplicate Content-Length, bad
  *              chunks, a field name that is no token or a value with control characters, a 101 that was

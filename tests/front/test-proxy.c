@@ -477,6 +477,18 @@ static void test_response_early_close_and_limits(void **state) {
         assert_int_equal(p.result, -ECONNRESET);
         parsed_done(&p);
 
+        /* a call that fails gives no body bytes, not even those before the bad one */
+        p = parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3\r\nabcX\r\n", 0, false,
+                  false);
+        assert_int_equal(p.result, -EBADMSG);
+        assert_int_equal(p.body.len, 0);
+        parsed_done(&p);
+        p = parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3\r\nabcX\r\n", 1, false,
+                  false);
+        assert_int_equal(p.result, -EBADMSG);
+        assert_string_equal(p.body.data, "helloabc"); /* fed a byte at a time: the calls before the bad one */
+        parsed_done(&p);
+
         /* a head over the limits */
         assert_int_equal(strbuf_append_str(&big, "HTTP/1.1 200 OK\r\n"), 0);
         for (size_t i = 0; i <= PROXY_RESPONSE_HEADER_COUNT_MAX; i++)
