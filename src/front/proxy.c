@@ -712,8 +712,7 @@ static int on_headers_complete(http_parser *hp) {
         p->response.status = status;
         p->response.upgrade = status == 101;
         p->response.chunked = (hp->flags & F_CHUNKED) && !status_is_bodiless(status);
-        p->response.content_length = (hp->flags & F_CONTENTLENGTH) && !p->head_request && status != 204 &&
-                                                     status != 304
+        p->response.content_length = (hp->flags & F_CONTENTLENGTH) && !p->head_request && !status_is_bodiless(status)
                                              ? (int64_t) hp->content_length
                                              : -1;
         if (p->head_request && (hp->flags & F_CONTENTLENGTH))
