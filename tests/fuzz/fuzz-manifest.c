@@ -64,18 +64,25 @@ static int read_command(const uint8_t *data, size_t size, bool action, size_t in
         ManifestCommand a = {}, b = {};
         int r, r2;
 
-        r = action ? manifest_action_command(data, size, index, &a) : manifest_continue_command(data, size, &a);
-        r2 = action ? manifest_action_command(data, size, index, &b) : manifest_continue_command(data, size, &b);
+        r = action ? manifest_action_command(data, size, index, &a)
+                   : manifest_continue_command(data, size, &a);
+        r2 = action ? manifest_action_command(data, size, index, &b)
+                    : manifest_continue_command(data, size, &b);
         CHECK(r == r2); /* (6) */
         if (r < 0)
                 CHECK(error_is_named(r)); /* (2) */
         else {
                 check_command(&a);
-                CHECK(strv_equal_or_both_null(a.argv, b.argv) && strv_equal_or_both_null(a.environ, b.environ));
+                CHECK(strv_equal_or_both_null(a.argv, b.argv) &&
+                        strv_equal_or_both_null(a.environ, b.environ));
         }
         manifest_command_done(&a);
         manifest_command_done(&b);
         return r;
+}
+
+static bool is_letter(char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
 /* (4) */
@@ -102,10 +109,9 @@ static void check_bridge_config(const uint8_t *data, size_t size) {
                 size_t len = strlen(*p);
 
                 CHECK(len >= 1 && len <= MANIFEST_PERMISSION_NAME_MAX);
-                CHECK(((*p)[0] | 0x20) >= 'a' && ((*p)[0] | 0x20) <= 'z');
+                CHECK(is_letter((*p)[0]));
                 for (size_t i = 0; i < len; i++)
-                        CHECK(((*p)[i] | 0x20) >= 'a' && ((*p)[i] | 0x20) <= 'z' ? true
-                                                                                  : (*p)[i] >= '0' && (*p)[i] <= '9');
+                        CHECK(is_letter((*p)[i]) || ((*p)[i] >= '0' && (*p)[i] <= '9'));
         }
         CHECK(n <= MANIFEST_PERMISSIONS_MAX);
         if (c.api_path) {
