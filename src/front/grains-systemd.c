@@ -260,14 +260,14 @@ static int symlink_atomic_at(int dir_fd, const char *name, const char *target) {
  * package a grain runs changes, so the root is a small directory of the grain's own:
  *   .granary-package/              the mount point where the template binds the package, read-only (through
  *                                  the grain's `package` link, which systemd follows)
- *   dev/ proc/ tmp/ var/           mount points of the sandbox's own
+ *   dev/ proc/ sys/ tmp/ var/      mount points of the sandbox's own (sys/: the unit binds an empty tree there)
  *   sandstorm-http-bridge          the bridge's mount point, an empty file
  *   NAME -> .granary-package/NAME  for every other top-level entry of the package
  * so that the app finds the package's files at their paths. systemd adds the mount points it needs (etc,
- * run, sys, …: directories of root's, some with more inside), which stay. The root changes only while the
+ * run, …: directories of root's, some with more inside), which stay. The root changes only while the
  * service is stopped, in place: links are added and removed, and a mount point systemd left where the
  * package now has an entry is removed if it can be (an empty directory). */
-static const char *const root_dirs[] = { GRAINS_SYSTEMD_PACKAGE_MOUNT, "dev", "proc", "tmp", "var" };
+static const char *const root_dirs[] = { GRAINS_SYSTEMD_PACKAGE_MOUNT, "dev", "proc", "sys", "tmp", "var" };
 #define ROOT_BRIDGE "sandstorm-http-bridge"
 
 static bool root_name_is_reserved(const char *name) {
@@ -332,13 +332,20 @@ static int root_update(int dir_fd, char **names, bool *changed) {
         fd = root_open(dir_fd, changed);
         if (fd < 0)
                 return fd;
-        for (size_t i = 0; i < ELEMENTSOF(root_dirs); i++)
+        for (size_t i = 0; i < ELEMENTSOF(root_dirs); i++) {
+                struct stat st;
+
+                /* a link from before the name was reserved (a package's own "sys") makes way */
+                if (fstatat(fd, root_dirs[i], &st, AT_SYMLINK_NOFOLLOW) >= 0 && !S_ISDIR(st.st_mode) &&
+                    unlinkat(fd, root_dirs[i], 0) < 0)
+                        return negative_errno();
                 if (mkdirat(fd, root_dirs[i], 0755) >= 0) {
                         if (fchmodat(fd, root_dirs[i], 0755, 0) < 0)
                                 return negative_errno();
                         *changed = true;
                 } else if (errno != EEXIST)
                         return negative_errno();
+        }
         bridge = openat(fd, ROOT_BRIDGE, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
         if (bridge >= 0) {
                 if (fchmod(bridge, 0644) < 0)

@@ -174,6 +174,7 @@ static void make_package(int dir_fd, const char *name, const char *extra) {
         assert_int_equal(write_file_atomic_at(fd, "sandstorm-manifest", "m", 1, 0644), 0);
         assert_int_equal(write_file_atomic_at(fd, "sandstorm-http-bridge", "b", 1, 0755), 0);
         assert_int_equal(write_file_atomic_at(fd, ".granary-package", "x", 1, 0644), 0);
+        assert_int_equal(write_file_atomic_at(fd, "sys", "s", 1, 0644), 0);
         if (extra)
                 assert_int_equal(mkdirat(fd, extra, 0755), 0);
 }
@@ -236,8 +237,10 @@ static void test_write_start(void **state) {
         assert_link(fd, "package", pkg1);
         /* The root: its mount points, and links for the rest of the package's top level. */
         names = list_dir(fd, "root");
-        assert_string_equal(names, ".granary-package bin dev proc sandstorm-http-bridge sandstorm-manifest tmp "
-                                   "usr var");
+        assert_string_equal(names, ".granary-package bin dev proc sandstorm-http-bridge sandstorm-manifest sys "
+                                   "tmp usr var");
+        assert_int_equal(fstatat(fd, "root/sys", &st, AT_SYMLINK_NOFOLLOW), 0);
+        assert_true(S_ISDIR(st.st_mode)); /* the package's own sys (a file here) is not linked */
         assert_int_equal(fstatat(fd, "root", &st, AT_SYMLINK_NOFOLLOW), 0);
         assert_true(S_ISDIR(st.st_mode));
         assert_int_equal(st.st_mode & 07777, 0755);
@@ -269,7 +272,7 @@ static void test_write_start(void **state) {
         free(names);
         names = list_dir(fd, "root");
         assert_string_equal(names, ".granary-package bin dev opt proc run sandstorm-http-bridge sandstorm-manifest "
-                                   "tmp usr var");
+                                   "sys tmp usr var");
         assert_link(fd, "root/opt", ".granary-package/opt");
         assert_int_equal(faccessat(fd, ".#package.new", F_OK, AT_SYMLINK_NOFOLLOW), -1);
         free(env);
@@ -277,10 +280,15 @@ static void test_write_start(void **state) {
         assert_int_equal(read_full_file_at(fd, "environment", 65536, &env, NULL), 0);
         assert_true(startswith(env, "# granary grain g1: package 0123456789abcdef\n"));
 
-        /* A root someone changed is made right again; so is the link of an older layout. */
+        /* A root someone changed is made right again; so is the link of an older layout, and a link where a
+         * mount point must be (a package's own "sys", linked before the name was reserved). */
         assert_int_equal(unlinkat(fd, "root/opt", 0), 0);
+        assert_int_equal(unlinkat(fd, "root/sys", AT_REMOVEDIR), 0);
+        assert_int_equal(symlinkat(".granary-package/sys", fd, "root/sys"), 0);
         assert_int_equal(grains_systemd_write_start(&s), 1);
         assert_link(fd, "root/opt", ".granary-package/opt");
+        assert_int_equal(fstatat(fd, "root/sys", &st, AT_SYMLINK_NOFOLLOW), 0);
+        assert_true(S_ISDIR(st.st_mode));
         assert_int_equal(rm_rf_at(fd, "root"), 0);
         assert_int_equal(symlinkat(pkg2, fd, "root"), 0);
         assert_int_equal(grains_systemd_write_start(&s), 1);
