@@ -83,8 +83,8 @@
 
 #include "basic/hex.h"
 #include "grain/grain-util.h"
-#include "grain/storage-share.h"
 #include "grain/policy.h"
+#include "grain/storage-share.h"
 
 #define LOG_PREFIX "** granary-grain: "
 /* "1": load the policy's libseccomp filter before starting the app (the systemd backend sets it). */
