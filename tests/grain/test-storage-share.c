@@ -144,6 +144,36 @@ static void test_share(void **state) {
         assert_int_equal(s.failed, 0);
 }
 
+/* A tree deeper than a path can name: what a path reaches is shared, the rest is counted, nothing breaks. */
+static void test_deep(void **state) {
+        Fixture *f = *state;
+        StorageShareStats s = {};
+        int fd, next;
+
+        if (geteuid() != 0) {
+                skip();
+                return;
+        }
+        fd = open(f->storage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        for (int i = 0; i < 3000; i++) {
+                assert_int_equal(mkdirat(fd, "d", 0700), 0);
+                assert_int_equal(fchownat(fd, "d", OLD_UID, GROUP, AT_SYMLINK_NOFOLLOW), 0);
+                next = openat(fd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                assert_true(next >= 0);
+                close(fd);
+                fd = next;
+        }
+        close(fd);
+
+        assert_int_equal(storage_share(f->storage, &s), 0);
+        assert_true(s.changed >= 2000); /* every level a path of PATH_MAX reaches */
+        assert_true(s.changed < 3000);
+        assert_true(s.failed > 0);
+        assert_true(s.first_error < 0);
+        assert_int_equal(stat_of(f, "d").st_mode & 07777, 02770);
+}
+
 static void test_refuses(void **state) {
         Fixture *f = *state;
         StorageShareStats s = {};
@@ -161,6 +191,7 @@ static void test_refuses(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_share, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_deep, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_refuses, setup, teardown),
         };
 
