@@ -175,20 +175,6 @@ ApiResponse *api_response_free(ApiResponse *r) {
         return NULL;
 }
 
-static int response_add_header(ApiResponse *r, const char *fmt, ...) _printf_(2, 3);
-static int response_add_header(ApiResponse *r, const char *fmt, ...) {
-        va_list ap;
-        char *s;
-        int k;
-
-        va_start(ap, fmt);
-        k = vasprintf(&s, fmt, ap);
-        va_end(ap);
-        if (k < 0)
-                return -ENOMEM;
-        return strv_consume(&r->headers, s);
-}
-
 /* A response with status and body (a JSON value, whose reference is taken; NULL: no body). */
 static int response_new(int status, json_t *body, ApiResponse **ret) {
         _cleanup_(api_response_freep) ApiResponse *r = NULL;
@@ -401,7 +387,7 @@ static int reply_new_session(ApiCall *c, int64_t user_id, int status, ApiRespons
         explicit_bzero_safe(csrf, sizeof(csrf));
         r = reply(&resp, status, body);
         if (r >= 0)
-                r = response_add_header(resp, "Set-Cookie: %s", cookie);
+                r = strv_extendf(&resp->headers, "Set-Cookie: %s", cookie);
         explicit_bzero_safe(cookie, strlen(cookie));
         if (r < 0)
                 return r;
@@ -435,7 +421,7 @@ static int reply_unauthenticated(ApiCall *c, ApiResponse **ret) {
                 r = accounts_cookie_make_clear(c->secure, &cookie);
                 if (r < 0)
                         return r;
-                r = response_add_header(resp, "Set-Cookie: %s", cookie);
+                r = strv_extendf(&resp->headers, "Set-Cookie: %s", cookie);
                 if (r < 0)
                         return r;
         }
@@ -450,7 +436,7 @@ static int reply_retry_after(ApiResponse **ret, int status, uint64_t seconds, co
         r = reply_error(&resp, status, "%s", message);
         if (r < 0)
                 return r;
-        r = response_add_header(resp, "Retry-After: %" PRIu64, seconds);
+        r = strv_extendf(&resp->headers, "Retry-After: %" PRIu64, seconds);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(resp);
@@ -840,7 +826,7 @@ static int handle_session_delete(ApiCall *c, ApiResponse **ret) {
         r = reply_empty(&resp, 204);
         if (r < 0)
                 return r;
-        r = response_add_header(resp, "Set-Cookie: %s", cookie);
+        r = strv_extendf(&resp->headers, "Set-Cookie: %s", cookie);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(resp);
@@ -899,7 +885,7 @@ static int users_create(ApiCall *c, int error, const char *hash, ApiResponse **r
         r = reply_user(c, id, 201, &resp);
         if (r < 0)
                 return r;
-        r = response_add_header(resp, "Location: /api/v1/users/%s", name);
+        r = strv_extendf(&resp->headers, "Location: /api/v1/users/%s", name);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(resp);
@@ -1586,7 +1572,7 @@ static int install_answer(ApiCall *c, int error, const void *result, size_t size
                             res.marketing_version, "outcome", outcome));
         if (r < 0)
                 return r;
-        r = response_add_header(resp, "Location: /api/v1/apps/%s", res.app->id);
+        r = strv_extendf(&resp->headers, "Location: /api/v1/apps/%s", res.app->id);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(resp);
@@ -1932,7 +1918,7 @@ static int handle_grains_post(ApiCall *c, ApiResponse **ret) {
                 r = reply_grain(c, id, 201, &resp);
                 if (r < 0)
                         return r;
-                r = response_add_header(resp, "Location: /api/v1/grains/%s", id);
+                r = strv_extendf(&resp->headers, "Location: /api/v1/grains/%s", id);
                 if (r < 0)
                         return r;
                 *ret = TAKE_PTR(resp);
@@ -2376,7 +2362,7 @@ static int reply_method_not_allowed(ApiRoute route, ApiResponse **ret) {
         r = reply_error(&resp, 405, "Method not allowed.");
         if (r < 0)
                 return r;
-        r = response_add_header(resp, "Allow: %s", allow.data);
+        r = strv_extendf(&resp->headers, "Allow: %s", allow.data);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(resp);
