@@ -499,19 +499,6 @@ static int count_head(ProxyResponseParser *p, size_t n) {
         return p->head_bytes > PROXY_RESPONSE_HEAD_MAX ? fail(p, -EMSGSIZE) : 0;
 }
 
-/* Appends to storage: a copy alone when there is room, as there nearly always is (storage is reserved at
- * 1 KiB and kept from one response to the next). */
-static int storage_append(ProxyResponseParser *p, const char *at, size_t n) {
-        StrBuf *b = &p->storage;
-
-        if (!b->data || n >= b->allocated - b->len)
-                return strbuf_append(b, at, n);
-        memcpy(b->data + b->len, at, n);
-        b->len += n;
-        b->data[b->len] = '\0';
-        return 0;
-}
-
 /* Room for one more field. */
 static int fields_grow(ProxyResponseParser *p) {
         size_t k = p->n_allocated * 2;
@@ -559,7 +546,7 @@ static int commit_field(ProxyResponseParser *p) {
         f->at.value_len = vn;
         /* the value ends where its trailing whitespace began; the name's NUL is there already */
         p->storage.data[f->at.value_off + vn] = '\0';
-        if (storage_append(p, "", 1) < 0)
+        if (strbuf_append(&p->storage, "", 1) < 0)
                 return fail(p, -ENOMEM);
         p->n_fields++;
         return 0;
@@ -604,7 +591,7 @@ static int on_header_field(http_parser *hp, const char *at, size_t n) {
                         return fail(p, -ENOMEM);
         }
         p->name_len += n;
-        return storage_append(p, at, n) < 0 ? fail(p, -ENOMEM) : 0;
+        return strbuf_append(&p->storage, at, n) < 0 ? fail(p, -ENOMEM) : 0;
 }
 
 static int on_header_value(http_parser *hp, const char *at, size_t n) {
@@ -620,14 +607,14 @@ static int on_header_value(http_parser *hp, const char *at, size_t n) {
                 /* http-parser gives a value only after a name */
                 if (!p->in_name)
                         return fail(p, -EBADMSG);
-                if (storage_append(p, "", 1) < 0)
+                if (strbuf_append(&p->storage, "", 1) < 0)
                         return fail(p, -ENOMEM);
                 p->in_value = true;
                 p->value_off = p->storage.len;
                 p->value_len = 0;
         }
         p->value_len += n;
-        return storage_append(p, at, n) < 0 ? fail(p, -ENOMEM) : 0;
+        return strbuf_append(&p->storage, at, n) < 0 ? fail(p, -ENOMEM) : 0;
 }
 
 static void reset_head(ProxyResponseParser *p) {
