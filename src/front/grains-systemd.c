@@ -193,9 +193,16 @@ static bool env_name_is_valid(const char *name, size_t n) {
         return true;
 }
 
+static bool env_name_is_reserved(const char *e) {
+        return startswith(e, GRAINS_SYSTEMD_SECCOMP_NAME "=") || startswith(e, GRAINS_SYSTEMD_ARGV_ENV "=") ||
+               startswith(e, GRAINS_SYSTEMD_ENV_ENV "=");
+}
+
 int grains_systemd_environment(const GrainUnitSpec *s, char **ret) {
         _cleanup_(strbuf_done) StrBuf b = STRBUF_INIT;
-        _cleanup_free_ char *argv = NULL;
+        _cleanup_free_ char *argv = NULL, *env = NULL;
+        _cleanup_free_ char **kept = NULL;
+        size_t n = 0;
         int r;
 
         assert(s);
@@ -206,21 +213,32 @@ int grains_systemd_environment(const GrainUnitSpec *s, char **ret) {
         r = grains_systemd_argv_escape(s->argv, &argv);
         if (r < 0)
                 return r;
-        r = strbuf_printf(&b, "# granary grain %s: package %s%s\n", s->id, s->package_id,
-                          s->first ? ", first start" : "");
+
+        /* The manifest's variables go into one word list that only --granary-exec unpacks: each line of the
+         * file is in the environment of every command of the unit, and ExecStopPost= runs one as root. */
+        kept = calloc(strv_length(s->envp) + 1, sizeof(char *));
+        if (!kept)
+                return -ENOMEM;
         STRV_FOREACH(e, s->envp) {
                 const char *eq = strchr(*e, '=');
 
-                if (r < 0)
-                        break;
                 if (!eq || !env_name_is_valid(*e, (size_t) (eq - *e)))
                         return -EINVAL;
-                if (startswith(*e, "GRANARY_GRAIN_SECCOMP=") || startswith(*e, GRAINS_SYSTEMD_ARGV_ENV "="))
-                        continue;
-                r = env_line(&b, *e, (size_t) (eq - *e), eq + 1);
+                if (!env_name_is_reserved(*e))
+                        kept[n++] = *e;
         }
+        if (n > 0) {
+                r = grains_systemd_argv_escape(kept, &env);
+                if (r < 0)
+                        return r;
+        }
+
+        r = strbuf_printf(&b, "# granary grain %s: package %s%s\n", s->id, s->package_id,
+                          s->first ? ", first start" : "");
         if (r >= 0)
-                r = env_line(&b, "GRANARY_GRAIN_SECCOMP", STRLEN("GRANARY_GRAIN_SECCOMP"), "1");
+                r = env_line(&b, GRAINS_SYSTEMD_SECCOMP_NAME, STRLEN(GRAINS_SYSTEMD_SECCOMP_NAME), "1");
+        if (r >= 0)
+                r = env_line(&b, GRAINS_SYSTEMD_ENV_ENV, STRLEN(GRAINS_SYSTEMD_ENV_ENV), env ?: "");
         if (r >= 0)
                 r = env_line(&b, GRAINS_SYSTEMD_ARGV_ENV, STRLEN(GRAINS_SYSTEMD_ARGV_ENV), argv);
         if (r < 0)

@@ -7,8 +7,9 @@
  * /run/granary/grains/<id>.sock and granary-grain@<id>.service, the sandbox it starts. granaryd only starts
  * and stops instances (StartUnit, StopUnit over sd-bus on its sd-event; polkit/granary.rules allows nothing
  * else) and writes what differs per grain into the grain's directory while its service is stopped: the
- * `environment` file (the manifest's environment, the idle time, GRANARY_GRAIN_SECCOMP=1 and the command
- * line as GRANARY_GRAIN_ARGV, which the bridge's --granary-exec mode runs) and the `root` link to the
+ * `environment` file (GRANARY_GRAIN_SECCOMP=1, the manifest's environment and the idle time as one word list
+ * GRANARY_GRAIN_ENV, the command line as GRANARY_GRAIN_ARGV, all three read by the bridge's --granary-exec
+ * mode, which runs the command with that environment) and the `root` link to the
  * package. The template builds the same sandbox as the direct backend (SECURITY.md "The grain sandbox");
  * the bridge loads the argument filters of the policy itself (grain/bridge.c).
  *
@@ -52,8 +53,12 @@
 #define GRAINS_SYSTEMD_SLICE "granary-grains.slice"
 /* Every D-Bus call has this deadline (STYLE.md: nothing waits without one). */
 #define GRAINS_SYSTEMD_CALL_TIMEOUT_USEC (25u * 1000u * 1000u)
-/* What the bridge reads to load the policy's libseccomp filter itself (grain/bridge.c). */
-#define GRAINS_SYSTEMD_SECCOMP_ENV "GRANARY_GRAIN_SECCOMP=1"
+/* What the bridge reads to load the policy's libseccomp filter itself (grain/bridge.c), set to "1". */
+#define GRAINS_SYSTEMD_SECCOMP_NAME "GRANARY_GRAIN_SECCOMP"
+/* The command's environment, escaped as a command line is (grains_systemd_argv_escape()), one word per
+ * NAME=value: only --granary-exec unpacks it, so that no other command of the unit (ExecStopPost= runs one as
+ * root) is run in an environment the package chose. */
+#define GRAINS_SYSTEMD_ENV_ENV "GRANARY_GRAIN_ENV"
 /* Linux's default SOMAXCONN: how many connections may wait while a grain wakes. */
 #define GRAINS_SYSTEMD_BACKLOG 4096u
 
@@ -93,13 +98,15 @@ typedef struct GrainUnitSpec {
         bool first;               /* argv is the first start's action */
 } GrainUnitSpec;
 
-/* argv as one word list for GRANARY_GRAIN_ARGV: the arguments separated by one space, each with every byte
- * outside [A-Za-z0-9/._+:=,@%-] as \xHH, an empty one as ''. grain/bridge.c reads it back. */
+/* argv as one word list for GRANARY_GRAIN_ARGV (and an environment for GRANARY_GRAIN_ENV): the arguments
+ * separated by one space, each with every byte outside [A-Za-z0-9/._+:=,@%-] as \xHH, an empty one as ''.
+ * grain/bridge.c reads it back. */
 int grains_systemd_argv_escape(char *const *argv, char **ret);
 /* The environment file of a start: a first line "# granary grain <id>: package <package-id>[, first
- * start]" (what a later look tells the start from), then KEY="value" lines (systemd's EnvironmentFile=
- * syntax, \ " ` $ escaped): the manifest's environment without GRANARY_GRAIN_SECCOMP and GRANARY_GRAIN_ARGV,
- * GRANARY_GRAIN_SECCOMP="1", GRANARY_GRAIN_ARGV. -EINVAL for an entry without '=' or with an empty name. */
+ * start]" (what a later look tells the start from), then three KEY="value" lines (systemd's
+ * EnvironmentFile= syntax, \ " ` $ escaped): GRANARY_GRAIN_SECCOMP="1"; GRANARY_GRAIN_ENV, s->envp without
+ * the three names; GRANARY_GRAIN_ARGV. -EINVAL for an entry without '=' or with a name that is not a
+ * shell variable's. */
 int grains_systemd_environment(const GrainUnitSpec *s, char **ret);
 /* In s->grain_dir: writes the environment file (0600), points the package link at s->package_dir and makes
  * the root directory match the package's top level, each atomically (a temporary beside it, then a rename

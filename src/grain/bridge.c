@@ -92,6 +92,9 @@
 /* --granary-exec: the command line to run, escaped (front/grains-systemd.h, grains_systemd_argv_escape()). */
 #define GRAIN_ARGV_ENV "GRANARY_GRAIN_ARGV"
 #define GRAIN_ARGV_MAX 4096
+/* --granary-exec: the command's environment, NAME=value words escaped as GRANARY_GRAIN_ARGV is. */
+#define GRAIN_ENV_ENV "GRANARY_GRAIN_ENV"
+#define GRAIN_ENV_MAX 4096
 #define LISTEN_FDS_START 3
 #define EXIT_USAGE 2
 #define FDS_PER_CONNECTION 6
@@ -1118,11 +1121,13 @@ static void help(void) {
                "Exits with the app's status when the app dies (128 + the signal that killed it), and\n"
                "with 0 after stopping the app on SIGTERM, SIGINT, or when no connection was open for\n"
                "$GRANARY_GRAIN_IDLE_SEC seconds (default %u; 0: never). The app gets the bridge's\n"
-               "environment plus http_proxy, HTTP_PROXY=%s and no_proxy=%s.\n"
+               "environment without that variable and those of socket activation, plus http_proxy,\n"
+               "HTTP_PROXY=%s and no_proxy=%s.\n"
                "\n"
                "granary-grain --granary-exec runs the command line of $GRANARY_GRAIN_ARGV instead (the\n"
-               "systemd backend's unit template starts it so), after loading the policy's system call\n"
-               "filter when GRANARY_GRAIN_SECCOMP=1; both variables are removed first.\n"
+               "systemd backend's unit template starts it so), in the environment $GRANARY_GRAIN_ENV\n"
+               "lists (plus LISTEN_PID, LISTEN_FDS and NOTIFY_SOCKET), after loading the policy's system\n"
+               "call filter when GRANARY_GRAIN_SECCOMP=1.\n"
                "\n"
                "granary-grain --granary-share-storage DIR gives DIR's group what each owner has of\n"
                "everything below DIR, without following links (the unit template runs it as root after\n"
@@ -1146,6 +1151,7 @@ static int setup_environment(void) {
             setenv("no_proxy", GRAIN_NO_PROXY, 1) < 0)
                 return negative_errno();
 
+        (void) unsetenv("GRANARY_GRAIN_IDLE_SEC");
         (void) unsetenv("LISTEN_PID");
         (void) unsetenv("LISTEN_FDS");
         (void) unsetenv("LISTEN_FDNAMES");
@@ -1223,11 +1229,67 @@ static int argv_unescape(char *s, char **ret, size_t max) {
         return (int) n;
 }
 
+/* Makes the environment GRANARY_GRAIN_ENV's NAME=value words (argv_unescape()'s syntax) and what socket
+ * activation passed: the command gets what the direct backend gives it (sandstorm-spec.md §5.1: the
+ * manifest's environment, nothing of the service manager's). The three names of --granary-exec itself are
+ * never set from it. */
+static int env_apply(const char *list) {
+        static const char *const kept[] = { "LISTEN_PID", "LISTEN_FDS", "NOTIFY_SOCKET" };
+        static char *words[GRAIN_ENV_MAX];
+        _cleanup_free_ char *copy = NULL;
+        char *values[ELEMENTSOF(kept)] = {};
+        int n = 0, r = 0;
+
+        copy = strdup(list);
+        if (!copy)
+                return -ENOMEM;
+        if (*copy) {
+                n = argv_unescape(copy, words, ELEMENTSOF(words));
+                if (n < 0)
+                        return n;
+        }
+        for (int i = 0; i < n; i++) {
+                char *eq = strchr(words[i], '=');
+
+                if (!eq || eq == words[i])
+                        return -EINVAL;
+        }
+
+        for (size_t i = 0; i < ELEMENTSOF(kept); i++) {
+                const char *v = getenv(kept[i]);
+
+                if (v && !(values[i] = strdup(v)))
+                        r = -ENOMEM;
+        }
+        if (r >= 0 && clearenv() != 0)
+                r = -ENOMEM;
+        for (size_t i = 0; i < ELEMENTSOF(kept) && r >= 0; i++)
+                if (values[i] && setenv(kept[i], values[i], 1) < 0)
+                        r = negative_errno();
+        for (size_t i = 0; i < ELEMENTSOF(kept); i++)
+                free(values[i]);
+        if (r < 0)
+                return r;
+
+        for (int i = 0; i < n; i++) {
+                char *eq = strchr(words[i], '=');
+
+                *eq = 0;
+                if (streq(words[i], GRAIN_ENV_ENV) || streq(words[i], GRAIN_ARGV_ENV) || streq(words[i], GRAIN_SECCOMP_ENV))
+                        continue;
+                if (setenv(words[i], eq + 1, 1) < 0)
+                        return negative_errno();
+        }
+        return 0;
+}
+
 /* --granary-exec: the systemd backend's entry (units/granary-grain@.service.in), which cannot put a grain's
- * own command line in a static unit file. Loads the seccomp layer here, once: the command (usually this
- * program again, as the bridge) no longer sees GRANARY_GRAIN_SECCOMP. */
+ * own command line in a static unit file. Sets the command's environment from GRANARY_GRAIN_ENV (the
+ * package's variables reach no other command of the unit) and loads the seccomp layer here, once: the
+ * command (usually this program again, as the bridge) sees none of the three variables. */
 static int exec_mode(void) {
         static char *argv[GRAIN_ARGV_MAX];
+        _cleanup_free_ char *env = NULL;
         const char *e;
         char *copy;
         bool load;
@@ -1248,10 +1310,31 @@ static int exec_mode(void) {
                 bridge_log("--granary-exec: invalid $%s.", GRAIN_ARGV_ENV);
                 return EXIT_USAGE;
         }
-        (void) unsetenv(GRAIN_ARGV_ENV);
+        /* Absent from an environment file an older granaryd wrote, whose variables are set as they are. */
+        e = getenv(GRAIN_ENV_ENV);
+        if (e) {
+                env = strdup(e);
+                if (!env) {
+                        bridge_log_errno(-ENOMEM, "--granary-exec: %m");
+                        return EXIT_FAILURE;
+                }
+        }
         e = getenv(GRAIN_SECCOMP_ENV);
         load = e && streq(e, "1");
+        (void) unsetenv(GRAIN_ARGV_ENV);
+        (void) unsetenv(GRAIN_ENV_ENV);
         (void) unsetenv(GRAIN_SECCOMP_ENV);
+        if (env) {
+                r = env_apply(env);
+                if (r == -ENOMEM) {
+                        bridge_log_errno(r, "--granary-exec: %m");
+                        return EXIT_FAILURE;
+                }
+                if (r < 0) {
+                        bridge_log("--granary-exec: invalid $%s.", GRAIN_ENV_ENV);
+                        return EXIT_USAGE;
+                }
+        }
         if (load && setup_seccomp() < 0)
                 return EXIT_FAILURE;
         execv(argv[0], argv);

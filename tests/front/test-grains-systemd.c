@@ -124,35 +124,42 @@ static void test_argv_escape(void **state) {
 }
 
 static void test_environment(void **state) {
-        _cleanup_free_ char *first = NULL, *cont = NULL;
+        _cleanup_free_ char *first = NULL, *cont = NULL, *none = NULL;
         char *x = NULL;
-        char *env[] = { "A=x\"y$z`w\\v", "GRANARY_GRAIN_ARGV=/bin/sh", "B=", NULL };
+        char *env[] = { "A=x\"y$z`w\\v c", "GRANARY_GRAIN_ARGV=/bin/sh", "GRANARY_GRAIN_ENV=B=1", "B=",
+                        "LD_PRELOAD=/var/x.so", NULL };
+        char *empty[] = { NULL };
         char *bad[] = { "NOEQUALS", NULL };
         char *bad2[] = { "=v", NULL };
+        char *bad3[] = { "A-B=v", NULL };
         GrainUnitSpec s = spec(true);
 
         assert_int_equal(grains_systemd_environment(&s, &first), 0);
         assert_string_equal(first,
                             "# granary grain g1: package 0123456789abcdef, first start\n"
-                            "HOME=\"/var\"\n"
-                            "SANDSTORM=\"1\"\n"
-                            "GRANARY_GRAIN_IDLE_SEC=\"120\"\n"
                             "GRANARY_GRAIN_SECCOMP=\"1\"\n"
+                            "GRANARY_GRAIN_ENV=\"HOME=/var SANDSTORM=1 GRANARY_GRAIN_IDLE_SEC=120\"\n"
                             "GRANARY_GRAIN_ARGV=\"/sandstorm-http-bridge 8000 -- /opt/app/run.sh\"\n");
         s = spec(false);
         s.envp = env;
         assert_int_equal(grains_systemd_environment(&s, &cont), 0);
-        /* The manifest cannot set the command line nor turn the seccomp layer off; \ " ` $ are escaped, so
-         * that systemd reads back the bytes. */
+        /* The package's variables are one word list that only --granary-exec unpacks: no line of the file,
+         * which every command of the unit gets (the root one of ExecStopPost= too), is the package's. The
+         * manifest cannot set the command line nor turn the seccomp layer off; each byte comes back. */
         assert_string_equal(cont,
                             "# granary grain g1: package 0123456789abcdef\n"
-                            "A=\"x\\\"y\\$z\\`w\\\\v\"\n"
-                            "B=\"\"\n"
                             "GRANARY_GRAIN_SECCOMP=\"1\"\n"
+                            "GRANARY_GRAIN_ENV=\"A=x\\\\x22y\\\\x24z\\\\x60w\\\\x5cv\\\\x20c B= "
+                            "LD_PRELOAD=/var/x.so\"\n"
                             "GRANARY_GRAIN_ARGV=\"/sandstorm-http-bridge 8000 -- /opt/app/run.sh\"\n");
+        s.envp = empty;
+        assert_int_equal(grains_systemd_environment(&s, &none), 0);
+        assert_non_null(strstr(none, "\nGRANARY_GRAIN_ENV=\"\"\n"));
         s.envp = bad;
         assert_int_equal(grains_systemd_environment(&s, &x), -EINVAL);
         s.envp = bad2;
+        assert_int_equal(grains_systemd_environment(&s, &x), -EINVAL);
+        s.envp = bad3;
         assert_int_equal(grains_systemd_environment(&s, &x), -EINVAL);
         s.envp = envp_;
         s.id = "../g1";

@@ -126,6 +126,37 @@ st=$?
 [ $st -eq 1 ] && grep -qx '\*\* granary-grain: No listening socket passed (LISTEN_FDS); .*' err.txt &&
         ok "without LISTEN_FDS: exit 1 and says why" || { not_ok "without LISTEN_FDS: exit 1 ($st)"; diag "$(cat err.txt)"; }
 
+# --granary-exec, as the systemd backend's unit starts it (front/grains-systemd.h): the command of
+# $GRANARY_GRAIN_ARGV in the environment $GRANARY_GRAIN_ENV lists, with socket activation's variables and
+# nothing else of the service manager's. No seccomp here.
+env -i PATH=/usr/bin:/bin KEPT=1 USER=grain LISTEN_PID=7 LISTEN_FDS=1 LISTEN_FDNAMES=x NOTIFY_SOCKET=/run/n \
+        GRANARY_GRAIN_ARGV='/usr/bin/env' \
+        GRANARY_GRAIN_ENV='HOME=/var A=x\x20y\x3d\x5cz EMPTY= GRANARY_GRAIN_SECCOMP=1 GRANARY_GRAIN_ARGV=/bin/sh KEPT=2' \
+        "$GRAIN" --granary-exec >out.txt 2>err.txt
+st=$?
+sort out.txt >env.txt
+printf '%s\n' 'A=x y=\z' EMPTY= HOME=/var KEPT=2 LISTEN_FDS=1 LISTEN_PID=7 NOTIFY_SOCKET=/run/n >want.txt
+[ $st -eq 0 ] && cmp -s env.txt want.txt &&
+        ok "--granary-exec: the command's environment is \$GRANARY_GRAIN_ENV's and socket activation's" ||
+        { not_ok "--granary-exec: the command's environment is \$GRANARY_GRAIN_ENV's ($st)"; diag "$(cat env.txt err.txt)"; }
+env -i PATH=/usr/bin:/bin GRANARY_GRAIN_ARGV='/usr/bin/env' GRANARY_GRAIN_ENV='' "$GRAIN" --granary-exec \
+        >out.txt 2>err.txt
+st=$?
+[ $st -eq 0 ] && [ ! -s out.txt ] && ok "--granary-exec with an empty \$GRANARY_GRAIN_ENV: an empty environment" ||
+        { not_ok "--granary-exec with an empty \$GRANARY_GRAIN_ENV ($st)"; diag "$(cat out.txt err.txt)"; }
+env -i PATH=/usr/bin:/bin A=1 GRANARY_GRAIN_ARGV='/usr/bin/env' "$GRAIN" --granary-exec >out.txt 2>err.txt
+st=$?
+[ $st -eq 0 ] && [ "$(sort out.txt | tr '\n' ' ')" = "A=1 PATH=/usr/bin:/bin " ] &&
+        ok "--granary-exec without \$GRANARY_GRAIN_ENV (an older environment file): the environment as it is" ||
+        { not_ok "--granary-exec without \$GRANARY_GRAIN_ENV ($st)"; diag "$(cat out.txt err.txt)"; }
+for bad in '=x' 'NOEQUALS' 'A=\x00' 'A=\xg1' 'A=1  B=2'; do
+        env -i GRANARY_GRAIN_ARGV='/usr/bin/env' GRANARY_GRAIN_ENV="$bad" "$GRAIN" --granary-exec >out.txt 2>err.txt
+        st=$?
+        [ $st -eq 2 ] && [ ! -s out.txt ] && grep -q 'invalid \$GRANARY_GRAIN_ENV' err.txt &&
+                ok "--granary-exec with \$GRANARY_GRAIN_ENV '$bad': exit 2, nothing run" ||
+                { not_ok "--granary-exec with \$GRANARY_GRAIN_ENV '$bad': exit 2 ($st)"; diag "$(cat out.txt err.txt)"; }
+done
+
 # ------------------------------------------------------------------------------------------------
 # A grain whose app listens only after 1.5 s, with READY=1 going to a notify socket (a path)
 
@@ -187,8 +218,9 @@ grep -qx 'http_proxy=http://127.0.0.1:15239/' env.txt && grep -qx 'HTTP_PROXY=ht
         ok "the app gets http_proxy, HTTP_PROXY and no_proxy" || { not_ok "the app gets the proxy variables"; diag "$(cat env.txt)"; }
 grep -qx 'MANIFEST_VAR=from-manifest' env.txt && ok "the app gets the bridge's environment" ||
         { not_ok "the app gets the bridge's environment"; diag "$(cat env.txt)"; }
-! grep -Eq '^(LISTEN_FDS|LISTEN_PID|LISTEN_FDNAMES|NOTIFY_SOCKET)=' env.txt &&
-        ok "LISTEN_* and NOTIFY_SOCKET are not passed to the app" || { not_ok "LISTEN_* and NOTIFY_SOCKET are not passed on"; diag "$(cat env.txt)"; }
+! grep -Eq '^(LISTEN_FDS|LISTEN_PID|LISTEN_FDNAMES|NOTIFY_SOCKET|GRANARY_GRAIN_IDLE_SEC)=' env.txt &&
+        ok "LISTEN_*, NOTIFY_SOCKET and GRANARY_GRAIN_IDLE_SEC are not passed to the app" ||
+        { not_ok "LISTEN_*, NOTIFY_SOCKET and GRANARY_GRAIN_IDLE_SEC are not passed on"; diag "$(cat env.txt)"; }
 
 # How the app was started: fd 3 closed, no blocked signals, SIGPIPE not ignored.
 log_has "$main_log" "app: fd 3 is closed" && ok "the app does not inherit the listening socket (fd 3)" ||

@@ -122,6 +122,20 @@ is "the root links to the package's manifest" \
         "$(readlink "/var/lib/granary/grains/$id/root/sandstorm-manifest")" ".granary-package/sandstorm-manifest"
 is "the environment file is 0600, granary's" "$(stat -c '%a %U' "/var/lib/granary/grains/$id/environment")" \
         "600 granary"
+# The package's variables are one word list (GRANARY_GRAIN_ENV) that only the bridge's --granary-exec
+# unpacks: every command of the unit gets the file's lines, ExecStopPost='s root one too.
+is "the environment file sets only GRANARY_GRAIN_SECCOMP, GRANARY_GRAIN_ENV and GRANARY_GRAIN_ARGV" \
+        "$(grep -v '^#' "/var/lib/granary/grains/$id/environment" | cut -d= -f1 | tr '\n' ' ')" \
+        "GRANARY_GRAIN_SECCOMP GRANARY_GRAIN_ENV GRANARY_GRAIN_ARGV "
+# The app's environment is its manifest's (PATH, SANDSTORM) and the bridge's proxy variables, as under the
+# direct backend (sandstorm-spec.md §5.1): nothing of systemd's (USER, LANG, INVOCATION_ID, …).
+main=$(systemctl show -P MainPID "granary-grain@$id.service")
+env_names() { tr '\0' '\n' <"/proc/$1/environ" | cut -d= -f1 | sort | tr '\n' ' '; }
+is "the bridge's environment: the manifest's, its idle time, socket activation's" "$(env_names "$main")" \
+        "GRANARY_GRAIN_IDLE_SEC LISTEN_FDS LISTEN_PID NOTIFY_SOCKET PATH SANDSTORM "
+app=$(pgrep -P "$main" | head -n 1)
+is "the app's environment: the manifest's and the proxy's" "$(env_names "$app")" \
+        "HTTP_PROXY PATH SANDSTORM http_proxy no_proxy "
 check "the service comes from the template" \
         grep -q '/granary-grain@\.service$' <<<"$(systemctl show -P FragmentPath "granary-grain@$id.service")"
 
