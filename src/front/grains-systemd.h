@@ -53,7 +53,7 @@
 #define GRAINS_SYSTEMD_SLICE "granary-grains.slice"
 /* Every D-Bus call has this deadline (STYLE.md: nothing waits without one). */
 #define GRAINS_SYSTEMD_CALL_TIMEOUT_USEC (25u * 1000u * 1000u)
-/* What the bridge reads to load the policy's libseccomp filter itself (grain/bridge.c), set to "1". */
+/* What the bridge reads to load the policy's seccomp filter itself (grain/bridge.c), set to "1". */
 #define GRAINS_SYSTEMD_SECCOMP_NAME "GRANARY_GRAIN_SECCOMP"
 /* The command's environment, escaped as a command line is (grains_systemd_argv_escape()), one word per
  * NAME=value: only --granary-exec unpacks it, so that no other command of the unit (ExecStopPost= runs one as

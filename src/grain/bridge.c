@@ -7,8 +7,9 @@
  * the grain; it logs to stderr (the grain's log) with the prefix "** granary-grain: ", and the app's stdout
  * and stderr are inherited so that they land in the same log.
  *
- * Linked statically, with nothing but libc and libseccomp: it runs inside package roots that carry their
- * own (or no) shared libraries, so it cannot rely on a dynamic loader. That is also why it speaks the two tiny systemd
+ * Linked statically, with nothing but libc (its seccomp program is compiled at build time, policy-bpf.h): it
+ * runs inside package roots that carry their own (or no) shared libraries, so it cannot rely on a dynamic
+ * loader. That is also why it speaks the two tiny systemd
  * protocols itself instead of linking libsystemd (which has no static build and would pull in far more
  * than two environment variables and one datagram): LISTEN_FDS/LISTEN_PID for its listening socket (fd 3)
  * and a NOTIFY_SOCKET datagram for READY=1. No threads: one epoll loop.
@@ -83,8 +84,10 @@
 
 #include "basic/hex.h"
 #include "grain/grain-util.h"
-#include "grain/policy.h"
+#include "grain/seccomp-program.h"
 #include "grain/storage-share.h"
+
+#include "policy-bpf.h"
 
 #define LOG_PREFIX "** granary-grain: "
 /* "1": load the policy's libseccomp filter before starting the app (the systemd backend sets it). */
@@ -1160,18 +1163,9 @@ static int setup_environment(void) {
 }
 
 static int setup_seccomp(void) {
-        Policy *p = NULL;
-        char *error = NULL;
         int r;
 
-        r = policy_parse(policy_builtin(), &p, &error);
-        if (r < 0) {
-                bridge_log_errno(r, "Failed to parse the system call policy: %s", error ?: "out of memory");
-                free(error);
-                return r;
-        }
-        r = policy_load_seccomp(p);
-        policy_free(p);
+        r = seccomp_program_load(policy_builtin_bpf, ELEMENTSOF(policy_builtin_bpf));
         if (r < 0)
                 return bridge_log_errno(r, "Failed to load the system call policy: %m");
         return 0;

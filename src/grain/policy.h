@@ -80,6 +80,10 @@ const char *policy_action_to_string(PolicyAction a) _const_;
  * this architecture does not know are skipped. Returns 0 or a negative errno. */
 int policy_compile(const Policy *p);
 
+/* The program policy_compile() made (compiled first if it was not): *ret stays p's, valid while p is. */
+struct sock_filter;
+int policy_program(const Policy *p, const struct sock_filter **ret, size_t *ret_len);
+
 /* Sets no_new_privs and loads the filter (policy_compile()d first if it was not) into the calling
  * thread. Returns 0 or a negative errno; nothing is loaded on failure. */
 int policy_load_seccomp(const Policy *p);

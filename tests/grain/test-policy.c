@@ -24,6 +24,9 @@
 #include <seccomp.h>
 
 #include "grain/policy.h"
+#include "grain/seccomp-program.h"
+
+#include "policy-bpf.h"
 
 static Policy *parse_builtin(void) {
         _cleanup_free_ char *error = NULL;
@@ -268,6 +271,36 @@ static void test_load(void **state) {
         assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* The program the build compiled for granary-grain (policy-bpf.h) is the one policy_compile() makes now,
+ * instruction for instruction, and loads as the policy says. */
+static void test_builtin_program(void **state) {
+        _cleanup_(policy_freep) Policy *p = parse_builtin();
+        const struct sock_filter *f;
+        size_t n;
+        int status;
+        pid_t pid;
+
+        assert_int_equal(policy_program(p, &f, &n), 0);
+        assert_int_equal(n, ELEMENTSOF(policy_builtin_bpf));
+        assert_memory_equal(f, policy_builtin_bpf, sizeof(policy_builtin_bpf));
+
+        assert_int_equal(seccomp_program_load(policy_builtin_bpf, 0), -EINVAL);
+        assert_int_equal(seccomp_program_load(NULL, 1), -EINVAL);
+        assert_int_equal(seccomp_program_load(policy_builtin_bpf, BPF_MAXINSNS + 1), -EINVAL);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                int r = seccomp_program_load(policy_builtin_bpf, ELEMENTSOF(policy_builtin_bpf));
+
+                _exit(r < 0 ? 0xff : child_checks());
+        }
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        if (WEXITSTATUS(status) != 0)
+                print_message("# check %d failed\n", WEXITSTATUS(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_builtin),
@@ -276,6 +309,7 @@ int main(void) {
                 cmocka_unit_test(test_bad_lines),
                 cmocka_unit_test(test_good_syntax),
                 cmocka_unit_test(test_load),
+                cmocka_unit_test(test_builtin_program),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
