@@ -252,15 +252,15 @@ static int child_checks(void) {
         return bad;
 }
 
-static void test_load(void **state) {
-        _cleanup_(policy_freep) Policy *p = parse_builtin();
+/* In a child: load, then the checks; each must pass. */
+static void assert_checks_after(int (*load)(const void *data), const void *data) {
         int status;
         pid_t pid;
 
         pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
-                int r = policy_load_seccomp(p);
+                int r = load(data);
 
                 _exit(r < 0 ? 0xff : child_checks());
         }
@@ -271,14 +271,26 @@ static void test_load(void **state) {
         assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+static int load_policy(const void *data) {
+        return policy_load_seccomp(data);
+}
+
+static int load_builtin_program(const void *data) {
+        return seccomp_program_load(policy_builtin_bpf, ELEMENTSOF(policy_builtin_bpf));
+}
+
+static void test_load(void **state) {
+        _cleanup_(policy_freep) Policy *p = parse_builtin();
+
+        assert_checks_after(load_policy, p);
+}
+
 /* The program the build compiled for granary-grain (policy-bpf.h) is the one policy_compile() makes now,
  * instruction for instruction, and loads as the policy says. */
 static void test_builtin_program(void **state) {
         _cleanup_(policy_freep) Policy *p = parse_builtin();
         const struct sock_filter *f;
         size_t n;
-        int status;
-        pid_t pid;
 
         assert_int_equal(policy_program(p, &f, &n), 0);
         assert_int_equal(n, ELEMENTSOF(policy_builtin_bpf));
@@ -287,18 +299,7 @@ static void test_builtin_program(void **state) {
         assert_int_equal(seccomp_program_load(policy_builtin_bpf, 0), -EINVAL);
         assert_int_equal(seccomp_program_load(NULL, 1), -EINVAL);
         assert_int_equal(seccomp_program_load(policy_builtin_bpf, BPF_MAXINSNS + 1), -EINVAL);
-        pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-                int r = seccomp_program_load(policy_builtin_bpf, ELEMENTSOF(policy_builtin_bpf));
-
-                _exit(r < 0 ? 0xff : child_checks());
-        }
-        assert_int_equal(waitpid(pid, &status, 0), pid);
-        assert_true(WIFEXITED(status));
-        if (WEXITSTATUS(status) != 0)
-                print_message("# check %d failed\n", WEXITSTATUS(status));
-        assert_int_equal(WEXITSTATUS(status), 0);
+        assert_checks_after(load_builtin_program, NULL);
 }
 
 int main(void) {
