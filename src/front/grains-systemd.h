@@ -20,8 +20,9 @@
  * sysadmin's to read, their instances systemd's, which outlive granaryd. Logs: one line per failed call,
  * job or write, with the grain id. State diagram at the top of grains-systemd.c.
  *
- * The template's SystemCallFilter= is the policy's list as grains_systemd_syscall_filter() makes it; a test
- * compares the two word for word.
+ * The template's SystemCallFilter= is the policy's list as grains_systemd_syscall_filter() makes it,
+ * written into units/granary-grain@.service by the build (grain-unit.c); a test compares the two word for
+ * word.
  */
 
 #include <stdbool.h>
@@ -72,7 +73,8 @@ int grains_systemd_unit_name(const char *id, const char *suffix, char **ret);
  * bridge's, installed later, gives the policy's errno (the kernel returns the newer filter's errno when
  * both say ERRNO), and listing them would count as allowing @privileged, @mount, … in `systemd-analyze
  * security`. Calls of systemd's @resources group are left out too (see grains-systemd.c). Sorted, no
- * duplicates, NULL-terminated. */
+ * duplicates, NULL-terminated. Names this build's libseccomp does not know are left out too: systemd reads
+ * the list with that library. The build writes the list into the template (grain-unit.c). */
 int grains_systemd_syscall_filter(const Policy *p, char ***ret);
 
 typedef struct GrainsSystemdConfig {

@@ -138,6 +138,9 @@ is "the app's environment: the manifest's and the proxy's" "$(env_names "$app")"
         "HTTP_PROXY PATH SANDSTORM http_proxy no_proxy "
 check "the service comes from the template" \
         grep -q '/granary-grain@\.service$' <<<"$(systemctl show -P FragmentPath "granary-grain@$id.service")"
+# The build lists only the calls systemd's libseccomp knows: loading the template warns about nothing.
+warnings=$(journalctl -b -q -o cat | grep 'granary-grain@\.service:[0-9]*: ')
+is "systemd loads the template without a warning" "$warnings" ""
 
 # The console.
 check "journalctl -u shows the app's output" \
