@@ -115,6 +115,12 @@ if [ -s "$results/systemd-run.txt" ]; then
 else
         R[run_p50]=- R[run_p90]=- n_runs=0
 fi
+if [ -s "$results/wakes-bare.txt" ]; then
+        read -r 'R[bare_p50]' 'R[bare_p90]' <<<"$(stats <"$results/wakes-bare.txt")"
+else
+        R[bare_p50]=- R[bare_p90]=-
+fi
+R[bare_net_p50]=$(minus "${R[bare_p50]}" "${R[start_p50]}")
 R[wake_net_p50]=$(minus "${R[wake_p50]}" "${R[start_p50]}")
 R[wake_net_p90]=$(minus "${R[wake_p90]}" "${R[start_p50]}")
 n_starts=$(wc -l <"$results/starts.txt")
@@ -148,6 +154,8 @@ row "  start begun to fork (systemd), median" "${R[ph_fork]} ms" "" ""
 row "  fork to the app listening (sandbox setup, bridge, app)" "${R[ph_setup]} ms" "" ""
 row "  the app listening to READY=1 (the bridge's probe)" "${R[ph_ready]} ms" "" ""
 row "systemd-run --wait true, median of $n_runs (p90)" "${R[run_p50]} ms (${R[run_p90]})" "" ""
+row "reference: wake with a bare sandbox, median (p90)" "${R[bare_p50]} ms (${R[bare_p90]})" "" ""
+row "reference: the same minus hello's start" "${R[bare_net_p50]} ms" "" ""
 
 out=$root/bench/results-grain-systemd.md
 [ $quick -eq 0 ] || out=$workdir/results-grain-systemd.md
@@ -166,5 +174,6 @@ Written by \`bench/run-grain-systemd.sh$([ $quick -eq 0 ] || echo ' --quick')\` 
 - hello's start: \`posix_spawn\` of the hello binary from the installed package to the first connection it accepts, the child on CPU 0 and the probe on CPU 1, as \`bench/run-grain.sh\` measures it; inside the same container.
 $([ -z "$(kv FIRST_START_FAILED)" ] || echo "- **The grain's first request was answered $(kv FIRST_START_FAILED)**; the second 200.")
 - systemd-run: \`systemd-run --wait --quiet --collect true\` inside the container, wall time; for comparison, what starting and finishing any transient unit costs there.
+- Bare sandbox (reference only): the same wakes after a drop-in turns off the template's ProtectSystem=, ProtectHome=, ProtectKernelTunables=, ProtectKernelModules=, ProtectKernelLogs=, ProtectControlGroups=, ProtectProc=, ProcSubset=, PrivateDevices=, PrivateTmp=, PrivateIPC=, NoNewPrivileges=, ProtectClock= and ProtectHostname=; the root, the binds, the dynamic user, the private network and users, and the syscall filter stay: what systemd costs on this machine before the sandbox adds its mounts.
 EOF
 log "wrote $out"

@@ -11,6 +11,7 @@
 #   wakes.txt        one line per wake: the first byte of a request to a stopped grain, in ms
 #   starts.txt       one line per start: the hello binary, exec to accepting on its port, in ms
 #   systemd-run.txt  one line per run: `systemd-run --wait --quiet true`, in ms
+#   wakes-bare.txt   the same wakes with a bare sandbox (a drop-in turns the hardening off), for reference
 #
 # A wake: `systemctl stop` of the grain's service (its name found at run time in `systemctl list-units`, so
 # both granary-grain@<id>.service and granary-grain-<id>.service work), a wait until systemd says it is
@@ -220,5 +221,43 @@ else
         diag "$(journalctl -b --no-pager -o short-monotonic -u "$unit" | tail -20)"
 fi
 systemctl stop "$unit"
+
+# ------------------------------------------------------------------------------------------------
+# For reference only, what the same wakes cost with a bare sandbox: a drop-in turns off every option of
+# the template that builds a mount or a namespace beyond what the app needs to run at all (its root and
+# binds, its user, its network and the syscall filter stay). It tells systemd's floor on this machine from
+# what the sandbox adds; grains never run so outside this benchmark.
+
+bare=/run/systemd/system/granary-grain@.service.d/50-bench-bare.conf
+mkdir -p "$(dirname "$bare")"
+printf '%s\n' '[Service]' ProtectSystem=no ProtectHome=no ProtectKernelTunables=no ProtectKernelModules=no \
+        ProtectKernelLogs=no ProtectControlGroups=no ProtectProc=default ProcSubset=all PrivateDevices=no \
+        PrivateTmp=no PrivateIPC=no NoNewPrivileges=no ProtectClock=no ProtectHostname=no >"$bare"
+systemctl daemon-reload
+: >"$TAP_TMP/wakes-bare.txt"
+bad=''
+for i in $(seq "$WAKES"); do
+        systemctl stop "$unit"
+        if ! wait_for 10 is_inactive "$unit"; then
+                bad="bare wake $i: $unit is $(unit_state "$unit") 10 s after systemctl stop"
+                break
+        fi
+        read -r status ms <<<"$(get)"
+        if [ "$status" != 200 ]; then
+                bad="bare wake $i answered $status"
+                break
+        fi
+        echo "$ms" >>"$TAP_TMP/wakes-bare.txt"
+done
+systemctl stop "$unit"
+rm -f "$bare"
+systemctl daemon-reload
+if [ -z "$bad" ]; then
+        ok "$WAKES wakes with a bare sandbox (reference), each answered 200"
+        cp "$TAP_TMP/wakes-bare.txt" "$OUT/wakes-bare.txt"
+else
+        not_ok "$WAKES wakes with a bare sandbox (reference), each answered 200"
+        diag "$bad"
+fi
 
 finish
