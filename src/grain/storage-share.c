@@ -55,7 +55,8 @@ static int share_one(const char *path, const struct stat *st, int type, struct F
                 changed = true;
         }
         if (changed || shared_mode(st->st_mode) != (st->st_mode & 07777)) {
-                /* not a link (above), and nothing changes the tree while it is walked: so without
+                /* not a link (above), and nothing changes the tree while it is walked (the unit's
+                 * KillMode=control-group ends every process of the grain before ExecStopPost=): so without
                  * AT_SYMLINK_NOFOLLOW, which glibc honours only through /proc (absent in a grain's root) */
                 if (fchmodat(AT_FDCWD, path, shared_mode(st->st_mode), 0) < 0)
                         return failed(errno);

@@ -14,9 +14,10 @@
  * the app wrote, as a backup of the grain needs.
  *
  * Run by systemd as root, from the unit's ExecStopPost= (units/granary-grain@.service.in), once the grain's
- * processes are all gone, so nothing changes the tree while it is walked. The tree is the app's: nothing in
- * it is followed or trusted. Symbolic links are left as they are and never followed, the walk stays on the
- * storage's file system, and entries owned by root (mount points systemd made) are left alone.
+ * processes are all gone (KillMode=control-group), so nothing changes the tree while it is walked. The tree
+ * is the app's: nothing in it is followed or trusted. Symbolic links are left as they are and never
+ * followed, the walk stays on the storage's file system, and entries owned by root (mount points systemd
+ * made) are left alone.
  *
  * Uses libc only: granary-grain is linked statically (see bridge.c).
  */

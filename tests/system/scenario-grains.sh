@@ -171,6 +171,34 @@ is "the socket still listens after systemctl stop" "$(unit_state "granary-grain@
 is "a request after systemctl stop answers 200" "$(get "$id" /)" 200
 is "the service is active again after systemctl stop" "$(unit_state "granary-grain@$id.service")" active
 
+# A process the app left running outside the bridge (here one put into the grain's cgroup from outside, as
+# the grain's user, making files in its storage as fast as it can) is ended by a stop before ExecStopPost=
+# walks the storage as root: every file it made is shared afterwards, none made after the walk.
+main=$(systemctl show -P MainPID "granary-grain@$id.service")
+guid=$(stat -c %u "/proc/$main")
+cg=$(systemctl show -P ControlGroup "granary-grain@$id.service")
+var=/var/lib/granary/grains/$id/var
+# It works in the storage as the grain sees it (its /var, through /proc/<pid>/root, held as its directory).
+(cd "/proc/$main/root/var" && exec setpriv --reuid="$guid" --regid="$guid" \
+        --groups="$(getent group granary-grain | cut -d: -f3)" sh -c \
+        'umask 077; i=0; while :; do : >"survivor-$i"; i=$((i + 1)); done' 2>/dev/null) &
+survivor=$!
+for d in /sys/fs/cgroup/systemd /sys/fs/cgroup/unified /sys/fs/cgroup; do
+        [ -w "$d$cg/cgroup.procs" ] && echo "$survivor" >"$d$cg/cgroup.procs" 2>/dev/null
+done
+check "a process of the grain's user runs in its cgroup" \
+        grep -qx "$survivor" <<<"$(cat "/sys/fs/cgroup/systemd$cg/cgroup.procs" \
+                "/sys/fs/cgroup/unified$cg/cgroup.procs" "/sys/fs/cgroup$cg/cgroup.procs" 2>/dev/null)"
+wait_for 5 sh -c "ls '$var' | grep -q '^survivor-20$'"
+systemctl stop "granary-grain@$id.service"
+check "systemctl stop ends it too" wait_for 5 sh -c "! kill -0 $survivor 2>/dev/null"
+wait "$survivor" 2>/dev/null
+made=$(find "$var" -maxdepth 1 -name 'survivor-*' | wc -l)
+unshared=$(find "$var" -maxdepth 1 -name 'survivor-*' \( ! -perm -g=rw -o ! -group granary-grain \) | wc -l)
+is "each of its $made files is shared with the storage's group" "$unshared" 0
+find "$var" -maxdepth 1 -name 'survivor-*' -delete
+is "a request after that answers 200" "$(get "$id" /)" 200
+
 # Another uid for the next run: systemd gives grain-<id> the uid it had only while no other running unit
 # holds it. The notes app keeps its notes in a directory of mode 0700 and files of 0600, of the uid that
 # made them; after each run they are the storage group's too, which every run of the grain has.
