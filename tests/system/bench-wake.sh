@@ -180,9 +180,6 @@ get() {
                 "$host_url/" | awk '{ printf "%s %.3f\n", $1, $2 * 1000 }'
 }
 
-: >"$TAP_TMP/wakes.txt"
-: >"$TAP_TMP/phases.txt"
-bad=''
 # phases: where one wake's time went, from systemd's timestamps and the journal (CLOCK_MONOTONIC, µs):
 # the service's start begun, its main process forked, the app's "listening on" line (after the sandbox's
 # setup, the bridge's exec and the app's start), and READY=1 (the bridge found the port).
@@ -197,20 +194,31 @@ m = [int(e["__MONOTONIC_TIMESTAMP"]) for e in map(json.loads, sys.stdin) if "lis
 print(m[-1] if m else 0)')
         echo "$1 $2 $listen $3"
 }
-for i in $(seq "$WAKES"); do
+
+# wakes NAME [PHASES]: $WAKES wakes, their first bytes into $TAP_TMP/NAME.txt (and their phases into
+# $TAP_TMP/PHASES.txt); sets bad to what went wrong, or to nothing.
+wakes() {
+        : >"$TAP_TMP/$1.txt"
+        [ -z "${2:-}" ] || : >"$TAP_TMP/$2.txt"
+        bad=''
+        for i in $(seq "$WAKES"); do
+                systemctl stop "$unit"
+                if ! wait_for 10 is_inactive "$unit"; then
+                        bad="wake $i: $unit is $(unit_state "$unit") 10 s after systemctl stop"
+                        break
+                fi
+                read -r status ms <<<"$(get)"
+                if [ "$status" != 200 ]; then
+                        bad="wake $i answered $status"
+                        break
+                fi
+                echo "$ms" >>"$TAP_TMP/$1.txt"
+                [ -z "${2:-}" ] || phases >>"$TAP_TMP/$2.txt"
+        done
         systemctl stop "$unit"
-        if ! wait_for 10 is_inactive "$unit"; then
-                bad="wake $i: $unit is $(unit_state "$unit") 10 s after systemctl stop"
-                break
-        fi
-        read -r status ms <<<"$(get)"
-        if [ "$status" != 200 ]; then
-                bad="wake $i answered $status"
-                break
-        fi
-        echo "$ms" >>"$TAP_TMP/wakes.txt"
-        phases >>"$TAP_TMP/phases.txt"
-done
+}
+
+wakes wakes phases
 if [ -z "$bad" ]; then
         ok "$WAKES wakes after systemctl stop, each answered 200"
         cp "$TAP_TMP/wakes.txt" "$OUT/wakes.txt"
@@ -220,7 +228,6 @@ else
         diag "$bad"
         diag "$(journalctl -b --no-pager -o short-monotonic -u "$unit" | tail -20)"
 fi
-systemctl stop "$unit"
 
 # ------------------------------------------------------------------------------------------------
 # For reference only, what the same wakes cost with a bare sandbox: a drop-in turns off every option of
@@ -234,22 +241,7 @@ printf '%s\n' '[Service]' ProtectSystem=no ProtectHome=no ProtectKernelTunables=
         ProtectKernelLogs=no ProtectControlGroups=no ProtectProc=default ProcSubset=all PrivateDevices=no \
         PrivateTmp=no PrivateIPC=no NoNewPrivileges=no ProtectClock=no ProtectHostname=no >"$bare"
 systemctl daemon-reload
-: >"$TAP_TMP/wakes-bare.txt"
-bad=''
-for i in $(seq "$WAKES"); do
-        systemctl stop "$unit"
-        if ! wait_for 10 is_inactive "$unit"; then
-                bad="bare wake $i: $unit is $(unit_state "$unit") 10 s after systemctl stop"
-                break
-        fi
-        read -r status ms <<<"$(get)"
-        if [ "$status" != 200 ]; then
-                bad="bare wake $i answered $status"
-                break
-        fi
-        echo "$ms" >>"$TAP_TMP/wakes-bare.txt"
-done
-systemctl stop "$unit"
+wakes wakes-bare
 rm -f "$bare"
 systemctl daemon-reload
 if [ -z "$bad" ]; then
