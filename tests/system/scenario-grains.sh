@@ -192,6 +192,7 @@ check "a process of the grain's user runs in its cgroup" \
 wait_for 5 sh -c "ls '$var' | grep -q '^survivor-20$'"
 systemctl stop "granary-grain@$id.service"
 check "systemctl stop ends it too" wait_for 5 sh -c "! kill -0 $survivor 2>/dev/null"
+kill -KILL "$survivor" 2>/dev/null
 wait "$survivor" 2>/dev/null
 made=$(find "$var" -maxdepth 1 -name 'survivor-*' | wc -l)
 unshared=$(find "$var" -maxdepth 1 -name 'survivor-*' \( ! -perm -g=rw -o ! -group granary-grain \) | wc -l)
