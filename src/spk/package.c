@@ -1121,7 +1121,8 @@ static int copy_out(const uint8_t *p, size_t n, uint8_t **ret) {
 
         if (!c)
                 return -ENOMEM;
-        memcpy(c, p, n);
+        if (n > 0) /* an empty file has no bytes, and p may be NULL */
+                memcpy(c, p, n);
         *ret = c;
         return 0;
 }
