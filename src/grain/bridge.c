@@ -1223,22 +1223,18 @@ static int argv_unescape(char *s, char **ret, size_t max) {
         return (int) n;
 }
 
-/* Makes the environment GRANARY_GRAIN_ENV's NAME=value words (argv_unescape()'s syntax) and what socket
- * activation passed: the command gets what the direct backend gives it (sandstorm-spec.md §5.1: the
- * manifest's environment, nothing of the service manager's). The three names of --granary-exec itself are
- * never set from it. */
-static int env_apply(const char *list) {
+/* Makes the environment GRANARY_GRAIN_ENV's NAME=value words (argv_unescape()'s syntax, decoded in place
+ * in list) and what socket activation passed: the command gets what the direct backend gives it
+ * (sandstorm-spec.md §5.1: the manifest's environment, nothing of the service manager's). The three names
+ * of --granary-exec itself are never set from it. */
+static int env_apply(char *list) {
         static const char *const kept[] = { "LISTEN_PID", "LISTEN_FDS", "NOTIFY_SOCKET" };
         static char *words[GRAIN_ENV_MAX];
-        _cleanup_free_ char *copy = NULL;
         char *values[ELEMENTSOF(kept)] = {};
         int n = 0, r = 0;
 
-        copy = strdup(list);
-        if (!copy)
-                return -ENOMEM;
-        if (*copy) {
-                n = argv_unescape(copy, words, ELEMENTSOF(words));
+        if (*list) {
+                n = argv_unescape(list, words, ELEMENTSOF(words));
                 if (n < 0)
                         return n;
         }
@@ -1269,7 +1265,8 @@ static int env_apply(const char *list) {
                 char *eq = strchr(words[i], '=');
 
                 *eq = 0;
-                if (streq(words[i], GRAIN_ENV_ENV) || streq(words[i], GRAIN_ARGV_ENV) || streq(words[i], GRAIN_SECCOMP_ENV))
+                if (streq(words[i], GRAIN_ENV_ENV) || streq(words[i], GRAIN_ARGV_ENV) ||
+                    streq(words[i], GRAIN_SECCOMP_ENV))
                         continue;
                 if (setenv(words[i], eq + 1, 1) < 0)
                         return negative_errno();
