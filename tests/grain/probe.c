@@ -538,14 +538,19 @@ static void check_files(void) {
         expect("/dev is read-only", mknod("/dev/probe", S_IFREG | 0600, 0), EROFS);
 
         if (under_systemd()) {
-                /* systemd 252 wants a /sys with the API file systems: the unit binds an empty tree there,
-                 * read-only, in place of the host's sysfs. */
+                /* systemd 252 mounts the API file systems: the unit makes /sys inaccessible (InaccessiblePaths=)
+                 * in place of the host's sysfs. */
                 struct statvfs sv;
+                DIR *sys;
 
                 if (statvfs("/sys", &sv) < 0 || !(sv.f_flag & ST_RDONLY))
                         fail("/sys is read-only", "writable or missing");
                 else
                         pass("/sys is read-only");
+                sys = opendir("/sys");
+                expect("/sys cannot be listed", sys ? 0 : -1, EACCES);
+                if (sys)
+                        closedir(sys);
         }
         expect_absent("/sys");
         expect_absent("/run/dbus");
