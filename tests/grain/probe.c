@@ -538,8 +538,8 @@ static void check_files(void) {
         expect("/dev is read-only", mknod("/dev/probe", S_IFREG | 0600, 0), EROFS);
 
         if (under_systemd()) {
-                /* systemd 252 mounts the API file systems: the unit makes /sys inaccessible (InaccessiblePaths=)
-                 * in place of the host's sysfs. */
+                /* systemd 252 mounts the API file systems: the unit makes /sys inaccessible
+                 * (InaccessiblePaths=) in place of the host's sysfs. */
                 struct statvfs sv;
                 DIR *sys;
 
