@@ -281,7 +281,7 @@ static int symlink_atomic_at(int dir_fd, const char *name, const char *target) {
  * package a grain runs changes, so the root is a small directory of the grain's own:
  *   .granary-package/              the mount point where the template binds the package, read-only (through
  *                                  the grain's `package` link, which systemd follows)
- *   dev/ proc/ sys/ tmp/ var/      mount points of the sandbox's own (sys/: the unit binds an empty tree there)
+ *   dev/ proc/ sys/ tmp/ var/      mount points of the sandbox's own (sys/: the unit makes it inaccessible)
  *   sandstorm-http-bridge          the bridge's mount point, an empty file
  *   NAME -> .granary-package/NAME  for every other top-level entry of the package
  * so that the app finds the package's files at their paths. systemd adds the mount points it needs (etc,
